@@ -1,0 +1,563 @@
+"""The Ledger: use cases as methods of one eventsourcing Application (load, decide, save).
+
+Every command takes an Audit (actor, effective time, reason) and an optional idempotency key.
+Refusals are LedgerError subclasses raised before anything is saved, so a refused command
+changes nothing.
+"""
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+from uuid import UUID
+
+import orjson
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, Tracking, Transcoder
+
+from application.transcoder import OrjsonTranscoder
+from domain.agent import Agent
+from domain.card import Card
+from domain.common import Audit, aggregate_id
+from domain.errors import (
+    AgentNotFound,
+    AlreadyExists,
+    CardNotFound,
+    CycleInAgentTree,
+    InvalidInput,
+    LedgerError,
+    OrderNotFound,
+    PackageNotFound,
+    PlanRefused,
+    UnfreezeRequestNotFound,
+)
+from domain.idempotency import IdempotencyKey
+from domain.order import Flow, Order
+from domain.package import Package
+from domain.plan import CommissionPlan
+from domain.rules import has_one_time_rule
+from domain.wallet import Wallet
+
+T = TypeVar("T", bound=Aggregate)
+MAX_TREE_DEPTH = 1000  # a guard against a corrupted tree; real trees are far shallower
+MAX_BATCH = 500
+
+
+class Directory(Protocol):
+    """What the ledger asks of the read side to find work (implemented by projections)."""
+
+    def agents_with_due_commissions(self, now: datetime) -> list[str]: ...
+
+    def agent_of_unfreeze_request(self, request_id: str) -> str | None: ...
+
+    def plan_codes(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Command:
+    """The idempotency envelope of a command: its name and canonical payload."""
+
+    name: str
+    payload: dict[str, Any]
+    key: str | None = None
+
+    def digest(self) -> str:
+        body = orjson.dumps(
+            {"op": self.name, "payload": self.payload}, option=orjson.OPT_SORT_KEYS, default=str
+        )
+        return hashlib.sha256(body).hexdigest()
+
+
+class Ledger(Application):
+    name = "Ledger"
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "CREATE_TABLE": "n",
+        "POSTGRES_ORIGINATOR_ID_TYPE": "uuid",
+    }
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        price_factor: int = 2,
+        directory: Directory | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.price_factor = price_factor
+        self.directory = directory
+
+    # -- wiring ----------------------------------------------------------------------------------
+    def construct_transcoder(self) -> Transcoder:
+        return OrjsonTranscoder()
+
+    def construct_recorder(self) -> Any:
+        # A process recorder, so the commission policy can save events and its tracking
+        # position in one transaction (exactly-once).
+        return self.factory.process_recorder()  # type: ignore[attr-defined]
+
+    def save_tracked(self, tracking: Tracking, *aggregates: Aggregate) -> None:
+        processing = ProcessingEvent(tracking=tracking)
+        processing.collect_events(*aggregates)
+        self._record(processing)
+
+    # -- loading ---------------------------------------------------------------------------------
+    def _get(self, cls: type[T], kind: str, code: str, missing: Callable[[str], LedgerError]) -> T:
+        try:
+            found = self.repository.get(aggregate_id(kind, code))
+        except AggregateNotFoundError:
+            raise missing(code) from None
+        assert isinstance(found, cls)
+        return found
+
+    def agent(self, code: str, field: str = "agentCode") -> Agent:
+        return self._get(Agent, "agent", code, lambda c: AgentNotFound(c, field))
+
+    def package(self, code: str) -> Package:
+        return self._get(Package, "package", code, PackageNotFound)
+
+    def order(self, order_id: str) -> Order:
+        return self._get(Order, "order", order_id, OrderNotFound)
+
+    def card(self, iccid: str) -> Card:
+        return self._get(Card, "card", iccid, CardNotFound)
+
+    def wallet(self, agent_code: str) -> Wallet:
+        try:
+            found = self.repository.get(aggregate_id("wallet", agent_code))
+        except AggregateNotFoundError:
+            self.agent(agent_code)  # only agents have wallets
+            return Wallet.open(agent_code)
+        assert isinstance(found, Wallet)
+        return found
+
+    def plan(self, code: str) -> CommissionPlan | None:
+        try:
+            found = self.repository.get(aggregate_id("plan", code))
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(found, CommissionPlan)
+        return found
+
+    def exists(self, kind: str, code: str) -> bool:
+        return bool(self.recorder.select_events(aggregate_id(kind, code), limit=1))
+
+    def ancestry(self, agent: Agent) -> list[Agent]:
+        """The agent and its uplines, from the agent up to the platform's direct agent."""
+        chain = [agent]
+        while chain[-1].parent_code is not None:
+            if len(chain) > MAX_TREE_DEPTH:
+                raise CycleInAgentTree("parentCode", "the agent tree is too deep or has a cycle")
+            chain.append(self.agent(chain[-1].parent_code, "parentCode"))
+        return chain
+
+    # -- idempotent execution ---------------------------------------------------------------------
+    def execute(
+        self, command: Command, decide: Callable[[], tuple[list[Aggregate], dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """Runs decide() and saves what it changed, together with the idempotency key if any.
+
+        The same key with the same payload returns the first result; with another payload it is
+        refused. A concurrent duplicate loses the race on the key's aggregate id and is answered
+        from the winner's record.
+        """
+        digest = command.digest() if command.key else ""
+        if command.key:
+            previous = self._idempotency(command.key)
+            if previous is not None:
+                return previous.replay_result(digest)
+        aggregates, result = decide()
+        key = [IdempotencyKey.use(command.key, digest, result)] if command.key else []
+        try:
+            self.save(*aggregates, *key)
+        except IntegrityError:
+            if command.key and (previous := self._idempotency(command.key)) is not None:
+                return previous.replay_result(digest)
+            raise
+        return result
+
+    def _idempotency(self, key: str) -> IdempotencyKey | None:
+        try:
+            found = self.repository.get(aggregate_id("idempotency", key))
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(found, IdempotencyKey)
+        return found
+
+    # -- agents and the price menu ---------------------------------------------------------------
+    def register_agent(
+        self,
+        code: str,
+        name: str,
+        parent_code: str | None,
+        real_name_verified: bool,
+        audit: Audit,
+        key: str | None = None,
+    ) -> dict[str, Any]:
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            if self.exists("agent", code):
+                raise AlreadyExists("code", f"agent '{code}' already exists")
+            if parent_code is not None:
+                if parent_code == code:
+                    raise CycleInAgentTree("parentCode", "an agent cannot be its own upline")
+                self.agent(parent_code, "parentCode")
+            agent = Agent.register(code, name, parent_code, real_name_verified, audit)
+            return [agent, Wallet.open(code)], {"agentCode": code}
+
+        payload = {
+            "code": code,
+            "name": name,
+            "parentCode": parent_code,
+            "realNameVerified": real_name_verified,
+        }
+        return self.execute(Command("registerAgent", payload, key), decide)
+
+    def bind_upline(
+        self, code: str, parent_code: str, audit: Audit, key: str | None = None
+    ) -> dict[str, Any]:
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            agent = self.agent(code)
+            parent = self.agent(parent_code, "parentCode")
+            if code in {a.code for a in self.ancestry(parent)}:
+                raise CycleInAgentTree(
+                    "parentCode", f"binding '{code}' under '{parent_code}' would make a cycle"
+                )
+            agent.bind_upline(parent_code, audit)
+            return [agent], {"agentCode": code, "parentCode": parent_code}
+
+        return self.execute(
+            Command("bindUpline", {"code": code, "parentCode": parent_code}, key), decide
+        )
+
+    def define_package(
+        self,
+        code: str,
+        name: str,
+        kind: str,
+        purchase_price_fen: int,
+        period_months: int,
+        audit: Audit,
+        key: str | None = None,
+    ) -> dict[str, Any]:
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            if self.exists("package", code):
+                raise AlreadyExists("code", f"package '{code}' already exists")
+            package = Package.define(code, name, kind, purchase_price_fen, period_months, audit)
+            return [package], {"packageCode": code}
+
+        payload = {
+            "code": code,
+            "name": name,
+            "kind": kind,
+            "purchasePrice": purchase_price_fen,
+            "periodMonths": period_months,
+        }
+        return self.execute(Command("definePackage", payload, key), decide)
+
+    def set_cost_price(
+        self,
+        agent_code: str,
+        package_code: str,
+        cost_price_fen: int,
+        audit: Audit,
+        key: str | None = None,
+    ) -> dict[str, Any]:
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            agent = self.agent(agent_code)
+            self.package(package_code)
+            upline_cost = None
+            if agent.parent_code is not None:
+                upline_cost = self.agent(agent.parent_code).cost_price(package_code)
+            agent.set_cost_price(
+                package_code, cost_price_fen, upline_cost, self.price_factor, audit
+            )
+            return [agent], {
+                "agentCode": agent_code,
+                "packageCode": package_code,
+                "costPriceFen": cost_price_fen,
+            }
+
+        payload = {
+            "agentCode": agent_code,
+            "packageCode": package_code,
+            "costPrice": cost_price_fen,
+        }
+        return self.execute(Command("setCostPrice", payload, key), decide)
+
+    def set_retail_price(
+        self,
+        agent_code: str,
+        package_code: str,
+        retail_price_fen: int,
+        audit: Audit,
+        key: str | None = None,
+    ) -> dict[str, Any]:
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            agent = self.agent(agent_code)
+            self.package(package_code)
+            agent.set_retail_price(package_code, retail_price_fen, self.price_factor, audit)
+            return [agent], {
+                "agentCode": agent_code,
+                "packageCode": package_code,
+                "retailPriceFen": retail_price_fen,
+            }
+
+        payload = {
+            "agentCode": agent_code,
+            "packageCode": package_code,
+            "retailPrice": retail_price_fen,
+        }
+        return self.execute(Command("setRetailPrice", payload, key), decide)
+
+    def define_commission_plan(
+        self,
+        code: str,
+        effective_from: datetime,
+        rules: object,
+        audit: Audit,
+        key: str | None = None,
+    ) -> dict[str, Any]:
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            plan = self.plan(code) or CommissionPlan.start(code)
+            version = plan.define_version(effective_from, rules, audit)
+            return [plan], {"planCode": code, "version": version}
+
+        payload = {"code": code, "effectiveFrom": effective_from.isoformat(), "rules": rules}
+        return self.execute(Command("defineCommissionPlan", payload, key), decide)
+
+    def plan_versions(self) -> list[Any]:
+        codes = self.directory.plan_codes() if self.directory else []
+        return [v for code in codes if (p := self.plan(code)) for v in p.plan_versions()]
+
+    # -- orders ----------------------------------------------------------------------------------
+    def place_order(
+        self,
+        order_id: str,
+        package_code: str,
+        agent_code: str,
+        iccid: str | None,
+        buyer_code: str | None,
+        flow: str,
+        audit: Audit,
+        key: str | None = None,
+    ) -> dict[str, Any]:
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            if self.exists("order", order_id):
+                raise AlreadyExists("orderId", f"order '{order_id}' already exists")
+            if flow not in Flow.__members__:
+                raise InvalidInput("flow", f"flow must be one of {', '.join(Flow)}")
+            package = self.package(package_code)
+            seller = self.agent(agent_code)
+            lineage = list(reversed(self.ancestry(seller)))
+            chain = [(a.code, a.cost_price(package_code)) for a in lineage]
+            for (upper, upper_cost), (lower, lower_cost) in zip(chain, chain[1:], strict=False):
+                if lower_cost < upper_cost:
+                    raise PlanRefused(
+                        "agentCode",
+                        f"cost price of '{lower}' is below its upline "
+                        f"'{upper}'s; fix the price menu first",
+                    )
+            retail = seller.retail_price(package_code) if flow == Flow.CUSTOMER_PAYS else None
+            changed: list[Aggregate] = []
+            first_purchase = iccid is not None and not self.exists("card", iccid)
+            if first_purchase:
+                changed.append(Card.assign(iccid, agent_code, package.code, package.kind, audit))
+                if flow == Flow.CUSTOMER_PAYS and has_one_time_rule(
+                    self.plan_versions(), package_code, audit.effective_at
+                ):
+                    raise InvalidInput(
+                        "flow",
+                        f"package '{package_code}' carries a one-time "
+                        "commission: its first purchase must be paid from the wallet",
+                    )
+            elif iccid is not None and (owner := self.card(iccid).agent_code) != agent_code:
+                raise InvalidInput("iccid", f"card '{iccid}' belongs to agent '{owner}'")
+            order = Order.place(
+                order_id,
+                package_code,
+                package.kind,
+                agent_code,
+                buyer_code,
+                iccid,
+                flow,
+                chain,
+                retail,
+                audit,
+            )
+            changed.append(order)
+            if flow == Flow.AGENT_PREPAID:
+                wallet = self.wallet(agent_code)
+                wallet.debit_deposit(order_id, order.paid_fen, audit)
+                changed.append(wallet)
+            return changed, {"orderId": order_id, "paidFen": order.paid_fen}
+
+        payload = {
+            "orderId": order_id,
+            "packageCode": package_code,
+            "agentCode": agent_code,
+            "iccid": iccid,
+            "buyerCode": buyer_code,
+            "flow": flow,
+            "occurredAt": audit.effective_at.isoformat(),
+        }
+        return self.execute(Command("placeOrder", payload, key), decide)
+
+    def complete_order(self, order_id: str, audit: Audit, key: str | None = None) -> dict[str, Any]:
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            order = self.order(order_id)
+            order.complete(audit)
+            return [order], {"orderId": order_id}
+
+        payload = {"orderId": order_id, "occurredAt": audit.effective_at.isoformat()}
+        return self.execute(Command("completeOrder", payload, key), decide)
+
+    def refund_order(
+        self, order_id: str, amount_fen: int, audit: Audit, key: str | None = None
+    ) -> dict[str, Any]:
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            order = self.order(order_id)
+            order.refund(amount_fen, audit)
+            changed: list[Aggregate] = [order]
+            if order.flow == Flow.AGENT_PREPAID:  # the agent paid from its deposit: pay it back
+                wallet = self.wallet(order.agent_code)
+                wallet.refund_deposit(order_id, amount_fen, audit)
+                changed.append(wallet)
+            return changed, {"orderId": order_id, "refundedFen": order.refunded_fen}
+
+        payload = {
+            "orderId": order_id,
+            "amount": amount_fen,
+            "occurredAt": audit.effective_at.isoformat(),
+            "reason": audit.reason,
+        }
+        return self.execute(Command("refundOrder", payload, key), decide)
+
+    def top_up_deposit(
+        self, agent_code: str, amount_fen: int, audit: Audit, key: str | None = None
+    ) -> dict[str, Any]:
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            wallet = self.wallet(agent_code)
+            wallet.top_up(amount_fen, audit)
+            return [wallet], {"agentCode": agent_code, "depositFen": wallet.balances["deposit"]}
+
+        payload = {"agentCode": agent_code, "amount": amount_fen}
+        return self.execute(Command("topUpDeposit", payload, key), decide)
+
+    # -- cards -----------------------------------------------------------------------------------
+    def assign_card(
+        self,
+        iccid: str,
+        agent_code: str,
+        package_code: str | None,
+        audit: Audit,
+        key: str | None = None,
+    ) -> dict[str, Any]:
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            if self.exists("card", iccid):
+                raise AlreadyExists("iccid", f"card '{iccid}' is already assigned")
+            self.agent(agent_code)
+            kind = self.package(package_code).kind if package_code else None
+            return [Card.assign(iccid, agent_code, package_code, kind, audit)], {"iccid": iccid}
+
+        payload = {"iccid": iccid, "agentCode": agent_code, "packageCode": package_code}
+        return self.execute(Command("assignCard", payload, key), decide)
+
+    def activate_card(self, iccid: str, audit: Audit, key: str | None = None) -> dict[str, Any]:
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            card = self.card(iccid)
+            card.activate(audit)
+            return [card], {"iccid": iccid}
+
+        payload = {"iccid": iccid, "occurredAt": audit.effective_at.isoformat()}
+        return self.execute(Command("activateCard", payload, key), decide)
+
+    def record_recharge(
+        self, iccid: str, amount_fen: int, audit: Audit, key: str | None = None
+    ) -> dict[str, Any]:
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            card = self.card(iccid)
+            card.record_recharge(amount_fen, audit)
+            return [card], {"iccid": iccid, "totalRechargeFen": card.total_recharge_fen}
+
+        payload = {
+            "iccid": iccid,
+            "amount": amount_fen,
+            "occurredAt": audit.effective_at.isoformat(),
+        }
+        return self.execute(Command("recordRecharge", payload, key), decide)
+
+    # -- the release and approval of commissions -------------------------------------------------
+    def release_due_commissions(self, audit: Audit, key: str | None = None) -> dict[str, Any]:
+        """Turns frozen commissions whose hold has elapsed at audit.effective_at into requests."""
+        assert self.directory is not None, "the ledger needs a directory to find due commissions"
+
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            wallets, requested = [], []
+            for agent_code in self.directory.agents_with_due_commissions(audit.effective_at):
+                wallet = self.wallet(agent_code)
+                for commission_id in wallet.due_for_release(audit.effective_at):
+                    requested.append(wallet.request_unfreeze(commission_id, audit))
+                wallets.append(wallet)
+            return wallets, {"requestIds": requested}
+
+        payload = {"now": audit.effective_at.isoformat()}
+        return self.execute(Command("releaseDueCommissions", payload, key), decide)
+
+    def decide_unfreeze_requests(
+        self,
+        request_ids: list[str],
+        approve: bool,
+        void: bool,
+        audit: Audit,
+        key: str | None = None,
+    ) -> dict[str, Any]:
+        """Approves or rejects a batch, all or nothing: one bad id refuses the whole batch."""
+        assert self.directory is not None
+
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            if not request_ids or len(request_ids) > MAX_BATCH:
+                raise InvalidInput("ids", f"give 1 to {MAX_BATCH} unfreeze request ids")
+            if len(set(request_ids)) != len(request_ids):
+                raise InvalidInput("ids", "the same unfreeze request id is given twice")
+            wallets: dict[str, Wallet] = {}
+            for request_id in request_ids:
+                agent_code = self.directory.agent_of_unfreeze_request(request_id)
+                if agent_code is None:
+                    raise UnfreezeRequestNotFound(request_id)
+                wallet = wallets.get(agent_code) or wallets.setdefault(
+                    agent_code, self.wallet(agent_code)
+                )
+                if approve:
+                    wallet.approve(request_id, audit)
+                else:
+                    wallet.reject(request_id, void, audit)
+            return list(wallets.values()), {"ids": request_ids}
+
+        name = "approveUnfreezeRequests" if approve else "rejectUnfreezeRequests"
+        payload = {"ids": request_ids, "void": void, "reason": audit.reason}
+        return self.execute(Command(name, payload, key), decide)
+
+    # -- history ---------------------------------------------------------------------------------
+    def events_of(self, originator_id: UUID, up_to_position: int | None) -> list[Any]:
+        """The aggregate's events recorded at or before a log position (all if None)."""
+        return [
+            self.mapper.to_domain_event(n)
+            for n in self._notifications_of(originator_id, up_to_position)
+        ]
+
+    def _notifications_of(self, originator_id: UUID, up_to: int | None) -> Iterable[Any]:
+        with self.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            rows = conn.execute(
+                "SELECT originator_id, originator_version, topic, state FROM ledger_events"
+                " WHERE originator_id = %s AND (%s::bigint IS NULL OR notification_id <= %s)"
+                " ORDER BY originator_version",
+                (originator_id, up_to, up_to),
+            ).fetchall()
+        from eventsourcing.persistence import StoredEvent
+
+        return [
+            StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
+            for r in rows
+        ]

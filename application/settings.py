@@ -1,0 +1,37 @@
+"""Configuration from the environment (FENRUN_*), refusing unsafe values rather than guessing."""
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, PostgresDsn, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FENRUN_", extra="ignore")
+
+    # No URL means: start the embedded PostgreSQL under data_dir (a new user needs no setup).
+    database_url: PostgresDsn | None = Field(
+        default=None, validation_alias=AliasChoices("FENRUN_DATABASE_URL", "DATABASE_URL")
+    )
+    data_dir: Path = Path(".fenrun")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    price_factor: int = Field(default=2, ge=1, le=10)
+    default_hold_days: int = Field(default=7, ge=0, le=3650)
+    max_request_bytes: int = Field(default=1_000_000, ge=1_000, le=50_000_000)
+    max_page_size: int = Field(default=100, ge=1, le=1000)
+    policy_batch_size: int = Field(default=500, ge=1, le=10_000)
+    projection_batch_size: int = Field(default=1000, ge=1, le=50_000)
+    # Background catch-up for events written by other processes (CLI jobs, workers).
+    poll_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    # Every mutation records an actor; without auth configured, the API uses this one.
+    default_actor: str = Field(default="anonymous", min_length=1)
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def database_dsn(self) -> str | None:
+        return None if self.database_url is None else str(self.database_url)

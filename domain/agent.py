@@ -1,0 +1,189 @@
+"""An agent (代理商): its place in the tree and its price menu (阴阳菜单)."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.common import Audit, aggregate_id, require_code
+from domain.errors import InvalidInput, PriceAboveLimit, PriceRefused, UplineAlreadyBound
+from domain.money import format_money, require_fen
+
+
+class Agent(Aggregate):
+    class Registered(Aggregate.Created):
+        code: str
+        name: str
+        parent_code: str | None
+        real_name_verified: bool
+        actor: str
+        effective_at: datetime
+        reason: str
+
+    class UplineBound(Aggregate.Event):
+        parent_code: str
+        actor: str
+        effective_at: datetime
+        reason: str
+
+    class CostPriceSet(Aggregate.Event):
+        package_code: str
+        cost_price_fen: int
+        actor: str
+        effective_at: datetime
+        reason: str
+
+    class RetailPriceSet(Aggregate.Event):
+        package_code: str
+        retail_price_fen: int
+        actor: str
+        effective_at: datetime
+        reason: str
+
+    @staticmethod
+    def create_id(code: str, **_: Any) -> UUID:
+        return aggregate_id("agent", code)
+
+    @classmethod
+    def register(
+        cls, code: str, name: str, parent_code: str | None, real_name_verified: bool, audit: Audit
+    ) -> "Agent":
+        require_code(code, "code")
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise InvalidInput("name", "name must be 1-200 characters")
+        return cls._create(
+            cls.Registered,
+            code=code,
+            name=name,
+            parent_code=parent_code,
+            real_name_verified=bool(real_name_verified),
+            **audit.fields(),
+        )
+
+    @event(Registered)
+    def __init__(
+        self,
+        code: str,
+        name: str,
+        parent_code: str | None,
+        real_name_verified: bool,
+        actor: str,
+        effective_at: datetime,
+        reason: str,
+    ) -> None:
+        self.code = code
+        self.name = name
+        self.parent_code = parent_code
+        self.real_name_verified = real_name_verified
+        self.registered_at = effective_at
+        self.cost_prices: dict[str, int] = {}
+        self.retail_prices: dict[str, int] = {}
+
+    # -- upline ---------------------------------------------------------------------------------
+    def bind_upline(self, parent_code: str, audit: Audit) -> None:
+        """Once bound the upline is immutable; the caller has already checked for cycles."""
+        if self.parent_code is not None:
+            raise UplineAlreadyBound("parentCode", f"agent '{self.code}' already has an upline")
+        self._bind_upline(parent_code=parent_code, **audit.fields())
+
+    @event(UplineBound)
+    def _bind_upline(
+        self, parent_code: str, actor: str, effective_at: datetime, reason: str
+    ) -> None:
+        self.parent_code = parent_code
+
+    # -- price menu -------------------------------------------------------------------------------
+    def set_cost_price(
+        self,
+        package_code: str,
+        cost_price_fen: int,
+        upline_cost_fen: int | None,
+        factor: int,
+        audit: Audit,
+    ) -> None:
+        """The upline sells to this agent at cost_price: >= the upline's own cost, <= factor x it."""
+        require_fen(cost_price_fen, "costPrice", allow_zero=False)
+        if upline_cost_fen is not None:
+            if cost_price_fen < upline_cost_fen:
+                raise PriceRefused(
+                    "costPrice",
+                    f"cost price {format_money(cost_price_fen)} is below the upline's own cost "
+                    f"{format_money(upline_cost_fen)}",
+                )
+            check_price_limit(cost_price_fen, upline_cost_fen, factor, "costPrice")
+        retail = self.retail_prices.get(package_code)
+        if retail is not None and retail > factor * cost_price_fen:
+            raise PriceAboveLimit(
+                "costPrice",
+                f"the agent's retail price {format_money(retail)} would exceed {factor} x the new "
+                f"cost price {format_money(cost_price_fen)}",
+            )
+        self._set_cost_price(
+            package_code=package_code, cost_price_fen=cost_price_fen, **audit.fields()
+        )
+
+    @event(CostPriceSet)
+    def _set_cost_price(
+        self,
+        package_code: str,
+        cost_price_fen: int,
+        actor: str,
+        effective_at: datetime,
+        reason: str,
+    ) -> None:
+        self.cost_prices[package_code] = cost_price_fen
+
+    def set_retail_price(
+        self, package_code: str, retail_price_fen: int, factor: int, audit: Audit
+    ) -> None:
+        require_fen(retail_price_fen, "retailPrice", allow_zero=False)
+        cost = self.cost_price(package_code)
+        if retail_price_fen < cost:
+            raise PriceRefused(
+                "retailPrice",
+                f"retail price {format_money(retail_price_fen)} is below the cost price "
+                f"{format_money(cost)}",
+            )
+        check_price_limit(retail_price_fen, cost, factor, "retailPrice")
+        self._set_retail_price(
+            package_code=package_code, retail_price_fen=retail_price_fen, **audit.fields()
+        )
+
+    @event(RetailPriceSet)
+    def _set_retail_price(
+        self,
+        package_code: str,
+        retail_price_fen: int,
+        actor: str,
+        effective_at: datetime,
+        reason: str,
+    ) -> None:
+        self.retail_prices[package_code] = retail_price_fen
+
+    def cost_price(self, package_code: str) -> int:
+        try:
+            return self.cost_prices[package_code]
+        except KeyError:
+            raise PriceRefused(
+                "packageCode", f"agent '{self.code}' has no cost price for package '{package_code}'"
+            ) from None
+
+    def retail_price(self, package_code: str) -> int:
+        try:
+            return self.retail_prices[package_code]
+        except KeyError:
+            raise PriceRefused(
+                "packageCode",
+                f"agent '{self.code}' has no retail price for package '{package_code}'",
+            ) from None
+
+
+def check_price_limit(price_fen: int, own_cost_fen: int, factor: int, field: str) -> None:
+    """SPEC §2: any price an agent sells at is at most factor (default 2) x its own cost price."""
+    if price_fen > factor * own_cost_fen:
+        raise PriceAboveLimit(
+            field,
+            f"{format_money(price_fen)} exceeds {factor} x the cost price "
+            f"{format_money(own_cost_fen)} (limit {format_money(factor * own_cost_fen)})",
+        )

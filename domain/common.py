@@ -1,0 +1,46 @@
+"""What every recorded fact carries besides its payload: who, when it took effect, and why."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from domain.errors import InvalidInput
+
+# Fixed namespace: aggregate ids are uuid5(kind:code), so the same business code always maps to
+# the same aggregate and a repeated create is detected by the event store, not duplicated.
+NAMESPACE = uuid.UUID("6f1d3c2e-5b7a-4c1e-9a8f-0f3e2d1c4b5a")
+SYSTEM_ACTOR = "system"
+
+
+def aggregate_id(kind: str, code: str) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, f"{kind}:{code}")
+
+
+def derived_id(*parts: object) -> str:
+    """A stable id for a fact derived from other facts (a commission line, an unfreeze request)."""
+    return str(uuid.uuid5(NAMESPACE, "|".join(str(p) for p in parts)))
+
+
+@dataclass(frozen=True)
+class Audit:
+    actor: str
+    effective_at: datetime
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.actor:
+            raise InvalidInput("actor", "every change needs an actor")
+        if self.effective_at.tzinfo is None:
+            raise InvalidInput("occurredAt", "times must carry a UTC offset")
+
+    def fields(self) -> dict[str, Any]:
+        return {"actor": self.actor, "effective_at": self.effective_at, "reason": self.reason}
+
+
+def require_code(value: object, field: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        raise InvalidInput(field, f"{field} must be a non-empty code of at most 64 characters")
+    if value != value.strip():
+        raise InvalidInput(field, f"{field} must not start or end with spaces")
+    return value

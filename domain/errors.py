@@ -1,0 +1,108 @@
+"""Refusals the domain can give. Each has a stable code that APIs return as data (userErrors)."""
+
+
+class LedgerError(Exception):
+    """A command was refused; nothing changed. `code` is stable, `field` names the input at fault."""
+
+    code = "LEDGER_ERROR"
+
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class InvalidMoney(LedgerError):
+    code = "INVALID_MONEY"
+
+
+class InvalidRate(LedgerError):
+    code = "INVALID_RATE"
+
+
+class InvalidInput(LedgerError):
+    code = "INVALID_INPUT"
+
+
+class NotFound(LedgerError):
+    code = "NOT_FOUND"
+
+
+class AgentNotFound(NotFound):
+    code = "AGENT_NOT_FOUND"
+
+    def __init__(self, code: str, field: str = "agentCode") -> None:
+        super().__init__(field, f"no agent with code '{code}'")
+
+
+class PackageNotFound(NotFound):
+    code = "PACKAGE_NOT_FOUND"
+
+    def __init__(self, code: str, field: str = "packageCode") -> None:
+        super().__init__(field, f"no package with code '{code}'")
+
+
+class OrderNotFound(NotFound):
+    code = "ORDER_NOT_FOUND"
+
+    def __init__(self, code: str, field: str = "orderId") -> None:
+        super().__init__(field, f"no order with id '{code}'")
+
+
+class CardNotFound(NotFound):
+    code = "CARD_NOT_FOUND"
+
+    def __init__(self, code: str, field: str = "iccid") -> None:
+        super().__init__(field, f"no card with ICCID '{code}'")
+
+
+class UnfreezeRequestNotFound(NotFound):
+    code = "UNFREEZE_REQUEST_NOT_FOUND"
+
+    def __init__(self, code: str, field: str = "ids") -> None:
+        super().__init__(field, f"no pending unfreeze request with id '{code}'")
+
+
+class AlreadyExists(LedgerError):
+    code = "ALREADY_EXISTS"
+
+
+class CycleInAgentTree(LedgerError):
+    code = "CYCLE_IN_AGENT_TREE"
+
+
+class UplineAlreadyBound(LedgerError):
+    code = "UPLINE_ALREADY_BOUND"
+
+
+class PriceRefused(LedgerError):
+    """Covers > factor x cost, below cost, and missing upline prices."""
+
+    code = "PRICE_REFUSED"
+
+
+class PriceAboveLimit(PriceRefused):
+    code = "PRICE_ABOVE_LIMIT"
+
+
+class InsufficientDeposit(LedgerError):
+    code = "INSUFFICIENT_DEPOSIT"
+
+
+class InvalidState(LedgerError):
+    """The aggregate is not in a state that allows the command (e.g. completing a refunded order)."""
+
+    code = "INVALID_STATE"
+
+
+class PlanRefused(LedgerError):
+    code = "PLAN_REFUSED"
+
+
+class IdempotencyKeyReused(LedgerError):
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            "idempotencyKey", f"idempotency key '{key}' was already used with a different request"
+        )

@@ -1,0 +1,88 @@
+"""The one place that turns text into money and rates (cf. Beancount's core/number.py).
+
+Money is an integer number of fen (分); rates are exact Decimals. Nothing else parses numbers.
+"""
+
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from domain.errors import InvalidMoney, InvalidRate
+
+_MONEY = re.compile(r"^(-?)(\d{1,15})(?:\.(\d{1,2}))?$")
+_RATE = re.compile(r"^\d{1,6}(?:\.\d{1,12})?%?$")
+ONE = Decimal(1)
+
+
+def parse_money(text: object, *, allow_negative: bool = False, field: str = "amount") -> int:
+    """'60' | '60.5' | '60.50' -> 6000 fen. Floats, exponents and sub-fen digits are refused."""
+    if not isinstance(text, str):
+        raise InvalidMoney(field, f"money must be a string like '60.00', got {type(text).__name__}")
+    match = _MONEY.match(text.strip())
+    if match is None:
+        raise InvalidMoney(field, f"'{text}' is not an amount in yuan with at most two decimals")
+    sign, whole, cents = match.groups()
+    fen = int(whole) * 100 + int((cents or "0").ljust(2, "0"))
+    if sign and fen and not allow_negative:
+        raise InvalidMoney(field, f"'{text}' is negative")
+    return -fen if sign else fen
+
+
+def format_money(fen: int) -> str:
+    """6000 -> '60.00'; -300 -> '-3.00'."""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), 100)
+    return f"{sign}{whole}.{cents:02d}"
+
+
+def require_fen(value: object, field: str = "amount", *, allow_zero: bool = True) -> int:
+    """Checks an integer fen amount handed in by code (not text): non-negative int, never bool/float."""
+    if type(value) is not int:
+        raise InvalidMoney(field, f"money must be integer fen, got {type(value).__name__}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise InvalidMoney(field, f"{format_money(value)} is not a positive amount")
+    return value
+
+
+def parse_rate(text: object, field: str = "rate") -> Decimal:
+    """'0.05' or '5%' -> Decimal('0.05'); a rate is a fraction in [0, 1]."""
+    if not isinstance(text, str) or not _RATE.match(text.strip()):
+        raise InvalidRate(field, f"rate must be a decimal string like '0.05' or '5%', got {text!r}")
+    raw = text.strip()
+    try:
+        rate = Decimal(raw[:-1]) / 100 if raw.endswith("%") else Decimal(raw)
+    except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals
+        raise InvalidRate(field, f"'{text}' is not a decimal") from None
+    if not Decimal(0) <= rate <= ONE:
+        raise InvalidRate(field, f"rate {text} is outside 0-100%")
+    return rate.normalize() if rate else Decimal(0)
+
+
+def rate_to_str(rate: Decimal) -> str:
+    return format(rate.normalize(), "f")
+
+
+def apply_rate(base_fen: int, rate: Decimal) -> int:
+    """One commission line: base x rate, rounded half-up to the fen."""
+    return int((Decimal(base_fen) * rate).quantize(ONE, rounding=ROUND_HALF_UP))
+
+
+def scale_half_up(amount_fen: int, numerator: int, denominator: int) -> int:
+    """amount x numerator / denominator, half-up, in integers only (refund shares)."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    quotient, remainder = divmod(amount_fen * numerator, denominator)
+    return quotient + (1 if remainder * 2 >= denominator else 0)
+
+
+def allocate(total_fen: int, weights: list[int]) -> list[int]:
+    """Split total in proportion to weights so the parts add up exactly (largest remainder)."""
+    weight_sum = sum(weights)
+    if weight_sum <= 0:
+        return [0 for _ in weights]
+    shares = [divmod(total_fen * w, weight_sum) for w in weights]
+    parts = [q for q, _ in shares]
+    short = total_fen - sum(parts)
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-shares[i][1], i))
+    for i in by_remainder[:short]:
+        parts[i] += 1
+    return parts

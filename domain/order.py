@@ -1,0 +1,193 @@
+"""An order for a package, in one of the two flows of SPEC §2."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.common import Audit, aggregate_id, require_code
+from domain.errors import InvalidInput, InvalidState
+from domain.money import format_money, require_fen
+from domain.rules import SaleFacts
+
+
+class Flow(StrEnum):
+    CUSTOMER_PAYS = "CUSTOMER_PAYS"  # flow 1: the customer pays the retail price to the platform
+    AGENT_PREPAID = "AGENT_PREPAID"  # flow 2: the agent's cost is debited from its deposit
+
+
+class OrderStatus(StrEnum):
+    PLACED = "PLACED"
+    COMPLETED = "COMPLETED"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    REFUNDED = "REFUNDED"
+
+
+class Order(Aggregate):
+    class Placed(Aggregate.Created):
+        order_id: str
+        package_code: str
+        package_kind: str
+        agent_code: str
+        buyer_code: str | None
+        iccid: str | None
+        flow: str
+        chain: list[list[Any]]
+        retail_fen: int | None
+        paid_fen: int
+        actor: str
+        effective_at: datetime
+        reason: str
+
+    class Completed(Aggregate.Event):
+        actor: str
+        effective_at: datetime
+        reason: str
+
+    class Refunded(Aggregate.Event):
+        amount_fen: int
+        refunded_total_fen: int
+        actor: str
+        effective_at: datetime
+        reason: str
+
+    @staticmethod
+    def create_id(order_id: str, **_: Any) -> UUID:
+        return aggregate_id("order", order_id)
+
+    @classmethod
+    def place(
+        cls,
+        order_id: str,
+        package_code: str,
+        package_kind: str,
+        agent_code: str,
+        buyer_code: str | None,
+        iccid: str | None,
+        flow: str,
+        chain: list[tuple[str, int]],
+        retail_fen: int | None,
+        audit: Audit,
+    ) -> "Order":
+        """chain: (agent_code, cost_fen) from the platform's direct agent down to the seller."""
+        require_code(order_id, "orderId")
+        if flow not in Flow.__members__:
+            raise InvalidInput("flow", f"flow must be one of {', '.join(Flow)}")
+        if not chain or chain[-1][0] != agent_code:
+            raise InvalidInput("agentCode", "the price chain must end with the selling agent")
+        paid = retail_fen if flow == Flow.CUSTOMER_PAYS else chain[-1][1]
+        if paid is None:
+            raise InvalidInput("flow", "a customer-paid order needs the agent's retail price")
+        return cls._create(
+            cls.Placed,
+            order_id=order_id,
+            package_code=package_code,
+            package_kind=package_kind,
+            agent_code=agent_code,
+            buyer_code=buyer_code,
+            iccid=iccid,
+            flow=flow,
+            chain=[[code, cost] for code, cost in chain],
+            retail_fen=retail_fen,
+            paid_fen=paid,
+            **audit.fields(),
+        )
+
+    @event(Placed)
+    def __init__(
+        self,
+        order_id: str,
+        package_code: str,
+        package_kind: str,
+        agent_code: str,
+        buyer_code: str | None,
+        iccid: str | None,
+        flow: str,
+        chain: list[list[Any]],
+        retail_fen: int | None,
+        paid_fen: int,
+        actor: str,
+        effective_at: datetime,
+        reason: str,
+    ) -> None:
+        self.order_id = order_id
+        self.package_code = package_code
+        self.package_kind = package_kind
+        self.agent_code = agent_code
+        self.buyer_code = buyer_code
+        self.iccid = iccid
+        self.flow = flow
+        self.chain = [(code, cost) for code, cost in chain]
+        self.retail_fen = retail_fen
+        self.paid_fen = paid_fen
+        self.placed_at = effective_at
+        self.completed_at: datetime | None = None
+        self.refunded_fen = 0
+        self.status = OrderStatus.PLACED
+
+    def complete(self, audit: Audit) -> None:
+        if self.status != OrderStatus.PLACED:
+            raise InvalidState("orderId", f"order '{self.order_id}' is {self.status}, not PLACED")
+        if audit.effective_at < self.placed_at:
+            raise InvalidInput("occurredAt", "an order cannot complete before it was placed")
+        self._complete(**audit.fields())
+
+    @event(Completed)
+    def _complete(self, actor: str, effective_at: datetime, reason: str) -> None:
+        self.status = OrderStatus.COMPLETED
+        self.completed_at = effective_at
+
+    def refund(self, amount_fen: int, audit: Audit) -> None:
+        require_fen(amount_fen, "amount", allow_zero=False)
+        if self.status not in (OrderStatus.COMPLETED, OrderStatus.PARTIALLY_REFUNDED):
+            raise InvalidState(
+                "orderId",
+                f"order '{self.order_id}' is {self.status}; only completed orders can be refunded",
+            )
+        refundable = self.paid_fen - self.refunded_fen
+        if amount_fen > refundable:
+            raise InvalidInput(
+                "amount",
+                f"refund {format_money(amount_fen)} exceeds the refundable "
+                f"{format_money(refundable)}",
+            )
+        if not audit.reason:
+            raise InvalidInput("reason", "a refund needs a reason")
+        self._refund(
+            amount_fen=amount_fen,
+            refunded_total_fen=self.refunded_fen + amount_fen,
+            **audit.fields(),
+        )
+
+    @event(Refunded)
+    def _refund(
+        self,
+        amount_fen: int,
+        refunded_total_fen: int,
+        actor: str,
+        effective_at: datetime,
+        reason: str,
+    ) -> None:
+        self.refunded_fen = refunded_total_fen
+        fully = refunded_total_fen == self.paid_fen
+        self.status = OrderStatus.REFUNDED if fully else OrderStatus.PARTIALLY_REFUNDED
+
+    def sale_facts(self) -> SaleFacts:
+        assert self.completed_at is not None
+        return SaleFacts(
+            order_id=self.order_id,
+            package_code=self.package_code,
+            seller_code=self.agent_code,
+            buyer_code=self.buyer_code,
+            flow=self.flow,
+            chain=tuple(self.chain),
+            retail_fen=self.retail_fen,
+            paid_fen=self.paid_fen,
+            effective_at=self.completed_at,
+        )
+
+    @property
+    def beneficiaries(self) -> list[str]:
+        return [code for code, _ in self.chain]
