@@ -6,6 +6,7 @@ changes nothing.
 """
 
 import hashlib
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -352,7 +353,7 @@ class Ledger(Application):
             seller = self.agent(agent_code)
             lineage = list(reversed(self.ancestry(seller)))
             chain = [(a.code, a.cost_price(package_code)) for a in lineage]
-            for (upper, upper_cost), (lower, lower_cost) in zip(chain, chain[1:], strict=False):
+            for (upper, upper_cost), (lower, lower_cost) in itertools.pairwise(chain):
                 if lower_cost < upper_cost:
                     raise PlanRefused(
                         "agentCode",

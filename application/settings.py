@@ -17,7 +17,6 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     price_factor: int = Field(default=2, ge=1, le=10)
-    default_hold_days: int = Field(default=7, ge=0, le=3650)
     max_request_bytes: int = Field(default=1_000_000, ge=1_000, le=50_000_000)
     max_page_size: int = Field(default=100, ge=1, le=1000)
     policy_batch_size: int = Field(default=500, ge=1, le=10_000)

@@ -183,6 +183,8 @@ class Wallet(Aggregate):
         amount_fen: int
         from_status: str
         remaining_fen: int
+        closes_request: str | None  # the pending unfreeze request this void ends, if any
+        decision: str | None  # how that request ended: REJECTED (by finance) or VOIDED
         actor: str
         effective_at: datetime
         reason: str
@@ -328,6 +330,8 @@ class Wallet(Aggregate):
                 amount_fen=line["amount"],
                 from_status=str(line["status"]),
                 remaining_fen=0,
+                closes_request=request_id,
+                decision="REJECTED",
                 **audit.fields(),
             )
             return
@@ -366,6 +370,8 @@ class Wallet(Aggregate):
                 amount_fen=amount_fen,
                 from_status=str(line["status"]),
                 remaining_fen=remaining,
+                closes_request=line["request_id"] if remaining == 0 else None,
+                decision="VOIDED" if remaining == 0 and line["request_id"] else None,
                 **audit.fields(),
             )
 

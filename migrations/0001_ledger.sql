@@ -129,3 +129,22 @@ CREATE TABLE commission_plans (
     position bigint NOT NULL,
     PRIMARY KEY (code, version)
 );
+
+CREATE TABLE agents (
+    code text PRIMARY KEY,
+    name text NOT NULL,
+    real_name_verified boolean NOT NULL,
+    registered_position bigint NOT NULL,
+    registered_at timestamptz NOT NULL,
+    -- An upline is bound once and never changes, so one row answers "as of" by position.
+    parent_code text,
+    parent_position bigint
+);
+CREATE INDEX agents_parent_idx ON agents (parent_code, parent_position, code);
+
+-- Aggregate id -> business code, so views can name the owner of any event.
+CREATE TABLE aggregate_codes (
+    id uuid PRIMARY KEY,
+    kind text NOT NULL,
+    code text NOT NULL
+);

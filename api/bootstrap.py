@@ -1,0 +1,91 @@
+"""The composition root: the one place that wires settings, database, ledger, policy and views."""
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
+
+from api.embedded_db import EmbeddedPostgres, start_embedded_postgres
+from api.migrate import migrate
+from application.ledger import Ledger
+from application.policy import CommissionPolicy
+from application.settings import Settings
+from projections.queries import ReadModel
+from projections.runner import ProjectionRunner
+from projections.views import Commissions, Directory, Names, PlatformTotals, WalletBalances
+
+log = structlog.get_logger(__name__)
+
+
+def eventsourcing_env(dsn: str) -> dict[str, str]:
+    info = conninfo_to_dict(dsn)
+    return {
+        "POSTGRES_DBNAME": str(info.get("dbname", "postgres")),
+        "POSTGRES_HOST": str(info.get("host", "127.0.0.1")),
+        "POSTGRES_PORT": str(info.get("port", "5432")),
+        "POSTGRES_USER": str(info.get("user", "postgres")),
+        "POSTGRES_PASSWORD": str(info.get("password", "")),
+        "POSTGRES_POOL_SIZE": "5",
+        "POSTGRES_MAX_OVERFLOW": "10",
+    }
+
+
+def build_views() -> list[Any]:
+    names = Names()
+    # Directory first: it learns the codes that the other views name their rows by.
+    return [Directory(names), WalletBalances(names), Commissions(names), PlatformTotals(names)]
+
+
+@dataclass
+class Fenrun:
+    settings: Settings
+    dsn: str
+    ledger: Ledger
+    policy: CommissionPolicy
+    projections: ProjectionRunner
+    read: ReadModel
+    pool: ConnectionPool
+    embedded: EmbeddedPostgres | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def catch_up(self) -> int:
+        """Runs the policy and the views until neither has anything left (read-your-writes)."""
+        total = 0
+        with self._lock:
+            while True:
+                done = self.policy.run_until_idle() + self.projections.run_until_idle()
+                total += done
+                if not done:
+                    return total
+
+    def close(self) -> None:
+        self.ledger.close()
+        self.pool.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def bootstrap(settings: Settings | None = None, *, run_migrations: bool = True) -> Fenrun:
+    settings = settings or Settings()
+    embedded = None
+    dsn = settings.database_dsn
+    if dsn is None:
+        embedded = start_embedded_postgres(settings.data_dir.resolve())
+        dsn = embedded.url
+        log.info("fenrun.embedded_postgres", url=dsn, data_dir=str(settings.data_dir))
+    if run_migrations:
+        migrate(dsn)
+    pool = ConnectionPool(dsn, min_size=1, max_size=10, open=True)
+    read = ReadModel(pool)
+    ledger = Ledger(eventsourcing_env(dsn), price_factor=settings.price_factor, directory=read)
+    policy = CommissionPolicy(ledger, batch_size=settings.policy_batch_size)
+    runner = ProjectionRunner(
+        pool,
+        ledger.mapper.to_domain_event,
+        build_views(),
+        batch_size=settings.projection_batch_size,
+    )
+    return Fenrun(settings, dsn, ledger, policy, runner, read, pool, embedded)

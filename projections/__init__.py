@@ -1,0 +1,1 @@
+"""Read models built from the ledger's notification log, each answering "as of" any position."""

@@ -1,0 +1,248 @@
+"""Reads of the views as of a log position. One request resolves one position and reads all its
+fields there, so the answer is one consistent picture of the ledger."""
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from domain.wallet import BUCKETS
+
+VIEWS = ("directory", "wallet_balances", "commissions", "platform_totals")
+
+
+class PositionNotReady(Exception):
+    """The requested position is beyond what the read models have processed."""
+
+
+@dataclass(frozen=True)
+class Pinned:
+    position: int
+    as_of: datetime | None  # the recorded time of that position (None before the first event)
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[dict[str, Any]]
+    has_next: bool
+
+
+def encode_cursor(*parts: object) -> str:
+    return base64.urlsafe_b64encode("|".join(str(p) for p in parts).encode()).decode()
+
+
+def decode_cursor(cursor: str, arity: int) -> list[str]:
+    try:
+        parts = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("malformed cursor") from None
+    if len(parts) != arity:
+        raise ValueError("malformed cursor")
+    return parts
+
+
+class ReadModel:
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+
+    def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> dict[str, Any] | None:
+        rows = self._all(sql, params)
+        return rows[0] if rows else None
+
+    # -- positions -------------------------------------------------------------------------------
+    def caught_up(self) -> int:
+        row = self._one(
+            "SELECT coalesce(min(position), 0) AS p, count(*) AS n FROM projection_tracking"
+            " WHERE name = ANY(%s)",
+            (list(VIEWS),),
+        )
+        assert row is not None
+        return row["p"] if row["n"] == len(VIEWS) else 0
+
+    def log_head(self) -> int:
+        row = self._one("SELECT coalesce(max(notification_id), 0) AS p FROM ledger_events")
+        assert row is not None
+        return row["p"]
+
+    def position_at(self, as_of: datetime) -> int:
+        row = self._one(
+            "SELECT notification_id AS p FROM ledger_events WHERE recorded_at <= %s"
+            " ORDER BY recorded_at DESC, notification_id DESC LIMIT 1",
+            (as_of,),
+        )
+        return row["p"] if row else 0
+
+    def recorded_at(self, position: int) -> datetime | None:
+        row = self._one(
+            "SELECT recorded_at FROM ledger_events WHERE notification_id = %s", (position,)
+        )
+        return row["recorded_at"] if row else None
+
+    def pin(self, as_of: datetime | None = None, position: int | None = None) -> Pinned:
+        """Resolves a request's read position: explicit, as of a time, or the latest projected."""
+        ready = self.caught_up()
+        if position is not None:
+            if position < 0:
+                raise PositionNotReady("position must not be negative")
+            if position > ready:
+                raise PositionNotReady(f"position {position} is not yet projected (at {ready})")
+            return Pinned(position, self.recorded_at(position) if position else None)
+        if as_of is not None:
+            wanted = self.position_at(as_of)
+            if wanted > ready:
+                raise PositionNotReady(f"read models are at {ready}, {as_of} needs {wanted}")
+            return Pinned(wanted, as_of)
+        return Pinned(ready, self.recorded_at(ready) if ready else None)
+
+    # -- agents ----------------------------------------------------------------------------------
+    def agent(self, code: str, at: int) -> dict[str, Any] | None:
+        return self._one(
+            "SELECT code, name, real_name_verified, registered_at,"
+            " CASE WHEN parent_position <= %s THEN parent_code END AS parent_code"
+            " FROM agents WHERE code = %s AND registered_position <= %s",
+            (at, code, at),
+        )
+
+    def children(self, code: str, at: int, first: int, after: str | None) -> Page:
+        start = decode_cursor(after, 1)[0] if after else ""
+        rows = self._all(
+            "SELECT code FROM agents WHERE parent_code = %s AND parent_position <= %s"
+            " AND code > %s ORDER BY code LIMIT %s",
+            (code, at, start, first + 1),
+        )
+        return Page(rows[:first], len(rows) > first)
+
+    # -- wallets ---------------------------------------------------------------------------------
+    def wallet(self, agent_code: str, at: int) -> dict[str, int] | None:
+        if self.agent(agent_code, at) is None:
+            return None
+        row = self._one(
+            "SELECT frozen, unfreezing, available, withdrawing, debt, deposit"
+            " FROM wallet_balance_history WHERE agent_code = %s AND position <= %s"
+            " ORDER BY position DESC LIMIT 1",
+            (agent_code, at),
+        )
+        return row or dict.fromkeys(BUCKETS, 0)
+
+    # -- commissions -----------------------------------------------------------------------------
+    _COMMISSION_AS_OF = (
+        "SELECT l.*, h.status, h.amount_fen FROM commission_lines l"
+        " JOIN LATERAL (SELECT status, amount_fen FROM commission_status_history h"
+        "   WHERE h.commission_id = l.id AND h.position <= %(at)s"
+        "   ORDER BY h.position DESC LIMIT 1) h ON true"
+        " WHERE l.position <= %(at)s"
+    )
+
+    def commissions(
+        self,
+        at: int,
+        agent_code: str | None,
+        status: str | None,
+        order_id: str | None,
+        first: int,
+        after: str | None,
+    ) -> Page:
+        params: dict[str, Any] = {"at": at, "limit": first + 1}
+        sql = self._COMMISSION_AS_OF
+        if agent_code is not None:
+            sql += " AND l.agent_code = %(agent)s"
+            params["agent"] = agent_code
+        if order_id is not None:
+            sql += " AND l.order_id = %(order)s"
+            params["order"] = order_id
+        if after:
+            position, cid = decode_cursor(after, 2)
+            sql += " AND (l.position, l.id) > (%(apos)s, %(aid)s)"
+            params.update(apos=int(position), aid=cid)
+        if status is not None:
+            sql = f"SELECT * FROM ({sql}) c WHERE c.status = %(status)s"
+            params["status"] = status
+        sql += " ORDER BY position, id LIMIT %(limit)s"
+        rows = self._all(sql, params if params else ())  # type: ignore[arg-type]
+        return Page(rows[:first], len(rows) > first)
+
+    def commission(self, commission_id: str, at: int) -> dict[str, Any] | None:
+        return self._one(
+            self._COMMISSION_AS_OF + " AND l.id = %(id)s", {"at": at, "id": commission_id}
+        )  # type: ignore[arg-type]
+
+    def commission_history(self, commission_id: str, at: int) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT status, amount_fen, event, recorded_at, effective_at, actor, reason"
+            " FROM commission_status_history WHERE commission_id = %s AND position <= %s"
+            " ORDER BY position",
+            (commission_id, at),
+        )
+
+    def unfreeze_requests(
+        self,
+        at: int,
+        status: str | None,
+        agent_code: str | None,
+        first: int,
+        after: str | None,
+    ) -> Page:
+        sql = (
+            "SELECT * FROM (SELECT r.id, r.commission_id, r.agent_code, r.amount_fen,"
+            " r.requested_position, r.requested_at,"
+            " CASE WHEN r.decided_position <= %(at)s THEN r.decision ELSE 'PENDING' END AS status,"
+            " CASE WHEN r.decided_position <= %(at)s THEN r.decided_at END AS decided_at,"
+            " CASE WHEN r.decided_position <= %(at)s THEN r.decided_by END AS decided_by,"
+            " CASE WHEN r.decided_position <= %(at)s THEN r.reason END AS reason"
+            " FROM unfreeze_requests r WHERE r.requested_position <= %(at)s) u WHERE true"
+        )
+        params: dict[str, Any] = {"at": at, "limit": first + 1}
+        if status is not None:
+            sql += " AND u.status = %(status)s"
+            params["status"] = status
+        if agent_code is not None:
+            sql += " AND u.agent_code = %(agent)s"
+            params["agent"] = agent_code
+        if after:
+            position, rid = decode_cursor(after, 2)
+            sql += " AND (u.requested_position, u.id) > (%(apos)s, %(aid)s)"
+            params.update(apos=int(position), aid=rid)
+        sql += " ORDER BY u.requested_position, u.id LIMIT %(limit)s"
+        rows = self._all(sql, params)  # type: ignore[arg-type]
+        return Page(rows[:first], len(rows) > first)
+
+    def platform_totals(self, at: int) -> dict[str, int]:
+        row = self._one(
+            "SELECT income_fen, refunded_fen, credits_fen FROM platform_totals_history"
+            " WHERE position <= %s ORDER BY position DESC LIMIT 1",
+            (at,),
+        )
+        return row or {"income_fen": 0, "refunded_fen": 0, "credits_fen": 0}
+
+    # -- what the ledger asks of the read side (application.ledger.Directory) ---------------------
+    def agents_with_due_commissions(self, now: datetime) -> list[str]:
+        rows = self._all(
+            "SELECT DISTINCT agent_code FROM commission_lines"
+            " WHERE current_status = 'FROZEN' AND releasable_at <= %s ORDER BY agent_code",
+            (now,),
+        )
+        return [r["agent_code"] for r in rows]
+
+    def agent_of_unfreeze_request(self, request_id: str) -> str | None:
+        row = self._one("SELECT agent_code FROM unfreeze_requests WHERE id = %s", (request_id,))
+        return row["agent_code"] if row else None
+
+    def plan_codes(self) -> list[str]:
+        return [
+            r["code"] for r in self._all("SELECT DISTINCT code FROM commission_plans ORDER BY code")
+        ]
+
+    def plans(self, at: int) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT code, version, effective_from, rules FROM commission_plans"
+            " WHERE position <= %s ORDER BY code, version",
+            (at,),
+        )

@@ -1,0 +1,410 @@
+"""The views: each turns events into rows. The runner calls them inside one transaction per batch
+and commits their rows together with their tracking positions.
+
+Every table keeps history keyed by log position, so "as of position P" is an index lookup for
+the greatest position <= P, whatever the length of the history.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from psycopg import Cursor
+from psycopg.types.json import Jsonb
+
+from domain.agent import Agent
+from domain.card import Card
+from domain.order import Order
+from domain.plan import CommissionPlan
+from domain.wallet import BUCKETS, CommissionStatus, Wallet
+
+
+class Names:
+    """Business codes of aggregates, by aggregate id: events do not repeat their owner's code.
+
+    Learned from creation events (kept in table aggregate_codes), cached per runner.
+    """
+
+    def __init__(self) -> None:
+        self.codes: dict[Any, str] = {}
+        self.new: list[tuple[Any, str, str]] = []
+        self.cur: Cursor[Any] | None = None
+
+    def remember(self, originator_id: Any, kind: str, code: str) -> None:
+        self.codes[originator_id] = code
+        self.new.append((originator_id, kind, code))
+
+    def code(self, originator_id: Any) -> str:
+        if originator_id not in self.codes:
+            assert self.cur is not None
+            self.cur.execute("SELECT code FROM aggregate_codes WHERE id = %s", (originator_id,))
+            row = self.cur.fetchone()
+            if row is None:
+                raise LookupError(f"no code known for aggregate {originator_id}")
+            self.codes[originator_id] = row[0]
+        return self.codes[originator_id]
+
+    def flush(self, cur: Cursor[Any]) -> None:
+        cur.executemany(
+            "INSERT INTO aggregate_codes (id, kind, code) VALUES (%s, %s, %s)"
+            " ON CONFLICT (id) DO NOTHING",
+            self.new,
+        )
+        self.new = []
+
+
+@dataclass(frozen=True)
+class Position:
+    position: int
+    recorded_at: datetime
+
+
+class View:
+    """A read model: `handles` picks its events, `apply` stages rows, `flush` writes them."""
+
+    name: str = ""
+    tables: tuple[str, ...] = ()
+    event_types: tuple[type, ...] = ()
+
+    def __init__(self, names: Names) -> None:
+        self.names = names
+
+    def handles(self, event: Any) -> bool:
+        return isinstance(event, self.event_types)
+
+    def begin(self, cur: Cursor[Any]) -> None:
+        """Called at the start of each batch, inside its transaction."""
+
+    def apply(self, event: Any, at: Position) -> None:
+        raise NotImplementedError
+
+    def flush(self, cur: Cursor[Any]) -> None:
+        raise NotImplementedError
+
+
+class WalletBalances(View):
+    name = "wallet_balances"
+    tables = ("wallet_balance_history",)
+    event_types = (Wallet.BalanceEvent,)
+
+    def begin(self, cur: Cursor[Any]) -> None:
+        self.cur = cur
+        self.latest: dict[str, list[int]] = {}
+        self.rows: list[tuple[Any, ...]] = []
+
+    def _balances(self, agent_code: str) -> list[int]:
+        if agent_code not in self.latest:
+            self.cur.execute(
+                "SELECT frozen, unfreezing, available, withdrawing, debt, deposit"
+                " FROM wallet_balance_history WHERE agent_code = %s"
+                " ORDER BY position DESC LIMIT 1",
+                (agent_code,),
+            )
+            row = self.cur.fetchone()
+            self.latest[agent_code] = list(row) if row else [0] * len(BUCKETS)
+        return self.latest[agent_code]
+
+    def apply(self, event: Wallet.BalanceEvent, at: Position) -> None:
+        agent_code = self.names.code(event.originator_id)
+        balances = self._balances(agent_code)
+        for bucket, delta in event.deltas().items():
+            balances[BUCKETS.index(bucket)] += delta
+        self.rows.append(
+            (agent_code, at.position, at.recorded_at, event.effective_at, *balances)  # type: ignore[attr-defined]
+        )
+
+    def flush(self, cur: Cursor[Any]) -> None:
+        cur.executemany(
+            "INSERT INTO wallet_balance_history (agent_code, position, recorded_at, effective_at,"
+            " frozen, unfreezing, available, withdrawing, debt, deposit)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            self.rows,
+        )
+
+
+@dataclass
+class _LineState:
+    status: str
+    amount: int
+    releasable_at: datetime | None = None
+
+
+class Commissions(View):
+    """Commission lines with their status history, and the unfreeze requests made for them."""
+
+    name = "commissions"
+    tables = ("commission_lines", "commission_status_history", "unfreeze_requests")
+    event_types = (
+        Wallet.CommissionAccrued,
+        Wallet.UnfreezeRequested,
+        Wallet.CommissionApproved,
+        Wallet.UnfreezeRejected,
+        Wallet.CommissionVoided,
+        Wallet.CommissionClawedBack,
+    )
+
+    def begin(self, cur: Cursor[Any]) -> None:
+        self.new_lines: dict[str, list[Any]] = {}
+        self.current: dict[str, _LineState] = {}
+        self.history: list[tuple[Any, ...]] = []
+        self.requests: list[tuple[Any, ...]] = []
+        self.decisions: list[tuple[Any, ...]] = []
+
+    def apply(self, event: Any, at: Position) -> None:
+        if isinstance(event, Wallet.CommissionAccrued):
+            self.new_lines[event.commission_id] = [
+                event.commission_id,
+                self.names.code(event.originator_id),
+                event.kind,
+                event.amount_fen,
+                event.base_fen,
+                event.rate,
+                event.order_id,
+                event.iccid,
+                event.source,
+                event.plan_code,
+                event.plan_version,
+                event.rule_code,
+                event.hold_days,
+                Jsonb(event.facts),
+                event.effective_at,
+                at.recorded_at,
+                at.position,
+            ]
+            state = _LineState(CommissionStatus.FROZEN, event.amount_fen, event.releasable_at)
+        elif isinstance(event, Wallet.UnfreezeRequested):
+            state = _LineState(CommissionStatus.UNFREEZE_REQUESTED, event.amount_fen)
+            self.requests.append(
+                (
+                    event.request_id,
+                    event.commission_id,
+                    self.names.code(event.originator_id),
+                    event.amount_fen,
+                    at.position,
+                    event.effective_at,
+                )
+            )
+        elif isinstance(event, Wallet.CommissionApproved):
+            state = _LineState(CommissionStatus.APPROVED, event.amount_fen)
+            self._decide(event.request_id, None, "APPROVED", event, at)
+        elif isinstance(event, Wallet.UnfreezeRejected):
+            state = _LineState(CommissionStatus.FROZEN, event.amount_fen, event.releasable_at)
+            self._decide(event.request_id, None, "REJECTED", event, at)
+        elif isinstance(event, Wallet.CommissionVoided):
+            status = CommissionStatus.VOIDED if event.remaining_fen == 0 else event.from_status
+            state = _LineState(status, event.remaining_fen)
+            if event.closes_request is not None:
+                self._decide(event.closes_request, None, event.decision or "VOIDED", event, at)
+        else:  # CommissionClawedBack
+            status = (
+                CommissionStatus.CLAWED_BACK
+                if event.remaining_fen == 0
+                else CommissionStatus.APPROVED
+            )
+            state = _LineState(status, event.remaining_fen)
+        previous = self.current.get(event.commission_id)
+        if state.releasable_at is None and previous is not None:
+            state.releasable_at = previous.releasable_at
+        self.current[event.commission_id] = state
+        self.history.append(
+            (
+                event.commission_id,
+                at.position,
+                str(state.status),
+                state.amount,
+                type(event).__qualname__.split(".")[-1],
+                at.recorded_at,
+                event.effective_at,
+                event.actor,
+                event.reason,
+            )
+        )
+
+    def _decide(self, request_id: str, _: Any, decision: str, event: Any, at: Position) -> None:
+        self.decisions.append(
+            (at.position, decision, event.effective_at, event.actor, event.reason, request_id)
+        )
+
+    def flush(self, cur: Cursor[Any]) -> None:
+        lines = []
+        for commission_id, row in self.new_lines.items():
+            state = self.current[commission_id]
+            lines.append((*row, str(state.status), state.amount, state.releasable_at))
+        cur.executemany(
+            "INSERT INTO commission_lines (id, agent_code, kind, original_fen, base_fen, rate,"
+            " order_id, iccid, source, plan_code, plan_version, rule_code, hold_days, facts,"
+            " effective_at, recorded_at, position, current_status, current_fen, releasable_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+            " %s, %s)",
+            lines,
+        )
+        cur.executemany(
+            "UPDATE commission_lines SET current_status = %s, current_fen = %s,"
+            " releasable_at = COALESCE(%s, releasable_at) WHERE id = %s",
+            [
+                (str(s.status), s.amount, s.releasable_at, cid)
+                for cid, s in self.current.items()
+                if cid not in self.new_lines
+            ],
+        )
+        cur.executemany(
+            "INSERT INTO commission_status_history (commission_id, position, status, amount_fen,"
+            " event, recorded_at, effective_at, actor, reason)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            self.history,
+        )
+        cur.executemany(
+            "INSERT INTO unfreeze_requests (id, commission_id, agent_code, amount_fen,"
+            " requested_position, requested_at) VALUES (%s, %s, %s, %s, %s, %s)",
+            self.requests,
+        )
+        cur.executemany(
+            "UPDATE unfreeze_requests SET decided_position = %s, decision = %s, decided_at = %s,"
+            " decided_by = %s, reason = %s WHERE id = %s",
+            self.decisions,
+        )
+
+
+class Directory(View):
+    """Agents, wallets' owners, orders and plans: the reference data other views and queries use."""
+
+    name = "directory"
+    tables = ("agents", "orders", "commission_plans")
+    event_types = (
+        Agent.Registered,
+        Agent.UplineBound,
+        Wallet.Opened,
+        Order.Placed,
+        CommissionPlan.Created,
+        CommissionPlan.VersionDefined,
+        Card.Assigned,
+    )
+
+    def begin(self, cur: Cursor[Any]) -> None:
+        self.statements: list[tuple[str, tuple[Any, ...]]] = []
+
+    def apply(self, event: Any, at: Position) -> None:
+        if isinstance(event, Agent.Registered):
+            self.names.remember(event.originator_id, "agent", event.code)
+            self.statements.append(
+                (
+                    "INSERT INTO agents (code, name, real_name_verified, registered_position,"
+                    " registered_at, parent_code, parent_position) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    (
+                        event.code,
+                        event.name,
+                        event.real_name_verified,
+                        at.position,
+                        event.effective_at,
+                        event.parent_code,
+                        at.position if event.parent_code else None,
+                    ),
+                )
+            )
+        elif isinstance(event, Agent.UplineBound):
+            self.statements.append(
+                (
+                    "UPDATE agents SET parent_code = %s, parent_position = %s WHERE code = %s",
+                    (event.parent_code, at.position, self.names.code(event.originator_id)),
+                )
+            )
+        elif isinstance(event, Wallet.Opened):
+            self.names.remember(event.originator_id, "wallet", event.agent_code)
+        elif isinstance(event, Card.Assigned):
+            self.names.remember(event.originator_id, "card", event.iccid)
+        elif isinstance(event, CommissionPlan.Created):
+            self.names.remember(event.originator_id, "plan", event.code)
+        elif isinstance(event, Order.Placed):
+            self.names.remember(event.originator_id, "order", event.order_id)
+            self.statements.append(
+                (
+                    "INSERT INTO orders (order_id, agent_code, flow, paid_fen, position)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    (event.order_id, event.agent_code, event.flow, event.paid_fen, at.position),
+                )
+            )
+        elif isinstance(event, CommissionPlan.VersionDefined):
+            self.statements.append(
+                (
+                    "INSERT INTO commission_plans (code, version, effective_from, rules, position)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    (
+                        self.names.code(event.originator_id),
+                        event.version,
+                        event.effective_from,
+                        Jsonb(event.rules),
+                        at.position,
+                    ),
+                )
+            )
+
+    def flush(self, cur: Cursor[Any]) -> None:
+        for sql, params in self.statements:
+            cur.execute(sql, params)
+
+
+@dataclass
+class _Totals:
+    income: int = 0
+    refunded: int = 0
+    credits: int = 0
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+class PlatformTotals(View):
+    """Cumulative income, refunds and agent credits; platform net = income - refunds - credits."""
+
+    name = "platform_totals"
+    tables = ("platform_totals_history",)
+    event_types = (
+        Order.Placed,
+        Order.Completed,
+        Order.Refunded,
+        Wallet.CommissionAccrued,
+        Wallet.CommissionVoided,
+        Wallet.CommissionClawedBack,
+    )
+
+    def begin(self, cur: Cursor[Any]) -> None:
+        cur.execute(
+            "SELECT income_fen, refunded_fen, credits_fen FROM platform_totals_history"
+            " ORDER BY position DESC LIMIT 1"
+        )
+        row = cur.fetchone()
+        self.totals = _Totals(*row) if row else _Totals()
+        self.cur = cur
+        self.paid: dict[Any, int] = {}
+
+    def apply(self, event: Any, at: Position) -> None:
+        t = self.totals
+        if isinstance(event, Order.Placed):
+            self.paid[event.originator_id] = event.paid_fen
+            return
+        if isinstance(event, Order.Completed):
+            t.income += self._paid(event.originator_id)
+        elif isinstance(event, Order.Refunded):
+            t.refunded += event.amount_fen
+        elif isinstance(event, Wallet.CommissionAccrued):
+            t.credits += event.amount_fen
+        else:
+            t.credits -= event.amount_fen
+        t.rows.append((at.position, at.recorded_at, t.income, t.refunded, t.credits))
+
+    def _paid(self, order_uuid: Any) -> int:
+        if order_uuid not in self.paid:
+            self.cur.execute(
+                "SELECT paid_fen FROM orders WHERE order_id = %s", (self.names.code(order_uuid),)
+            )
+            row = self.cur.fetchone()
+            if row is None:
+                raise LookupError(f"order {order_uuid} completed before it was placed")
+            self.paid[order_uuid] = row[0]
+        return self.paid[order_uuid]
+
+    def flush(self, cur: Cursor[Any]) -> None:
+        cur.executemany(
+            "INSERT INTO platform_totals_history (position, recorded_at, income_fen,"
+            " refunded_fen, credits_fen) VALUES (%s, %s, %s, %s, %s)",
+            self.totals.rows,
+        )
+        self.totals.rows = []
