@@ -401,7 +401,7 @@ class Ledger(Application):
             "iccid": iccid,
             "buyerCode": buyer_code,
             "flow": flow,
-            "occurredAt": audit.effective_at.isoformat(),
+            "occurredAt": audit.time_for_key(),
         }
         return self.execute(Command("placeOrder", payload, key), decide)
 
@@ -411,7 +411,7 @@ class Ledger(Application):
             order.complete(audit)
             return [order], {"orderId": order_id}
 
-        payload = {"orderId": order_id, "occurredAt": audit.effective_at.isoformat()}
+        payload = {"orderId": order_id, "occurredAt": audit.time_for_key()}
         return self.execute(Command("completeOrder", payload, key), decide)
 
     def refund_order(
@@ -430,7 +430,7 @@ class Ledger(Application):
         payload = {
             "orderId": order_id,
             "amount": amount_fen,
-            "occurredAt": audit.effective_at.isoformat(),
+            "occurredAt": audit.time_for_key(),
             "reason": audit.reason,
         }
         return self.execute(Command("refundOrder", payload, key), decide)
@@ -471,7 +471,7 @@ class Ledger(Application):
             card.activate(audit)
             return [card], {"iccid": iccid}
 
-        payload = {"iccid": iccid, "occurredAt": audit.effective_at.isoformat()}
+        payload = {"iccid": iccid, "occurredAt": audit.time_for_key()}
         return self.execute(Command("activateCard", payload, key), decide)
 
     def record_recharge(
@@ -485,7 +485,7 @@ class Ledger(Application):
         payload = {
             "iccid": iccid,
             "amount": amount_fen,
-            "occurredAt": audit.effective_at.isoformat(),
+            "occurredAt": audit.time_for_key(),
         }
         return self.execute(Command("recordRecharge", payload, key), decide)
 
@@ -503,7 +503,7 @@ class Ledger(Application):
                 wallets.append(wallet)
             return wallets, {"requestIds": requested}
 
-        payload = {"now": audit.effective_at.isoformat()}
+        payload = {"now": audit.time_for_key()}
         return self.execute(Command("releaseDueCommissions", payload, key), decide)
 
     def decide_unfreeze_requests(
@@ -562,3 +562,24 @@ class Ledger(Application):
             StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
             for r in rows
         ]
+
+    def replay(self, originator_id: UUID, up_to_position: int | None) -> dict[str, Any] | None:
+        """Rebuilds an aggregate from its events recorded at or before a position (auditors)."""
+        aggregate = None
+        for event in self.events_of(originator_id, up_to_position):
+            aggregate = event.mutate(aggregate)
+        if aggregate is None:
+            return None
+        state = {k: v for k, v in vars(aggregate).items() if not k.startswith("_")}
+        return {
+            "version": aggregate.version,
+            "state": orjson.loads(orjson.dumps(state, default=_plain)),
+        }
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    if isinstance(value, UUID):
+        return str(value)
+    return str(value)

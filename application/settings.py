@@ -2,7 +2,9 @@
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, PostgresDsn, field_validator
+from psycopg import ProgrammingError
+from psycopg.conninfo import conninfo_to_dict
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -10,7 +12,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FENRUN_", extra="ignore")
 
     # No URL means: start the embedded PostgreSQL under data_dir (a new user needs no setup).
-    database_url: PostgresDsn | None = Field(
+    database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("FENRUN_DATABASE_URL", "DATABASE_URL")
     )
     data_dir: Path = Path(".fenrun")
@@ -31,6 +33,16 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
+    @field_validator("database_url")
+    @classmethod
+    def _parseable(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                conninfo_to_dict(value)
+            except ProgrammingError as exc:
+                raise ValueError(f"not a PostgreSQL URL or conninfo string: {exc}") from None
+        return value
+
     @property
     def database_dsn(self) -> str | None:
-        return None if self.database_url is None else str(self.database_url)
+        return self.database_url

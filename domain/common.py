@@ -27,6 +27,9 @@ class Audit:
     actor: str
     effective_at: datetime
     reason: str = ""
+    # False when the caller gave no time and "now" was assumed: a retry then carries another
+    # "now", which must not count as a different request for its idempotency key.
+    time_given: bool = True
 
     def __post_init__(self) -> None:
         if not self.actor:
@@ -36,6 +39,9 @@ class Audit:
 
     def fields(self) -> dict[str, Any]:
         return {"actor": self.actor, "effective_at": self.effective_at, "reason": self.reason}
+
+    def time_for_key(self) -> str | None:
+        return self.effective_at.isoformat() if self.time_given else None
 
 
 def require_code(value: object, field: str) -> str:

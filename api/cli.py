@@ -1,0 +1,137 @@
+"""The `fenrun` command: serve, migrate, worker, jobs, replay."""
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+import structlog
+import typer
+from rich.console import Console
+
+from application.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, help="Fenrun — event-sourced commission ledger (分润).")
+jobs = typer.Typer(no_args_is_help=True, help="Scheduled jobs.")
+app.add_typer(jobs, name="jobs")
+console = Console(stderr=True)
+log = structlog.get_logger(__name__)
+
+
+def _when(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise typer.BadParameter("give a time with a UTC offset, e.g. 2026-01-31T00:00:00+08:00")
+    return parsed
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Serve GraphQL at http://HOST:PORT/graphql (embedded PostgreSQL unless a URL is set)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = Settings()
+    console.print(
+        f"Fenrun: GraphQL at http://{host or settings.host}:{port or settings.port}/graphql"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (also done by serve)."""
+    from api.bootstrap import bootstrap
+
+    fenrun = bootstrap(Settings())
+    fenrun.close()
+    console.print("migrations applied")
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Catch up once and exit.")] = False,
+) -> None:
+    """Run the commission policy and the projections in this process until stopped."""
+    from api.bootstrap import bootstrap
+
+    fenrun = bootstrap(Settings())
+    try:
+        while True:
+            done = fenrun.catch_up()
+            if done:
+                log.info("worker.caught_up", events=done, position=fenrun.read.caught_up())
+            if once:
+                return
+            time.sleep(fenrun.settings.poll_interval_seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fenrun.close()
+
+
+@jobs.command("release-due")
+def release_due(
+    now: Annotated[str | None, typer.Option(help="Business time (ISO 8601 with offset).")] = None,
+    actor: Annotated[str, typer.Option()] = "system:release-job",
+) -> None:
+    """Turn frozen commissions whose hold has elapsed into unfreeze requests."""
+    from api.bootstrap import bootstrap
+    from domain.common import Audit
+
+    fenrun = bootstrap(Settings())
+    try:
+        fenrun.catch_up()
+        result = fenrun.ledger.release_due_commissions(
+            Audit(actor, _when(now), "hold period elapsed", now is not None)
+        )
+        fenrun.catch_up()
+        console.print(f"{len(result['requestIds'])} unfreeze request(s) created")
+        print(json.dumps(result))
+    finally:
+        fenrun.close()
+
+
+@app.command()
+def replay(
+    kind: Annotated[str, typer.Argument(help="agent | card | order | wallet | package | plan")],
+    code: str,
+    at: Annotated[str | None, typer.Option(help="Recorded time (ISO 8601 with offset).")] = None,
+) -> None:
+    """Print an aggregate rebuilt from its events recorded up to --at."""
+    from api.bootstrap import bootstrap
+    from domain.common import aggregate_id
+
+    if kind not in {"agent", "card", "order", "wallet", "package", "plan"}:
+        raise typer.BadParameter(f"unknown kind '{kind}'")
+    fenrun = bootstrap(Settings())
+    try:
+        position = fenrun.read.position_at(_when(at)) if at else fenrun.read.log_head()
+        state = fenrun.ledger.replay(aggregate_id(kind, code), position)
+        if state is None:
+            console.print(f"no {kind} '{code}' as of position {position}")
+            raise typer.Exit(1)
+        print(
+            json.dumps(
+                {"kind": kind, "code": code, "position": position, **state},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    finally:
+        fenrun.close()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,37 @@
+"""Per-request context: the app, the actor, and the log position the whole request reads at."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from strawberry.fastapi import BaseContext
+
+from api.bootstrap import Fenrun
+from projections.queries import Pinned
+
+
+@dataclass
+class Context(BaseContext):
+    app: Fenrun
+    actor: str
+    pins: dict[tuple[Any, Any], Pinned] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    async def pin(self, as_of: datetime | None, position: str | None) -> Pinned:
+        """One position per (asOf, position) asked for; the first is reported in extensions."""
+        key = (as_of, position)
+        if key not in self.pins:
+            wanted = _parse_position(position)
+            self.pins[key] = await run_in_threadpool(self.app.read.pin, as_of, wanted)
+        return self.pins[key]
+
+
+def _parse_position(position: str | None) -> int | None:
+    if position is None:
+        return None
+    if not position.isdigit():
+        raise ValueError(f"position '{position}' is not a log position")
+    return int(position)

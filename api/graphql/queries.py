@@ -1,0 +1,183 @@
+"""Queries: every field that reads state takes asOf (a time) or position (a log position)."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from starlette.concurrency import run_in_threadpool
+
+from api.graphql.scalars import DateTime
+from api.graphql.types import (
+    Agent,
+    AggregateKind,
+    Commission,
+    CommissionPlanVersion,
+    CommissionStatus,
+    Connection,
+    PlatformTotals,
+    ReplayedAggregate,
+    UnfreezeRequest,
+    UnfreezeRequestStatus,
+    Wallet,
+    commission_cursor,
+    connection,
+    page_size,
+    request_cursor,
+)
+from domain.common import aggregate_id
+
+AS_OF = "What the ledger knew at this recorded time (default: now)."
+POSITION = "A log position from a previous response's extensions, to repeat the same read."
+AsOf = Annotated[DateTime | None, strawberry.argument(description=AS_OF)]
+Pos = Annotated[str | None, strawberry.argument(description=POSITION)]
+
+
+def _ctx(info: strawberry.Info) -> Any:
+    return info.context
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def agent(
+        self,
+        info: strawberry.Info,
+        code: str,
+        as_of: AsOf = None,
+        position: Pos = None,
+    ) -> Agent | None:
+        pinned = await _ctx(info).pin(as_of, position)
+        row = await run_in_threadpool(_ctx(info).app.read.agent, code, pinned.position)
+        return Agent.of(row, pinned.position) if row else None
+
+    @strawberry.field
+    async def wallet(
+        self,
+        info: strawberry.Info,
+        agent_code: str,
+        as_of: AsOf = None,
+        position: Pos = None,
+    ) -> Wallet | None:
+        pinned = await _ctx(info).pin(as_of, position)
+        balances = await run_in_threadpool(_ctx(info).app.read.wallet, agent_code, pinned.position)
+        return Wallet.of(agent_code, balances) if balances is not None else None
+
+    @strawberry.field
+    async def commissions(
+        self,
+        info: strawberry.Info,
+        agent_code: str | None = None,
+        status: CommissionStatus | None = None,
+        order_id: str | None = None,
+        as_of: AsOf = None,
+        position: Pos = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Connection[Commission]:
+        pinned = await _ctx(info).pin(as_of, position)
+        page = await run_in_threadpool(
+            _ctx(info).app.read.commissions,
+            pinned.position,
+            agent_code,
+            status.value if status else None,
+            order_id,
+            page_size(info, first),
+            after,
+        )
+        return connection(
+            page, lambda r: Commission.of(r, pinned.position), commission_cursor, after
+        )
+
+    @strawberry.field
+    async def commission(
+        self,
+        info: strawberry.Info,
+        id: str,
+        as_of: AsOf = None,
+        position: Pos = None,
+    ) -> Commission | None:
+        pinned = await _ctx(info).pin(as_of, position)
+        row = await run_in_threadpool(_ctx(info).app.read.commission, id, pinned.position)
+        return Commission.of(row, pinned.position) if row else None
+
+    @strawberry.field
+    async def unfreeze_requests(
+        self,
+        info: strawberry.Info,
+        status: UnfreezeRequestStatus | None = None,
+        agent_code: str | None = None,
+        as_of: AsOf = None,
+        position: Pos = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Connection[UnfreezeRequest]:
+        pinned = await _ctx(info).pin(as_of, position)
+        page = await run_in_threadpool(
+            _ctx(info).app.read.unfreeze_requests,
+            pinned.position,
+            status.value if status else None,
+            agent_code,
+            page_size(info, first),
+            after,
+        )
+        return connection(
+            page, lambda r: UnfreezeRequest.of(r, pinned.position), request_cursor, after
+        )
+
+    @strawberry.field
+    async def platform_totals(
+        self,
+        info: strawberry.Info,
+        as_of: AsOf = None,
+        position: Pos = None,
+    ) -> PlatformTotals:
+        pinned = await _ctx(info).pin(as_of, position)
+        t = await run_in_threadpool(_ctx(info).app.read.platform_totals, pinned.position)
+        return PlatformTotals(
+            income=t["income_fen"],
+            refunded=t["refunded_fen"],
+            agent_credits=t["credits_fen"],
+            net=t["income_fen"] - t["refunded_fen"] - t["credits_fen"],
+        )
+
+    @strawberry.field
+    async def commission_plans(
+        self,
+        info: strawberry.Info,
+        as_of: AsOf = None,
+        position: Pos = None,
+    ) -> list[CommissionPlanVersion]:
+        pinned = await _ctx(info).pin(as_of, position)
+        rows = await run_in_threadpool(_ctx(info).app.read.plans, pinned.position)
+        return [
+            CommissionPlanVersion(
+                code=r["code"],
+                version=r["version"],
+                effective_from=r["effective_from"],
+                rules=r["rules"],
+            )
+            for r in rows
+        ]
+
+    @strawberry.field(description="An aggregate rebuilt from its events recorded up to `at`.")
+    async def replay(
+        self,
+        info: strawberry.Info,
+        aggregate: AggregateKind,
+        code: str,
+        at: DateTime | None = None,
+    ) -> ReplayedAggregate | None:
+        app = _ctx(info).app
+        return await run_in_threadpool(replay_aggregate, app, aggregate, code, at)
+
+
+def replay_aggregate(
+    app: Any, kind: AggregateKind, code: str, at: datetime | None
+) -> ReplayedAggregate | None:
+    position = app.read.position_at(at) if at is not None else app.read.log_head()
+    state = app.ledger.replay(aggregate_id(kind.value, code), position)
+    if state is None:
+        return None
+    return ReplayedAggregate(
+        kind=kind, code=code, version=state["version"], position=str(position), state=state["state"]
+    )

@@ -1,0 +1,59 @@
+"""The schema, with the extension that reports the request's read position."""
+
+from collections.abc import Callable
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions.base_extension import SchemaExtension
+
+from api.graphql.mutations import Mutation
+from api.graphql.queries import Query
+from projections.queries import PositionNotReady
+
+
+class ReadPosition(SchemaExtension):
+    """Puts the log position (and its time) the request read at into the response extensions."""
+
+    def get_results(self) -> dict[str, Any]:
+        context = self.execution_context.context
+        pins = getattr(context, "pins", None)
+        if not pins:
+            return {}
+        first = next(iter(pins.values()))
+        out: dict[str, Any] = {
+            "position": str(first.position),
+            "asOf": first.as_of.isoformat() if first.as_of else None,
+        }
+        if len({p.position for p in pins.values()}) > 1:
+            out["positions"] = sorted({str(p.position) for p in pins.values()})
+        return out
+
+
+def _is_expected(error: GraphQLError) -> bool:
+    """Errors the caller caused keep their message; anything else is a bug and is masked."""
+    original = error.original_error
+    return original is None or isinstance(original, ValueError | PositionNotReady)
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    return not _is_expected(error)
+
+
+def _factory(cls: type, **kwargs: Any) -> Callable[[], Any]:
+    # Extensions as factories, never shared instances (DESIGN.md, pitfalls).
+    return lambda: cls(**kwargs)
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    extensions=[
+        ReadPosition,
+        _factory(QueryDepthLimiter, max_depth=10),
+        _factory(MaxAliasesLimiter, max_alias_count=30),
+        _factory(MaxTokensLimiter, max_token_count=5000),
+        _factory(MaskErrors, should_mask_error=_should_mask),
+    ],
+)

@@ -1,0 +1,330 @@
+"""Output types. Each object carries the log position it was read at (Private), so nested fields
+read at the same position as their parent."""
+
+from enum import Enum
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from starlette.concurrency import run_in_threadpool
+from strawberry.scalars import JSON
+
+from api.graphql.scalars import DateTime, Money
+from projections.queries import Page, encode_cursor
+
+T = TypeVar("T")
+
+
+@strawberry.enum
+class CommissionStatus(Enum):
+    FROZEN = "FROZEN"
+    UNFREEZE_REQUESTED = "UNFREEZE_REQUESTED"
+    APPROVED = "APPROVED"
+    VOIDED = "VOIDED"
+    CLAWED_BACK = "CLAWED_BACK"
+
+
+@strawberry.enum
+class UnfreezeRequestStatus(Enum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    VOIDED = "VOIDED"
+
+
+@strawberry.enum
+class PackageKind(Enum):
+    TRAFFIC = "TRAFFIC"
+    NUMBER = "NUMBER"
+
+
+@strawberry.enum
+class OrderFlow(Enum):
+    CUSTOMER_PAYS = "CUSTOMER_PAYS"
+    AGENT_PREPAID = "AGENT_PREPAID"
+
+
+@strawberry.enum
+class AggregateKind(Enum):
+    AGENT = "agent"
+    CARD = "card"
+    ORDER = "order"
+    WALLET = "wallet"
+    PACKAGE = "package"
+    PLAN = "plan"
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+
+
+def connection(page: Page, build: Any, cursor_of: Any, after: str | None) -> Any:
+    edges = [Edge(cursor=cursor_of(row), node=build(row)) for row in page.rows]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )
+
+
+@strawberry.type(description="An error in the input: nothing was changed.")
+class UserError:
+    code: str
+    field: list[str] | None
+    message: str
+
+
+@strawberry.type
+class Wallet:
+    agent_code: str
+    frozen: Money
+    unfreezing: Money
+    available: Money
+    withdrawing: Money
+    debt: Money
+    deposit: Money
+
+    @classmethod
+    def of(cls, agent_code: str, b: dict[str, int]) -> "Wallet":
+        return cls(
+            agent_code=agent_code,
+            frozen=b["frozen"],
+            unfreezing=b["unfreezing"],
+            available=b["available"],
+            withdrawing=b["withdrawing"],
+            debt=b["debt"],
+            deposit=b["deposit"],
+        )
+
+
+@strawberry.type
+class StatusChange:
+    status: CommissionStatus
+    amount: Money
+    event: str
+    at: DateTime
+    effective_at: DateTime
+    actor: str
+    reason: str
+
+
+@strawberry.type
+class Commission:
+    id: str
+    agent_code: str
+    kind: str
+    status: CommissionStatus
+    amount: Money = strawberry.field(description="What the line is worth now (after voids).")
+    original_amount: Money
+    base: Money
+    rate: str | None
+    order_id: str | None
+    iccid: str | None
+    rule_code: str
+    plan_code: str
+    rule_version: int = strawberry.field(description="The version of the plan that made it.")
+    hold_days: int
+    releasable_at: DateTime
+    facts: JSON
+    effective_at: DateTime
+    recorded_at: DateTime
+    at: strawberry.Private[int]
+
+    @strawberry.field
+    async def history(self, info: strawberry.Info) -> list[StatusChange]:
+        rows = await run_in_threadpool(info.context.app.read.commission_history, self.id, self.at)
+        return [
+            StatusChange(
+                status=CommissionStatus(r["status"]),
+                amount=r["amount_fen"],
+                event=r["event"],
+                at=r["recorded_at"],
+                effective_at=r["effective_at"],
+                actor=r["actor"],
+                reason=r["reason"],
+            )
+            for r in rows
+        ]
+
+    @classmethod
+    def of(cls, row: dict[str, Any], at: int) -> "Commission":
+        return cls(
+            id=row["id"],
+            agent_code=row["agent_code"],
+            kind=row["kind"],
+            status=CommissionStatus(row["status"]),
+            amount=row["amount_fen"],
+            original_amount=row["original_fen"],
+            base=row["base_fen"],
+            rate=row["rate"],
+            order_id=row["order_id"],
+            iccid=row["iccid"],
+            rule_code=row["rule_code"],
+            plan_code=row["plan_code"],
+            rule_version=row["plan_version"],
+            hold_days=row["hold_days"],
+            releasable_at=row["releasable_at"],
+            facts=row["facts"],
+            effective_at=row["effective_at"],
+            recorded_at=row["recorded_at"],
+            at=at,
+        )
+
+
+def commission_cursor(row: dict[str, Any]) -> str:
+    return encode_cursor(row["position"], row["id"])
+
+
+@strawberry.type
+class UnfreezeRequest:
+    id: str
+    status: UnfreezeRequestStatus
+    requested_amount: Money
+    requested_at: DateTime
+    decided_at: DateTime | None
+    decided_by: str | None
+    reason: str | None
+    commission_id: strawberry.Private[str]
+    at: strawberry.Private[int]
+
+    @strawberry.field
+    async def commission(self, info: strawberry.Info) -> Commission | None:
+        row = await run_in_threadpool(info.context.app.read.commission, self.commission_id, self.at)
+        return Commission.of(row, self.at) if row else None
+
+    @classmethod
+    def of(cls, row: dict[str, Any], at: int) -> "UnfreezeRequest":
+        return cls(
+            id=row["id"],
+            status=UnfreezeRequestStatus(row["status"]),
+            requested_amount=row["amount_fen"],
+            requested_at=row["requested_at"],
+            decided_at=row["decided_at"],
+            decided_by=row["decided_by"],
+            reason=row["reason"],
+            commission_id=row["commission_id"],
+            at=at,
+        )
+
+
+def request_cursor(row: dict[str, Any]) -> str:
+    return encode_cursor(row["requested_position"], row["id"])
+
+
+@strawberry.type
+class AgentRef:
+    code: str
+
+
+@strawberry.type
+class Agent:
+    code: str
+    name: str
+    real_name_verified: bool
+    registered_at: DateTime
+    level: str | None = strawberry.field(
+        description="The agent's grade; the level ladder arrives with the rules-engine issue."
+    )
+    parent: AgentRef | None
+    at: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, row: dict[str, Any], at: int) -> "Agent":
+        parent = AgentRef(code=row["parent_code"]) if row["parent_code"] else None
+        return cls(
+            code=row["code"],
+            name=row["name"],
+            real_name_verified=row["real_name_verified"],
+            registered_at=row["registered_at"],
+            level=None,
+            parent=parent,
+            at=at,
+        )
+
+    @strawberry.field
+    async def children(
+        self, info: strawberry.Info, first: int = 20, after: str | None = None
+    ) -> Connection[AgentRef]:
+        page = await run_in_threadpool(
+            info.context.app.read.children, self.code, self.at, page_size(info, first), after
+        )
+        return connection(
+            page, lambda r: AgentRef(code=r["code"]), lambda r: encode_cursor(r["code"]), after
+        )
+
+    @strawberry.field
+    async def wallet(self, info: strawberry.Info) -> Wallet | None:
+        balances = await run_in_threadpool(info.context.app.read.wallet, self.code, self.at)
+        return Wallet.of(self.code, balances) if balances is not None else None
+
+    @strawberry.field
+    async def commissions(
+        self,
+        info: strawberry.Info,
+        status: CommissionStatus | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Connection[Commission]:
+        page = await run_in_threadpool(
+            info.context.app.read.commissions,
+            self.at,
+            self.code,
+            status.value if status else None,
+            None,
+            page_size(info, first),
+            after,
+        )
+        return connection(page, lambda r: Commission.of(r, self.at), commission_cursor, after)
+
+
+@strawberry.type
+class PlatformTotals:
+    income: Money = strawberry.field(description="Received for completed orders.")
+    refunded: Money
+    agent_credits: Money = strawberry.field(
+        description="Commissions and price differences accrued, less voids and clawbacks."
+    )
+    net: Money = strawberry.field(description="income - refunded - agentCredits")
+
+
+@strawberry.type
+class ReplayedAggregate:
+    kind: AggregateKind
+    code: str
+    version: int
+    position: str
+    state: JSON
+
+
+@strawberry.type
+class CommissionPlanVersion:
+    code: str
+    version: int
+    effective_from: DateTime
+    rules: JSON
+
+
+def page_size(info: strawberry.Info, first: int) -> int:
+    limit = info.context.app.settings.max_page_size
+    if not 0 <= first <= limit:
+        raise ValueError(f"first must be between 0 and {limit}")
+    return first

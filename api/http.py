@@ -1,0 +1,115 @@
+"""GraphQL over HTTP: media types, status codes and request limits (GraphQL-over-HTTP spec)."""
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+def wants_graphql_response(accept: str | None) -> bool:
+    return bool(accept) and GRAPHQL_RESPONSE in accept  # type: ignore[operator]
+
+
+class GraphQLView(GraphQLRouter):
+    """strawberry's router, plus the newer media type: with it, a request that fails to parse or
+    validate gets 400 and no `data` key; responses are encoded with orjson."""
+
+    async def get_sub_response(self, request: Request) -> Response:
+        response = Response()  # one per request; the default is shared between requests
+        response.headers["content-type"] = (
+            GRAPHQL_RESPONSE
+            if wants_graphql_response(request.headers.get("accept"))
+            else "application/json"
+        )
+        return response
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        data: dict[str, Any] = await super().process_result(request, result)  # type: ignore[assignment]
+        if (
+            wants_graphql_response(request.headers.get("accept"))
+            and result.data is None
+            and result.errors
+        ):
+            data.pop("data", None)  # the request never executed
+            request.state.graphql_status = 400
+        return data  # type: ignore[return-value]
+
+    def encode_json(self, data: object) -> bytes:  # type: ignore[override]
+        return orjson.dumps(data)
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        media_type = sub_response.headers.get("content-type", "application/json")
+        status = (
+            400
+            if media_type == GRAPHQL_RESPONSE
+            and isinstance(response_data, dict)
+            and "data" not in response_data
+            else (sub_response.status_code or 200)
+        )
+        response = Response(
+            self.encode_json(response_data), status_code=status, media_type=media_type
+        )
+        for key, value in sub_response.headers.items():
+            if key not in ("content-type", "content-length"):
+                response.headers[key] = value
+        return response
+
+
+class BodyLimit:
+    """Refuses request bodies over the limit with 413 before they reach the application."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await _too_large(send, self.max_bytes)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _BodyTooLarge:
+            await _too_large(send, self.max_bytes)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = orjson.dumps({"errors": [{"message": f"request body over {limit} bytes"}]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
