@@ -28,6 +28,7 @@ from domain.errors import (
     CardNotFound,
     CycleInAgentTree,
     InvalidInput,
+    InvalidState,
     LedgerError,
     OrderNotFound,
     PackageNotFound,
@@ -539,6 +540,42 @@ class Ledger(Application):
         name = "approveUnfreezeRequests" if approve else "rejectUnfreezeRequests"
         payload = {"ids": request_ids, "void": void, "reason": audit.reason}
         return self.execute(Command(name, payload, key), decide)
+
+    # -- withdrawals -----------------------------------------------------------------------------
+    def request_withdrawal(
+        self,
+        agent_code: str,
+        withdrawal_id: str,
+        amount_fen: int,
+        audit: Audit,
+        key: str | None = None,
+    ) -> dict[str, Any]:
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            agent = self.agent(agent_code)
+            if not agent.real_name_verified:
+                raise InvalidState("agentCode", f"agent '{agent_code}' is not real-name verified")
+            wallet = self.wallet(agent_code)
+            wallet.request_withdrawal(withdrawal_id, amount_fen, audit)
+            return [wallet], {"agentCode": agent_code, "withdrawalId": withdrawal_id}
+
+        payload = {"agentCode": agent_code, "withdrawalId": withdrawal_id, "amount": amount_fen}
+        return self.execute(Command("requestWithdrawal", payload, key), decide)
+
+    def settle_withdrawal(
+        self, agent_code: str, withdrawal_id: str, paid: bool, audit: Audit, key: str | None = None
+    ) -> dict[str, Any]:
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            wallet = self.wallet(agent_code)
+            wallet.settle_withdrawal(withdrawal_id, paid, audit)
+            return [wallet], {"agentCode": agent_code, "withdrawalId": withdrawal_id}
+
+        payload = {
+            "agentCode": agent_code,
+            "withdrawalId": withdrawal_id,
+            "paid": paid,
+            "reason": audit.reason,
+        }
+        return self.execute(Command("settleWithdrawal", payload, key), decide)
 
     # -- history ---------------------------------------------------------------------------------
     def events_of(self, originator_id: UUID, up_to_position: int | None) -> list[Any]:

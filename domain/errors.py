@@ -89,6 +89,10 @@ class InsufficientDeposit(LedgerError):
     code = "INSUFFICIENT_DEPOSIT"
 
 
+class InsufficientFunds(LedgerError):
+    code = "INSUFFICIENT_FUNDS"
+
+
 class InvalidState(LedgerError):
     """The aggregate is not in a state that allows the command (e.g. completing a refunded order)."""
 

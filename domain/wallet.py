@@ -13,7 +13,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit, aggregate_id, derived_id
-from domain.errors import InsufficientDeposit, InvalidInput, InvalidState
+from domain.errors import InsufficientDeposit, InsufficientFunds, InvalidInput, InvalidState
 from domain.money import format_money, require_fen
 from domain.rules import CommissionLine
 
@@ -195,6 +195,51 @@ class Wallet(Aggregate):
         def apply_to_lines(self, wallet: Any) -> None:
             wallet.set_remaining(self.commission_id, self.remaining_fen)
 
+    class WithdrawalRequested(BalanceEvent):
+        """Available money is set aside for a payout through the payment channel."""
+
+        withdrawal_id: str
+        amount_fen: int
+        actor: str
+        effective_at: datetime
+        reason: str
+
+        def deltas(self) -> dict[str, int]:
+            return {"available": -self.amount_fen, "withdrawing": self.amount_fen}
+
+        def apply_to_lines(self, wallet: Any) -> None:
+            wallet.withdrawals[self.withdrawal_id] = self.amount_fen
+
+    class WithdrawalPaid(BalanceEvent):
+        """The channel paid the agent: the money has left the ledger."""
+
+        withdrawal_id: str
+        amount_fen: int
+        actor: str
+        effective_at: datetime
+        reason: str
+
+        def deltas(self) -> dict[str, int]:
+            return {"withdrawing": -self.amount_fen}
+
+        def apply_to_lines(self, wallet: Any) -> None:
+            del wallet.withdrawals[self.withdrawal_id]
+
+    class WithdrawalFailed(BalanceEvent):
+        """The payout failed: the money is available again."""
+
+        withdrawal_id: str
+        amount_fen: int
+        actor: str
+        effective_at: datetime
+        reason: str
+
+        def deltas(self) -> dict[str, int]:
+            return {"withdrawing": -self.amount_fen, "available": self.amount_fen}
+
+        def apply_to_lines(self, wallet: Any) -> None:
+            del wallet.withdrawals[self.withdrawal_id]
+
     class CommissionClawedBack(BalanceEvent):
         """Part or all of a released commission is taken back; what available lacks becomes debt."""
 
@@ -233,6 +278,7 @@ class Wallet(Aggregate):
         self.requests: dict[str, str] = {}  # pending unfreeze request id -> commission id
         # Ids of lines that reached zero, so a re-delivered accrual of one is still a no-op.
         self.closed: set[str] = set()
+        self.withdrawals: dict[str, int] = {}  # payouts in flight: id -> amount
 
     # -- deposit (flow 2) -------------------------------------------------------------------------
     def top_up(self, amount_fen: int, audit: Audit) -> None:
@@ -383,6 +429,37 @@ class Wallet(Aggregate):
                 self.requests.pop(line["request_id"], None)
             del self.commissions[commission_id]
             self.closed.add(commission_id)
+
+    # -- withdrawals ------------------------------------------------------------------------------
+    def request_withdrawal(self, withdrawal_id: str, amount_fen: int, audit: Audit) -> None:
+        """Never lets available go below zero; debt must be repaid before anything is paid out."""
+        require_fen(amount_fen, "amount", allow_zero=False)
+        if withdrawal_id in self.withdrawals:
+            raise InvalidState("withdrawalId", f"withdrawal {withdrawal_id} is already in flight")
+        if amount_fen > self.balances["available"]:
+            raise InsufficientFunds(
+                "amount",
+                f"{format_money(amount_fen)} exceeds the available "
+                f"{format_money(self.balances['available'])}",
+            )
+        self.trigger_event(
+            self.WithdrawalRequested,
+            withdrawal_id=withdrawal_id,
+            amount_fen=amount_fen,
+            **audit.fields(),
+        )
+
+    def settle_withdrawal(self, withdrawal_id: str, paid: bool, audit: Audit) -> None:
+        if withdrawal_id not in self.withdrawals:
+            raise InvalidState("withdrawalId", f"withdrawal {withdrawal_id} is not in flight")
+        if not paid and not audit.reason:
+            raise InvalidInput("reason", "a failed payout needs a reason")
+        self.trigger_event(
+            self.WithdrawalPaid if paid else self.WithdrawalFailed,
+            withdrawal_id=withdrawal_id,
+            amount_fen=self.withdrawals[withdrawal_id],
+            **audit.fields(),
+        )
 
     # -- queries ----------------------------------------------------------------------------------
     def lines_for_order(self, order_id: str) -> list[str]:

@@ -118,7 +118,8 @@ CREATE TABLE platform_totals_history (
     recorded_at timestamptz NOT NULL,
     income_fen bigint NOT NULL,
     refunded_fen bigint NOT NULL,
-    credits_fen bigint NOT NULL
+    credits_fen bigint NOT NULL,
+    paid_out_fen bigint NOT NULL
 );
 
 CREATE TABLE commission_plans (

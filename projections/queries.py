@@ -216,11 +216,11 @@ class ReadModel:
 
     def platform_totals(self, at: int) -> dict[str, int]:
         row = self._one(
-            "SELECT income_fen, refunded_fen, credits_fen FROM platform_totals_history"
-            " WHERE position <= %s ORDER BY position DESC LIMIT 1",
+            "SELECT income_fen, refunded_fen, credits_fen, paid_out_fen"
+            " FROM platform_totals_history WHERE position <= %s ORDER BY position DESC LIMIT 1",
             (at,),
         )
-        return row or {"income_fen": 0, "refunded_fen": 0, "credits_fen": 0}
+        return row or {"income_fen": 0, "refunded_fen": 0, "credits_fen": 0, "paid_out_fen": 0}
 
     # -- what the ledger asks of the read side (application.ledger.Directory) ---------------------
     def agents_with_due_commissions(self, now: datetime) -> list[str]:

@@ -348,11 +348,15 @@ class _Totals:
     income: int = 0
     refunded: int = 0
     credits: int = 0
+    paid_out: int = 0
     rows: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 class PlatformTotals(View):
-    """Cumulative income, refunds and agent credits; platform net = income - refunds - credits."""
+    """Cumulative income, refunds, agent credits and payouts.
+
+    Platform net = income - refunds - credits; what agents hold = credits - paid out.
+    """
 
     name = "platform_totals"
     tables = ("platform_totals_history",)
@@ -361,14 +365,15 @@ class PlatformTotals(View):
         Order.Completed,
         Order.Refunded,
         Wallet.CommissionAccrued,
+        Wallet.WithdrawalPaid,
         Wallet.CommissionVoided,
         Wallet.CommissionClawedBack,
     )
 
     def begin(self, cur: Cursor[Any]) -> None:
         cur.execute(
-            "SELECT income_fen, refunded_fen, credits_fen FROM platform_totals_history"
-            " ORDER BY position DESC LIMIT 1"
+            "SELECT income_fen, refunded_fen, credits_fen, paid_out_fen"
+            " FROM platform_totals_history ORDER BY position DESC LIMIT 1"
         )
         row = cur.fetchone()
         self.totals = _Totals(*row) if row else _Totals()
@@ -386,9 +391,11 @@ class PlatformTotals(View):
             t.refunded += event.amount_fen
         elif isinstance(event, Wallet.CommissionAccrued):
             t.credits += event.amount_fen
+        elif isinstance(event, Wallet.WithdrawalPaid):
+            t.paid_out += event.amount_fen
         else:
             t.credits -= event.amount_fen
-        t.rows.append((at.position, at.recorded_at, t.income, t.refunded, t.credits))
+        t.rows.append((at.position, at.recorded_at, t.income, t.refunded, t.credits, t.paid_out))
 
     def _paid(self, order_uuid: Any) -> int:
         if order_uuid not in self.paid:
@@ -404,7 +411,7 @@ class PlatformTotals(View):
     def flush(self, cur: Cursor[Any]) -> None:
         cur.executemany(
             "INSERT INTO platform_totals_history (position, recorded_at, income_fen,"
-            " refunded_fen, credits_fen) VALUES (%s, %s, %s, %s, %s)",
+            " refunded_fen, credits_fen, paid_out_fen) VALUES (%s, %s, %s, %s, %s, %s)",
             self.totals.rows,
         )
         self.totals.rows = []

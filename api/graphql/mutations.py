@@ -216,6 +216,23 @@ class WalletPayload:
 
 
 @strawberry.input
+class RequestWithdrawalInput:
+    agent_code: str
+    withdrawal_id: str
+    amount: Money
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class SettleWithdrawalInput:
+    agent_code: str
+    withdrawal_id: str
+    paid: bool
+    reason: str | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
 class AssignCardInput:
     iccid: str
     agent_code: str
@@ -486,6 +503,38 @@ class Mutation:
                 input.agent_code,
                 _fen(input.amount, "amount"),
                 _audit(info, input.occurred_at),
+                input.idempotency_key,
+            ),
+        )
+        return await _wallet_payload(info, input.agent_code, result, errors)
+
+    @strawberry.mutation(description="Sets available money aside for a payout (real-name agents).")
+    async def request_withdrawal(
+        self, info: strawberry.Info, input: RequestWithdrawalInput
+    ) -> WalletPayload:
+        result, errors = await _run(
+            info,
+            lambda app: app.ledger.request_withdrawal(
+                input.agent_code,
+                input.withdrawal_id,
+                _fen(input.amount, "amount"),
+                _audit(info, None),
+                input.idempotency_key,
+            ),
+        )
+        return await _wallet_payload(info, input.agent_code, result, errors)
+
+    @strawberry.mutation(description="Records the payment channel's outcome of a withdrawal.")
+    async def settle_withdrawal(
+        self, info: strawberry.Info, input: SettleWithdrawalInput
+    ) -> WalletPayload:
+        result, errors = await _run(
+            info,
+            lambda app: app.ledger.settle_withdrawal(
+                input.agent_code,
+                input.withdrawal_id,
+                input.paid,
+                _audit(info, None, input.reason),
                 input.idempotency_key,
             ),
         )

@@ -138,6 +138,7 @@ class Query:
             refunded=t["refunded_fen"],
             agent_credits=t["credits_fen"],
             net=t["income_fen"] - t["refunded_fen"] - t["credits_fen"],
+            paid_out=t["paid_out_fen"],
         )
 
     @strawberry.field

@@ -304,6 +304,7 @@ class PlatformTotals:
         description="Commissions and price differences accrued, less voids and clawbacks."
     )
     net: Money = strawberry.field(description="income - refunded - agentCredits")
+    paid_out: Money = strawberry.field(description="Withdrawals paid out to agents.")
 
 
 @strawberry.type
