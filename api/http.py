@@ -3,11 +3,13 @@
 from typing import Any
 
 import orjson
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -29,6 +31,19 @@ class GraphQLView(GraphQLRouter):
             else "application/json"
         )
         return response
+
+    async def execute_single(
+        self, request: Request, request_adapter: Any, *args: Any, **kwargs: Any
+    ) -> ExecutionResult:
+        try:
+            return await super().execute_single(request, request_adapter, *args, **kwargs)
+        except HTTPException as exc:
+            # A mutation sent with GET: the method is what is wrong (GraphQL over HTTP: 405).
+            if request_adapter.method == "GET" and isinstance(
+                exc.__cause__, InvalidOperationTypeError
+            ):
+                raise HTTPException(405, exc.reason) from exc
+            raise
 
     async def process_result(
         self, request: Request, result: ExecutionResult

@@ -113,6 +113,12 @@ class Agent(Aggregate):
                 )
             check_price_limit(cost_price_fen, upline_cost_fen, factor, "costPrice")
         retail = self.retail_prices.get(package_code)
+        if retail is not None and retail < cost_price_fen:
+            raise PriceRefused(
+                "costPrice",
+                f"the agent's retail price {format_money(retail)} would be below the new cost "
+                f"price {format_money(cost_price_fen)}",
+            )
         if retail is not None and retail > factor * cost_price_fen:
             raise PriceAboveLimit(
                 "costPrice",

@@ -8,8 +8,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from domain.errors import InvalidMoney, InvalidRate
 
-_MONEY = re.compile(r"^(-?)(\d{1,15})(?:\.(\d{1,2}))?$")
-_RATE = re.compile(r"^\d{1,6}(?:\.\d{1,12})?%?$")
+_MONEY = re.compile(r"^(-?)(\d{1,15})(?:\.(\d{1,2}))?$", re.ASCII)
+_RATE = re.compile(r"^\d{1,6}(?:\.\d{1,12})?%?$", re.ASCII)
 ONE = Decimal(1)
 
 

@@ -155,6 +155,8 @@ class Order(Aggregate):
             )
         if not audit.reason:
             raise InvalidInput("reason", "a refund needs a reason")
+        if self.completed_at is not None and audit.effective_at < self.completed_at:
+            raise InvalidInput("occurredAt", "a refund cannot take effect before the completion")
         self._refund(
             amount_fen=amount_fen,
             refunded_total_fen=self.refunded_fen + amount_fen,

@@ -127,11 +127,12 @@ def parse_rules(document: object) -> list[Rule]:
         raise PlanRefused("rules", "rules must be a non-empty list of rule objects")
     for item in document:
         kind = item.get("kind") if isinstance(item, dict) else None
-        if kind in FORBIDDEN_KINDS:
+        if isinstance(kind, str) and kind in FORBIDDEN_KINDS:
             raise PlanRefused(
                 "rules", f"commission on {kind} is refused (SPEC §7: pyramid selling)"
             )
-        if isinstance(item, dict) and "levels" in item and len(item["levels"]) > 3:
+        levels = item.get("levels") if isinstance(item, dict) else None
+        if isinstance(levels, list) and len(levels) > 3:
             raise PlanRefused("rules", "more than 3 commission levels is refused (SPEC §7)")
     try:
         rules = _RULES.validate_python(document)

@@ -286,6 +286,7 @@ class Wallet(Aggregate):
         self.trigger_event(self.DepositToppedUp, amount_fen=amount_fen, **audit.fields())
 
     def debit_deposit(self, order_id: str, amount_fen: int, audit: Audit) -> None:
+        require_fen(amount_fen, "amount", allow_zero=False)
         if amount_fen > self.balances["deposit"]:
             raise InsufficientDeposit(
                 "flow",
@@ -297,6 +298,7 @@ class Wallet(Aggregate):
         )
 
     def refund_deposit(self, order_id: str, amount_fen: int, audit: Audit) -> None:
+        require_fen(amount_fen, "amount", allow_zero=False)
         self.trigger_event(
             self.DepositRefunded, order_id=order_id, amount_fen=amount_fen, **audit.fields()
         )

@@ -34,7 +34,7 @@ class ReadPosition(SchemaExtension):
 def _is_expected(error: GraphQLError) -> bool:
     """Errors the caller caused keep their message; anything else is a bug and is masked."""
     original = error.original_error
-    return original is None or isinstance(original, ValueError | PositionNotReady)
+    return original is None or isinstance(original, GraphQLError | ValueError | PositionNotReady)
 
 
 def _should_mask(error: GraphQLError) -> bool:
