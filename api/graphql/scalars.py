@@ -23,8 +23,8 @@ def _money_out(value: int) -> str:
     return format_money(value)
 
 
-Money = strawberry.scalar(
-    NewType("Money", str),
+Money = NewType("Money", str)
+MONEY = strawberry.scalar(
     name="Money",
     description='An amount in CNY as a string with two decimals ("60.00"). Inputs accept "60", '
     '"60.5" and "60.50"; JSON numbers are refused.',
@@ -49,10 +49,11 @@ def _datetime_out(value: datetime) -> str:
     return value.isoformat()
 
 
-DateTime = strawberry.scalar(
-    NewType("DateTime", datetime),
+DateTime = NewType("DateTime", datetime)
+DATETIME = strawberry.scalar(
     name="DateTime",
     description="ISO 8601 date-time with a UTC offset, e.g. 2026-01-05T10:00:00+08:00.",
     serialize=_datetime_out,
     parse_value=_datetime_in,
 )
+SCALARS = {Money: MONEY, DateTime: DATETIME}

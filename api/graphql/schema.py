@@ -7,9 +7,11 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.extensions.base_extension import SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 
 from api.graphql.mutations import Mutation
 from api.graphql.queries import Query
+from api.graphql.scalars import SCALARS
 from projections.queries import PositionNotReady
 
 
@@ -49,6 +51,7 @@ def _factory(cls: type, **kwargs: Any) -> Callable[[], Any]:
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
+    config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
         ReadPosition,
         _factory(QueryDepthLimiter, max_depth=10),
