@@ -74,11 +74,9 @@ class Command:
 
 class Ledger(Application):
     name = "Ledger"
-    env = {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "CREATE_TABLE": "n",
-        "POSTGRES_ORIGINATOR_ID_TYPE": "uuid",
-    }
+    env = {"PERSISTENCE_MODULE": "eventsourcing.postgres", "CREATE_TABLE": "n"}
+    # A wallet accumulates every commission transition of its agent: load it from a snapshot.
+    snapshotting_intervals = {Wallet: 500}
 
     def __init__(
         self,
@@ -104,6 +102,7 @@ class Ledger(Application):
         processing = ProcessingEvent(tracking=tracking)
         processing.collect_events(*aggregates)
         self._record(processing)
+        self._take_snapshots(processing)
 
     # -- loading ---------------------------------------------------------------------------------
     def _get(self, cls: type[T], kind: str, code: str, missing: Callable[[str], LedgerError]) -> T:

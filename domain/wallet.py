@@ -276,7 +276,7 @@ class Wallet(Aggregate):
         # request_id}. Voided and fully clawed-back lines are dropped: nothing can move them again.
         self.commissions: dict[str, dict[str, Any]] = {}
         self.requests: dict[str, str] = {}  # pending unfreeze request id -> commission id
-        # Ids of lines that reached zero, so a re-delivered accrual of one is still a no-op.
+        # Ids of card-triggered lines that reached zero, so they are never accrued again.
         self.closed: set[str] = set()
         self.withdrawals: dict[str, int] = {}  # payouts in flight: id -> amount
 
@@ -430,7 +430,10 @@ class Wallet(Aggregate):
             if line["request_id"] is not None:
                 self.requests.pop(line["request_id"], None)
             del self.commissions[commission_id]
-            self.closed.add(commission_id)
+            if line["order_id"] is None:
+                # Card facts can re-trigger a one-time rule (activation, then a recharge): keep
+                # the id so a closed line is never paid again. Orders complete only once.
+                self.closed.add(commission_id)
 
     # -- withdrawals ------------------------------------------------------------------------------
     def request_withdrawal(self, withdrawal_id: str, amount_fen: int, audit: Audit) -> None:

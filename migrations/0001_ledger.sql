@@ -17,6 +17,15 @@ CREATE TABLE ledger_events (
 CREATE UNIQUE INDEX ledger_events_notification_id_idx ON ledger_events (notification_id);
 CREATE INDEX ledger_events_recorded_at_idx ON ledger_events (recorded_at);
 
+-- Snapshots of busy aggregates (wallets), so loading one does not replay its whole history.
+CREATE TABLE ledger_snapshots (
+    originator_id uuid NOT NULL,
+    originator_version bigint NOT NULL,
+    topic text,
+    state bytea,
+    PRIMARY KEY (originator_id, originator_version)
+);
+
 -- Single-row tracking of the process applications (the commission policy) that write events.
 CREATE TABLE ledger_tracking (
     application_name text PRIMARY KEY,
