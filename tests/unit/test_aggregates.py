@@ -550,6 +550,16 @@ def test_wallet_reject_back_to_frozen_with_a_new_hold():
     assert events[3].reason == "docs missing"
 
 
+def test_closed_card_line_is_never_accrued_again():
+    w = Wallet.open("A")
+    w.accrue("once", line(1000, order_id=None), audit())
+    request = w.request_unfreeze("once", audit(T0 + 7 * DAY))
+    w.reject(request, True, audit(T0 + 8 * DAY, actor="finance", reason="fraud"))
+    assert "once" in w.closed
+    assert w.accrue("once", line(1000, order_id=None), audit(T0 + 9 * DAY)) is False
+    assert w.balances == balances(w)
+
+
 def test_wallet_reject_and_void():
     w = Wallet.open("A")
     w.accrue("c1", line(3000), audit())
@@ -558,7 +568,7 @@ def test_wallet_reject_and_void():
     w.reject(request, True, audit(T0 + 8 * DAY, actor="finance", reason="fraud"))
     assert w.balances == balances(w, frozen=500)
     assert "c1" not in w.commissions
-    assert "c1" in w.closed
+    assert "c1" not in w.closed  # an order completes once: its closed lines need no memory
     assert w.requests == {}
     # a re-delivered accrual of a voided line stays a no-op
     assert w.accrue("c1", line(3000), audit(T0 + 9 * DAY)) is False
@@ -635,7 +645,7 @@ def test_wallet_reduce_claws_back_after_release():
     w.reduce("c1", 1800, audit(T0 + 10 * DAY, reason="rest refunded"))
     assert w.balances == balances(w)
     assert "c1" not in w.commissions
-    assert "c1" in w.closed
+    assert "c1" not in w.closed
     events = assert_wallet_consistent(w)
     claws = [e for e in events if type(e) is Wallet.CommissionClawedBack]
     assert [
