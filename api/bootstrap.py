@@ -3,6 +3,7 @@
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from psycopg.conninfo import conninfo_to_dict
@@ -15,6 +16,7 @@ from application.policy import CommissionPolicy
 from application.settings import Settings
 from projections.queries import ReadModel
 from projections.runner import ProjectionRunner
+from projections.temporal import ActivationReport, PlatformMonths, TeamPerformance
 from projections.views import Commissions, Directory, Names, PlatformTotals, WalletBalances
 
 log = structlog.get_logger(__name__)
@@ -33,10 +35,18 @@ def eventsourcing_env(dsn: str) -> dict[str, str]:
     }
 
 
-def build_views() -> list[Any]:
+def build_views(zone: ZoneInfo) -> list[Any]:
     names = Names()
     # Directory first: it learns the codes that the other views name their rows by.
-    return [Directory(names), WalletBalances(names), Commissions(names), PlatformTotals(names)]
+    return [
+        Directory(names),
+        WalletBalances(names),
+        Commissions(names),
+        PlatformTotals(names),
+        TeamPerformance(names, zone),
+        ActivationReport(names, zone),
+        PlatformMonths(names, zone),
+    ]
 
 
 @dataclass
@@ -85,7 +95,7 @@ def bootstrap(settings: Settings | None = None, *, run_migrations: bool = True) 
     runner = ProjectionRunner(
         pool,
         ledger.mapper.to_domain_event,
-        build_views(),
+        build_views(settings.zone),
         batch_size=settings.projection_batch_size,
     )
     return Fenrun(settings, dsn, ledger, policy, runner, read, pool, embedded)

@@ -1,6 +1,7 @@
 """Configuration from the environment (FENRUN_*), refusing unsafe values rather than guessing."""
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from psycopg import ProgrammingError
 from psycopg.conninfo import conninfo_to_dict
@@ -19,6 +20,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     price_factor: int = Field(default=2, ge=1, le=10)
+    # Months in reports are business months in this zone (the seeds are Chinese companies).
+    business_timezone: str = "Asia/Shanghai"
     max_request_bytes: int = Field(default=1_000_000, ge=1_000, le=50_000_000)
     max_page_size: int = Field(default=100, ge=1, le=1000)
     policy_batch_size: int = Field(default=500, ge=1, le=10_000)
@@ -42,6 +45,19 @@ class Settings(BaseSettings):
             except ProgrammingError as exc:
                 raise ValueError(f"not a PostgreSQL URL or conninfo string: {exc}") from None
         return value
+
+    @field_validator("business_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}'") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.business_timezone)
 
     @property
     def database_dsn(self) -> str | None:

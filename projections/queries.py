@@ -3,7 +3,7 @@ fields there, so the answer is one consistent picture of the ledger."""
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -11,7 +11,15 @@ from psycopg_pool import ConnectionPool
 
 from domain.wallet import BUCKETS
 
-VIEWS = ("directory", "wallet_balances", "commissions", "platform_totals")
+VIEWS = (
+    "directory",
+    "wallet_balances",
+    "commissions",
+    "platform_totals",
+    "team_performance",
+    "activations",
+    "platform_months",
+)
 
 
 class PositionNotReady(Exception):
@@ -245,4 +253,70 @@ class ReadModel:
             "SELECT code, version, effective_from, rules FROM commission_plans"
             " WHERE position <= %s ORDER BY code, version",
             (at,),
+        )
+
+
+class Reports:
+    """Reads of the bitemporal views: period (business month) as known at a log position."""
+
+    def __init__(self, read: ReadModel) -> None:
+        self.read = read
+
+    def performance(self, agent_code: str, month: date, at: int) -> dict[str, int]:
+        row = self.read._one(
+            "SELECT personal_fen, personal_orders, team_fen, team_orders, activations"
+            " FROM performance_history WHERE agent_code = %s AND month = %s AND position <= %s"
+            " ORDER BY position DESC LIMIT 1",
+            (agent_code, month, at),
+        )
+        return row or dict.fromkeys(
+            ("personal_fen", "personal_orders", "team_fen", "team_orders", "activations"), 0
+        )
+
+    def activation_report(self, agent_code: str, year: int, at: int) -> list[dict[str, Any]]:
+        """Each month's count as reported, and how many of those took effect in an earlier one."""
+        rows = self.read._all(
+            "SELECT reporting_month AS month, count(*) AS count,"
+            " count(*) FILTER (WHERE effective_month < reporting_month) AS late"
+            " FROM activations WHERE agent_code = %s AND position <= %s"
+            " AND reporting_month >= %s AND reporting_month < %s GROUP BY reporting_month",
+            (agent_code, at, date(year, 1, 1), date(year + 1, 1, 1)),
+        )
+        found = {r["month"]: r for r in rows}
+        return [
+            {
+                "month": date(year, m, 1),
+                "count": found.get(date(year, m, 1), {}).get("count", 0),
+                "late": found.get(date(year, m, 1), {}).get("late", 0),
+            }
+            for m in range(1, 13)
+        ]
+
+    def platform_month(self, month: date, at: int) -> dict[str, int]:
+        columns = (
+            "income_fen",
+            "refunded_fen",
+            "price_difference_fen",
+            "frozen_fen",
+            "unfreezing_fen",
+            "approved_fen",
+            "voided_fen",
+            "clawed_back_fen",
+        )
+        row = self.read._one(
+            f"SELECT {', '.join(columns)} FROM platform_month_history WHERE month = %s"
+            " AND position <= %s ORDER BY position DESC LIMIT 1",
+            (month, at),
+        )
+        return row or dict.fromkeys(columns, 0)
+
+    def ranking(self, month: date, at: int, first: int) -> list[dict[str, Any]]:
+        return self.read._all(
+            "SELECT agent_code, team_fen, personal_fen, team_orders FROM ("
+            " SELECT DISTINCT ON (agent_code) agent_code, team_fen, personal_fen, team_orders"
+            " FROM performance_history WHERE month = %s AND position <= %s"
+            " ORDER BY agent_code, position DESC) latest"
+            " WHERE team_fen > 0 OR personal_fen > 0"
+            " ORDER BY team_fen DESC, personal_fen DESC, agent_code LIMIT %s",
+            (month, at, first),
         )

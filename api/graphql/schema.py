@@ -8,9 +8,11 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 
 from api.graphql.mutations import Mutation
 from api.graphql.queries import Query
+from api.graphql.reports import ReportQueries
 from api.graphql.scalars import SCALARS
 from projections.queries import PositionNotReady
 
@@ -49,7 +51,7 @@ def _factory(cls: type, **kwargs: Any) -> Callable[[], Any]:
 
 
 schema = strawberry.Schema(
-    query=Query,
+    query=merge_types("Query", (Query, ReportQueries)),
     mutation=Mutation,
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[

@@ -1,0 +1,378 @@
+"""Bitemporal views (issue 4): team performance, activations as reported, platform months.
+
+"Period P as known at K": rows are keyed by the business month of the fact's effective time and
+by the log position they became known at, so any (month, position) is an index lookup.
+"""
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from psycopg import Cursor
+
+from domain.agent import Agent
+from domain.card import Card
+from domain.order import Order
+from domain.wallet import CommissionStatus, Wallet
+from projections.views import Names, Position, View
+
+
+def month_of(moment: datetime, tz: ZoneInfo) -> date:
+    local = moment.astimezone(tz)
+    return date(local.year, local.month, 1)
+
+
+class Cumulative:
+    """Latest cumulative values per key, loaded on first touch; one history row per change."""
+
+    def __init__(self, table: str, keys: tuple[str, ...], values: tuple[str, ...]) -> None:
+        self.table, self.keys, self.values = table, keys, values
+        self.latest: dict[tuple[Any, ...], list[int]] = {}
+        self.rows: list[tuple[Any, ...]] = []
+        self.cur: Cursor[Any] | None = None
+
+    def begin(self, cur: Cursor[Any]) -> None:
+        self.cur, self.latest, self.rows = cur, {}, []
+
+    def get(self, key: tuple[Any, ...]) -> list[int]:
+        if key not in self.latest:
+            assert self.cur is not None
+            where = " AND ".join(f"{k} = %s" for k in self.keys)
+            self.cur.execute(
+                f"SELECT {', '.join(self.values)} FROM {self.table} WHERE {where}"
+                " ORDER BY position DESC LIMIT 1",
+                key,
+            )
+            row = self.cur.fetchone()
+            self.latest[key] = list(row) if row else [0] * len(self.values)
+        return self.latest[key]
+
+    def add(self, key: tuple[Any, ...], position: int, **deltas: int) -> None:
+        current = self.get(key)
+        for name, delta in deltas.items():
+            current[self.values.index(name)] += delta
+        self.rows.append((*key, position, *current))
+
+    def flush(self, cur: Cursor[Any]) -> None:
+        columns = (*self.keys, "position", *self.values)
+        cur.executemany(
+            f"INSERT INTO {self.table} ({', '.join(columns)}) VALUES"
+            f" ({', '.join(['%s'] * len(columns))})"
+            f" ON CONFLICT ({', '.join((*self.keys, 'position'))}) DO UPDATE SET "
+            + ", ".join(f"{v} = EXCLUDED.{v}" for v in self.values),
+            self.rows,
+        )
+
+
+class Facts:
+    """A view's own memory of a few facts (orders, cards), kept in a table of its own."""
+
+    def __init__(self, table: str, key: str, columns: tuple[str, ...]) -> None:
+        self.table, self.key, self.columns = table, key, columns
+        self.cache: dict[str, dict[str, Any]] = {}
+        self.dirty: set[str] = set()
+        self.cur: Cursor[Any] | None = None
+
+    def begin(self, cur: Cursor[Any]) -> None:
+        self.cur, self.dirty = cur, set()
+        self.cache = {}  # a rolled-back batch must not leave facts behind
+
+    def put(self, key: str, *, new: bool = False, **values: Any) -> None:
+        """Records values of a fact; `new` when the event creates it (nothing to load)."""
+        if new:
+            self.cache[key] = dict.fromkeys(self.columns)
+        self.get(key).update(values)
+        self.dirty.add(key)
+
+    def get(self, key: str) -> dict[str, Any]:
+        if key not in self.cache:
+            assert self.cur is not None
+            self.cur.execute(
+                f"SELECT {', '.join(self.columns)} FROM {self.table} WHERE {self.key} = %s",
+                (key,),
+            )
+            row = self.cur.fetchone()
+            if row is None:
+                raise LookupError(f"{self.table}: nothing known of {key}")
+            self.cache[key] = dict(zip(self.columns, row, strict=True))
+        return self.cache[key]
+
+    def flush(self, cur: Cursor[Any]) -> None:
+        columns = (self.key, *self.columns)
+        rows = [(k, *(self.cache[k].get(c) for c in self.columns)) for k in self.dirty]
+        cur.executemany(
+            f"INSERT INTO {self.table} ({', '.join(columns)}) VALUES"
+            f" ({', '.join(['%s'] * len(columns))}) ON CONFLICT ({self.key}) DO UPDATE SET "
+            + ", ".join(f"{c} = EXCLUDED.{c}" for c in self.columns),
+            rows,
+        )
+
+
+class TeamPerformance(View):
+    """Personal and team (whole downline, as the tree was at the sale) performance per month."""
+
+    name = "team_performance"
+    tables = ("agent_ancestry", "performance_history", "performance_orders", "performance_cards")
+    event_types = (
+        Agent.Registered,
+        Agent.UplineBound,
+        Order.Placed,
+        Order.Completed,
+        Order.Refunded,
+        Card.Assigned,
+        Card.Activated,
+    )
+
+    def __init__(self, names: Names, tz: ZoneInfo) -> None:
+        super().__init__(names)
+        self.tz = tz
+        self.history = Cumulative(
+            "performance_history",
+            ("agent_code", "month"),
+            ("personal_fen", "personal_orders", "team_fen", "team_orders", "activations"),
+        )
+        self.orders = Facts(
+            "performance_orders",
+            "order_id",
+            ("agent_code", "paid_fen", "completed_month", "completed_at", "completed_position"),
+        )
+        self.cards = Facts("performance_cards", "iccid", ("agent_code",))
+        self.ancestry: dict[str, list[tuple[str, int, int, datetime]]] = {}
+
+    def begin(self, cur: Cursor[Any]) -> None:
+        self.cur = cur
+        self.history.begin(cur)
+        self.orders.begin(cur)
+        self.cards.begin(cur)
+        self.ancestry = {}
+
+    # -- the tree ---------------------------------------------------------------------------------
+    def ancestors(self, agent_code: str) -> list[tuple[str, int, int, datetime]]:
+        """(ancestor, depth, known-from position, effective-from) for every ancestor."""
+        if agent_code not in self.ancestry:
+            self.cur.execute(
+                "SELECT ancestor_code, depth, position, effective_from FROM agent_ancestry"
+                " WHERE agent_code = %s ORDER BY depth",
+                (agent_code,),
+            )
+            self.ancestry[agent_code] = list(self.cur.fetchall())
+        return self.ancestry[agent_code]
+
+    def _link(self, child: str, parent: str, at: Position, effective: datetime) -> None:
+        """child (and its whole subtree) gains parent and parent's ancestors."""
+        self.cur.execute(
+            "SELECT agent_code, depth FROM agent_ancestry WHERE ancestor_code = %s",
+            (child,),
+        )
+        subtree = [(child, 0), *self.cur.fetchall()]
+        above = [(parent, 1), *((a, d + 1) for a, d, _, _ in self.ancestors(parent))]
+        self.cur.executemany(
+            "INSERT INTO agent_ancestry (agent_code, ancestor_code, depth, position,"
+            " effective_from) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [(d, a, dd + da, at.position, effective) for d, dd in subtree for a, da in above],
+        )
+        self.ancestry = {}  # the tree changed: re-read on demand
+
+    def _team_at(self, agent_code: str, position: int, effective: datetime) -> list[str]:
+        return [
+            a
+            for a, _, known, since in self.ancestors(agent_code)
+            if known <= position and since <= effective
+        ]
+
+    # -- events -----------------------------------------------------------------------------------
+    def apply(self, event: Any, at: Position) -> None:
+        if isinstance(event, Agent.Registered):
+            if event.parent_code is not None:
+                self._link(event.code, event.parent_code, at, event.effective_at)
+        elif isinstance(event, Agent.UplineBound):
+            self._link(
+                self.names.code(event.originator_id), event.parent_code, at, event.effective_at
+            )
+        elif isinstance(event, Order.Placed):
+            self.orders.put(
+                event.order_id, new=True, agent_code=event.agent_code, paid_fen=event.paid_fen
+            )
+        elif isinstance(event, Order.Completed):
+            self._completed(self.names.code(event.originator_id), event, at)
+        elif isinstance(event, Order.Refunded):
+            self._refunded(self.names.code(event.originator_id), event, at)
+        elif isinstance(event, Card.Assigned):
+            self.cards.put(event.iccid, new=True, agent_code=event.agent_code)
+        elif isinstance(event, Card.Activated):
+            agent = self.cards.get(self.names.code(event.originator_id))["agent_code"]
+            self.history.add(
+                (agent, month_of(event.effective_at, self.tz)), at.position, activations=1
+            )
+
+    def _completed(self, order_id: str, event: Order.Completed, at: Position) -> None:
+        order = self.orders.get(order_id)
+        month = month_of(event.effective_at, self.tz)
+        self.orders.put(
+            order_id,
+            completed_month=month,
+            completed_at=event.effective_at,
+            completed_position=at.position,
+        )
+        seller, paid = order["agent_code"], order["paid_fen"]
+        self.history.add((seller, month), at.position, personal_fen=paid, personal_orders=1)
+        for upline in self._team_at(seller, at.position, event.effective_at):
+            self.history.add((upline, month), at.position, team_fen=paid, team_orders=1)
+
+    def _refunded(self, order_id: str, event: Order.Refunded, at: Position) -> None:
+        """A refund takes back from the sale's month, for the same team that was credited."""
+        order = self.orders.get(order_id)
+        fully = -1 if event.refunded_total_fen == order["paid_fen"] else 0
+        month, seller = order["completed_month"], order["agent_code"]
+        self.history.add(
+            (seller, month), at.position, personal_fen=-event.amount_fen, personal_orders=fully
+        )
+        for upline in self._team_at(seller, order["completed_position"], order["completed_at"]):
+            self.history.add(
+                (upline, month), at.position, team_fen=-event.amount_fen, team_orders=fully
+            )
+
+    def flush(self, cur: Cursor[Any]) -> None:
+        self.orders.flush(cur)
+        self.cards.flush(cur)
+        self.history.flush(cur)
+
+
+class ActivationReport(View):
+    """Activations by the month they are reported in (fixed once that month has ended)."""
+
+    name = "activations"
+    tables = ("activations", "activation_cards")
+    event_types = (Card.Assigned, Card.Activated)
+
+    def __init__(self, names: Names, tz: ZoneInfo) -> None:
+        super().__init__(names)
+        self.tz = tz
+        self.cards = Facts("activation_cards", "iccid", ("agent_code",))
+
+    def begin(self, cur: Cursor[Any]) -> None:
+        self.cards.begin(cur)
+        self.rows: list[tuple[Any, ...]] = []
+
+    def apply(self, event: Any, at: Position) -> None:
+        if isinstance(event, Card.Assigned):
+            self.cards.put(event.iccid, new=True, agent_code=event.agent_code)
+            return
+        iccid = self.names.code(event.originator_id)
+        effective = month_of(event.effective_at, self.tz)
+        recorded = month_of(at.recorded_at, self.tz)
+        reporting = max(effective, recorded)  # late data counts in the month it arrived
+        self.rows.append(
+            (
+                iccid,
+                self.cards.get(iccid)["agent_code"],
+                effective,
+                reporting,
+                at.position,
+                at.recorded_at,
+            )
+        )
+
+    def flush(self, cur: Cursor[Any]) -> None:
+        self.cards.flush(cur)
+        cur.executemany(
+            "INSERT INTO activations (iccid, agent_code, effective_month, reporting_month,"
+            " position, recorded_at) VALUES (%s, %s, %s, %s, %s, %s)",
+            self.rows,
+        )
+
+
+_STATUS_COLUMN = {
+    CommissionStatus.FROZEN: "frozen_fen",
+    CommissionStatus.UNFREEZE_REQUESTED: "unfreezing_fen",
+    CommissionStatus.APPROVED: "approved_fen",
+}
+
+
+class PlatformMonths(View):
+    """Income, refunds and commissions by status for each business month of the facts."""
+
+    name = "platform_months"
+    tables = ("platform_month_history", "platform_month_lines", "platform_month_orders")
+    event_types = (
+        Order.Placed,
+        Order.Completed,
+        Order.Refunded,
+        Wallet.CommissionAccrued,
+        Wallet.UnfreezeRequested,
+        Wallet.CommissionApproved,
+        Wallet.UnfreezeRejected,
+        Wallet.CommissionVoided,
+        Wallet.CommissionClawedBack,
+    )
+
+    def __init__(self, names: Names, tz: ZoneInfo) -> None:
+        super().__init__(names)
+        self.tz = tz
+        self.history = Cumulative(
+            "platform_month_history",
+            ("month",),
+            (
+                "income_fen",
+                "refunded_fen",
+                "price_difference_fen",
+                "frozen_fen",
+                "unfreezing_fen",
+                "approved_fen",
+                "voided_fen",
+                "clawed_back_fen",
+            ),
+        )
+        self.lines = Facts("platform_month_lines", "commission_id", ("month", "kind"))
+        self.orders = Facts("platform_month_orders", "order_id", ("paid_fen", "completed_month"))
+
+    def begin(self, cur: Cursor[Any]) -> None:
+        self.history.begin(cur)
+        self.lines.begin(cur)
+        self.orders.begin(cur)
+
+    def apply(self, event: Any, at: Position) -> None:
+        p = at.position
+        if isinstance(event, Order.Placed):
+            self.orders.put(event.order_id, new=True, paid_fen=event.paid_fen)
+        elif isinstance(event, Order.Completed):
+            order_id = self.names.code(event.originator_id)
+            month = month_of(event.effective_at, self.tz)
+            self.orders.put(order_id, completed_month=month)
+            self.history.add((month,), p, income_fen=self.orders.get(order_id)["paid_fen"])
+        elif isinstance(event, Order.Refunded):
+            month = self.orders.get(self.names.code(event.originator_id))["completed_month"]
+            self.history.add((month,), p, refunded_fen=event.amount_fen)
+        elif isinstance(event, Wallet.CommissionAccrued):
+            month = month_of(event.effective_at, self.tz)
+            self.lines.put(event.commission_id, new=True, month=month, kind=event.kind)
+            pd = event.amount_fen if event.kind == "PRICE_DIFFERENCE" else 0
+            self.history.add((month,), p, frozen_fen=event.amount_fen, price_difference_fen=pd)
+        else:
+            self._transition(event, p)
+
+    def _transition(self, event: Any, p: int) -> None:
+        line = self.lines.get(event.commission_id)
+        a = event.amount_fen
+        pd = -a if line["kind"] == "PRICE_DIFFERENCE" else 0
+        moves: dict[str, int]
+        if isinstance(event, Wallet.UnfreezeRequested):
+            moves = {"frozen_fen": -a, "unfreezing_fen": a}
+        elif isinstance(event, Wallet.CommissionApproved):
+            moves = {"unfreezing_fen": -a, "approved_fen": a}
+        elif isinstance(event, Wallet.UnfreezeRejected):
+            moves = {"unfreezing_fen": -a, "frozen_fen": a}
+        elif isinstance(event, Wallet.CommissionVoided):
+            moves = {
+                _STATUS_COLUMN[CommissionStatus(event.from_status)]: -a,
+                "voided_fen": a,
+                "price_difference_fen": pd,
+            }
+        else:  # clawed back
+            moves = {"approved_fen": -a, "clawed_back_fen": a, "price_difference_fen": pd}
+        self.history.add((line["month"],), p, **moves)
+
+    def flush(self, cur: Cursor[Any]) -> None:
+        self.orders.flush(cur)
+        self.lines.flush(cur)
+        self.history.flush(cur)
