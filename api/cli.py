@@ -133,5 +133,39 @@ def replay(
         fenrun.close()
 
 
+@app.command("verify")
+def verify_command(
+    samples: Annotated[int, typer.Option(help="How many random past positions to check.")] = 20,
+    seed: Annotated[int | None, typer.Option(help="Seed for the sample of positions.")] = None,
+) -> None:
+    """Check every read model, as of random past positions, against a replay of the events."""
+    from rich.progress import Progress
+
+    from api.bootstrap import bootstrap
+    from projections.verify import verify
+
+    fenrun = bootstrap(Settings())
+    try:
+        fenrun.catch_up()
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("verifying", total=None)
+            found = verify(
+                fenrun.read,
+                fenrun.ledger.mapper.to_domain_event,
+                fenrun.settings.zone,
+                samples,
+                seed,
+                lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    finally:
+        fenrun.close()
+    for line in found:
+        print(line)
+    if found:
+        console.print(f"[red]{len(found)} difference(s) between read models and replay[/red]")
+        raise typer.Exit(1)
+    console.print(f"read models equal replay at {samples} sampled position(s) and the head")
+
+
 def main() -> None:
     app()

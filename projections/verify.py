@@ -1,0 +1,269 @@
+"""`fenrun verify`: every read model, as of sampled past positions, against a replay of the log.
+
+The reference here folds the events itself, independently of the views' code, the way an auditor
+would: walk the tree by parent links, sum sales by month, count activations by reporting month.
+"""
+
+import random
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from eventsourcing.persistence import StoredEvent
+
+from domain.agent import Agent
+from domain.card import Card
+from domain.order import Order
+from domain.wallet import BUCKETS, CommissionStatus, Wallet
+from projections.queries import ReadModel, Reports
+from projections.temporal import month_of
+
+
+@dataclass
+class _Order:
+    seller: str
+    paid: int
+    month: date | None = None
+    at: datetime | None = None
+    position: int = 0
+
+
+@dataclass
+class Reference:
+    tz: ZoneInfo
+    wallet_owner: dict[Any, str] = field(default_factory=dict)
+    agent_code: dict[Any, str] = field(default_factory=dict)
+    card_code: dict[Any, str] = field(default_factory=dict)
+    order_code: dict[Any, str] = field(default_factory=dict)
+    agents: set[str] = field(default_factory=set)
+    parent: dict[str, tuple[str, int, datetime]] = field(default_factory=dict)
+    balances: dict[str, list[int]] = field(default_factory=dict)
+    lines: dict[str, tuple[str, int]] = field(default_factory=dict)
+    orders: dict[str, _Order] = field(default_factory=dict)
+    card_agent: dict[str, str] = field(default_factory=dict)
+    perf: dict[tuple[str, date], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0, 0])
+    )
+    activations: dict[tuple[str, date], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0])
+    )
+    income: int = 0
+    refunded: int = 0
+    credits: int = 0
+    paid_out: int = 0
+
+    def uplines(self, agent: str, position: int, effective: datetime) -> list[str]:
+        found, current = [], agent
+        while current in self.parent:
+            parent, known, since = self.parent[current]
+            if known > position or since > effective:
+                break
+            found.append(parent)
+            current = parent
+        return found
+
+    def apply(self, event: Any, position: int, recorded_at: datetime) -> None:
+        if isinstance(event, Agent.Registered):
+            self.agent_code[event.originator_id] = event.code
+            self.agents.add(event.code)
+            if event.parent_code:
+                self.parent[event.code] = (event.parent_code, position, event.effective_at)
+        elif isinstance(event, Agent.UplineBound):
+            code = self.agent_code[event.originator_id]
+            self.parent[code] = (event.parent_code, position, event.effective_at)
+        elif isinstance(event, Wallet.Opened):
+            self.wallet_owner[event.originator_id] = event.agent_code
+            self.balances[event.agent_code] = [0] * len(BUCKETS)
+        elif isinstance(event, Wallet.BalanceEvent):
+            self._wallet(event)
+        elif isinstance(event, Order.Placed):
+            self.order_code[event.originator_id] = event.order_id
+            self.orders[event.order_id] = _Order(event.agent_code, event.paid_fen)
+        elif isinstance(event, Order.Completed):
+            order = self.orders[self.order_code[event.originator_id]]
+            order.month, order.at, order.position = (
+                month_of(event.effective_at, self.tz),
+                event.effective_at,
+                position,
+            )
+            self.income += order.paid
+            self._sale(order, order.paid, 1, position, event.effective_at)
+        elif isinstance(event, Order.Refunded):
+            order = self.orders[self.order_code[event.originator_id]]
+            self.refunded += event.amount_fen
+            fully = event.refunded_total_fen == order.paid
+            assert order.at is not None
+            self._sale(order, -event.amount_fen, -1 if fully else 0, order.position, order.at)
+        elif isinstance(event, Card.Assigned):
+            self.card_code[event.originator_id] = event.iccid
+            self.card_agent[event.iccid] = event.agent_code
+        elif isinstance(event, Card.Activated):
+            agent = self.card_agent[self.card_code[event.originator_id]]
+            effective = month_of(event.effective_at, self.tz)
+            self.perf[(agent, effective)][4] += 1
+            reporting = max(effective, month_of(recorded_at, self.tz))
+            counts = self.activations[(agent, reporting)]
+            counts[0] += 1
+            counts[1] += effective < reporting
+
+    def _sale(
+        self, order: _Order, amount: int, count: int, position: int, effective: datetime
+    ) -> None:
+        assert order.month is not None
+        own = self.perf[(order.seller, order.month)]
+        own[0] += amount
+        own[1] += count
+        for upline in self.uplines(order.seller, position, effective):
+            team = self.perf[(upline, order.month)]
+            team[2] += amount
+            team[3] += count
+
+    def _wallet(self, event: Any) -> None:
+        balances = self.balances[self.wallet_owner[event.originator_id]]
+        for bucket, delta in event.deltas().items():
+            balances[BUCKETS.index(bucket)] += delta
+        if isinstance(event, Wallet.CommissionAccrued):
+            self.lines[event.commission_id] = (CommissionStatus.FROZEN, event.amount_fen)
+            self.credits += event.amount_fen
+        elif isinstance(event, Wallet.UnfreezeRequested):
+            self.lines[event.commission_id] = (
+                CommissionStatus.UNFREEZE_REQUESTED,
+                event.amount_fen,
+            )
+        elif isinstance(event, Wallet.CommissionApproved):
+            self.lines[event.commission_id] = (CommissionStatus.APPROVED, event.amount_fen)
+        elif isinstance(event, Wallet.UnfreezeRejected):
+            self.lines[event.commission_id] = (CommissionStatus.FROZEN, event.amount_fen)
+        elif isinstance(event, Wallet.CommissionVoided):
+            status = (
+                CommissionStatus.VOIDED
+                if event.remaining_fen == 0
+                else CommissionStatus(event.from_status)
+            )
+            self.lines[event.commission_id] = (status, event.remaining_fen)
+            self.credits -= event.amount_fen
+        elif isinstance(event, Wallet.CommissionClawedBack):
+            status = (
+                CommissionStatus.CLAWED_BACK
+                if event.remaining_fen == 0
+                else CommissionStatus.APPROVED
+            )
+            self.lines[event.commission_id] = (status, event.remaining_fen)
+            self.credits -= event.amount_fen
+        elif isinstance(event, Wallet.WithdrawalPaid):
+            self.paid_out += event.amount_fen
+
+
+def _events(
+    read: ReadModel, decode: Callable[[StoredEvent], Any], upto: int, batch: int = 2000
+) -> Iterator[tuple[int, datetime, Any]]:
+    after = 0
+    while after < upto:
+        rows = read._all(
+            "SELECT notification_id, originator_id, originator_version, topic, state,"
+            " recorded_at FROM ledger_events WHERE notification_id > %s AND notification_id <= %s"
+            " ORDER BY notification_id LIMIT %s",
+            (after, upto, batch),
+        )
+        if not rows:
+            return
+        for r in rows:
+            event = decode(
+                StoredEvent(
+                    r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])
+                )
+            )
+            yield r["notification_id"], r["recorded_at"], event
+        after = rows[-1]["notification_id"]
+
+
+def differences(ref: Reference, read: ReadModel, at: int) -> list[str]:
+    """What the read models answer at `at` that the reference does not."""
+    found: list[str] = []
+    reports = Reports(read)
+
+    def check(what: str, expected: object, actual: object) -> None:
+        if expected != actual:
+            found.append(f"@{at} {what}: replay {expected} != read model {actual}")
+
+    for agent in sorted(ref.agents):
+        wallet = read.wallet(agent, at)
+        check(
+            f"wallet {agent}",
+            dict(zip(BUCKETS, ref.balances.get(agent, [0] * 6), strict=True)),
+            wallet,
+        )
+    totals = read.platform_totals(at)
+    check(
+        "platform totals",
+        (ref.income, ref.refunded, ref.credits, ref.paid_out),
+        (
+            totals["income_fen"],
+            totals["refunded_fen"],
+            totals["credits_fen"],
+            totals["paid_out_fen"],
+        ),
+    )
+    for (agent, month), values in sorted(ref.perf.items()):
+        p = reports.performance(agent, month, at)
+        check(
+            f"performance {agent} {month:%Y-%m}",
+            values,
+            [
+                p["personal_fen"],
+                p["personal_orders"],
+                p["team_fen"],
+                p["team_orders"],
+                p["activations"],
+            ],
+        )
+    years = {(agent, month.year) for agent, month in ref.activations}
+    for agent, year in sorted(years):
+        report = {
+            r["month"]: [r["count"], r["late"]] for r in reports.activation_report(agent, year, at)
+        }
+        for month, counts in report.items():
+            check(
+                f"activations {agent} {month:%Y-%m}",
+                ref.activations.get((agent, month), [0, 0]),
+                counts,
+            )
+    for commission_id, (status, amount) in sorted(ref.lines.items()):
+        row = read.commission(commission_id, at)
+        check(
+            f"commission {commission_id}",
+            (str(status), amount),
+            (row["status"], row["amount_fen"]) if row else None,
+        )
+    return found
+
+
+def verify(
+    read: ReadModel,
+    decode: Callable[[StoredEvent], Any],
+    tz: ZoneInfo,
+    samples: int,
+    seed: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[str]:
+    """Compares the read models at `samples` random positions (and the latest) with replay."""
+    head = read.caught_up()
+    if head == 0:
+        return []
+    rng = random.Random(seed)
+    positions = sorted({*rng.sample(range(1, head + 1), min(samples, head)), head})
+    ref = Reference(tz)
+    found: list[str] = []
+    events = _events(read, decode, head)
+    pending = next(events, None)
+    for done, position in enumerate(positions, 1):
+        while pending is not None and pending[0] <= position:
+            ref.apply(pending[2], pending[0], pending[1])
+            pending = next(events, None)
+        found += differences(ref, read, position)
+        if progress:
+            progress(done, len(positions))
+    return found

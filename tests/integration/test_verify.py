@@ -1,0 +1,100 @@
+"""`fenrun verify` agrees with healthy read models and catches a tampered one."""
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app as cli
+from domain.common import Audit
+from projections.verify import verify
+
+T0 = datetime(2026, 4, 1, 9, tzinfo=UTC)
+
+
+def populate(fenrun) -> None:
+    ledger = fenrun.ledger
+    a = Audit("ops", T0)
+    for code, parent in [("A", None), ("B", "A"), ("C", "B"), ("D", None)]:
+        ledger.register_agent(code, code, parent, True, a)
+    ledger.define_package("P", "P", "TRAFFIC", 5000, 1, a)
+    for code, cost in [("A", 6000), ("B", 7000), ("C", 8000), ("D", 9000)]:
+        ledger.set_cost_price(code, "P", cost, a)
+        ledger.set_retail_price(code, "P", cost + 2000, a)
+    ledger.define_commission_plan(
+        "p",
+        T0,
+        [
+            {"code": "pct", "kind": "PERCENTAGE", "rate": "5%"},
+            {"code": "once", "kind": "ONE_TIME", "amount": "8", "rechargeThreshold": "50"},
+        ],
+        a,
+    )
+    ledger.top_up_deposit("C", 50000, a)
+    for i, (agent, flow) in enumerate(
+        [
+            ("C", "CUSTOMER_PAYS"),
+            ("B", "CUSTOMER_PAYS"),
+            ("C", "AGENT_PREPAID"),
+            ("D", "CUSTOMER_PAYS"),
+        ]
+    ):
+        when = T0 + timedelta(days=i * 12)
+        ledger.place_order(f"o{i}", "P", agent, f"card-{i}", "cust", flow, Audit("ops", when))
+        ledger.complete_order(f"o{i}", Audit("ops", when))
+        ledger.activate_card(f"card-{i}", Audit("ops", when))
+        ledger.record_recharge(f"card-{i}", 6000, Audit("ops", when))
+    fenrun.catch_up()
+    ledger.bind_upline("D", "C", Audit("ops", T0 + timedelta(days=40)))
+    ledger.release_due_commissions(Audit("job", T0 + timedelta(days=30)))
+    fenrun.catch_up()
+    pending = fenrun.read.unfreeze_requests(fenrun.read.caught_up(), "PENDING", None, 50, None)
+    ids = [r["id"] for r in pending.rows]
+    ledger.decide_unfreeze_requests(ids[:3], True, False, Audit("fin", T0 + timedelta(days=31)))
+    ledger.decide_unfreeze_requests(
+        ids[3:4], False, False, Audit("fin", T0 + timedelta(days=31), "check docs")
+    )
+    ledger.refund_order("o0", 5000, Audit("ops", T0 + timedelta(days=32), "half back"))
+    ledger.refund_order("o2", 8000, Audit("ops", T0 + timedelta(days=33), "all back"))
+    fenrun.catch_up()
+
+
+def test_read_models_equal_replay_everywhere(fenrun) -> None:
+    populate(fenrun)
+    head = fenrun.read.caught_up()
+    found = verify(
+        fenrun.read,
+        fenrun.ledger.mapper.to_domain_event,
+        fenrun.settings.zone,
+        samples=head,
+        seed=1,
+    )  # every position
+    assert found == []
+
+
+def test_verify_reports_a_tampered_read_model(fenrun, dsn: str) -> None:
+    populate(fenrun)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE wallet_balance_history SET available = available + 1 WHERE agent_code = 'C'"
+        )
+    found = verify(
+        fenrun.read, fenrun.ledger.mapper.to_domain_event, fenrun.settings.zone, samples=5, seed=2
+    )
+    assert found
+    assert all("wallet C" in line for line in found)
+
+
+def test_cli_verify(fenrun, dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    populate(fenrun)
+    monkeypatch.setenv("FENRUN_DATABASE_URL", dsn)
+    result = CliRunner().invoke(cli, ["verify", "--samples", "10", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE performance_history SET team_fen = team_fen + 100 WHERE agent_code = 'A'"
+        )
+    result = CliRunner().invoke(cli, ["verify", "--samples", "10", "--seed", "3"])
+    assert result.exit_code == 1
+    assert "performance A" in result.output
