@@ -36,10 +36,14 @@ from domain.errors import (
     UnfreezeRequestNotFound,
 )
 from domain.idempotency import IdempotencyKey
+from domain.levels import LADDER_CODE, LevelLadder
+from domain.money import format_money
 from domain.order import Flow, Order
 from domain.package import Package
+from domain.performance import MonthlyVolume
 from domain.plan import CommissionPlan
-from domain.rules import has_one_time_rule
+from domain.rules import has_one_time_rule, lines_for_settlement
+from domain.settlement import CarrierSettlement
 from domain.wallet import Wallet
 
 T = TypeVar("T", bound=Aggregate)
@@ -76,7 +80,7 @@ class Ledger(Application):
     name = "Ledger"
     env = {"PERSISTENCE_MODULE": "eventsourcing.postgres", "CREATE_TABLE": "n"}
     # A wallet accumulates every commission transition of its agent: load it from a snapshot.
-    snapshotting_intervals = {Wallet: 500}
+    snapshotting_intervals = {Wallet: 500, MonthlyVolume: 500}
 
     def __init__(
         self,
@@ -331,6 +335,101 @@ class Ledger(Application):
     def plan_versions(self) -> list[Any]:
         codes = self.directory.plan_codes() if self.directory else []
         return [v for code in codes if (p := self.plan(code)) for v in p.plan_versions()]
+
+    # -- agent levels (grades) ---------------------------------------------------------------------
+    def ladder(self) -> LevelLadder | None:
+        try:
+            found = self.repository.get(LevelLadder.create_id(LADDER_CODE))
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(found, LevelLadder)
+        return found
+
+    def define_agent_levels(
+        self, levels: object, audit: Audit, key: str | None = None
+    ) -> dict[str, Any]:
+        """Defines (or redefines) the level ladder: code, name, rank, upgrade conditions."""
+
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            ladder = self.ladder() or LevelLadder.start(LADDER_CODE)
+            defined = ladder.define(levels, audit)
+            return [ladder], {"levels": [lv.code for lv in defined]}
+
+        return self.execute(Command("defineAgentLevels", {"levels": levels}, key), decide)
+
+    def set_agent_level(
+        self, agent_code: str, level_code: str, audit: Audit, key: str | None = None
+    ) -> dict[str, Any]:
+        """An admin sets an agent's level; it counts for sales processed from then on."""
+
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            agent = self.agent(agent_code)
+            ladder = self.ladder()
+            if ladder is None or ladder.level(level_code) is None:
+                raise InvalidInput("levelCode", f"no agent level '{level_code}' on the ladder")
+            changed = agent.set_level(level_code, audit)
+            return ([agent] if changed else []), {"agentCode": agent_code, "levelCode": level_code}
+
+        payload = {"agentCode": agent_code, "levelCode": level_code, "reason": audit.reason}
+        return self.execute(Command("setAgentLevel", payload, key), decide)
+
+    # -- number-card settlements -------------------------------------------------------------------
+    def record_carrier_settlement(
+        self,
+        row_id: str,
+        iccid: str,
+        period: str,
+        total_fen: int,
+        network_status: str,
+        three_no: tuple[bool, bool, bool],
+        periods_used: int | None,
+        audit: Audit,
+        key: str | None = None,
+    ) -> dict[str, Any]:
+        """One row of a carrier's settlement file: the carrier's total commission for a card and
+        period. Idempotent per row id: the same row again returns the first result; the same row
+        id with other data is refused. A split that would pay agents more than the carrier paid
+        is refused here when the plan says so (`overflow: REFUSE`)."""
+
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            if self.exists("carrier-settlement", row_id):
+                raise AlreadyExists("rowId", f"settlement row '{row_id}' is already recorded")
+            card = self.card(iccid)
+            row = CarrierSettlement.record(
+                row_id,
+                iccid,
+                period,
+                total_fen,
+                network_status,
+                three_no,
+                periods_used,
+                card.facts(),
+                audit,
+            )
+            agent = self.agent(row.agent_code)
+            grades = {agent.code: agent.level_code} if agent.level_code else {}
+            lines = lines_for_settlement(row.facts(grades), self.plan_versions(), cap=False)
+            agents = sum(line.amount_fen for line in lines)
+            return [row], {
+                "rowId": row_id,
+                "agentShareFen": agents,
+                "platformShareFen": total_fen - agents,
+            }
+
+        payload = {
+            "rowId": row_id,
+            "iccid": iccid,
+            "period": period,
+            "totalCommission": format_money(total_fen) if type(total_fen) is int else total_fen,
+            "networkStatus": network_status,
+            "threeNo": list(three_no),
+            "periodsUsed": periods_used,
+            "occurredAt": audit.time_for_key(),
+        }
+        return self.execute(
+            Command("recordCarrierSettlement", payload, key or f"carrier-settlement:{row_id}"),
+            decide,
+        )
 
     # -- orders ----------------------------------------------------------------------------------
     def place_order(

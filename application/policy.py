@@ -7,21 +7,37 @@ and the batch is retried from the committed position. Commission ids derive from
 pay for, so even a re-delivered fact cannot accrue twice.
 """
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.utils import get_topic
 
 from application.ledger import Ledger
+from domain.agent import Agent
 from domain.card import Card
 from domain.common import SYSTEM_ACTOR, Audit, derived_id
 from domain.money import scale_half_up
 from domain.order import Order
+from domain.performance import MonthlyVolume, month_of
 from domain.plan import CommissionPlan
-from domain.rules import CommissionLine, PlanVersion, lines_for_card, lines_for_sale
+from domain.rules import (
+    CardVolumeFacts,
+    CommissionKind,
+    CommissionLine,
+    Metric,
+    PlanVersion,
+    lines_for_card,
+    lines_for_card_volume,
+    lines_for_sale,
+    lines_for_settlement,
+)
+from domain.settlement import CarrierSettlement
 from domain.wallet import Wallet
 
 log = structlog.get_logger(__name__)
@@ -31,8 +47,12 @@ RELEVANT = (
     Order.Refunded,
     Card.Activated,
     Card.RechargeRecorded,
+    Card.Assigned,
     CommissionPlan.VersionDefined,
+    Agent.LevelChanged,
+    CarrierSettlement.Recorded,
 )
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass
@@ -41,25 +61,45 @@ class _Batch:
 
     ledger: Ledger
     wallets: dict[str, Wallet] = field(default_factory=dict)
+    volumes: dict[tuple[str, str], MonthlyVolume] = field(default_factory=dict)
 
     def wallet(self, agent_code: str) -> Wallet:
         if agent_code not in self.wallets:
             self.wallets[agent_code] = self.ledger.wallet(agent_code)
         return self.wallets[agent_code]
 
-    def changed(self) -> list[Wallet]:
-        return [w for w in self.wallets.values() if w.pending_events]
+    def volume(self, agent_code: str, month: str) -> MonthlyVolume:
+        key = (agent_code, month)
+        if key not in self.volumes:
+            try:
+                found = self.ledger.repository.get(MonthlyVolume.create_id(agent_code, month))
+            except AggregateNotFoundError:
+                found = MonthlyVolume.open(agent_code, month)
+            self.volumes[key] = found
+        return self.volumes[key]
+
+    def changed(self) -> list[Any]:
+        aggregates: Iterable[Any] = [*self.wallets.values(), *self.volumes.values()]
+        return [a for a in aggregates if a.pending_events]
 
 
 class CommissionPolicy:
     name = "commission-policy"
 
-    def __init__(self, ledger: Ledger, batch_size: int = 500, max_retries: int = 20) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        batch_size: int = 500,
+        max_retries: int = 20,
+        business_tz: tzinfo = BUSINESS_TZ,
+    ) -> None:
         self.ledger = ledger
         self.batch_size = batch_size
         self.max_retries = max_retries
+        self.tz = business_tz  # months of tiered volumes are business-calendar months
         self._plans: dict[str, list[PlanVersion]] = {}
-        self._plans_at: int | None = None  # the log position the plan registry reflects
+        self._levels: dict[str, str] = {}  # agent code -> level (grade) code
+        self._plans_at: int | None = None  # the log position the registries reflect
 
     def position(self) -> int:
         return self.ledger.recorder.max_tracking_id(self.name) or 0  # type: ignore[attr-defined]
@@ -82,6 +122,7 @@ class CommissionPolicy:
             self._load_plans(start)
             batch = _Batch(self.ledger)
             plans_before = {k: list(v) for k, v in self._plans.items()}
+            levels_before = dict(self._levels)
             for notification in notifications:
                 if not notification.topic.endswith(_RELEVANT_SUFFIXES):
                     continue
@@ -92,22 +133,26 @@ class CommissionPolicy:
                 )
             except IntegrityError:
                 # Another writer changed a wallet, or another worker committed this batch.
-                self._plans, self._plans_at = plans_before, None
+                self._plans, self._levels, self._plans_at = plans_before, levels_before, None
                 log.info("commission_policy.retry", attempt=attempt, start=start)
                 continue
             self._plans_at = notifications[-1].id
             return len(notifications)
         raise RuntimeError(f"{self.name}: gave up after {self.max_retries} conflicting attempts")
 
-    # -- plans as known at a position -------------------------------------------------------------
+    # -- plans and levels as known at a position --------------------------------------------------
     def _load_plans(self, position: int) -> None:
-        """The rules in force for a fact are those recorded before it, whatever happens later."""
+        """The rules in force for a fact are those recorded before it, whatever happens later;
+        so are the agents' levels (grades)."""
         if self._plans_at == position:
             return
         self._plans = {}
         topic = get_topic(CommissionPlan.VersionDefined)
         for event in self._events_with_topic(topic, position):
             self._add_plan_version(event)
+        self._levels = {}
+        for event in self._events_with_topic(get_topic(Agent.LevelChanged), position):
+            self._levels[event.agent_code] = event.level_code
         self._plans_at = position
 
     def _events_with_topic(self, topic: str, up_to: int) -> Iterator[Any]:
@@ -133,6 +178,9 @@ class CommissionPolicy:
     def plan_versions(self) -> list[PlanVersion]:
         return [v for versions in self._plans.values() for v in versions]
 
+    def _grades(self, codes: Iterable[str]) -> dict[str, str]:
+        return {code: self._levels[code] for code in codes if code in self._levels}
+
     # -- handlers ---------------------------------------------------------------------------------
     def _handle(self, event: Any, batch: _Batch) -> None:
         if isinstance(event, CommissionPlan.VersionDefined):
@@ -143,18 +191,79 @@ class CommissionPolicy:
             self._on_order_refunded(event, batch)
         elif isinstance(event, Card.Activated | Card.RechargeRecorded):
             self._on_card_fact(event, batch)
+            if isinstance(event, Card.Activated):
+                self._on_card_counted(event, Metric.ACTIVATION_COUNT, batch)
+        elif isinstance(event, Card.Assigned):
+            self._on_card_counted(event, Metric.PICKUP_COUNT, batch)
+        elif isinstance(event, Agent.LevelChanged):
+            self._levels[event.agent_code] = event.level_code
+        elif isinstance(event, CarrierSettlement.Recorded):
+            self._on_settlement(event, batch)
 
     def _on_order_completed(self, event: Order.Completed, batch: _Batch) -> None:
         order = self._as_of(event)
         audit = Audit(ACTOR, event.effective_at, f"order {order.order_id} completed")
-        for line in lines_for_sale(order.sale_facts(), self.plan_versions()):
+        facts = order.sale_facts()
+        # The seller's monthly volume as this policy has counted it so far: deterministic.
+        volume = batch.volume(order.agent_code, month_of(facts.effective_at, self.tz))
+        facts = replace(
+            facts,
+            grades=self._grades(order.beneficiaries),
+            month_sales_before_fen=volume.sales_fen,
+        )
+        for line in lines_for_sale(facts, self.plan_versions()):
             self._accrue(batch, line, audit, "order", order.order_id)
+        volume.count_sale(order.order_id, order.paid_fen, event.effective_at)
 
     def _on_card_fact(self, event: Card.Activated | Card.RechargeRecorded, batch: _Batch) -> None:
         card = self._as_of(event)
         audit = Audit(ACTOR, event.effective_at, f"card {card.iccid} activated and recharged")
-        for line in lines_for_card(card.facts(), self.plan_versions()):
+        facts = replace(card.facts(), grades=self._grades([card.agent_code]))
+        for line in lines_for_card(facts, self.plan_versions()):
             self._accrue(batch, line, audit, "card", card.iccid)
+
+    def _on_card_counted(self, event: Any, metric: Metric, batch: _Batch) -> None:
+        """Pickup volume counts every card assigned; activation volume every card activated
+        that has a package (real-name + has had a package)."""
+        card = self._as_of(event)
+        if metric == Metric.ACTIVATION_COUNT and card.package_code is None:
+            return
+        volume = batch.volume(card.agent_code, month_of(event.effective_at, self.tz))
+        count = volume.count_card(metric, card.iccid, event.effective_at)
+        facts = CardVolumeFacts(
+            iccid=card.iccid,
+            package_code=card.package_code,
+            agent_code=card.agent_code,
+            metric=metric,
+            count_after=count,
+            effective_at=event.effective_at,
+            grades=self._grades([card.agent_code]),
+        )
+        audit = Audit(ACTOR, event.effective_at, f"card {card.iccid} counted ({metric})")
+        for line in lines_for_card_volume(facts, self.plan_versions()):
+            self._accrue(batch, line, audit, "card", card.iccid)
+
+    def _on_settlement(self, event: CarrierSettlement.Recorded, batch: _Batch) -> None:
+        """Long-term commissions accrue from the carrier's settlement row and go straight to
+        "unfreeze requested" (still needing finance's approval). The policy always caps: a row
+        whose split would overflow was refused when recorded, unless a plan changed between."""
+        row = self._as_of(event)
+        audit = Audit(
+            ACTOR, event.effective_at, f"carrier settlement {row.row_id} ({row.iccid} {row.period})"
+        )
+        facts = row.facts(self._grades([row.agent_code]))
+        for line in lines_for_settlement(facts, self.plan_versions(), cap=True):
+            commission_id = derived_id(
+                "commission",
+                "settlement",
+                row.row_id,
+                line.beneficiary,
+                line.plan_code,
+                line.rule_code,
+            )
+            wallet = batch.wallet(line.beneficiary)
+            if wallet.accrue(commission_id, line, audit) and line.kind == CommissionKind.LONG_TERM:
+                wallet.request_unfreeze(commission_id, audit)
 
     def _accrue(
         self, batch: _Batch, line: CommissionLine, audit: Audit, kind: str, source: str
@@ -170,6 +279,11 @@ class CommissionPolicy:
         order = self._as_of(event)
         before = event.refunded_total_fen - event.amount_fen
         audit = Audit(ACTOR, event.effective_at, f"order {order.order_id} refunded: {event.reason}")
+        # A refund lowers the volume of the month the sale counted in (not the refund's month).
+        month = month_of(order.completed_at, self.tz)
+        batch.volume(order.agent_code, month).count_refund(
+            order.order_id, event.amount_fen, event.effective_at
+        )
         for agent_code in order.beneficiaries:
             wallet = batch.wallet(agent_code)
             for commission_id in wallet.lines_for_order(order.order_id):

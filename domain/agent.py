@@ -41,6 +41,16 @@ class Agent(Aggregate):
         effective_at: datetime
         reason: str
 
+    class LevelChanged(Aggregate.Event):
+        """The agent's level (grade) changed: set by an admin (or an automatic upgrade)."""
+
+        agent_code: str
+        level_code: str
+        previous_code: str | None
+        actor: str
+        effective_at: datetime
+        reason: str
+
     @staticmethod
     def create_id(code: str, **_: Any) -> UUID:
         return aggregate_id("agent", code)
@@ -79,6 +89,7 @@ class Agent(Aggregate):
         self.registered_at = effective_at
         self.cost_prices: dict[str, int] = {}
         self.retail_prices: dict[str, int] = {}
+        self.level_code: str | None = None
 
     # -- upline ---------------------------------------------------------------------------------
     def bind_upline(self, parent_code: str, audit: Audit) -> None:
@@ -92,6 +103,31 @@ class Agent(Aggregate):
         self, parent_code: str, actor: str, effective_at: datetime, reason: str
     ) -> None:
         self.parent_code = parent_code
+
+    # -- level (grade) ----------------------------------------------------------------------------
+    def set_level(self, level_code: str, audit: Audit) -> bool:
+        """Sets the agent's level; the caller checked that the ladder has it. False if unchanged."""
+        if level_code == self.level_code:
+            return False
+        self._set_level(
+            agent_code=self.code,
+            level_code=level_code,
+            previous_code=self.level_code,
+            **audit.fields(),
+        )
+        return True
+
+    @event(LevelChanged)
+    def _set_level(
+        self,
+        agent_code: str,
+        level_code: str,
+        previous_code: str | None,
+        actor: str,
+        effective_at: datetime,
+        reason: str,
+    ) -> None:
+        self.level_code = level_code
 
     # -- price menu -------------------------------------------------------------------------------
     def set_cost_price(

@@ -57,6 +57,20 @@ def parse_rate(text: object, field: str = "rate") -> Decimal:
     return rate.normalize() if rate else Decimal(0)
 
 
+_MULTIPLIER = re.compile(r"^\d{1,2}(?:\.\d{1,6})?$", re.ASCII)
+MAX_MULTIPLIER = Decimal(10)
+
+
+def parse_multiplier(text: object, field: str = "multiplier") -> Decimal:
+    """'1.2' -> Decimal('1.2'); a time-window multiplier is a decimal string in (0, 10]."""
+    if not isinstance(text, str) or not _MULTIPLIER.match(text.strip()):
+        raise InvalidRate(field, f"multiplier must be a decimal string like '1.2', got {text!r}")
+    value = Decimal(text.strip())
+    if not Decimal(0) < value <= MAX_MULTIPLIER:
+        raise InvalidRate(field, f"multiplier {text} is outside (0, {MAX_MULTIPLIER}]")
+    return value.normalize()
+
+
 def rate_to_str(rate: Decimal) -> str:
     return format(rate.normalize(), "f")
 

@@ -6,6 +6,7 @@ to userErrors, and catch the read models up so the payload reads what the mutati
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 import strawberry
@@ -287,6 +288,102 @@ class RejectUnfreezeRequestsInput:
 class UnfreezeRequestsPayload:
     requests: list[UnfreezeRequest]
     user_errors: list[UserError]
+
+
+@strawberry.input
+class AgentLevelConditionsInput:
+    own_sales: Money | None = strawberry.field(default=None, description="Own sales amount.")
+    team_sales: Money | None = strawberry.field(default=None, description="Team sales amount.")
+    direct_agents: int | None = strawberry.field(
+        default=None, description="Number of direct sub-agents."
+    )
+
+
+@strawberry.input
+class AgentLevelInput:
+    code: str
+    name: str
+    rank: int = strawberry.field(description="Higher rank = higher level; unique on the ladder.")
+    conditions: AgentLevelConditionsInput | None = None
+
+
+@strawberry.input
+class DefineAgentLevelsInput:
+    levels: list[AgentLevelInput]
+    reason: str | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class DefineAgentLevelsPayload:
+    level_codes: list[str] | None = strawberry.field(description="The ladder, lowest rank first.")
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class SetAgentLevelInput:
+    agent_code: str
+    level_code: str
+    reason: str | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class SetAgentLevelPayload:
+    agent_code: str | None
+    level_code: str | None
+    user_errors: list[UserError]
+
+
+@strawberry.enum
+class NetworkStatus(Enum):
+    NORMAL = "NORMAL"
+    SUSPENDED = "SUSPENDED"
+    CANCELLED = "CANCELLED"
+    UNKNOWN = "UNKNOWN"
+
+
+@strawberry.input
+class RecordCarrierSettlementInput:
+    row_id: str = strawberry.field(description="The row's id in the carrier's file: idempotent.")
+    iccid: str
+    period: str = strawberry.field(description="The settled month, 'YYYY-MM'.")
+    total_commission: Money = strawberry.field(
+        description="What the carrier pays the platform for this card and period."
+    )
+    network_status: NetworkStatus
+    no_arrears: bool
+    no_suspension: bool
+    no_complaint: bool
+    periods_used: int | None = strawberry.field(
+        default=None, description="Package periods the card has used (carrier-reported)."
+    )
+    occurred_at: DateTime | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class RecordCarrierSettlementPayload:
+    row_id: str | None
+    agent_share: Money | None = strawberry.field(description="Paid to agents by the rules.")
+    platform_share: Money | None = strawberry.field(description="What the platform keeps.")
+    user_errors: list[UserError]
+
+
+def _level_document(levels: list[AgentLevelInput]) -> list[dict[str, Any]]:
+    document = []
+    for level in levels:
+        item: dict[str, Any] = {"code": level.code, "name": level.name, "rank": level.rank}
+        if level.conditions is not None:
+            c = level.conditions
+            conditions = {
+                "ownSales": c.own_sales,
+                "teamSales": c.team_sales,
+                "directAgents": c.direct_agents,
+            }
+            item["conditions"] = {k: v for k, v in conditions.items() if v is not None}
+        document.append(item)
+    return document
 
 
 async def _requests_payload(
@@ -625,3 +722,65 @@ class Mutation:
             ),
         )
         return await _requests_payload(info, result, errors, "ids")
+
+    @strawberry.mutation(description="Defines the agent level ladder (name, rank, conditions).")
+    async def define_agent_levels(
+        self, info: strawberry.Info, input: DefineAgentLevelsInput
+    ) -> DefineAgentLevelsPayload:
+        result, errors = await _run(
+            info,
+            lambda app: app.ledger.define_agent_levels(
+                _level_document(input.levels),
+                _audit(info, None, input.reason),
+                input.idempotency_key,
+            ),
+        )
+        return DefineAgentLevelsPayload(level_codes=result and result["levels"], user_errors=errors)
+
+    @strawberry.mutation(description="Sets an agent's level (admin); counts for later sales.")
+    async def set_agent_level(
+        self, info: strawberry.Info, input: SetAgentLevelInput
+    ) -> SetAgentLevelPayload:
+        result, errors = await _run(
+            info,
+            lambda app: app.ledger.set_agent_level(
+                input.agent_code,
+                input.level_code,
+                _audit(info, None, input.reason),
+                input.idempotency_key,
+            ),
+        )
+        return SetAgentLevelPayload(
+            agent_code=result and result["agentCode"],
+            level_code=result and result["levelCode"],
+            user_errors=errors,
+        )
+
+    @strawberry.mutation(
+        description="Records one row of a carrier settlement (number cards): the carrier's total "
+        "commission for a card and period, split by the LONG_TERM rules; the platform keeps "
+        "the rest. Idempotent per rowId."
+    )
+    async def record_carrier_settlement(
+        self, info: strawberry.Info, input: RecordCarrierSettlementInput
+    ) -> RecordCarrierSettlementPayload:
+        result, errors = await _run(
+            info,
+            lambda app: app.ledger.record_carrier_settlement(
+                input.row_id,
+                input.iccid,
+                input.period,
+                _fen(input.total_commission, "totalCommission"),
+                input.network_status.value,
+                (input.no_arrears, input.no_suspension, input.no_complaint),
+                input.periods_used,
+                _audit(info, input.occurred_at, f"carrier settlement {input.row_id}"),
+                input.idempotency_key,
+            ),
+        )
+        return RecordCarrierSettlementPayload(
+            row_id=result and result["rowId"],
+            agent_share=result and result["agentShareFen"],
+            platform_share=result and result["platformShareFen"],
+            user_errors=errors,
+        )
