@@ -91,7 +91,9 @@ def bootstrap(settings: Settings | None = None, *, run_migrations: bool = True) 
     pool = ConnectionPool(dsn, min_size=1, max_size=10, open=True)
     read = ReadModel(pool)
     ledger = Ledger(eventsourcing_env(dsn), price_factor=settings.price_factor, directory=read)
-    policy = CommissionPolicy(ledger, batch_size=settings.policy_batch_size)
+    policy = CommissionPolicy(
+        ledger, batch_size=settings.policy_batch_size, business_tz=settings.zone
+    )
     runner = ProjectionRunner(
         pool,
         ledger.mapper.to_domain_event,

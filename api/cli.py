@@ -14,6 +14,8 @@ from application.settings import Settings
 app = typer.Typer(no_args_is_help=True, help="Fenrun — event-sourced commission ledger (分润).")
 jobs = typer.Typer(no_args_is_help=True, help="Scheduled jobs.")
 app.add_typer(jobs, name="jobs")
+projections_cli = typer.Typer(no_args_is_help=True, help="Read models: status and rebuilds.")
+app.add_typer(projections_cli, name="projections")
 console = Console(stderr=True)
 log = structlog.get_logger(__name__)
 
@@ -129,6 +131,64 @@ def replay(
                 ensure_ascii=False,
             )
         )
+    finally:
+        fenrun.close()
+
+
+@projections_cli.command("status")
+def projections_status() -> None:
+    """Each view's version, position, lag (events and seconds) and last error."""
+    from api.bootstrap import bootstrap
+    from projections.rebuild import describe, status
+
+    fenrun = bootstrap(Settings())
+    try:
+        for row in status(fenrun.pool):
+            print(describe(row))
+    finally:
+        fenrun.close()
+
+
+@projections_cli.command("rebuild")
+def projections_rebuild(
+    name: Annotated[str, typer.Argument(help="The view to rebuild (see `projections status`).")],
+) -> None:
+    """Build a new version of a view beside the live one, then switch readers to it."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from api.bootstrap import bootstrap, build_views
+    from projections.rebuild import rebuild
+
+    fenrun = bootstrap(Settings())
+    views = {v.name: v for v in build_views(fenrun.settings.zone)}
+    if name not in views:
+        fenrun.close()
+        raise typer.BadParameter(f"unknown view '{name}'; one of {', '.join(views)}")
+    try:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]:.0f} events/s"),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task(f"rebuilding {name}", total=None, rate=0.0)
+            version = rebuild(
+                fenrun.pool,
+                fenrun.ledger.mapper.to_domain_event,
+                views[name],
+                progress=lambda p: bar.update(
+                    task, completed=p.position, total=p.head, rate=p.events_per_second
+                ),
+            )
+        console.print(f"{name} is now served from version {version}")
     finally:
         fenrun.close()
 

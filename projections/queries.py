@@ -10,7 +10,13 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from domain.wallet import BUCKETS
+from projections.runner import SWITCH_LOCK
 
+_LIVE_SCHEMAS = (
+    "SELECT set_config('search_path', concat_ws(',',"
+    " (SELECT string_agg(DISTINCT quote_ident(schema_name), ',') FROM public.projection_versions"
+    "  WHERE schema_name <> 'public'), 'public'), true)"
+)
 VIEWS = (
     "directory",
     "wallet_balances",
@@ -56,20 +62,26 @@ class ReadModel:
     def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
 
-    def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    def _all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            # Read the live versions' tables; the shared lock keeps a switch from dropping
+            # them under this transaction. Two statements: the versions must be read with a
+            # snapshot taken after the lock is granted, not before.
+            cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", (SWITCH_LOCK,))
+            cur.execute(_LIVE_SCHEMAS)
             cur.execute(sql, params)
             return cur.fetchall()
 
-    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> dict[str, Any] | None:
+    def _one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
         rows = self._all(sql, params)
         return rows[0] if rows else None
 
     # -- positions -------------------------------------------------------------------------------
     def caught_up(self) -> int:
         row = self._one(
-            "SELECT coalesce(min(position), 0) AS p, count(*) AS n FROM projection_tracking"
-            " WHERE name = ANY(%s)",
+            "SELECT coalesce(min(t.position), 0) AS p, count(*) AS n FROM projection_versions v"
+            " JOIN projection_tracking t ON t.name = v.name || '@' || v.version"
+            " WHERE v.name = ANY(%s)",
             (list(VIEWS),),
         )
         assert row is not None

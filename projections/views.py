@@ -30,6 +30,13 @@ class Names:
         self.new: list[tuple[Any, str, str]] = []
         self.cur: Cursor[Any] | None = None
 
+    def learn(self, event: Any) -> None:
+        """Every runner learns codes from creation events, whichever views it runs."""
+        for cls, (kind, attribute) in _CREATED.items():
+            if isinstance(event, cls):
+                self.remember(event.originator_id, kind, getattr(event, attribute))
+                return
+
     def remember(self, originator_id: Any, kind: str, code: str) -> None:
         self.codes[originator_id] = code
         self.new.append((originator_id, kind, code))
@@ -51,6 +58,15 @@ class Names:
             self.new,
         )
         self.new = []
+
+
+_CREATED: dict[type, tuple[str, str]] = {
+    Agent.Registered: ("agent", "code"),
+    Wallet.Opened: ("wallet", "agent_code"),
+    Order.Placed: ("order", "order_id"),
+    Card.Assigned: ("card", "iccid"),
+    CommissionPlan.Created: ("plan", "code"),
+}
 
 
 @dataclass(frozen=True)
@@ -273,11 +289,8 @@ class Directory(View):
     event_types = (
         Agent.Registered,
         Agent.UplineBound,
-        Wallet.Opened,
         Order.Placed,
-        CommissionPlan.Created,
         CommissionPlan.VersionDefined,
-        Card.Assigned,
     )
 
     def begin(self, cur: Cursor[Any]) -> None:
@@ -285,7 +298,6 @@ class Directory(View):
 
     def apply(self, event: Any, at: Position) -> None:
         if isinstance(event, Agent.Registered):
-            self.names.remember(event.originator_id, "agent", event.code)
             self.statements.append(
                 (
                     "INSERT INTO agents (code, name, real_name_verified, registered_position,"
@@ -308,14 +320,7 @@ class Directory(View):
                     (event.parent_code, at.position, self.names.code(event.originator_id)),
                 )
             )
-        elif isinstance(event, Wallet.Opened):
-            self.names.remember(event.originator_id, "wallet", event.agent_code)
-        elif isinstance(event, Card.Assigned):
-            self.names.remember(event.originator_id, "card", event.iccid)
-        elif isinstance(event, CommissionPlan.Created):
-            self.names.remember(event.originator_id, "plan", event.code)
         elif isinstance(event, Order.Placed):
-            self.names.remember(event.originator_id, "order", event.order_id)
             self.statements.append(
                 (
                     "INSERT INTO orders (order_id, agent_code, flow, paid_fen, position)"
