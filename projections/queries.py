@@ -126,9 +126,11 @@ class ReadModel:
     def agent(self, code: str, at: int) -> dict[str, Any] | None:
         return self._one(
             "SELECT code, name, real_name_verified, registered_at,"
-            " CASE WHEN parent_position <= %s THEN parent_code END AS parent_code"
-            " FROM agents WHERE code = %s AND registered_position <= %s",
-            (at, code, at),
+            " CASE WHEN parent_position <= %s THEN parent_code END AS parent_code,"
+            " (SELECT level_code FROM agent_levels l WHERE l.agent_code = a.code"
+            "  AND l.position <= %s ORDER BY l.position DESC LIMIT 1) AS level"
+            " FROM agents a WHERE code = %s AND registered_position <= %s",
+            (at, at, code, at),
         )
 
     def children(self, code: str, at: int, first: int, after: str | None) -> Page:

@@ -285,10 +285,11 @@ class Directory(View):
     """Agents, wallets' owners, orders and plans: the reference data other views and queries use."""
 
     name = "directory"
-    tables = ("agents", "orders", "commission_plans")
+    tables = ("agents", "orders", "commission_plans", "agent_levels")
     event_types = (
         Agent.Registered,
         Agent.UplineBound,
+        Agent.LevelChanged,
         Order.Placed,
         CommissionPlan.VersionDefined,
     )
@@ -318,6 +319,14 @@ class Directory(View):
                 (
                     "UPDATE agents SET parent_code = %s, parent_position = %s WHERE code = %s",
                     (event.parent_code, at.position, self.names.code(event.originator_id)),
+                )
+            )
+        elif isinstance(event, Agent.LevelChanged):
+            self.statements.append(
+                (
+                    "INSERT INTO agent_levels (agent_code, position, level_code)"
+                    " VALUES (%s, %s, %s)",
+                    (event.agent_code, at.position, event.level_code),
                 )
             )
         elif isinstance(event, Order.Placed):

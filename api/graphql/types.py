@@ -242,7 +242,7 @@ class Agent:
     real_name_verified: bool
     registered_at: DateTime
     level: str | None = strawberry.field(
-        description="The agent's grade; the level ladder arrives with the rules-engine issue."
+        description="The agent's level (grade) code, as of the read position."
     )
     parent: AgentRef | None
     at: strawberry.Private[int]
@@ -255,7 +255,7 @@ class Agent:
             name=row["name"],
             real_name_verified=row["real_name_verified"],
             registered_at=row["registered_at"],
-            level=None,
+            level=row.get("level"),
             parent=parent,
             at=at,
         )

@@ -115,3 +115,14 @@ def test_level_scope_and_holiday_multiplier(gql: GraphQLClient) -> None:
     }
     assert sell(gql, "O-2", "R") == {("R", "FIXED"): ("10.00", None)}  # R has no level
     assert sell(gql, "O-3", "R", MAY1) == {("R", "FIXED"): ("12.00", None)}  # holiday x 1.2
+
+
+def test_agent_level_is_served_as_of(gql: GraphQLClient) -> None:
+    setup(gql, [("U", None, None)])
+    before = gql('{ agent(code: "U") { level } }')
+    assert before["data"]["agent"]["level"] is None
+    gql.ok("setAgentLevel", {"agentCode": "U", "levelCode": "G2"})
+    assert gql('{ agent(code: "U") { level } }')["data"]["agent"]["level"] == "G2"
+    position = before["extensions"]["position"]
+    past = gql('query($p: String) { agent(code: "U", position: $p) { level } }', {"p": position})
+    assert past["data"]["agent"]["level"] is None
