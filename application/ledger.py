@@ -102,6 +102,28 @@ class Ledger(Application):
         # position in one transaction (exactly-once).
         return self.factory.process_recorder()  # type: ignore[attr-defined]
 
+    def _take_snapshots(self, processing_event: ProcessingEvent) -> None:  # type: ignore[type-arg]
+        """Snapshots from the aggregates in hand, when a save crosses an interval boundary.
+
+        The library's version re-reads the aggregate from the store to snapshot it; ours already
+        holds it in memory, so reloading a busy wallet inside the policy's loop is avoidable.
+        """
+        if self.snapshots is None:
+            return
+        for aggregate in processing_event.aggregates.values():
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            versions = [
+                e.originator_version
+                for e in processing_event.events
+                if e.originator_id == aggregate.id
+            ]
+            if (
+                interval
+                and versions
+                and (min(versions) - 1) // interval < max(versions) // interval
+            ):
+                self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
+
     def save_tracked(self, tracking: Tracking, *aggregates: Aggregate) -> None:
         processing = ProcessingEvent(tracking=tracking)
         processing.collect_events(*aggregates)

@@ -60,12 +60,19 @@ class _Batch:
     """Aggregates loaded and changed while processing one batch; saved together."""
 
     ledger: Ledger
+    known: dict[str, Wallet]  # wallets kept from earlier batches (caught up before use)
     wallets: dict[str, Wallet] = field(default_factory=dict)
     volumes: dict[tuple[str, str], MonthlyVolume] = field(default_factory=dict)
 
     def wallet(self, agent_code: str) -> Wallet:
         if agent_code not in self.wallets:
-            self.wallets[agent_code] = self.ledger.wallet(agent_code)
+            wallet = self.known.get(agent_code)
+            if wallet is None:
+                wallet = self.ledger.wallet(agent_code)
+            else:  # another writer (finance, a refund) may have moved it since
+                for event in self.ledger.events.get(wallet.id, gt=wallet.version):
+                    event.mutate(wallet)
+            self.wallets[agent_code] = wallet
         return self.wallets[agent_code]
 
     def volume(self, agent_code: str, month: str) -> MonthlyVolume:
@@ -100,6 +107,9 @@ class CommissionPolicy:
         self._plans: dict[str, list[PlanVersion]] = {}
         self._levels: dict[str, str] = {}  # agent code -> level (grade) code
         self._plans_at: int | None = None  # the log position the registries reflect
+        # Wallets stay loaded between batches: a busy wallet is not replayed for every batch.
+        self._wallets: dict[str, Wallet] = {}
+        self._facts: dict[Any, list[Any]] = {}  # this batch's facts: aggregate id -> events
 
     def position(self) -> int:
         return self.ledger.recorder.max_tracking_id(self.name) or 0  # type: ignore[attr-defined]
@@ -120,23 +130,31 @@ class CommissionPolicy:
             if not notifications:
                 return 0
             self._load_plans(start)
-            batch = _Batch(self.ledger)
+            relevant = [n for n in notifications if n.topic.endswith(_RELEVANT_SUFFIXES)]
+            self._prefetch(relevant, notifications[-1].id)
+            batch = _Batch(self.ledger, self._wallets)
             plans_before = {k: list(v) for k, v in self._plans.items()}
             levels_before = dict(self._levels)
-            for notification in notifications:
-                if not notification.topic.endswith(_RELEVANT_SUFFIXES):
-                    continue
-                self._handle(self.ledger.mapper.to_domain_event(notification), batch)
             try:
+                for notification in relevant:
+                    self._handle(self.ledger.mapper.to_domain_event(notification), batch)
                 self.ledger.save_tracked(
                     Tracking(self.name, notifications[-1].id), *batch.changed()
                 )
             except IntegrityError:
                 # Another writer changed a wallet, or another worker committed this batch.
                 self._plans, self._levels, self._plans_at = plans_before, levels_before, None
+                self._wallets.clear()
                 log.info("commission_policy.retry", attempt=attempt, start=start)
                 continue
+            except BaseException:
+                self._wallets.clear()  # they may hold changes that were never saved
+                self._plans_at = None
+                raise
             self._plans_at = notifications[-1].id
+            if len(self._wallets) + len(batch.wallets) > _MAX_KEPT_WALLETS:
+                self._wallets.clear()
+            self._wallets.update(batch.wallets)
             return len(notifications)
         raise RuntimeError(f"{self.name}: gave up after {self.max_retries} conflicting attempts")
 
@@ -293,9 +311,44 @@ class CommissionPolicy:
                 ) - scale_half_up(original, before, order.paid_fen)
                 wallet.reduce(commission_id, share, audit)
 
+    def _prefetch(self, notifications: list[Any], up_to: int) -> None:
+        """Reads, in one query, the histories of the orders and cards this batch's facts need."""
+        wanted = {n.originator_id for n in notifications if not n.topic.endswith(_OWN_LOOKUPS)}
+        self._facts = {}
+        if not wanted:
+            return
+        from eventsourcing.persistence import StoredEvent
+
+        with self.ledger.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            rows = conn.execute(
+                "SELECT originator_id, originator_version, topic, state FROM ledger_events"
+                " WHERE originator_id = ANY(%s) AND notification_id <= %s"
+                " ORDER BY originator_id, originator_version",
+                (list(wanted), up_to),
+            ).fetchall()
+        for r in rows:
+            self._facts.setdefault(r["originator_id"], []).append(
+                StoredEvent(
+                    r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])
+                )
+            )
+
     def _as_of(self, event: Any) -> Any:
         """The aggregate exactly as it was when the event happened, not as it is now."""
-        return self.ledger.repository.get(event.originator_id, version=event.originator_version)
+        history = self._facts.get(event.originator_id)
+        if history is None:
+            return self.ledger.repository.get(event.originator_id, version=event.originator_version)
+        aggregate = None
+        for stored in history:
+            if stored.originator_version > event.originator_version:
+                break
+            aggregate = self.ledger.mapper.to_domain_event(stored).mutate(aggregate)
+        return aggregate
 
 
+# Registries the policy keeps itself: no aggregate history to prefetch for these.
+_OWN_LOOKUPS = tuple(
+    get_topic(cls).split(":", 1)[1] for cls in (CommissionPlan.VersionDefined, Agent.LevelChanged)
+)
+_MAX_KEPT_WALLETS = 20_000
 _RELEVANT_SUFFIXES = tuple(get_topic(cls).split(":", 1)[1] for cls in RELEVANT)

@@ -11,7 +11,9 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import Transcoder
 
-_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
+# Non-str keys: state dicts may be keyed by str enums (they come back as plain str, which
+# compares and hashes the same).
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 
 
 def _default(obj: Any) -> dict[str, str]:
