@@ -1,0 +1,195 @@
+"""`python -m bench`: runs every benchmark and prints one JSON document on stdout.
+
+Progress goes to stderr. Each benchmark makes its own database on the server named by
+--server-url, else FENRUN_DATABASE_URL / DATABASE_URL, else on the embedded server under
+.fenrun/bench-server (started and stopped here), migrates it, and drops it at the end.
+
+  python -m bench                 # full run, 3 runs each, medians + all runs
+  python -m bench --quick         # small sizes, a smoke run
+  python -m bench --runs 5 --only throughput
+  python -m bench --profile       # one cProfile'd run per write mode, top functions per phase
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SIZES = {
+    # orders per throughput run; orders per point of the policy-scaling series;
+    # history lengths of the wallet-query agents; query samples per agent per run
+    "full": {
+        "orders": 2000,
+        "chunk": 500,
+        "scaling": [1000, 2000, 4000],
+        "small": 1_000,
+        "big": 100_000,
+        "samples": 5000,
+    },
+    "quick": {
+        "orders": 200,
+        "chunk": 100,
+        "scaling": [100, 200],
+        "small": 1_000,
+        "big": 10_000,
+        "samples": 500,
+    },
+}
+MODES = ("per_command", "per_command_keys", "batched")
+# per_command_keys (every command with an idempotency key) is left out of the default run to keep
+# it near 5 minutes on 2 cores; add it with --modes per_command per_command_keys batched.
+DEFAULT_MODES = ("per_command", "batched")
+BENCHMARKS = ("throughput", "policy_scaling", "wallet_query")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    parser.add_argument("--runs", type=int, default=3, help="runs per benchmark (default 3)")
+    parser.add_argument("--orders", type=int, help="orders per throughput run")
+    parser.add_argument("--chunk", type=int, help="orders per save in the batched mode")
+    parser.add_argument("--big", type=int, help="history events of the big wallet")
+    parser.add_argument("--samples", type=int, help="wallet queries per agent per run")
+    parser.add_argument("--only", choices=BENCHMARKS, action="append", help="run only these")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(DEFAULT_MODES))
+    parser.add_argument("--server-url", help="server to make databases on (overrides env)")
+    parser.add_argument("--profile", action="store_true", help="add cProfile top functions")
+    parser.add_argument("--save", action="store_true", help="also write bench/results/*.json")
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    sizes = dict(SIZES["quick" if args.quick else "full"])
+    for key in ("orders", "chunk", "big", "samples"):
+        if getattr(args, key) is not None:
+            sizes[key] = getattr(args, key)
+    selected = args.only or list(BENCHMARKS)
+
+    # Anything printed to stdout by libraries (structlog's default logger prints there) would
+    # corrupt the JSON document: send it all to stderr and keep stdout for the result alone.
+    real_stdout = sys.stdout
+    sys.stdout = sys.stderr
+    import structlog
+
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+    from bench import throughput, wallet_query
+    from bench.common import ROOT, code_version, progress, server
+
+    started = time.perf_counter()
+    failed = False
+    doc: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "runs": args.runs,
+        "sizes": sizes,
+        "code": code_version(),
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+        },
+    }
+    with server(args.server_url) as srv:
+        doc["server"] = {"kind": srv.kind, "version": srv.version}
+        progress(f"server: {srv.kind} PostgreSQL {srv.version}")
+        jobs = {
+            "throughput": lambda: throughput.run(
+                srv.url,
+                runs=args.runs,
+                orders=sizes["orders"],
+                chunk=sizes["chunk"],
+                modes=args.modes,
+            ),
+            "policy_scaling": lambda: throughput.scaling(
+                srv.url, sizes["scaling"], chunk=sizes["chunk"]
+            ),
+            "wallet_query": lambda: wallet_query.run(
+                srv.url,
+                runs=args.runs,
+                small=sizes["small"],
+                big=sizes["big"],
+                samples=sizes["samples"],
+            ),
+        }
+        if args.profile:
+            jobs["profile"] = lambda: {
+                mode: throughput.one_run(
+                    srv.url, mode, sizes["orders"], sizes["chunk"], "prof", profile=True
+                )["profile_top_cumulative"]
+                for mode in ("per_command", "batched")
+            }
+        for name, job in jobs.items():
+            if name != "profile" and name not in selected:
+                continue
+            try:
+                doc[name] = job()
+            except Exception as exc:  # report it and go on: the other figures still stand
+                failed = True
+                traceback.print_exc()
+                doc[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    doc["seconds_total"] = round(time.perf_counter() - started, 1)
+    doc["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    doc["summary"] = _summary(doc)
+    text = json.dumps(doc, indent=2, default=str)
+    if args.save:
+        folder = ROOT / "bench" / "results"
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        (folder / f"{stamp}{'-quick' if args.quick else ''}.json").write_text(text + "\n")
+    sys.stdout = real_stdout
+    print(text)
+    progress(f"done in {doc['seconds_total']} s" + (" (with errors)" if failed else ""))
+    return 1 if failed else 0
+
+
+def _summary(doc: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures (medians), so the answer to the issue is in one place."""
+    out: dict[str, Any] = {}
+    with contextlib.suppress(KeyError, TypeError):
+        for mode, data in doc["throughput"]["modes"].items():
+            m = data["median"]
+            out[f"e2e_{mode}"] = {
+                "completions_per_s": m["completions_per_s"],
+                "rows_per_s": m["rows_per_s"],
+                "raw_executemany_rows_per_s": m["raw_executemany.rows_per_s"],
+                "ratio_vs_raw": m["ratio_vs_raw"],
+                "rows_per_completion": data["runs"][0]["rows_per_completion"],
+                "meets_15pct": m["ratio_vs_raw"] >= 0.15,
+                "phase_completions_per_s": {
+                    k: m[f"phases.{k}.completions_per_s"]
+                    for k in ("commands", "policy", "projections")
+                },
+                "seconds": {k: m[f"seconds.{k}"] for k in ("commands", "policy", "projections")},
+            }
+    with contextlib.suppress(KeyError, TypeError):
+        out["policy_scaling"] = {
+            f"policy_completions_per_s_at_{p['orders']}_orders": p["policy_completions_per_s"]
+            for p in doc["policy_scaling"]
+        }
+    with contextlib.suppress(KeyError, TypeError):
+        w = doc["wallet_query"]["median"]
+        sizes = doc["wallet_query"]["history_events"]
+        out["wallet_query"] = {
+            f"p50_ms_{sizes['small']}": w["history_small.p50_ms"],
+            f"p99_ms_{sizes['small']}": w["history_small.p99_ms"],
+            f"p50_ms_{sizes['big']}": w["history_big.p50_ms"],
+            f"p99_ms_{sizes['big']}": w["history_big.p99_ms"],
+            "p99_ratio": w["p99_ratio_big_over_small"],
+            "meets_2x": w["p99_ratio_big_over_small"] <= 2.0,
+        }
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
