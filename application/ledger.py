@@ -32,7 +32,7 @@ from domain.errors import (
     LedgerError,
     OrderNotFound,
     PackageNotFound,
-    PlanRefused,
+    PriceRefused,
     UnfreezeRequestNotFound,
 )
 from domain.idempotency import IdempotencyKey
@@ -41,7 +41,7 @@ from domain.money import format_money
 from domain.order import Flow, Order
 from domain.package import Package
 from domain.performance import MonthlyVolume
-from domain.plan import CommissionPlan
+from domain.plan import CommissionPlan, PlanCatalog
 from domain.rules import has_one_time_rule, lines_for_settlement
 from domain.settlement import CarrierSettlement
 from domain.wallet import Wallet
@@ -49,6 +49,7 @@ from domain.wallet import Wallet
 T = TypeVar("T", bound=Aggregate)
 MAX_TREE_DEPTH = 1000  # a guard against a corrupted tree; real trees are far shallower
 MAX_BATCH = 500
+_CONFLICT_RETRIES = 5
 
 
 class Directory(Protocol):
@@ -191,19 +192,23 @@ class Ledger(Application):
         from the winner's record.
         """
         digest = command.digest() if command.key else ""
-        if command.key:
-            previous = self._idempotency(command.key)
-            if previous is not None:
-                return previous.replay_result(digest)
-        aggregates, result = decide()
-        key = [IdempotencyKey.use(command.key, digest, result)] if command.key else []
-        try:
-            self.save(*aggregates, *key)
-        except IntegrityError:
-            if command.key and (previous := self._idempotency(command.key)) is not None:
-                return previous.replay_result(digest)
-            raise
-        return result
+        for attempt in range(_CONFLICT_RETRIES):
+            if command.key:
+                previous = self._idempotency(command.key)
+                if previous is not None:
+                    return previous.replay_result(digest)
+            aggregates, result = decide()
+            key = [IdempotencyKey.use(command.key, digest, result)] if command.key else []
+            try:
+                self.save(*aggregates, *key)
+            except IntegrityError:
+                # Someone changed one of these aggregates since we loaded it (the policy, a
+                # concurrent request): decide again on fresh state, checks included.
+                if attempt == _CONFLICT_RETRIES - 1:
+                    raise
+                continue
+            return result
+        raise AssertionError("unreachable")
 
     def _idempotency(self, key: str) -> IdempotencyKey | None:
         try:
@@ -347,15 +352,31 @@ class Ledger(Application):
         key: str | None = None,
     ) -> dict[str, Any]:
         def decide() -> tuple[list[Aggregate], dict[str, Any]]:
-            plan = self.plan(code) or CommissionPlan.start(code)
+            plan = self.plan(code)
+            changed: list[Aggregate] = []
+            if plan is None:
+                plan = CommissionPlan.start(code)
+                catalog = self.plan_catalog() or PlanCatalog.start()
+                catalog.add(code)
+                changed.append(catalog)
             version = plan.define_version(effective_from, rules, audit)
-            return [plan], {"planCode": code, "version": version}
+            return [plan, *changed], {"planCode": code, "version": version}
 
         payload = {"code": code, "effectiveFrom": effective_from.isoformat(), "rules": rules}
         return self.execute(Command("defineCommissionPlan", payload, key), decide)
 
+    def plan_catalog(self) -> PlanCatalog | None:
+        try:
+            found = self.repository.get(PlanCatalog.create_id())
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(found, PlanCatalog)
+        return found
+
     def plan_versions(self) -> list[Any]:
-        codes = self.directory.plan_codes() if self.directory else []
+        """Every plan's versions, from the event store (never from read models, which may lag)."""
+        catalog = self.plan_catalog()
+        codes = catalog.codes if catalog else []
         return [v for code in codes if (p := self.plan(code)) for v in p.plan_versions()]
 
     # -- agent levels (grades) ---------------------------------------------------------------------
@@ -475,11 +496,13 @@ class Ledger(Application):
             lineage = list(reversed(self.ancestry(seller)))
             chain = [(a.code, a.cost_price(package_code)) for a in lineage]
             for (upper, upper_cost), (lower, lower_cost) in itertools.pairwise(chain):
-                if lower_cost < upper_cost:
-                    raise PlanRefused(
+                if not upper_cost <= lower_cost <= self.price_factor * upper_cost:
+                    # The upline's cost changed after it priced this agent: refuse the sale
+                    # rather than sell at a price the menu would not allow today.
+                    raise PriceRefused(
                         "agentCode",
-                        f"cost price of '{lower}' is below its upline "
-                        f"'{upper}'s; fix the price menu first",
+                        f"the cost price of '{lower}' is no longer within 1-{self.price_factor}x"
+                        f" its upline '{upper}'s cost; fix the price menu first",
                     )
             retail = seller.retail_price(package_code) if flow == Flow.CUSTOMER_PAYS else None
             changed: list[Aggregate] = []

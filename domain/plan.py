@@ -72,3 +72,33 @@ class CommissionPlan(Aggregate):
             )
             for v in self.versions
         ]
+
+
+class PlanCatalog(Aggregate):
+    """The codes of all commission plans, so the ledger can list them without the read models."""
+
+    class Created(Aggregate.Created):
+        pass
+
+    class PlanAdded(Aggregate.Event):
+        code: str
+
+    @staticmethod
+    def create_id(**_: Any) -> UUID:
+        return aggregate_id("plan-catalog", "all")
+
+    @classmethod
+    def start(cls) -> "PlanCatalog":
+        return cls._create(cls.Created)
+
+    @event(Created)
+    def __init__(self) -> None:
+        self.codes: list[str] = []
+
+    def add(self, code: str) -> None:
+        if code not in self.codes:
+            self._add(code=code)
+
+    @event(PlanAdded)
+    def _add(self, code: str) -> None:
+        self.codes.append(code)

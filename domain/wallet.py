@@ -224,21 +224,28 @@ class Wallet(Aggregate):
 
         def apply_to_lines(self, wallet: Any) -> None:
             del wallet.withdrawals[self.withdrawal_id]
+            wallet.settled_withdrawals.add(self.withdrawal_id)
 
     class WithdrawalFailed(BalanceEvent):
-        """The payout failed: the money is available again."""
+        """The payout failed: the money comes back, and repays any debt first."""
 
         withdrawal_id: str
         amount_fen: int
+        debt_repaid_fen: int
         actor: str
         effective_at: datetime
         reason: str
 
         def deltas(self) -> dict[str, int]:
-            return {"withdrawing": -self.amount_fen, "available": self.amount_fen}
+            return {
+                "withdrawing": -self.amount_fen,
+                "available": self.amount_fen - self.debt_repaid_fen,
+                "debt": -self.debt_repaid_fen,
+            }
 
         def apply_to_lines(self, wallet: Any) -> None:
             del wallet.withdrawals[self.withdrawal_id]
+            wallet.settled_withdrawals.add(self.withdrawal_id)
 
     class CommissionClawedBack(BalanceEvent):
         """Part or all of a released commission is taken back; what available lacks becomes debt."""
@@ -279,6 +286,7 @@ class Wallet(Aggregate):
         # Ids of card-triggered lines that reached zero, so they are never accrued again.
         self.closed: set[str] = set()
         self.withdrawals: dict[str, int] = {}  # payouts in flight: id -> amount
+        self.settled_withdrawals: set[str] = set()  # a payout id names one payout, ever
 
     # -- deposit (flow 2) -------------------------------------------------------------------------
     def top_up(self, amount_fen: int, audit: Audit) -> None:
@@ -439,8 +447,12 @@ class Wallet(Aggregate):
     def request_withdrawal(self, withdrawal_id: str, amount_fen: int, audit: Audit) -> None:
         """Never lets available go below zero; debt must be repaid before anything is paid out."""
         require_fen(amount_fen, "amount", allow_zero=False)
-        if withdrawal_id in self.withdrawals:
-            raise InvalidState("withdrawalId", f"withdrawal {withdrawal_id} is already in flight")
+        if withdrawal_id in self.withdrawals or withdrawal_id in self.settled_withdrawals:
+            raise InvalidState("withdrawalId", f"withdrawal {withdrawal_id} was already requested")
+        if self.balances["debt"] > 0:
+            raise InsufficientFunds(
+                "amount", f"the debt {format_money(self.balances['debt'])} must be repaid first"
+            )
         if amount_fen > self.balances["available"]:
             raise InsufficientFunds(
                 "amount",
@@ -459,10 +471,20 @@ class Wallet(Aggregate):
             raise InvalidState("withdrawalId", f"withdrawal {withdrawal_id} is not in flight")
         if not paid and not audit.reason:
             raise InvalidInput("reason", "a failed payout needs a reason")
+        amount = self.withdrawals[withdrawal_id]
+        if paid:
+            self.trigger_event(
+                self.WithdrawalPaid,
+                withdrawal_id=withdrawal_id,
+                amount_fen=amount,
+                **audit.fields(),
+            )
+            return
         self.trigger_event(
-            self.WithdrawalPaid if paid else self.WithdrawalFailed,
+            self.WithdrawalFailed,
             withdrawal_id=withdrawal_id,
-            amount_fen=self.withdrawals[withdrawal_id],
+            amount_fen=amount,
+            debt_repaid_fen=min(amount, self.balances["debt"]),
             **audit.fields(),
         )
 
