@@ -26,6 +26,7 @@ from domain.money import scale_half_up
 from domain.order import Order
 from domain.performance import MonthlyVolume, month_of
 from domain.plan import CommissionPlan
+from domain.processed import ProcessedFact
 from domain.rules import (
     CardVolumeFacts,
     CommissionKind,
@@ -130,7 +131,9 @@ class CommissionPolicy:
             if not notifications:
                 return 0
             self._load_plans(start)
-            relevant = [n for n in notifications if n.topic.endswith(_RELEVANT_SUFFIXES)]
+            relevant = self._unprocessed(
+                [n for n in notifications if n.topic.endswith(_RELEVANT_SUFFIXES)]
+            )
             self._prefetch(relevant, notifications[-1].id)
             batch = _Batch(self.ledger, self._wallets)
             plans_before = {k: list(v) for k, v in self._plans.items()}
@@ -138,8 +141,13 @@ class CommissionPolicy:
             try:
                 for notification in relevant:
                     self._handle(self.ledger.mapper.to_domain_event(notification), batch)
+                facts = [
+                    ProcessedFact.record(n.originator_id, n.originator_version)
+                    for n in relevant
+                    if not n.topic.endswith(_OWN_LOOKUPS)
+                ]
                 self.ledger.save_tracked(
-                    Tracking(self.name, notifications[-1].id), *batch.changed()
+                    Tracking(self.name, notifications[-1].id), *batch.changed(), *facts
                 )
             except IntegrityError:
                 # Another writer changed a wallet, or another worker committed this batch.
@@ -310,6 +318,26 @@ class CommissionPolicy:
                     original, event.refunded_total_fen, order.paid_fen
                 ) - scale_half_up(original, before, order.paid_fen)
                 wallet.reduce(commission_id, share, audit)
+
+    def _unprocessed(self, notifications: list[Any]) -> list[Any]:
+        """Drops facts already acted on (a re-delivery): their effects are in the store."""
+        ids = {
+            ProcessedFact.create_id(str(n.originator_id), n.originator_version): n
+            for n in notifications
+            if not n.topic.endswith(_OWN_LOOKUPS)
+        }
+        if not ids:
+            return notifications
+        with self.ledger.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            rows = conn.execute(
+                "SELECT originator_id FROM ledger_events WHERE originator_id = ANY(%s)"
+                " AND originator_version = 1",
+                (list(ids),),
+            ).fetchall()
+        done = {id(ids[r["originator_id"]]) for r in rows}
+        if done:
+            log.warning("commission_policy.redelivered", facts=len(done))
+        return [n for n in notifications if id(n) not in done]
 
     def _prefetch(self, notifications: list[Any], up_to: int) -> None:
         """Reads, in one query, the histories of the orders and cards this batch's facts need."""
