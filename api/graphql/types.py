@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from strawberry.scalars import JSON
 
 from api.graphql.scalars import DateTime, Money
+from domain.explain import explain
 from projections.queries import Page, encode_cursor
 
 T = TypeVar("T")
@@ -147,6 +148,10 @@ class Commission:
     facts: JSON
     effective_at: DateTime
     recorded_at: DateTime
+    explanation: str = strawberry.field(
+        description="The calculation in words and numbers: base, rate or amount, rule, plan "
+        "version, the facts it used, the hold and the status as of the read position."
+    )
     at: strawberry.Private[int]
 
     @strawberry.field
@@ -186,6 +191,7 @@ class Commission:
             facts=row["facts"],
             effective_at=row["effective_at"],
             recorded_at=row["recorded_at"],
+            explanation=explain(row),
             at=at,
         )
 

@@ -148,3 +148,29 @@ def test_retail_price_cap(gql: GraphQLClient) -> None:
     assert refused["userErrors"][0]["field"] == ["input", "retailPrice"]
     assert "120.00" in refused["userErrors"][0]["message"]
     assert gql("{ platformTotals { net } }")["extensions"]["position"] == head
+
+
+def test_commission_explanation(gql: GraphQLClient) -> None:
+    setup_menu(gql, [{"code": "pct5", "kind": "PERCENTAGE", "rate": "5%", "base": "COST_PRICE"}])
+    gql.ok(
+        "placeOrder",
+        {
+            "orderId": "O-9",
+            "packageCode": "TC-50",
+            "agentCode": "A",
+            "buyerCode": "c",
+            "flow": "CUSTOMER_PAYS",
+            "occurredAt": T0,
+        },
+    )
+    gql.ok("completeOrder", {"orderId": "O-9", "occurredAt": T0})
+    lines = gql('{ commissions(orderId: "O-9") { edges { node { kind explanation } } } }')
+    text = {
+        e["node"]["kind"]: e["node"]["explanation"] for e in lines["data"]["commissions"]["edges"]
+    }
+    assert text["PERCENTAGE"].startswith("percentage 3.00 = 5% x 60.00 for order O-9, to A")
+    assert "rule pct5 of plan traffic version 1" in text["PERCENTAGE"]
+    assert "now FROZEN at 3.00" in text["PERCENTAGE"]
+    assert text["PRICE_DIFFERENCE"].startswith(
+        "price difference 30.00 = sold at 90.00 - cost price 60.00 for order O-9"
+    )
