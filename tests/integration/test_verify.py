@@ -41,7 +41,14 @@ def populate(fenrun) -> None:
         ]
     ):
         when = T0 + timedelta(days=i * 12)
-        ledger.place_order(f"o{i}", "P", agent, f"card-{i}", "cust", flow, Audit("ops", when))
+        # A package with a one-time rule is bought from the wallet the first time on a card;
+        # the other cards are handed out without an order.
+        prepaid = flow == "AGENT_PREPAID"
+        if not prepaid:
+            ledger.assign_card(f"card-{i}", agent, "P", Audit("ops", when))
+        ledger.place_order(
+            f"o{i}", "P", agent, f"card-{i}" if prepaid else None, "cust", flow, Audit("ops", when)
+        )
         ledger.complete_order(f"o{i}", Audit("ops", when))
         ledger.activate_card(f"card-{i}", Audit("ops", when))
         ledger.record_recharge(f"card-{i}", 6000, Audit("ops", when))
