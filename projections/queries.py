@@ -211,6 +211,7 @@ class ReadModel:
         agent_code: str | None,
         first: int,
         after: str | None,
+        ids: list[str] | None = None,
     ) -> Page:
         sql = (
             "SELECT * FROM (SELECT r.id, r.commission_id, r.agent_code, r.amount_fen,"
@@ -228,6 +229,9 @@ class ReadModel:
         if agent_code is not None:
             sql += " AND u.agent_code = %(agent)s"
             params["agent"] = agent_code
+        if ids is not None:
+            sql += " AND u.id = ANY(%(ids)s)"
+            params["ids"] = ids
         if after:
             position, rid = decode_cursor(after, 2)
             sql += " AND (u.requested_position, u.id) > (%(apos)s, %(aid)s)"

@@ -391,21 +391,13 @@ async def _requests_payload(
 ) -> UnfreezeRequestsPayload:
     if result is None:
         return UnfreezeRequestsPayload(requests=[], user_errors=errors)
-    ids = set(result[key])
+    ids = list(result[key])
     app = info.context.app
 
     def read() -> list[UnfreezeRequest]:
         at = app.read.pin().position
-        found, after = [], None
-        while True:
-            page = app.read.unfreeze_requests(at, None, None, 100, after)
-            found += [UnfreezeRequest.of(r, at) for r in page.rows if r["id"] in ids]
-            if not page.has_next or not page.rows:
-                return found
-            last = page.rows[-1]
-            from projections.queries import encode_cursor
-
-            after = encode_cursor(last["requested_position"], last["id"])
+        page = app.read.unfreeze_requests(at, None, None, len(ids), None, ids=ids)
+        return [UnfreezeRequest.of(r, at) for r in page.rows]
 
     return UnfreezeRequestsPayload(requests=await run_in_threadpool(read), user_errors=[])
 
