@@ -16,7 +16,7 @@ from uuid import UUID
 import orjson
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Tracking, Transcoder
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking, Transcoder
 
 from application.transcoder import OrjsonTranscoder
 from domain.agent import Agent
@@ -736,8 +736,6 @@ class Ledger(Application):
                 " ORDER BY originator_version",
                 (originator_id, up_to, up_to),
             ).fetchall()
-        from eventsourcing.persistence import StoredEvent
-
         return [
             StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
             for r in rows

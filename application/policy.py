@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 from eventsourcing.utils import get_topic
 
 from application.ledger import Ledger
@@ -182,8 +182,6 @@ class CommissionPolicy:
         self._plans_at = position
 
     def _events_with_topic(self, topic: str, up_to: int) -> Iterator[Any]:
-        from eventsourcing.persistence import StoredEvent
-
         with self.ledger.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
             rows = conn.execute(
                 "SELECT originator_id, originator_version, topic, state FROM ledger_events"
@@ -345,8 +343,6 @@ class CommissionPolicy:
         self._facts = {}
         if not wanted:
             return
-        from eventsourcing.persistence import StoredEvent
-
         with self.ledger.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
             rows = conn.execute(
                 "SELECT originator_id, originator_version, topic, state FROM ledger_events"
