@@ -14,7 +14,7 @@ from domain.agent import Agent
 from domain.card import Card
 from domain.order import Order
 from domain.wallet import CommissionStatus, Wallet
-from projections.views import Names, Position, View
+from projections.views import Names, Position, View, copy_rows
 
 
 def month_of(moment: datetime, tz: ZoneInfo) -> date:
@@ -54,14 +54,10 @@ class Cumulative:
         self.rows.append((*key, position, *current))
 
     def flush(self, cur: Cursor[Any]) -> None:
-        columns = (*self.keys, "position", *self.values)
-        cur.executemany(
-            f"INSERT INTO {self.table} ({', '.join(columns)}) VALUES"
-            f" ({', '.join(['%s'] * len(columns))})"
-            f" ON CONFLICT ({', '.join((*self.keys, 'position'))}) DO UPDATE SET "
-            + ", ".join(f"{v} = EXCLUDED.{v}" for v in self.values),
-            self.rows,
-        )
+        # One row per (key, position): the last values win if a key changed twice at once.
+        width = len(self.keys) + 1
+        last = {row[:width]: row for row in self.rows}
+        copy_rows(cur, self.table, (*self.keys, "position", *self.values), list(last.values()))
 
 
 class Facts:
@@ -71,16 +67,18 @@ class Facts:
         self.table, self.key, self.columns = table, key, columns
         self.cache: dict[str, dict[str, Any]] = {}
         self.dirty: set[str] = set()
+        self.created: set[str] = set()
         self.cur: Cursor[Any] | None = None
 
     def begin(self, cur: Cursor[Any]) -> None:
-        self.cur, self.dirty = cur, set()
+        self.cur, self.dirty, self.created = cur, set(), set()
         self.cache = {}  # a rolled-back batch must not leave facts behind
 
     def put(self, key: str, *, new: bool = False, **values: Any) -> None:
         """Records values of a fact; `new` when the event creates it (nothing to load)."""
         if new:
             self.cache[key] = dict.fromkeys(self.columns)
+            self.created.add(key)
         self.get(key).update(values)
         self.dirty.add(key)
 
@@ -100,6 +98,8 @@ class Facts:
     def flush(self, cur: Cursor[Any]) -> None:
         columns = (self.key, *self.columns)
         rows = [(k, *(self.cache[k].get(c) for c in self.columns)) for k in self.dirty]
+        copy_rows(cur, self.table, columns, [r for r in rows if r[0] in self.created])
+        rows = [r for r in rows if r[0] not in self.created]
         cur.executemany(
             f"INSERT INTO {self.table} ({', '.join(columns)}) VALUES"
             f" ({', '.join(['%s'] * len(columns))}) ON CONFLICT ({self.key}) DO UPDATE SET "
@@ -275,9 +275,17 @@ class ActivationReport(View):
 
     def flush(self, cur: Cursor[Any]) -> None:
         self.cards.flush(cur)
-        cur.executemany(
-            "INSERT INTO activations (iccid, agent_code, effective_month, reporting_month,"
-            " position, recorded_at) VALUES (%s, %s, %s, %s, %s, %s)",
+        copy_rows(
+            cur,
+            "activations",
+            (
+                "iccid",
+                "agent_code",
+                "effective_month",
+                "reporting_month",
+                "position",
+                "recorded_at",
+            ),
             self.rows,
         )
 

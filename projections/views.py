@@ -19,6 +19,17 @@ from domain.plan import CommissionPlan
 from domain.wallet import BUCKETS, CommissionStatus, Wallet
 
 
+def copy_rows(
+    cur: Cursor[Any], table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """Appends rows with COPY: history rows are only ever added, and COPY is the fast path."""
+    if not rows:
+        return
+    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 class Names:
     """Business codes of aggregates, by aggregate id: events do not repeat their owner's code.
 
@@ -130,10 +141,21 @@ class WalletBalances(View):
         )
 
     def flush(self, cur: Cursor[Any]) -> None:
-        cur.executemany(
-            "INSERT INTO wallet_balance_history (agent_code, position, recorded_at, effective_at,"
-            " frozen, unfreezing, available, withdrawing, debt, deposit)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        copy_rows(
+            cur,
+            "wallet_balance_history",
+            (
+                "agent_code",
+                "position",
+                "recorded_at",
+                "effective_at",
+                "frozen",
+                "unfreezing",
+                "available",
+                "withdrawing",
+                "debt",
+                "deposit",
+            ),
             self.rows,
         )
 
@@ -246,12 +268,31 @@ class Commissions(View):
         for commission_id, row in self.new_lines.items():
             state = self.current[commission_id]
             lines.append((*row, str(state.status), state.amount, state.releasable_at))
-        cur.executemany(
-            "INSERT INTO commission_lines (id, agent_code, kind, original_fen, base_fen, rate,"
-            " order_id, iccid, source, plan_code, plan_version, rule_code, hold_days, facts,"
-            " effective_at, recorded_at, position, current_status, current_fen, releasable_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-            " %s, %s)",
+        copy_rows(
+            cur,
+            "commission_lines",
+            (
+                "id",
+                "agent_code",
+                "kind",
+                "original_fen",
+                "base_fen",
+                "rate",
+                "order_id",
+                "iccid",
+                "source",
+                "plan_code",
+                "plan_version",
+                "rule_code",
+                "hold_days",
+                "facts",
+                "effective_at",
+                "recorded_at",
+                "position",
+                "current_status",
+                "current_fen",
+                "releasable_at",
+            ),
             lines,
         )
         cur.executemany(
@@ -263,15 +304,33 @@ class Commissions(View):
                 if cid not in self.new_lines
             ],
         )
-        cur.executemany(
-            "INSERT INTO commission_status_history (commission_id, position, status, amount_fen,"
-            " event, recorded_at, effective_at, actor, reason)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        copy_rows(
+            cur,
+            "commission_status_history",
+            (
+                "commission_id",
+                "position",
+                "status",
+                "amount_fen",
+                "event",
+                "recorded_at",
+                "effective_at",
+                "actor",
+                "reason",
+            ),
             self.history,
         )
-        cur.executemany(
-            "INSERT INTO unfreeze_requests (id, commission_id, agent_code, amount_fen,"
-            " requested_position, requested_at) VALUES (%s, %s, %s, %s, %s, %s)",
+        copy_rows(
+            cur,
+            "unfreeze_requests",
+            (
+                "id",
+                "commission_id",
+                "agent_code",
+                "amount_fen",
+                "requested_position",
+                "requested_at",
+            ),
             self.requests,
         )
         cur.executemany(
@@ -423,9 +482,17 @@ class PlatformTotals(View):
         return self.paid[order_uuid]
 
     def flush(self, cur: Cursor[Any]) -> None:
-        cur.executemany(
-            "INSERT INTO platform_totals_history (position, recorded_at, income_fen,"
-            " refunded_fen, credits_fen, paid_out_fen) VALUES (%s, %s, %s, %s, %s, %s)",
+        copy_rows(
+            cur,
+            "platform_totals_history",
+            (
+                "position",
+                "recorded_at",
+                "income_fen",
+                "refunded_fen",
+                "credits_fen",
+                "paid_out_fen",
+            ),
             self.totals.rows,
         )
         self.totals.rows = []
