@@ -111,18 +111,14 @@ class Ledger(Application):
         """
         if self.snapshots is None:
             return
-        for aggregate in processing_event.aggregates.values():
+        first: dict[Any, int] = {}
+        for event in processing_event.events:
+            first.setdefault(event.originator_id, event.originator_version)
+        for originator_id, aggregate in processing_event.aggregates.items():
             interval = self.snapshotting_intervals.get(type(aggregate))
-            versions = [
-                e.originator_version
-                for e in processing_event.events
-                if e.originator_id == aggregate.id
-            ]
-            if (
-                interval
-                and versions
-                and (min(versions) - 1) // interval < max(versions) // interval
-            ):
+            if not interval or originator_id not in first:
+                continue
+            if (first[originator_id] - 1) // interval < aggregate.version // interval:
                 self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
 
     def save_tracked(self, tracking: Tracking, *aggregates: Aggregate) -> None:

@@ -17,17 +17,7 @@ from domain.card import Card
 from domain.order import Order
 from domain.plan import CommissionPlan
 from domain.wallet import BUCKETS, CommissionStatus, Wallet
-
-
-def copy_rows(
-    cur: Cursor[Any], table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
-) -> None:
-    """Appends rows with COPY: history rows are only ever added, and COPY is the fast path."""
-    if not rows:
-        return
-    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+from projections.rows import Facts, copy_rows
 
 
 class Names:
@@ -432,7 +422,13 @@ class PlatformTotals(View):
     """
 
     name = "platform_totals"
-    tables = ("platform_totals_history",)
+    tables = ("platform_totals_history", "platform_totals_orders")
+
+    def __init__(self, names: Names) -> None:
+        super().__init__(names)
+        # Its own memory of what each order paid, so this view never reads another view's tables.
+        self.orders = Facts("platform_totals_orders", "order_id", ("paid_fen",))
+
     event_types = (
         Order.Placed,
         Order.Completed,
@@ -450,16 +446,15 @@ class PlatformTotals(View):
         )
         row = cur.fetchone()
         self.totals = _Totals(*row) if row else _Totals()
-        self.cur = cur
-        self.paid: dict[Any, int] = {}
+        self.orders.begin(cur)
 
     def apply(self, event: Any, at: Position) -> None:
         t = self.totals
         if isinstance(event, Order.Placed):
-            self.paid[event.originator_id] = event.paid_fen
+            self.orders.put(event.order_id, new=True, paid_fen=event.paid_fen)
             return
         if isinstance(event, Order.Completed):
-            t.income += self._paid(event.originator_id)
+            t.income += self.orders.get(self.names.code(event.originator_id))["paid_fen"]
         elif isinstance(event, Order.Refunded):
             t.refunded += event.amount_fen
         elif isinstance(event, Wallet.CommissionAccrued):
@@ -470,18 +465,8 @@ class PlatformTotals(View):
             t.credits -= event.amount_fen
         t.rows.append((at.position, at.recorded_at, t.income, t.refunded, t.credits, t.paid_out))
 
-    def _paid(self, order_uuid: Any) -> int:
-        if order_uuid not in self.paid:
-            self.cur.execute(
-                "SELECT paid_fen FROM orders WHERE order_id = %s", (self.names.code(order_uuid),)
-            )
-            row = self.cur.fetchone()
-            if row is None:
-                raise LookupError(f"order {order_uuid} completed before it was placed")
-            self.paid[order_uuid] = row[0]
-        return self.paid[order_uuid]
-
     def flush(self, cur: Cursor[Any]) -> None:
+        self.orders.flush(cur)
         copy_rows(
             cur,
             "platform_totals_history",

@@ -53,7 +53,16 @@ def test_rebuild_while_reading_and_writing(fenrun, dsn: str) -> None:
     for t in threads:
         t.start()
     try:
-        for name in ("commissions", "team_performance", "wallet_balances", "directory"):
+        # Directory first: no view may depend on another view's tables.
+        for name in (
+            "directory",
+            "platform_totals",
+            "commissions",
+            "team_performance",
+            "wallet_balances",
+            "activations",
+            "platform_months",
+        ):
             assert (
                 rebuild(
                     fenrun.pool,
