@@ -8,6 +8,8 @@ Progress goes to stderr. Each benchmark makes its own database on the server nam
   python -m bench --quick         # small sizes, a smoke run
   python -m bench --runs 5 --only throughput
   python -m bench --profile       # one cProfile'd run per write mode, top functions per phase
+  python -m bench --only rebuild --only report_query --events 200000
+  python -m bench --only engine
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ SIZES = {
         "small": 1_000,
         "big": 100_000,
         "samples": 5000,
+        # rebuild + report_query: events of the generated history (--events); the small history
+        # of report_query; report samples per report per history per run; engine sales per run
+        "events": 1_000_000,
+        "report_small": 1_000,
+        "report_samples": 2000,
+        "engine_sales": 100_000,
     },
     "quick": {
         "orders": 200,
@@ -42,13 +50,29 @@ SIZES = {
         "small": 1_000,
         "big": 10_000,
         "samples": 500,
+        "events": 20_000,
+        "report_small": 1_000,
+        "report_samples": 300,
+        "engine_sales": 10_000,
     },
 }
 MODES = ("per_command", "per_command_keys", "batched")
 # per_command_keys (every command with an idempotency key) is left out of the default run to keep
 # it near 5 minutes on 2 cores; add it with --modes per_command per_command_keys batched.
 DEFAULT_MODES = ("per_command", "batched")
-BENCHMARKS = ("throughput", "policy_scaling", "wallet_query")
+BENCHMARKS = ("throughput", "policy_scaling", "wallet_query", "rebuild", "report_query", "engine")
+VIEW_NAMES = (
+    "directory",
+    "wallet_balances",
+    "commissions",
+    "platform_totals",
+    "team_performance",
+    "activations",
+    "platform_months",
+)
+# `fenrun projections rebuild NAME` per view (one pass over the log each) costs 7 passes for all
+# views: by default only up to this many events (else none; name views with --rebuild-views).
+PER_VIEW_DEFAULT_MAX_EVENTS = 200_000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk", type=int, help="orders per save in the batched mode")
     parser.add_argument("--big", type=int, help="history events of the big wallet")
     parser.add_argument("--samples", type=int, help="wallet queries per agent per run")
+    parser.add_argument(
+        "--events", type=int, help="events of the generated history (rebuild, report_query)"
+    )
+    parser.add_argument(
+        "--rebuild-views",
+        nargs="+",
+        choices=(*VIEW_NAMES, "all", "none"),
+        help="views to rebuild one by one with projections.rebuild.rebuild (default: all up to"
+        f" {PER_VIEW_DEFAULT_MAX_EVENTS} events, else none)",
+    )
     parser.add_argument("--only", choices=BENCHMARKS, action="append", help="run only these")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(DEFAULT_MODES))
     parser.add_argument("--server-url", help="server to make databases on (overrides env)")
@@ -68,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     sizes = dict(SIZES["quick" if args.quick else "full"])
-    for key in ("orders", "chunk", "big", "samples"):
+    for key in ("orders", "chunk", "big", "samples", "events"):
         if getattr(args, key) is not None:
             sizes[key] = getattr(args, key)
     selected = args.only or list(BENCHMARKS)
@@ -82,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-    from bench import throughput, wallet_query
+    from bench import engine, report_query, throughput, wallet_query
     from bench.common import ROOT, code_version, progress, server
+    from bench.history import Histories
 
     started = time.perf_counter()
     failed = False
@@ -100,7 +135,15 @@ def main(argv: list[str] | None = None) -> int:
             "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
         },
     }
-    with server(args.server_url) as srv:
+    per_view = args.rebuild_views
+    if per_view is None:
+        per_view = ["all"] if sizes["events"] <= PER_VIEW_DEFAULT_MAX_EVENTS else ["none"]
+    if "all" in per_view:
+        # directory last: the others read its tables (platform_totals reads `orders`)
+        per_view = [v for v in VIEW_NAMES if v != "directory"] + ["directory"]
+    per_view = [v for v in per_view if v != "none"]
+    with server(args.server_url) as srv, contextlib.ExitStack() as stack:
+        histories = Histories(srv.url, stack)
         doc["server"] = {"kind": srv.kind, "version": srv.version}
         progress(f"server: {srv.kind} PostgreSQL {srv.version}")
         jobs = {
@@ -121,8 +164,17 @@ def main(argv: list[str] | None = None) -> int:
                 big=sizes["big"],
                 samples=sizes["samples"],
             ),
+            "rebuild": lambda: _rebuild(histories, sizes["events"], per_view, args.profile),
+            "report_query": lambda: report_query.run(
+                histories,
+                runs=args.runs,
+                small=sizes["report_small"],
+                big=sizes["events"],
+                samples=sizes["report_samples"],
+            ),
+            "engine": lambda: engine.run(runs=args.runs, count=sizes["engine_sales"]),
         }
-        if args.profile:
+        if args.profile and "throughput" in selected:
             jobs["profile"] = lambda: {
                 mode: throughput.one_run(
                     srv.url, mode, sizes["orders"], sizes["chunk"], "prof", profile=True
@@ -151,6 +203,16 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     progress(f"done in {doc['seconds_total']} s" + (" (with errors)" if failed else ""))
     return 1 if failed else 0
+
+
+def _rebuild(histories: Any, events: int, per_view: list[str], profile: bool) -> dict[str, Any]:
+    from bench import rebuild
+
+    entry = histories.get(events)
+    result = {"history": entry.built.report()}
+    result |= rebuild.measure(entry.app, entry.dsn, entry.built, views=per_view, profile=profile)
+    entry.projected = True
+    return result
 
 
 def _summary(doc: dict[str, Any]) -> dict[str, Any]:
@@ -188,6 +250,35 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
             "p99_ratio": w["p99_ratio_big_over_small"],
             "meets_2x": w["p99_ratio_big_over_small"] <= 2.0,
         }
+    with contextlib.suppress(KeyError, TypeError):
+        r = doc["rebuild"]
+        out["rebuild"] = {
+            "events": r["all_views"]["events"],
+            "all_views_events_per_s": r["all_views"]["events_per_s"],
+            "raw_events_per_s": r["raw"]["events_per_s"],
+            "ratio_vs_raw": r["ratio_vs_raw"],
+            "meets_25pct": r["ratio_vs_raw"] >= 0.25,
+            "seconds": r["all_views"]["seconds"],
+            "generate_events_per_s": r["history"]["generate_and_save_events_per_s"],
+        }
+        if "per_view_all_events_per_s" in r:
+            out["rebuild"]["per_view_all_events_per_s"] = r["per_view_all_events_per_s"]
+            out["rebuild"]["per_view_all_ratio_vs_raw"] = r["per_view_all_ratio_vs_raw"]
+    with contextlib.suppress(KeyError, TypeError):
+        q = doc["report_query"]["median"]
+        sizes = doc["report_query"]["history_events"]
+        out["report_query"] = {"history_events": sizes} | {
+            f"{kind}_{q_}_ms_{size}": q[f"{size}.{kind}.{q_}_ms"]
+            for kind in ("performance", "activation_report")
+            for size in ("small", "big")
+            for q_ in ("p50", "p99")
+        }
+        for kind in ("performance", "activation_report"):
+            out["report_query"][f"{kind}_p99_ratio"] = q[f"{kind}_p99_ratio"]
+            out["report_query"][f"{kind}_meets_2x"] = q[f"{kind}_p99_ratio"] <= 2.0
+    with contextlib.suppress(KeyError, TypeError):
+        e = doc["engine"]["median"]
+        out["engine"] = {"sales_per_s": e["sales_per_s"], "lines_per_s": e["lines_per_s"]}
     return out
 
 
