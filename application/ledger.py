@@ -59,8 +59,6 @@ class Directory(Protocol):
 
     def agent_of_unfreeze_request(self, request_id: str) -> str | None: ...
 
-    def plan_codes(self) -> list[str]: ...
-
 
 @dataclass(frozen=True)
 class Command:

@@ -188,7 +188,7 @@ class ReadModel:
             sql = f"SELECT * FROM ({sql}) c WHERE c.status = %(status)s"
             params["status"] = status
         sql += " ORDER BY position, id LIMIT %(limit)s"
-        rows = self._all(sql, params if params else ())  # type: ignore[arg-type]
+        rows = self._all(sql, params)
         return Page(rows[:first], len(rows) > first)
 
     def commission(self, commission_id: str, at: int) -> dict[str, Any] | None:
@@ -260,11 +260,6 @@ class ReadModel:
     def agent_of_unfreeze_request(self, request_id: str) -> str | None:
         row = self._one("SELECT agent_code FROM unfreeze_requests WHERE id = %s", (request_id,))
         return row["agent_code"] if row else None
-
-    def plan_codes(self) -> list[str]:
-        return [
-            r["code"] for r in self._all("SELECT DISTINCT code FROM commission_plans ORDER BY code")
-        ]
 
     def plans(self, at: int) -> list[dict[str, Any]]:
         return self._all(

@@ -214,15 +214,15 @@ class Commissions(View):
             )
         elif isinstance(event, Wallet.CommissionApproved):
             state = _LineState(CommissionStatus.APPROVED, event.amount_fen)
-            self._decide(event.request_id, None, "APPROVED", event, at)
+            self._decide(event.request_id, "APPROVED", event, at)
         elif isinstance(event, Wallet.UnfreezeRejected):
             state = _LineState(CommissionStatus.FROZEN, event.amount_fen, event.releasable_at)
-            self._decide(event.request_id, None, "REJECTED", event, at)
+            self._decide(event.request_id, "REJECTED", event, at)
         elif isinstance(event, Wallet.CommissionVoided):
             status = CommissionStatus.VOIDED if event.remaining_fen == 0 else event.from_status
             state = _LineState(status, event.remaining_fen)
             if event.closes_request is not None:
-                self._decide(event.closes_request, None, event.decision or "VOIDED", event, at)
+                self._decide(event.closes_request, event.decision or "VOIDED", event, at)
         else:  # CommissionClawedBack
             status = (
                 CommissionStatus.CLAWED_BACK
@@ -248,7 +248,7 @@ class Commissions(View):
             )
         )
 
-    def _decide(self, request_id: str, _: Any, decision: str, event: Any, at: Position) -> None:
+    def _decide(self, request_id: str, decision: str, event: Any, at: Position) -> None:
         self.decisions.append(
             (at.position, decision, event.effective_at, event.actor, event.reason, request_id)
         )
