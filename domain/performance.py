@@ -59,10 +59,20 @@ class MonthlyVolume(Aggregate):
     def count_sale(self, order_id: str, amount_fen: int, effective_at: datetime) -> None:
         self._count_sale(order_id=order_id, amount_fen=amount_fen, effective_at=effective_at)
 
+    # Each counted order's amount net of refunds, for re-rating a month (a class default, so
+    # snapshots taken before it existed still load).
+    net_by_order: dict[str, int] | None = None
+
     @event(SaleCounted)
     def _count_sale(self, order_id: str, amount_fen: int, effective_at: datetime) -> None:
         self.sales_fen += amount_fen
         self.orders += 1
+        self._add_net(order_id, amount_fen)
+
+    def _add_net(self, order_id: str, amount_fen: int) -> None:
+        if self.net_by_order is None:
+            self.net_by_order = {}
+        self.net_by_order[order_id] = self.net_by_order.get(order_id, 0) + amount_fen
 
     def count_refund(self, order_id: str, amount_fen: int, effective_at: datetime) -> None:
         self._count_refund(order_id=order_id, amount_fen=amount_fen, effective_at=effective_at)
@@ -70,6 +80,7 @@ class MonthlyVolume(Aggregate):
     @event(RefundCounted)
     def _count_refund(self, order_id: str, amount_fen: int, effective_at: datetime) -> None:
         self.sales_fen -= amount_fen
+        self._add_net(order_id, -amount_fen)
 
     def count_card(self, metric: Metric, iccid: str, effective_at: datetime) -> int:
         self._count_card(metric=str(metric), iccid=iccid, effective_at=effective_at)

@@ -232,22 +232,25 @@ class TieredRule(_Rule):
     metric: Metric = Metric.SALES_AMOUNT
     mode: Literal["graduated", "volume"] = "volume"
     tiers: Annotated[list[Tier], Field(min_length=1, max_length=20)]
-    effect: Literal["NEXT_COMMISSION"] = "NEXT_COMMISSION"
-
-    @field_validator("effect", mode="before")
-    @classmethod
-    def _check_effect(cls, v: object) -> object:
-        if v == "RERATE_MONTH":
-            raise ValueError(
-                "effect RERATE_MONTH (re-rating the month with correcting events) is not "
-                "supported yet; use NEXT_COMMISSION"
-            )
-        return v
+    # When the month's volume changes tier: NEXT_COMMISSION prices the sales from then on at the
+    # new tier; RERATE_MONTH also re-rates the month's earlier sales with correcting lines.
+    effect: Literal["NEXT_COMMISSION", "RERATE_MONTH"] = "NEXT_COMMISSION"
 
     @model_validator(mode="after")
     def _check_tiers(self) -> "TieredRule":
         self.parsed_tiers()  # raises ValueError on a malformed ladder
+        if self.effect == "RERATE_MONTH" and (
+            self.mode != "volume" or self.metric != Metric.SALES_AMOUNT
+        ):
+            raise ValueError(
+                "effect RERATE_MONTH re-rates sales amounts in mode 'volume' (graduated tiers "
+                "already price each part of the volume at its own tier)"
+            )
         return self
+
+    @property
+    def rerates(self) -> bool:
+        return self.effect == "RERATE_MONTH"
 
     def parsed_tiers(self) -> list[tuple[int | None, Decimal | None, int | None]]:
         """[(upper bound inclusive or None, rate, amount per unit)], ascending."""
@@ -424,20 +427,86 @@ def dump_rules(rules: list[Rule]) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class PlanVersion:
+    """One version of a plan. An ordinary version is in force from `effective_from` on; a
+    correction only over [effective_from, effective_to), and also for facts processed before it
+    was recorded (the commission policy adjusts those)."""
+
     code: str
     version: int
     effective_from: datetime
     rules: tuple[Any, ...]
+    effective_to: datetime | None = None
+    correction: bool = False
+
+    def covers(self, at: datetime) -> bool:
+        return self.effective_from <= at and (self.effective_to is None or at < self.effective_to)
 
 
 def versions_in_force(plans: list[list[PlanVersion]], at: datetime) -> list[PlanVersion]:
-    """For each plan, the latest version whose effective_from <= at (effective-dated plans)."""
+    """For each plan, the most recently defined version that covers `at`: a later version
+    supersedes an earlier one wherever both would apply."""
     chosen = []
     for versions in plans:
-        eligible = [v for v in versions if v.effective_from <= at]
+        eligible = [v for v in versions if v.covers(at)]
         if eligible:
-            chosen.append(max(eligible, key=lambda v: (v.effective_from, v.version)))
+            chosen.append(max(eligible, key=lambda v: v.version))
     return chosen
+
+
+def _scope_key(rule: Any) -> tuple[str, ...]:
+    """Rules of the same key in two plans pay for the same thing: both in force would pay twice.
+    (Within one version, several rules of a kind are the author's explicit choice.)"""
+    return (rule.kind, str(getattr(rule, "metric", "")), str(getattr(rule, "base", "")))
+
+
+def _scopes_meet(a: Any, b: Any) -> bool:
+    def meet(x: list[str], y: list[str]) -> bool:
+        return not x or not y or bool(set(x) & set(y))  # empty = every package / level
+
+    return meet(a.packages, b.packages) and meet(a.agent_levels, b.agent_levels)
+
+
+def _winners(versions: list[PlanVersion]) -> list[tuple[datetime, datetime | None, PlanVersion]]:
+    """The plan's timeline: each stretch [start, end) and the version in force over it."""
+    edges = sorted(
+        {v.effective_from for v in versions} | {v.effective_to for v in versions if v.effective_to}
+    )
+    timeline = []
+    for i, start in enumerate(edges):
+        end = edges[i + 1] if i + 1 < len(edges) else None
+        if in_force := versions_in_force([versions], start):
+            timeline.append((start, end, in_force[0]))
+    return timeline
+
+
+def overlapping_rules(candidate: PlanVersion, others: list[PlanVersion]) -> str | None:
+    """Why the candidate may not be defined, or None: one of its rules pays the same kind (and
+    base or metric) for an overlapping scope (packages, agent levels) as a rule of another plan
+    in force at the same time."""
+    rules = list(candidate.rules)
+    by_code: dict[str, list[PlanVersion]] = {}
+    for v in others:
+        by_code.setdefault(v.code, []).append(v)
+    for versions in by_code.values():
+        for start, end, version in _winners(versions):
+            if not _periods_meet(candidate, start, end):
+                continue
+            for rule in rules:
+                for other in version.rules:
+                    if _scope_key(rule) == _scope_key(other) and _scopes_meet(rule, other):
+                        return (
+                            f"rule '{rule.code}' overlaps rule '{other.code}' of plan "
+                            f"{version.code} version {version.version} (in force from "
+                            f"{start.isoformat()}): both pay {rule.kind} for the same packages "
+                            "and agent levels at the same time"
+                        )
+    return None
+
+
+def _periods_meet(candidate: PlanVersion, start: datetime, end: datetime | None) -> bool:
+    starts_before_end = end is None or candidate.effective_from < end
+    ends_after_start = candidate.effective_to is None or start < candidate.effective_to
+    return starts_before_end and ends_after_start
 
 
 # ---- facts and lines ---------------------------------------------------------------------------
@@ -700,6 +769,37 @@ def _tiered_sale(sale: SaleFacts, plan: PlanVersion, rule: TieredRule) -> list[C
     # The exact sum of the parts, rounded half-up once for the line.
     line = _sale_line(sale, plan, rule, sale.seller_code, sale.paid_fen, None, facts, exact)
     return [line] if line else []
+
+
+def rerated_line(
+    sale: SaleFacts, plan: PlanVersion, rule: TieredRule, month_volume_fen: int
+) -> CommissionLine | None:
+    """A sale of the month (paid_fen: what is left of it after refunds) priced at the tier the
+    month's volume is in now: what a RERATE_MONTH rule pays for it once the month is re-rated."""
+    tiers = rule.parsed_tiers()
+    index = tier_for(tiers, month_volume_fen)
+    facts: dict[str, Any] = {
+        "metric": rule.metric,
+        "mode": rule.mode,
+        "effect": rule.effect,
+        "monthVolume": format_money(month_volume_fen),
+        "tier": index + 1,
+    }
+    return _sale_line(sale, plan, rule, sale.seller_code, sale.paid_fen, tiers[index][1], facts)
+
+
+def tier_changed(rule: TieredRule, before_fen: int, after_fen: int) -> bool:
+    tiers = rule.parsed_tiers()
+    return tier_for(tiers, before_fen) != tier_for(tiers, after_fen)
+
+
+def rerating_rules(plans: list[PlanVersion], at: datetime) -> list[tuple[PlanVersion, TieredRule]]:
+    return [
+        (plan, rule)
+        for plan in versions_in_force_flat(plans, at)
+        for rule in plan.rules
+        if isinstance(rule, TieredRule) and rule.rerates
+    ]
 
 
 def _level_difference(

@@ -115,6 +115,12 @@ class Wallet(Aggregate):
                 "request_id": None,
                 "requests": 0,
             }
+            # A correction's adjustment names the line it corrects: later corrections find the
+            # line's whole amount through it.
+            if corrects := self.facts.get("corrects"):
+                if wallet.adjustments is None:
+                    wallet.adjustments = {}
+                wallet.adjustments.setdefault(corrects, []).append(self.commission_id)
 
     class UnfreezeRequested(BalanceEvent):
         commission_id: str
@@ -193,6 +199,8 @@ class Wallet(Aggregate):
             return {_BUCKET_OF[CommissionStatus(self.from_status)]: -self.amount_fen}
 
         def apply_to_lines(self, wallet: Any) -> None:
+            if self.decision == "REJECTED":
+                wallet.rejected = wallet.rejected | {self.commission_id}
             wallet.set_remaining(self.commission_id, self.remaining_fen)
 
     class WithdrawalRequested(BalanceEvent):
@@ -266,6 +274,11 @@ class Wallet(Aggregate):
             wallet.set_remaining(self.commission_id, self.remaining_fen)
 
     # -------------------------------------------------------------------------------------------
+
+    # Lines finance voided on rejection: no correction pays them again. (A class default, so
+    # snapshots taken before it existed still load.)
+    rejected: frozenset[str] = frozenset()
+    adjustments: dict[str, list[str]] | None = None  # corrected line id -> its adjustments' ids
 
     @staticmethod
     def create_id(agent_code: str, **_: Any) -> UUID:
@@ -488,9 +501,26 @@ class Wallet(Aggregate):
             **audit.fields(),
         )
 
+    def take_back(self, commission_id: str, amount_fen: int, audit: Audit) -> int:
+        """Takes amount_fen off a line and the adjustments that corrected it, newest first:
+        void while unreleased, claw back once released. Returns what was taken."""
+        require_fen(amount_fen, "amount", allow_zero=False)
+        taken = 0
+        for cid in reversed(self.parts_of(commission_id)):
+            part = min(amount_fen - taken, self.commissions[cid]["amount"])
+            if part > 0:
+                self.reduce(cid, part, audit)
+                taken += part
+        return taken
+
     # -- queries ----------------------------------------------------------------------------------
     def lines_for_order(self, order_id: str) -> list[str]:
         return [cid for cid, c in self.commissions.items() if c["order_id"] == order_id]
+
+    def parts_of(self, commission_id: str) -> list[str]:
+        """The open line and its open adjustments, oldest first."""
+        parts = [commission_id, *(self.adjustments or {}).get(commission_id, [])]
+        return [cid for cid in parts if cid in self.commissions]
 
     def _line(self, commission_id: str) -> dict[str, Any]:
         try:
