@@ -21,7 +21,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking, Tra
 from application.transcoder import OrjsonTranscoder
 from domain.agent import Agent
 from domain.card import Card
-from domain.common import Audit, aggregate_id
+from domain.common import Audit, aggregate_id, require_code
 from domain.errors import (
     AgentNotFound,
     AlreadyExists,
@@ -41,8 +41,8 @@ from domain.money import format_money
 from domain.order import Flow, Order
 from domain.package import Package
 from domain.performance import MonthlyVolume
-from domain.plan import CommissionPlan, PlanCatalog
-from domain.rules import has_one_time_rule, lines_for_settlement
+from domain.plan import CommissionPlan, PlanCatalog, refuse_overlap
+from domain.rules import PlanVersion, has_one_time_rule, lines_for_settlement
 from domain.settlement import CarrierSettlement
 from domain.wallet import Wallet
 
@@ -346,18 +346,55 @@ class Ledger(Application):
         key: str | None = None,
     ) -> dict[str, Any]:
         def decide() -> tuple[list[Aggregate], dict[str, Any]]:
-            plan = self.plan(code)
-            changed: list[Aggregate] = []
-            if plan is None:
-                plan = CommissionPlan.start(code)
-                catalog = self.plan_catalog() or PlanCatalog.start()
-                catalog.add(code)
-                changed.append(catalog)
-            version = plan.define_version(effective_from, rules, audit)
-            return [plan, *changed], {"planCode": code, "version": version}
+            plan = self.plan(code) or CommissionPlan.start(code)
+            version = plan.define_version(effective_from, rules, audit, self.plan_versions())
+            catalog = self.plan_catalog() or PlanCatalog.start()
+            catalog.note(code, version)
+            return [plan, catalog], {"planCode": code, "version": version}
 
         payload = {"code": code, "effectiveFrom": effective_from.isoformat(), "rules": rules}
         return self.execute(Command("defineCommissionPlan", payload, key), decide)
+
+    def correction_candidate(
+        self, code: str, rules: object, start: datetime, end: datetime | None
+    ) -> PlanVersion:
+        """The version a correction of plan `code` over [start, end) would define, checked as
+        a correction would be (rules, period, no overlap with other plans)."""
+        require_code(code, "code")
+        plan = self.plan(code) or CommissionPlan.start(code)
+        candidate = plan.correction_candidate(rules, start, end)
+        refuse_overlap(candidate, self.plan_versions())
+        return candidate
+
+    def correct_commission_plan(
+        self,
+        code: str,
+        rules: object,
+        start: datetime,
+        end: datetime | None,
+        audit: Audit,
+        key: str | None = None,
+    ) -> dict[str, Any]:
+        """Records a correcting version of a plan over [start, end). The commission policy
+        then adjusts every commission of the period already recorded (see simulation.py)."""
+
+        def decide() -> tuple[list[Aggregate], dict[str, Any]]:
+            require_code(code, "code")
+            plan = self.plan(code) or CommissionPlan.start(code)
+            candidate = plan.correction_candidate(rules, start, end)
+            version = plan.define_correction(candidate, audit, self.plan_versions())
+            catalog = self.plan_catalog() or PlanCatalog.start()
+            catalog.note(code, version)
+            return [plan, catalog], {"planCode": code, "version": version}
+
+        payload = {
+            "code": code,
+            "from": start.isoformat(),
+            "to": end.isoformat() if end else None,
+            "rules": rules,
+            "reason": audit.reason,
+        }
+        return self.execute(Command("applyPlanCorrection", payload, key), decide)
 
     def plan_catalog(self) -> PlanCatalog | None:
         try:

@@ -263,7 +263,8 @@ class ReadModel:
 
     def plans(self, at: int) -> list[dict[str, Any]]:
         return self._all(
-            "SELECT code, version, effective_from, rules FROM commission_plans"
+            "SELECT code, version, effective_from, effective_to, correction_reason, rules"
+            " FROM commission_plans"
             " WHERE position <= %s ORDER BY code, version",
             (at,),
         )

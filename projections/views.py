@@ -341,6 +341,7 @@ class Directory(View):
         Agent.LevelChanged,
         Order.Placed,
         CommissionPlan.VersionDefined,
+        CommissionPlan.CorrectionDefined,
     )
 
     def begin(self, cur: Cursor[Any]) -> None:
@@ -386,15 +387,18 @@ class Directory(View):
                     (event.order_id, event.agent_code, event.flow, event.paid_fen, at.position),
                 )
             )
-        elif isinstance(event, CommissionPlan.VersionDefined):
+        elif isinstance(event, CommissionPlan.VersionDefined | CommissionPlan.CorrectionDefined):
+            correction = isinstance(event, CommissionPlan.CorrectionDefined)
             self.statements.append(
                 (
-                    "INSERT INTO commission_plans (code, version, effective_from, rules, position)"
-                    " VALUES (%s, %s, %s, %s, %s)",
+                    "INSERT INTO commission_plans (code, version, effective_from, effective_to,"
+                    " correction_reason, rules, position) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                     (
                         self.names.code(event.originator_id),
                         event.version,
                         event.effective_from,
+                        event.effective_to if correction else None,
+                        event.reason if correction else None,
                         Jsonb(event.rules),
                         at.position,
                     ),

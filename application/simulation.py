@@ -1,0 +1,355 @@
+"""Plan simulation and correction: the recorded facts replayed through a candidate plan.
+
+Two shadow runs of the commission rules fold the log up to a position, without writing anything:
+the baseline (the plans as they were recorded, corrections included) and the candidate (the
+same, with the candidate version in force over its period). Both keep only what each commission
+line amounts to after refunds, so their difference is exactly what the candidate changes, never
+what finance decided (approvals, rejections) or paid out. A simulation reports the differences;
+the commission policy applies them as adjustments when it meets a recorded correction.
+"""
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, tzinfo
+from typing import Any
+
+from eventsourcing.utils import get_topic
+
+from application.facts import RELEVANT, FactProcessor
+from application.ledger import Ledger
+from domain.common import Audit, derived_id
+from domain.money import format_money
+from domain.order import Order
+from domain.performance import MonthlyVolume
+from domain.plan import CommissionPlan
+from domain.rules import CommissionLine, PlanVersion
+
+_BATCH = 2_000
+
+
+@dataclass
+class ShadowLine:
+    line: CommissionLine
+    effective_at: datetime
+    amount_fen: int  # what is left of it after refunds
+
+
+class ShadowWallet:
+    """The part of a Wallet the rules use, keeping amounts only (no statuses, no balances)."""
+
+    def __init__(self, agent_code: str) -> None:
+        self.agent_code = agent_code
+        self.commissions: dict[str, dict[str, Any]] = {}  # open lines, as a Wallet keeps them
+        self.closed: set[str] = set()
+        self.lines: dict[str, ShadowLine] = {}  # every line ever accrued
+        self.adjustments: dict[str, list[str]] = {}  # line id -> ids of lines correcting it
+
+    def accrue(self, commission_id: str, line: CommissionLine, audit: Audit) -> bool:
+        if commission_id in self.commissions or commission_id in self.closed:
+            return False
+        self.commissions[commission_id] = {
+            "amount": line.amount_fen,
+            "original": line.amount_fen,
+            "order_id": line.order_id,
+        }
+        self.lines[commission_id] = ShadowLine(line, audit.effective_at, line.amount_fen)
+        if corrects := line.facts.get("corrects"):
+            self.adjustments.setdefault(corrects, []).append(commission_id)
+        return True
+
+    def request_unfreeze(self, commission_id: str, audit: Audit) -> str:
+        return commission_id  # statuses are not simulated
+
+    rejected: frozenset[str] = frozenset()  # finance decisions are not simulated
+
+    def lines_for_order(self, order_id: str) -> list[str]:
+        return [cid for cid, c in self.commissions.items() if c["order_id"] == order_id]
+
+    def parts_of(self, commission_id: str) -> list[str]:
+        parts = [commission_id, *self.adjustments.get(commission_id, [])]
+        return [cid for cid in parts if cid in self.commissions]
+
+    def take_back(self, commission_id: str, amount_fen: int, audit: Audit) -> int:
+        taken = 0
+        for cid in reversed(self.parts_of(commission_id)):
+            part = min(amount_fen - taken, self.commissions[cid]["amount"])
+            self.reduce(cid, part, audit)
+            taken += part
+        return taken
+
+    def reduce(self, commission_id: str, amount_fen: int, audit: Audit) -> None:
+        line = self.commissions.get(commission_id)
+        if line is None:
+            return
+        amount_fen = min(amount_fen, line["amount"])
+        line["amount"] -= amount_fen
+        self.lines[commission_id].amount_fen -= amount_fen
+        if line["amount"] == 0:
+            del self.commissions[commission_id]
+            if line["order_id"] is None:
+                self.closed.add(commission_id)
+
+
+@dataclass
+class ShadowBatch:
+    """Shadow wallets and monthly volumes that live for the whole replay and are never saved."""
+
+    wallets: dict[str, ShadowWallet] = field(default_factory=dict)
+    volumes: dict[tuple[str, str], MonthlyVolume] = field(default_factory=dict)
+
+    def wallet(self, agent_code: str) -> ShadowWallet:
+        if agent_code not in self.wallets:
+            self.wallets[agent_code] = ShadowWallet(agent_code)
+        return self.wallets[agent_code]
+
+    def volume(self, agent_code: str, month: str) -> MonthlyVolume:
+        key = (agent_code, month)
+        if key not in self.volumes:
+            self.volumes[key] = MonthlyVolume.open(agent_code, month)
+        return self.volumes[key]
+
+    def forget_events(self) -> None:
+        for volume in self.volumes.values():
+            volume.collect_events()
+
+
+class PlanShadow(FactProcessor):
+    """The rules over the log with extra versions in force: corrections recorded up to the end
+    of the replay apply to earlier facts too, as the policy applied them when it met them."""
+
+    def __init__(self, ledger: Ledger, tz: tzinfo, retroactive: list[PlanVersion]) -> None:
+        super().__init__(ledger, tz)
+        self.retroactive = retroactive
+        self.batch = ShadowBatch()
+        self.sales = 0  # completed orders effective in the last retroactive version's period
+        self._period = retroactive[-1] if retroactive else None
+
+    def _on_order_completed(self, event: Order.Completed, batch: Any) -> None:
+        if self._period is not None and self._period.covers(event.effective_at):
+            self.sales += 1
+        super()._on_order_completed(event, batch)
+
+    def plan_versions(self) -> list[PlanVersion]:
+        known = super().plan_versions()
+        seen = {(v.code, v.version) for v in known}
+        return known + [v for v in self.retroactive if (v.code, v.version) not in seen]
+
+    def amounts(self, start: datetime, end: datetime | None) -> dict[tuple[str, str], ShadowLine]:
+        """(agent, line id) -> the line with its adjustments' amounts added, for the lines of
+        facts effective in [start, end). A line never accrued may still have adjustments (a
+        re-rated month lifting a sale out of a 0% tier)."""
+        found: dict[tuple[str, str], ShadowLine] = {}
+        for code, wallet in self.batch.wallets.items():
+            for cid, line in wallet.lines.items():
+                key = (code, line.line.facts.get("corrects", cid))
+                if key in found:
+                    found[key] = replace(
+                        found[key], amount_fen=found[key].amount_fen + line.amount_fen
+                    )
+                else:  # lines come in the order they were accrued: a line before its adjustments
+                    found[key] = replace(line)
+        return {
+            key: line
+            for key, line in found.items()
+            if start <= line.effective_at and (end is None or line.effective_at < end)
+        }
+
+
+@dataclass(frozen=True)
+class CommissionDifference:
+    commission_id: str
+    agent_code: str
+    line: CommissionLine  # as simulated, or as recorded when the candidate pays nothing
+    effective_at: datetime
+    recorded_fen: int
+    simulated_fen: int
+    recorded_version: int | None
+    simulated_version: int | None
+
+    @property
+    def difference_fen(self) -> int:
+        return self.simulated_fen - self.recorded_fen
+
+
+@dataclass(frozen=True)
+class AgentDifference:
+    agent_code: str
+    recorded_fen: int
+    simulated_fen: int
+
+    @property
+    def difference_fen(self) -> int:
+        return self.simulated_fen - self.recorded_fen
+
+
+@dataclass(frozen=True)
+class Simulation:
+    candidate: PlanVersion
+    position: int
+    sales: int  # completed orders effective in the period
+    facts: int  # facts replayed (the whole log up to position)
+    commissions: list[CommissionDifference]
+    agents: list[AgentDifference]
+    recorded_fen: int
+    simulated_fen: int
+    seconds: float
+
+
+def simulate(ledger: Ledger, candidate: PlanVersion, position: int, tz: tzinfo) -> Simulation:
+    """The candidate's differences against what was recorded up to `position` (inclusive)."""
+    started = time.perf_counter()
+    retro = corrections_known(ledger, position)
+    baseline = PlanShadow(ledger, tz, retro)
+    shadow = PlanShadow(ledger, tz, [*retro, candidate])
+    facts = _replay([baseline, shadow], ledger, position)
+    before = baseline.amounts(candidate.effective_from, candidate.effective_to)
+    after = shadow.amounts(candidate.effective_from, candidate.effective_to)
+    differences = _differences(before, after)
+    return Simulation(
+        candidate=candidate,
+        position=position,
+        sales=shadow.sales,
+        facts=facts,
+        commissions=differences,
+        agents=_per_agent(before, after),
+        recorded_fen=sum(line.amount_fen for line in before.values()),
+        simulated_fen=sum(line.amount_fen for line in after.values()),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def correction_differences(
+    ledger: Ledger, candidate: PlanVersion, position: int, tz: tzinfo
+) -> list[CommissionDifference]:
+    """What a correction recorded at `position` changes for the facts recorded before it."""
+    return simulate(ledger, candidate, position - 1, tz).commissions
+
+
+def apply_differences(
+    batch: Any,
+    differences: Iterable[CommissionDifference],
+    correction: PlanVersion,
+    actor: str,
+    reason: str,
+) -> int:
+    """Delta adjustments: a line paid too much gives back the difference (void while
+    unreleased, claw back once released); a line paid too little gets an adjustment line for the
+    difference, which goes through hold, release and approval like any commission. Lines finance
+    voided on rejection stay voided. Returns how many adjustments were recorded."""
+    applied = 0
+    for difference in differences:
+        wallet = batch.wallet(difference.agent_code)
+        audit = Audit(
+            actor,
+            difference.effective_at,
+            f"correction by plan {correction.code} version {correction.version}: {reason}",
+        )
+        delta = difference.difference_fen
+        if delta < 0:
+            applied += bool(wallet.take_back(difference.commission_id, -delta, audit))
+        elif difference.commission_id not in wallet.rejected:
+            adjustment = _adjustment(difference, correction, delta)
+            applied += wallet.accrue(adjustment.source_id, adjustment.line, audit)
+    return applied
+
+
+@dataclass(frozen=True)
+class _Adjustment:
+    source_id: str
+    line: CommissionLine
+
+
+def _adjustment(
+    difference: CommissionDifference, correction: PlanVersion, delta: int
+) -> _Adjustment:
+    facts = {
+        **difference.line.facts,
+        "corrects": difference.commission_id,
+        "recorded": format_money(difference.recorded_fen),
+        "corrected": format_money(difference.simulated_fen),
+    }
+    commission_id = derived_id(
+        "commission", "correction", difference.commission_id, correction.code, correction.version
+    )
+    return _Adjustment(commission_id, replace(difference.line, amount_fen=delta, facts=facts))
+
+
+def corrections_known(ledger: Ledger, position: int) -> list[PlanVersion]:
+    """Every correction recorded up to `position`, as the plan version it defined."""
+    topic = get_topic(CommissionPlan.CorrectionDefined)
+    notifications = ledger.recorder.select_notifications(
+        0, 1_000_000, stop=position, topics=[topic]
+    )
+    found = []
+    for notification in notifications:
+        event = ledger.mapper.to_domain_event(notification)
+        plan = ledger.repository.get(event.originator_id, version=event.originator_version)
+        found += [v for v in plan.plan_versions() if v.version == event.version]
+    return found
+
+
+def _replay(shadows: list[PlanShadow], ledger: Ledger, position: int) -> int:
+    """Folds the facts of the log up to `position` through every shadow, decoding each once."""
+    topics = [get_topic(cls) for cls in RELEVANT]
+    start, replayed = 0, 0
+    lead = shadows[0]
+    while start < position:
+        notifications = ledger.recorder.select_notifications(
+            start, _BATCH, stop=position, topics=topics, inclusive_of_start=False
+        )
+        if not notifications:
+            break
+        lead._prefetch(notifications, notifications[-1].id)
+        for shadow in shadows[1:]:
+            shadow._facts = lead._facts
+        for notification in notifications:
+            event = ledger.mapper.to_domain_event(notification)
+            for shadow in shadows:
+                shadow._handle(event, shadow.batch)
+        for shadow in shadows:
+            shadow.batch.forget_events()
+        replayed += len(notifications)
+        start = notifications[-1].id
+    return replayed
+
+
+def _differences(
+    before: dict[tuple[str, str], ShadowLine], after: dict[tuple[str, str], ShadowLine]
+) -> list[CommissionDifference]:
+    found = []
+    for key in sorted(before.keys() | after.keys()):
+        old, new = before.get(key), after.get(key)
+        recorded = old.amount_fen if old else 0
+        simulated = new.amount_fen if new else 0
+        if recorded == simulated:
+            continue
+        shown = new or old
+        assert shown is not None
+        found.append(
+            CommissionDifference(
+                commission_id=key[1],
+                agent_code=key[0],
+                line=shown.line,
+                effective_at=shown.effective_at,
+                recorded_fen=recorded,
+                simulated_fen=simulated,
+                recorded_version=old.line.plan_version if old else None,
+                simulated_version=new.line.plan_version if new else None,
+            )
+        )
+    return found
+
+
+def _per_agent(
+    before: dict[tuple[str, str], ShadowLine], after: dict[tuple[str, str], ShadowLine]
+) -> list[AgentDifference]:
+    totals: dict[str, list[int]] = {}
+    for index, lines in enumerate((before, after)):
+        for (agent, _), line in lines.items():
+            totals.setdefault(agent, [0, 0])[index] += line.amount_fen
+    return [
+        AgentDifference(agent, recorded, simulated)
+        for agent, (recorded, simulated) in sorted(totals.items())
+        if recorded != simulated
+    ]
