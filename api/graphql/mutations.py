@@ -26,7 +26,7 @@ from domain.errors import LedgerError
 from domain.money import parse_money
 
 
-def _error(exc: LedgerError) -> UserError:
+def user_error(exc: LedgerError) -> UserError:
     return UserError(
         code=exc.code, field=["input", exc.field] if exc.field else None, message=exc.message
     )
@@ -42,14 +42,14 @@ async def _run(
         try:
             result = call(app)
         except LedgerError as exc:
-            return None, [_error(exc)]
+            return None, [user_error(exc)]
         app.catch_up()
         return result, []
 
     return await run_in_threadpool(work)
 
 
-def _audit(info: strawberry.Info, at: datetime | None, reason: str | None = None) -> Audit:
+def audit_of(info: strawberry.Info, at: datetime | None, reason: str | None = None) -> Audit:
     return Audit(info.context.actor, at or datetime.now(UTC), reason or "", at is not None)
 
 
@@ -425,7 +425,7 @@ class Mutation:
                 input.name,
                 input.parent_code,
                 input.real_name_verified,
-                _audit(info, None),
+                audit_of(info, None),
                 input.idempotency_key,
             ),
         )
@@ -438,7 +438,7 @@ class Mutation:
             lambda app: app.ledger.bind_upline(
                 input.agent_code,
                 input.parent_code,
-                _audit(info, None, input.reason),
+                audit_of(info, None, input.reason),
                 input.idempotency_key,
             ),
         )
@@ -460,7 +460,7 @@ class Mutation:
                 input.kind.value,
                 _fen(input.purchase_price, "purchasePrice"),
                 input.period_months,
-                _audit(info, None),
+                audit_of(info, None),
                 input.idempotency_key,
             ),
         )
@@ -478,7 +478,7 @@ class Mutation:
                 input.agent_code,
                 input.package_code,
                 _fen(input.cost_price, "costPrice"),
-                _audit(info, None),
+                audit_of(info, None),
                 input.idempotency_key,
             ),
         )
@@ -499,7 +499,7 @@ class Mutation:
                 input.agent_code,
                 input.package_code,
                 _fen(input.retail_price, "retailPrice"),
-                _audit(info, None),
+                audit_of(info, None),
                 input.idempotency_key,
             ),
         )
@@ -520,7 +520,7 @@ class Mutation:
                 input.code,
                 input.effective_from,
                 input.rules,
-                _audit(info, None, input.reason),
+                audit_of(info, None, input.reason),
                 input.idempotency_key,
             ),
         )
@@ -541,7 +541,7 @@ class Mutation:
                 input.iccid,
                 input.buyer_code,
                 input.flow.value,
-                _audit(info, input.occurred_at),
+                audit_of(info, input.occurred_at),
                 input.idempotency_key,
             ),
         )
@@ -558,7 +558,7 @@ class Mutation:
         result, errors = await _run(
             info,
             lambda app: app.ledger.complete_order(
-                input.order_id, _audit(info, input.occurred_at), input.idempotency_key
+                input.order_id, audit_of(info, input.occurred_at), input.idempotency_key
             ),
         )
         return CompleteOrderPayload(order_id=result and result["orderId"], user_errors=errors)
@@ -572,7 +572,7 @@ class Mutation:
             lambda app: app.ledger.refund_order(
                 input.order_id,
                 _fen(input.amount, "amount"),
-                _audit(info, input.occurred_at, input.reason),
+                audit_of(info, input.occurred_at, input.reason),
                 input.idempotency_key,
             ),
         )
@@ -591,7 +591,7 @@ class Mutation:
             lambda app: app.ledger.top_up_deposit(
                 input.agent_code,
                 _fen(input.amount, "amount"),
-                _audit(info, input.occurred_at),
+                audit_of(info, input.occurred_at),
                 input.idempotency_key,
             ),
         )
@@ -607,7 +607,7 @@ class Mutation:
                 input.agent_code,
                 input.withdrawal_id,
                 _fen(input.amount, "amount"),
-                _audit(info, None),
+                audit_of(info, None),
                 input.idempotency_key,
             ),
         )
@@ -623,7 +623,7 @@ class Mutation:
                 input.agent_code,
                 input.withdrawal_id,
                 input.paid,
-                _audit(info, None, input.reason),
+                audit_of(info, None, input.reason),
                 input.idempotency_key,
             ),
         )
@@ -637,7 +637,7 @@ class Mutation:
                 input.iccid,
                 input.agent_code,
                 input.package_code,
-                _audit(info, input.occurred_at),
+                audit_of(info, input.occurred_at),
                 input.idempotency_key,
             ),
         )
@@ -648,7 +648,7 @@ class Mutation:
         result, errors = await _run(
             info,
             lambda app: app.ledger.activate_card(
-                input.iccid, _audit(info, input.occurred_at), input.idempotency_key
+                input.iccid, audit_of(info, input.occurred_at), input.idempotency_key
             ),
         )
         return CardPayload(iccid=result and result["iccid"], user_errors=errors)
@@ -662,7 +662,7 @@ class Mutation:
             lambda app: app.ledger.record_recharge(
                 input.iccid,
                 _fen(input.amount, "amount"),
-                _audit(info, input.occurred_at),
+                audit_of(info, input.occurred_at),
                 input.idempotency_key,
             ),
         )
@@ -678,7 +678,7 @@ class Mutation:
         result, errors = await _run(
             info,
             lambda app: app.ledger.release_due_commissions(
-                _audit(info, input.now, "hold period elapsed"), input.idempotency_key
+                audit_of(info, input.now, "hold period elapsed"), input.idempotency_key
             ),
         )
         return await _requests_payload(info, result, errors, "requestIds")
@@ -693,7 +693,7 @@ class Mutation:
                 input.ids,
                 True,
                 False,
-                _audit(info, None, input.note or "approved"),
+                audit_of(info, None, input.note or "approved"),
                 input.idempotency_key,
             ),
         )
@@ -709,7 +709,7 @@ class Mutation:
                 input.ids,
                 False,
                 input.void,
-                _audit(info, None, input.reason),
+                audit_of(info, None, input.reason),
                 input.idempotency_key,
             ),
         )
@@ -723,7 +723,7 @@ class Mutation:
             info,
             lambda app: app.ledger.define_agent_levels(
                 _level_document(input.levels),
-                _audit(info, None, input.reason),
+                audit_of(info, None, input.reason),
                 input.idempotency_key,
             ),
         )
@@ -738,7 +738,7 @@ class Mutation:
             lambda app: app.ledger.set_agent_level(
                 input.agent_code,
                 input.level_code,
-                _audit(info, None, input.reason),
+                audit_of(info, None, input.reason),
                 input.idempotency_key,
             ),
         )
@@ -766,7 +766,7 @@ class Mutation:
                 input.network_status.value,
                 (input.no_arrears, input.no_suspension, input.no_complaint),
                 input.periods_used,
-                _audit(info, input.occurred_at, f"carrier settlement {input.row_id}"),
+                audit_of(info, input.occurred_at, f"carrier settlement {input.row_id}"),
                 input.idempotency_key,
             ),
         )

@@ -155,6 +155,8 @@ class Query:
                 code=r["code"],
                 version=r["version"],
                 effective_from=r["effective_from"],
+                effective_to=r["effective_to"],
+                correction_reason=r["correction_reason"],
                 rules=r["rules"],
             )
             for r in rows

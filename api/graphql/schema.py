@@ -11,6 +11,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from api.graphql.mutations import Mutation
+from api.graphql.plans import PlanMutations, PlanQueries
 from api.graphql.queries import Query
 from api.graphql.reports import ReportQueries
 from api.graphql.scalars import SCALARS
@@ -51,8 +52,8 @@ def _factory(cls: type, **kwargs: Any) -> Callable[[], Any]:
 
 
 schema = strawberry.Schema(
-    query=merge_types("Query", (Query, ReportQueries)),
-    mutation=Mutation,
+    query=merge_types("Query", (Query, ReportQueries, PlanQueries)),
+    mutation=merge_types("Mutation", (Mutation, PlanMutations)),
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
         ReadPosition,

@@ -327,6 +327,12 @@ class CommissionPlanVersion:
     code: str
     version: int
     effective_from: DateTime
+    effective_to: DateTime | None = strawberry.field(
+        description="Set on corrections: the version is in force over [effectiveFrom, effectiveTo)."
+    )
+    correction_reason: str | None = strawberry.field(
+        description="Set on corrections (applyPlanCorrection): why the period was corrected."
+    )
     rules: JSON
 
 

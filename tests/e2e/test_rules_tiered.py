@@ -122,7 +122,57 @@ def test_malformed_tiers_are_refused(gql: GraphQLClient) -> None:
         {
             "code": "t",
             "effectiveFrom": JAN,
-            "rules": [{"code": "x", "kind": "TIERED", "effect": "RERATE_MONTH", "tiers": TIERS}],
+            "rules": [{"code": "x", "kind": "TIERED", "effect": "EVERY_YEAR", "tiers": TIERS}],
         },
     )
-    assert "not supported yet" in refused["userErrors"][0]["message"]
+    assert "RERATE_MONTH" in refused["userErrors"][0]["message"], refused
+
+
+def tiered_lines(gql: GraphQLClient, order_id: str) -> list[tuple[str, str]]:
+    body = gql(
+        "query($o: String!) { commissions(orderId: $o) { edges { node { kind amount status } } } }",
+        {"o": order_id},
+    )
+    return sorted(
+        (n["amount"], n["status"]) for e in body["data"]["commissions"]["edges"] if (n := e["node"])
+    )
+
+
+def month_total(gql: GraphQLClient) -> str:
+    return gql('{ wallet(agentCode: "A") { frozen } }')["data"]["wallet"]["frozen"]
+
+
+def test_rerate_month_pays_the_whole_month_at_the_tier_reached(gql: GraphQLClient) -> None:
+    """effect RERATE_MONTH: 0-10,000 at 1%, above at 2%. Crossing the tier re-rates the month's
+    earlier sales with adjustment lines; a refund falling back re-rates them down again."""
+    gql.ok("definePackage", {"code": "BIG", "name": "Big", "kind": "TRAFFIC", "purchasePrice": "1"})
+    gql.ok("registerAgent", {"code": "A", "name": "A"})
+    tiers = [{"upTo": "10000.00", "rate": "1%"}, {"upTo": None, "rate": "2%"}]
+    rule = {"code": "tiers", "kind": "TIERED", "mode": "volume", "tiers": tiers}
+    gql.ok(
+        "defineCommissionPlan",
+        {"code": "t", "effectiveFrom": JAN, "rules": [{**rule, "effect": "RERATE_MONTH"}]},
+    )
+    sell(gql, "O-1", "6000", MAR1)
+    assert tiered_lines(gql, "O-1") == [("60.00", "FROZEN")]
+    sell(gql, "O-2", "6000", MAR2)  # the month reaches 12,000: tier 2 for both sales
+    assert tiered_lines(gql, "O-2") == [("120.00", "FROZEN")]
+    assert tiered_lines(gql, "O-1") == [("60.00", "FROZEN"), ("60.00", "FROZEN")]
+    assert month_total(gql) == "240.00"  # 2% of 12,000
+    gql.ok(
+        "refundOrder", {"orderId": "O-2", "amount": "3000", "reason": "part", "occurredAt": MAR2}
+    )
+    # 9,000 left: back to 1% for the month, 90.00 in all.
+    assert month_total(gql) == "90.00"
+    assert tiered_lines(gql, "O-1") == [("0.00", "VOIDED"), ("60.00", "FROZEN")]
+    assert tiered_lines(gql, "O-2") == [("30.00", "FROZEN")]
+
+
+def test_rerate_month_needs_volume_mode(gql: GraphQLClient) -> None:
+    tiers = [{"upTo": "10000.00", "rate": "1%"}, {"upTo": None, "rate": "2%"}]
+    rule = {"code": "x", "kind": "TIERED", "mode": "graduated", "tiers": tiers}
+    refused = gql.mutate(
+        "defineCommissionPlan",
+        {"code": "t", "effectiveFrom": JAN, "rules": [{**rule, "effect": "RERATE_MONTH"}]},
+    )
+    assert "mode 'volume'" in refused["userErrors"][0]["message"]

@@ -1,0 +1,248 @@
+"""Plan simulation and correction: what a candidate plan would have paid, and applying it.
+
+simulatePlan is a query (it writes nothing) but takes a whole candidate plan, so it answers with
+userErrors like a mutation when the candidate is refused.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from starlette.concurrency import run_in_threadpool
+from strawberry.scalars import JSON
+
+from api.graphql.mutations import audit_of, user_error
+from api.graphql.scalars import DateTime, Money
+from api.graphql.types import Connection, Edge, PageInfo, UserError, page_size
+from application.simulation import CommissionDifference as Difference
+from application.simulation import Simulation, simulate
+from domain.errors import LedgerError
+
+From = Annotated[
+    DateTime, strawberry.argument(name="from", description="Start of the period (inclusive).")
+]
+To = Annotated[
+    DateTime | None,
+    strawberry.argument(name="to", description="End of the period (exclusive); none: open."),
+]
+RULES = "The candidate rules document (docs/rules.md), replacing the plan's over the period."
+
+
+@strawberry.type(description="One commission line the candidate would change.")
+class CommissionDifference:
+    commission_id: str
+    agent_code: str
+    kind: str
+    plan_code: str
+    rule_code: str
+    source: str = strawberry.field(description="The order id or ICCID it pays for.")
+    order_id: str | None
+    iccid: str | None
+    effective_at: DateTime
+    recorded: Money = strawberry.field(description="What was recorded, net of refunds.")
+    simulated: Money = strawberry.field(description="What the candidate pays, net of refunds.")
+    difference: Money
+    recorded_version: int | None
+    simulated_version: int | None
+
+    @classmethod
+    def of(cls, d: Difference) -> "CommissionDifference":
+        return cls(
+            commission_id=d.commission_id,
+            agent_code=d.agent_code,
+            kind=str(d.line.kind),
+            plan_code=d.line.plan_code,
+            rule_code=d.line.rule_code,
+            source=d.line.source,
+            order_id=d.line.order_id,
+            iccid=d.line.iccid,
+            effective_at=d.effective_at,
+            recorded=d.recorded_fen,
+            simulated=d.simulated_fen,
+            difference=d.difference_fen,
+            recorded_version=d.recorded_version,
+            simulated_version=d.simulated_version,
+        )
+
+
+@strawberry.type
+class AgentDifference:
+    agent_code: str
+    recorded: Money
+    simulated: Money
+    difference: Money
+
+
+@strawberry.type(description="A candidate plan replayed over the recorded facts of a period.")
+class PlanSimulation:
+    plan_code: str
+    version: int = strawberry.field(description="The version a correction would define.")
+    effective_from: DateTime
+    effective_to: DateTime | None
+    position: str = strawberry.field(description="The log position the replay stopped at.")
+    sales: int = strawberry.field(description="Completed orders effective in the period.")
+    facts_replayed: int
+    recorded: Money = strawberry.field(description="Commissions of the period as recorded.")
+    simulated: Money = strawberry.field(description="The same under the candidate.")
+    difference: Money
+    elapsed_ms: int
+    agents: list[AgentDifference] = strawberry.field(description="Agents whose total changes.")
+    commission_count: int = strawberry.field(description="How many lines would change.")
+    differences: strawberry.Private[list[Difference]]
+
+    @strawberry.field(description="The lines that would change, in a stable order.")
+    def commissions(
+        self, info: strawberry.Info, first: int = 20, after: str | None = None
+    ) -> Connection[CommissionDifference]:
+        first = page_size(info, first)
+        ids = [d.commission_id + "|" + d.agent_code for d in self.differences]
+        start = ids.index(after) + 1 if after in ids else 0
+        if after is not None and after not in ids:
+            raise ValueError(f"cursor '{after}' is not in this simulation")
+        page = self.differences[start : start + first]
+        edges = [
+            Edge(cursor=d.commission_id + "|" + d.agent_code, node=CommissionDifference.of(d))
+            for d in page
+        ]
+        return Connection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=start + first < len(self.differences),
+                has_previous_page=start > 0,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
+
+    @classmethod
+    def of(cls, s: Simulation) -> "PlanSimulation":
+        return cls(
+            plan_code=s.candidate.code,
+            version=s.candidate.version,
+            effective_from=s.candidate.effective_from,
+            effective_to=s.candidate.effective_to,
+            position=str(s.position),
+            sales=s.sales,
+            facts_replayed=s.facts,
+            recorded=s.recorded_fen,
+            simulated=s.simulated_fen,
+            difference=s.simulated_fen - s.recorded_fen,
+            elapsed_ms=round(s.seconds * 1000),
+            agents=[
+                AgentDifference(
+                    agent_code=a.agent_code,
+                    recorded=a.recorded_fen,
+                    simulated=a.simulated_fen,
+                    difference=a.difference_fen,
+                )
+                for a in s.agents
+            ],
+            commission_count=len(s.commissions),
+            differences=s.commissions,
+        )
+
+
+@strawberry.type
+class SimulatePlanResult:
+    simulation: PlanSimulation | None
+    user_errors: list[UserError]
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    code: str
+    rules: object
+    start: datetime
+    end: datetime | None
+
+
+def _simulate(app: Any, candidate: _Candidate) -> tuple[Simulation | None, list[UserError]]:
+    """Replays what the commission policy has processed so far (it is caught up first)."""
+    try:
+        version = app.ledger.correction_candidate(
+            candidate.code, candidate.rules, candidate.start, candidate.end
+        )
+    except LedgerError as exc:
+        return None, [user_error(exc)]
+    app.catch_up()
+    return simulate(app.ledger, version, app.policy.position(), app.settings.zone), []
+
+
+@strawberry.type
+class PlanQueries:
+    @strawberry.field(
+        description="Replays the recorded facts of [from, to) through a candidate version of a "
+        "plan without writing anything; per-agent and per-commission differences."
+    )
+    async def simulate_plan(
+        self,
+        info: strawberry.Info,
+        code: str,
+        rules: Annotated[JSON, strawberry.argument(description=RULES)],
+        start: From,
+        end: To = None,
+    ) -> SimulatePlanResult:
+        found, errors = await run_in_threadpool(
+            _simulate, info.context.app, _Candidate(code, rules, start, end)
+        )
+        return SimulatePlanResult(
+            simulation=PlanSimulation.of(found) if found else None, user_errors=errors
+        )
+
+
+@strawberry.input
+class ApplyPlanCorrectionInput:
+    code: str
+    rules: JSON = strawberry.field(description=RULES)
+    start: DateTime = strawberry.field(name="from")
+    end: DateTime | None = strawberry.field(name="to", default=None)
+    reason: str = strawberry.field(description="Why: recorded on every adjustment.")
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class ApplyPlanCorrectionPayload:
+    plan_code: str | None
+    version: int | None = strawberry.field(description="The correcting version recorded.")
+    simulation: PlanSimulation | None = strawberry.field(
+        description="What the correction changed: the differences it was applied for."
+    )
+    user_errors: list[UserError]
+
+
+def _apply(app: Any, data: ApplyPlanCorrectionInput, audit: Any) -> tuple[Any, Any, Any]:
+    """Simulates, records the correcting version, and lets the policy record the adjustments
+    (it replays the same facts when it meets the correction: the same differences)."""
+    candidate = _Candidate(data.code, data.rules, data.start, data.end)
+    preview, errors = _simulate(app, candidate)
+    if errors:
+        return None, None, errors
+    try:
+        result = app.ledger.correct_commission_plan(
+            data.code, data.rules, data.start, data.end, audit, data.idempotency_key
+        )
+    except LedgerError as exc:
+        return None, None, [user_error(exc)]
+    app.catch_up()
+    return result, preview, []
+
+
+@strawberry.type
+class PlanMutations:
+    @strawberry.mutation(
+        description="Records a correcting version of a plan over [from, to) and adjusts every "
+        "commission of the period already recorded: voids or claws back what was paid too "
+        "much, accrues adjustment lines for what was paid too little. History is not edited."
+    )
+    async def apply_plan_correction(
+        self, info: strawberry.Info, input: ApplyPlanCorrectionInput
+    ) -> ApplyPlanCorrectionPayload:
+        audit = audit_of(info, None, input.reason)
+        result, preview, errors = await run_in_threadpool(_apply, info.context.app, input, audit)
+        return ApplyPlanCorrectionPayload(
+            plan_code=result and result["planCode"],
+            version=result and result["version"],
+            simulation=PlanSimulation.of(preview) if preview else None,
+            user_errors=errors,
+        )
