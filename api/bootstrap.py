@@ -1,4 +1,4 @@
-"""The composition root: the one place that wires settings, database, ledger, policy and views."""
+"""The composition root: the one place that wires settings, database, ledger, policies, views."""
 
 import threading
 from dataclasses import dataclass, field
@@ -12,6 +12,7 @@ from psycopg_pool import ConnectionPool
 from api.embedded_db import EmbeddedPostgres, start_embedded_postgres
 from api.migrate import migrate
 from application.ledger import Ledger
+from application.levels import LevelPolicy
 from application.policy import CommissionPolicy
 from application.settings import Settings
 from projections.queries import ReadModel
@@ -55,6 +56,7 @@ class Fenrun:
     dsn: str
     ledger: Ledger
     policy: CommissionPolicy
+    level_policy: LevelPolicy
     projections: ProjectionRunner
     read: ReadModel
     pool: ConnectionPool
@@ -62,11 +64,20 @@ class Fenrun:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def catch_up(self) -> int:
-        """Runs the policy and the views until neither has anything left (read-your-writes)."""
+        """Runs the policies and the views until none has anything left (read-your-writes).
+
+        The level policy runs after the commission policy and before the views: the views then
+        serve its upgrades in the same catch-up, and the next round lets the commission policy
+        read them (a grade counts for the facts logged after it).
+        """
         total = 0
         with self._lock:
             while True:
-                done = self.policy.run_until_idle() + self.projections.run_until_idle()
+                done = (
+                    self.policy.run_until_idle()
+                    + self.level_policy.run_until_idle()
+                    + self.projections.run_until_idle()
+                )
                 total += done
                 if not done:
                     return total
@@ -94,10 +105,21 @@ def bootstrap(settings: Settings | None = None, *, run_migrations: bool = True) 
     policy = CommissionPolicy(
         ledger, batch_size=settings.policy_batch_size, business_tz=settings.zone
     )
+    level_policy = LevelPolicy(ledger, batch_size=settings.policy_batch_size)
     runner = ProjectionRunner(
         pool,
         ledger.mapper.to_domain_event,
         build_views(settings.zone),
         batch_size=settings.projection_batch_size,
     )
-    return Fenrun(settings, dsn, ledger, policy, runner, read, pool, embedded)
+    return Fenrun(
+        settings=settings,
+        dsn=dsn,
+        ledger=ledger,
+        policy=policy,
+        level_policy=level_policy,
+        projections=runner,
+        read=read,
+        pool=pool,
+        embedded=embedded,
+    )

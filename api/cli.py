@@ -65,7 +65,7 @@ def migrate() -> None:
 def worker(
     once: Annotated[bool, typer.Option(help="Catch up once and exit.")] = False,
 ) -> None:
-    """Run the commission policy and the projections in this process until stopped."""
+    """Run the commission policy, the level policy and the projections until stopped."""
     from api.bootstrap import bootstrap
 
     fenrun = bootstrap(Settings())

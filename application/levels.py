@@ -1,0 +1,268 @@
+"""The level policy: upgrades agents automatically once they meet a level's conditions.
+
+It follows the ledger's notification log with its own tracking row ("level-policy"), like the
+commission policy: the upgrades a batch decides and the batch's last position are saved in one
+transaction, so a crash loses nothing and a re-run decides nothing twice (a conflicting save is
+retried from the committed position).
+
+What an agent has achieved (own sales, team sales, direct agents) is kept in memory, folded from
+the log. A new process, or one whose save conflicted, re-folds it from the log up to its tracking
+position, so a restarted policy decides exactly as one that never stopped. While no level of the
+ladder has conditions nothing is counted at all: the position just advances, and the first
+ladder with conditions folds the history it needs at that moment.
+"""
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import structlog
+from eventsourcing.persistence import IntegrityError, Notification, StoredEvent, Tracking
+from eventsourcing.utils import get_topic
+
+from application.ledger import Ledger
+from domain.agent import Agent
+from domain.common import SYSTEM_ACTOR, Audit
+from domain.levels import (
+    LevelLadder,
+    LevelProgress,
+    LevelRequirements,
+    automatic_upgrade,
+    has_automatic_levels,
+    ladder_requirements,
+    parse_levels,
+)
+from domain.order import Order
+
+log = structlog.get_logger(__name__)
+ACTOR = f"{SYSTEM_ACTOR}:level-policy"
+_LADDER_DEFINED = get_topic(LevelLadder.Defined)
+_ORDER_COMPLETED = get_topic(Order.Completed)
+_ORDER_FACTS = frozenset(get_topic(cls) for cls in (Order.Completed, Order.Refunded))
+# What moves an agent's figures or its current level; folded only while upgrades are possible.
+_COUNTED = frozenset(
+    {
+        *_ORDER_FACTS,
+        *(get_topic(cls) for cls in (Agent.Registered, Agent.UplineBound, Agent.LevelChanged)),
+    }
+)
+_FOLD_PAGE = 10_000
+
+
+@dataclass(slots=True)
+class _Tally:
+    """One agent's running figures, net of refunds."""
+
+    own_sales_fen: int = 0
+    team_sales_fen: int = 0
+    direct_agents: int = 0
+
+    def progress(self) -> LevelProgress:
+        return LevelProgress(self.own_sales_fen, self.team_sales_fen, self.direct_agents)
+
+
+@dataclass
+class _Upgrades:
+    """The agents a batch upgrades, loaded once and saved with the batch's position."""
+
+    ledger: Ledger
+    agents: dict[str, Agent] = field(default_factory=dict)
+
+    def agent(self, code: str) -> Agent:
+        if code not in self.agents:
+            self.agents[code] = self.ledger.agent(code)
+        return self.agents[code]
+
+    def changed(self) -> list[Agent]:
+        return [a for a in self.agents.values() if a.pending_events]
+
+
+class LevelPolicy:
+    name = "level-policy"
+
+    def __init__(self, ledger: Ledger, batch_size: int = 500, max_retries: int = 20) -> None:
+        self.ledger = ledger
+        self.batch_size = batch_size
+        self.max_retries = max_retries
+        self._ladder: tuple[LevelRequirements, ...] = ()
+        self._tallies: dict[str, _Tally] | None = None  # None: no level has conditions
+        self._levels: dict[str, str] = {}  # agent code -> level code, as the log says
+        self._at: int | None = None  # the log position the state above reflects
+
+    def position(self) -> int:
+        return self.ledger.recorder.max_tracking_id(self.name) or 0  # type: ignore[attr-defined]
+
+    def run_until_idle(self) -> int:
+        total = 0
+        while processed := self.run_once():
+            total += processed
+        return total
+
+    def run_once(self) -> int:
+        """Processes one batch; returns how many notifications it consumed (0 when idle)."""
+        for attempt in range(self.max_retries):
+            start = self.position()
+            notifications = self.ledger.recorder.select_notifications(
+                start, self.batch_size, inclusive_of_start=False
+            )
+            if not notifications:
+                return 0
+            self._restore(start)
+            upgrades = _Upgrades(self.ledger)
+            try:
+                self._process(notifications, upgrades)
+                self.ledger.save_tracked(
+                    Tracking(self.name, notifications[-1].id), *upgrades.changed()
+                )
+            except IntegrityError:
+                # Another worker committed this batch, or an admin changed one of these agents:
+                # the in-memory figures went past the committed position, so fold them again.
+                self._at = None
+                log.info("level_policy.retry", attempt=attempt, start=start)
+                continue
+            except BaseException:
+                self._at = None
+                raise
+            self._at = notifications[-1].id
+            return len(notifications)
+        raise RuntimeError(f"{self.name}: gave up after {self.max_retries} conflicting attempts")
+
+    # -- one batch --------------------------------------------------------------------------------
+    def _process(self, notifications: Sequence[Notification], upgrades: _Upgrades) -> None:
+        placed: dict[UUID, Order.Placed] | None = None  # read once, when first needed
+        for notification in notifications:
+            if notification.topic == _LADDER_DEFINED:
+                self._on_ladder_defined(self._decode(notification), notification.id, upgrades)
+            elif self._tallies is not None and notification.topic in _COUNTED:
+                if placed is None and notification.topic in _ORDER_FACTS:
+                    placed = self._placed_orders(notifications)
+                order = placed.get(notification.originator_id) if placed else None
+                event = self._decode(notification)
+                self._upgrade(self._count(event, order), event.effective_at, upgrades)
+
+    def _on_ladder_defined(
+        self, event: LevelLadder.Defined, position: int, upgrades: _Upgrades
+    ) -> None:
+        """A (re)defined ladder may put any agent above a new threshold: check them all."""
+        self._ladder = ladder_requirements(parse_levels(event.levels))
+        if not has_automatic_levels(self._ladder):
+            self._tallies = None
+            return
+        if self._tallies is None:
+            self._fold(position)
+        assert self._tallies is not None
+        self._upgrade(list(self._tallies), event.effective_at, upgrades)
+
+    def _upgrade(self, codes: Iterable[str], effective_at: datetime, upgrades: _Upgrades) -> None:
+        """Decides from the level the log knew at the fact (so any process decides alike), then
+        checks again against the agent as it is now: an admin may have raised it since, and an
+        automatic change is never a downgrade."""
+        assert self._tallies is not None
+        for code in codes:
+            progress = self._tally(code).progress()
+            if automatic_upgrade(self._ladder, self._levels.get(code), progress) is None:
+                continue  # the common case, decided without loading the agent
+            agent = upgrades.agent(code)
+            upgrade = automatic_upgrade(self._ladder, agent.level_code, progress)
+            if upgrade is None:
+                continue
+            agent.set_level(upgrade.level_code, Audit(ACTOR, effective_at, upgrade.reason))
+            self._levels[code] = upgrade.level_code
+
+    # -- the figures ------------------------------------------------------------------------------
+    def _count(self, event: Any, placed: Order.Placed | None) -> list[str]:
+        """Applies one fact to the figures; returns the agents whose figures rose."""
+        if isinstance(event, Agent.Registered):
+            self._tally(event.code)
+            if event.parent_code is None:
+                return [event.code]
+            self._tally(event.parent_code).direct_agents += 1
+            return [event.code, event.parent_code]
+        if isinstance(event, Agent.UplineBound):
+            self._tally(event.parent_code).direct_agents += 1
+            return [event.parent_code]
+        if isinstance(event, Agent.LevelChanged):
+            self._levels[event.agent_code] = event.level_code
+            return []
+        assert placed is not None, "an order fact without its placed order"
+        amount = placed.paid_fen if isinstance(event, Order.Completed) else -event.amount_fen
+        return self._count_sale(placed, amount)
+
+    def _count_sale(self, placed: Order.Placed, amount_fen: int) -> list[str]:
+        """The seller's own sales and, along the price chain recorded on the order, the team
+        sales of every upline (the seller's own sale is not part of its team, as in team
+        performance). A refund comes in as a negative amount and never triggers anything."""
+        seller = placed.agent_code
+        uplines = [code for code, _ in placed.chain[:-1]]
+        self._tally(seller).own_sales_fen += amount_fen
+        for upline in uplines:
+            self._tally(upline).team_sales_fen += amount_fen
+        return [seller, *uplines] if amount_fen > 0 else []
+
+    def _tally(self, code: str) -> _Tally:
+        assert self._tallies is not None
+        tally = self._tallies.get(code)
+        if tally is None:
+            tally = self._tallies[code] = _Tally()
+        return tally
+
+    # -- state as of a position -------------------------------------------------------------------
+    def _restore(self, position: int) -> None:
+        """The ladder, figures and levels as the log stood at position (after a restart or a
+        conflict); nothing to do when the memory already reflects it."""
+        if self._at == position:
+            return
+        self._ladder, self._tallies, self._levels = (), None, {}
+        for page in self._pages([_LADDER_DEFINED], position):
+            self._ladder = ladder_requirements(parse_levels(self._decode(page[-1]).levels))
+        if has_automatic_levels(self._ladder):
+            self._fold(position)
+        self._at = position
+
+    def _fold(self, up_to: int) -> None:
+        """Re-counts every agent's figures and level from the log, reading only the topics that
+        move them (filtered in SQL, so the rest of the log is never decoded)."""
+        self._tallies, self._levels = {}, {}
+        for page in self._pages(sorted(_COUNTED), up_to):
+            placed = self._placed_orders(page)
+            for notification in page:
+                order = placed.get(notification.originator_id)
+                if notification.topic == _ORDER_COMPLETED and order is not None:
+                    # The completion carries nothing the figures need: not even decoded.
+                    self._count_sale(order, order.paid_fen)
+                else:
+                    self._count(self._decode(notification), order)
+
+    def _pages(self, topics: list[str], up_to: int) -> Iterator[Sequence[Notification]]:
+        after = 0
+        while page := self.ledger.recorder.select_notifications(
+            after, _FOLD_PAGE, stop=up_to, topics=topics, inclusive_of_start=False
+        ):
+            yield page
+            after = page[-1].id
+
+    def _placed_orders(self, notifications: Sequence[Notification]) -> dict[UUID, Order.Placed]:
+        """The placed-order events (seller, price chain, paid amount) of these order facts, read
+        in one query: completion and refund events do not repeat them."""
+        wanted = list({n.originator_id for n in notifications if n.topic in _ORDER_FACTS})
+        if not wanted:
+            return {}
+        with self.ledger.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            rows = conn.execute(
+                "SELECT originator_id, originator_version, topic, state FROM ledger_events"
+                " WHERE originator_id = ANY(%s) AND originator_version = 1",
+                (wanted,),
+            ).fetchall()
+        return {
+            r["originator_id"]: self._decode(
+                StoredEvent(
+                    r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])
+                )
+            )
+            for r in rows
+        }
+
+    def _decode(self, stored: StoredEvent) -> Any:
+        return self.ledger.mapper.to_domain_event(stored)
