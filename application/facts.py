@@ -300,9 +300,13 @@ class FactProcessor:
             if target < current:
                 wallet.take_back(line_id, current - target, reason)
             elif line is not None and target > current and line_id not in wallet.rejected:
-                adjustment = replace(
-                    line, amount_fen=target - current, facts={**line.facts, "corrects": line_id}
-                )
+                facts = {
+                    **line.facts,
+                    "corrects": line_id,
+                    "recorded": format_money(current),
+                    "corrected": format_money(target),
+                }
+                adjustment = replace(line, amount_fen=target - current, facts=facts)
                 adjustment_id = derived_id("commission", "rerate", line_id, volume.version)
                 wallet.accrue(adjustment_id, adjustment, reason)
 

@@ -13,6 +13,12 @@ def _percent(rate: str) -> str:
 def _what(line: dict[str, Any]) -> str:
     kind, amount, base = line["kind"], format_money(line["original_fen"]), line["base_fen"]
     facts = line.get("facts") or {}
+    if "corrects" in facts:
+        basis = f" at {_percent(line['rate'])} x {format_money(base)}" if line.get("rate") else ""
+        return (
+            f"{kind.lower()} adjustment {amount} = {facts.get('corrected', '?')} now due{basis}"
+            f" - {facts.get('recorded', '?')} recorded on line {facts['corrects']}"
+        )
     if kind == "PRICE_DIFFERENCE":
         return (
             f"price difference {amount} = sold at {facts.get('soldAt', format_money(base))}"
@@ -41,7 +47,9 @@ def explain(line: dict[str, Any]) -> str:
     extra = "; ".join(
         f"{k} {v}"
         for k, v in sorted(facts.items())
-        if k not in {"soldAt", "costPrice", "recharge", "threshold"} and v is not None
+        if k
+        not in {"soldAt", "costPrice", "recharge", "threshold", "corrects", "corrected", "recorded"}
+        and v is not None
     )
     parts = [
         f"{_what(line)} for {source}, to {line['agent_code']}",

@@ -112,6 +112,16 @@ def test_apply_correction_tops_up_then_takes_back(gql: GraphQLClient) -> None:
         ("B", "2.50", "UNFREEZE_REQUESTED", 1),
     ]
     assert order_lines(gql, "O-late") == [("A", "10.00", "FROZEN", 1)]  # outside the period
+    body = gql('{ commissions(orderId: "O-B") { edges { node { ruleVersion explanation } } } }')
+    [adjustment] = [
+        e["node"]["explanation"]
+        for e in body["data"]["commissions"]["edges"]
+        if e["node"]["ruleVersion"] == 2
+    ]
+    assert "multi_level adjustment 2.00 = 12.00 now due at 12% x 100.00 - 10.00 recorded" in (
+        adjustment
+    )
+    assert "rule ml of plan ml version 2" in adjustment
     plans = gql("{ commissionPlans { version effectiveTo correctionReason } }")
     assert plans["data"]["commissionPlans"][1] == {
         "version": 2,
