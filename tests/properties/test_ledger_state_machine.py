@@ -208,6 +208,29 @@ class Model:
     def applies(rule: dict[str, Any], package: str) -> bool:
         return not rule.get("packages") or package in rule["packages"]
 
+    def overlaps(self, code: str, effective_from: datetime, rules: list[dict[str, Any]]) -> bool:
+        """Whether another plan has a rule paying the same kind (and base) for an overlapping
+        package scope in force at effective_from or later: such a version is refused."""
+
+        def key(rule: dict[str, Any]) -> tuple[str, str]:
+            return rule["kind"], rule.get("base", "COST_PRICE")
+
+        def meet(a: dict[str, Any], b: dict[str, Any]) -> bool:
+            x, y = a.get("packages") or [], b.get("packages") or []
+            return not x or not y or bool(set(x) & set(y))
+
+        for other, versions in self.plans.items():
+            if other == code:
+                continue
+            for v in versions:
+                later = [w.effective_from for w in versions if w.version > v.version]
+                ends = min(later) if later else None
+                if ends is not None and (ends <= v.effective_from or ends <= effective_from):
+                    continue  # never in force, or over before the new version starts
+                if any(key(r) == key(o) and meet(r, o) for r in rules for o in v.rules):
+                    return True
+        return False
+
     def has_one_time(self, package: str, at: datetime) -> bool:
         return any(
             r["kind"] == "ONE_TIME" and self.applies(r, package)
@@ -644,6 +667,9 @@ class LedgerMachine(RuleBasedStateMachine):
             assert self.head() == before
             return
         if versions and effective_from < versions[-1].effective_from:
+            self.refused(PlanRefused, call)
+            return
+        if self.m.overlaps(code, effective_from, document):
             self.refused(PlanRefused, call)
             return
         assert call() == {"planCode": code, "version": len(versions) + 1}
