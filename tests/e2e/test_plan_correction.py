@@ -1,7 +1,7 @@
 """simulatePlan and applyPlanCorrection over HTTP GraphQL, on the seed 002 chain (10% / 5%)."""
 
 from tests.e2e.conftest import GraphQLClient
-from tests.e2e.test_rules_multilevel import JAN, plan, sell, tree
+from tests.e2e.test_rules_multilevel import plan, sell, tree
 
 MAR = "2026-03-01T00:00:00+08:00"
 APR = "2026-04-01T00:00:00+08:00"
@@ -169,7 +169,8 @@ def test_correction_refusals_change_nothing(gql: GraphQLClient) -> None:
             assert body.get("errors"), body
             continue
         payload = body["data"]["applyPlanCorrection"]
-        assert payload["version"] is None and payload["userErrors"][0]["field"][-1] == field
+        assert payload["version"] is None
+        assert payload["userErrors"][0]["field"][-1] == field
     assert gql("{ commissionPlans { version } }")["data"]["commissionPlans"] == [{"version": 1}]
     assert order_lines(gql, "O-B") == [("A", "10.00", "APPROVED", 1)]
 

@@ -163,6 +163,9 @@ def test_rerating_prices_the_whole_sale_at_the_tier_of_the_month():
         ]
     )
     plan = PlanVersion("t", 1, JAN, (rule,))
-    assert tier_changed(rule, 900_000, 1_100_000) and not tier_changed(rule, 0, 1_000_000)
+    assert tier_changed(rule, 900_000, 1_100_000)
+    assert not tier_changed(rule, 0, 1_000_000)
     line = rerated_line(sale(chain=(("A", 600_000),), flow="AGENT_PREPAID"), plan, rule, 1_200_000)
-    assert line is not None and line.amount_fen == 12_000 and line.facts["tier"] == 2
+    assert line is not None
+    assert line.amount_fen == 12_000
+    assert line.facts["tier"] == 2
