@@ -1,9 +1,10 @@
-"""The `fenrun` command: serve, migrate, worker, jobs, replay."""
+"""The `fenrun` command: serve, migrate, worker, jobs, replay, verify, projections, plans."""
 
 import json
+import sys
 import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 import typer
@@ -16,8 +17,16 @@ jobs = typer.Typer(no_args_is_help=True, help="Scheduled jobs.")
 app.add_typer(jobs, name="jobs")
 projections_cli = typer.Typer(no_args_is_help=True, help="Read models: status and rebuilds.")
 app.add_typer(projections_cli, name="projections")
+plans_cli = typer.Typer(no_args_is_help=True, help="Commission plans: simulate and correct.")
+app.add_typer(plans_cli, name="plans")
 console = Console(stderr=True)
 log = structlog.get_logger(__name__)
+
+
+@app.callback()
+def _logs_to_stderr() -> None:
+    """Logs go to stderr: stdout carries the commands' JSON, for pipes and scripts."""
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
 
 
 def _when(value: str | None) -> datetime:
@@ -225,6 +234,116 @@ def verify_command(
         console.print(f"[red]{len(found)} difference(s) between read models and replay[/red]")
         raise typer.Exit(1)
     console.print(f"read models equal replay at {samples} sampled position(s) and the head")
+
+
+RulesFile = Annotated[
+    typer.FileText, typer.Option("--rules", help="The candidate rules document (JSON list).")
+]
+From = Annotated[str, typer.Option("--from", help="Period start (ISO 8601 with offset).")]
+To = Annotated[str | None, typer.Option("--to", help="Period end, exclusive (default: none).")]
+
+
+def _rules(document: typer.FileText) -> object:
+    try:
+        return json.load(document)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"the rules file is not JSON: {exc}") from None
+
+
+@plans_cli.command("simulate")
+def plans_simulate(code: str, rules: RulesFile, start: From, end: To = None) -> None:
+    """Replay the recorded facts of [--from, --to) through candidate rules for plan CODE and
+    print the differences against what was recorded (JSON). Writes nothing."""
+    from api.bootstrap import bootstrap
+    from application.simulation import simulate
+    from domain.errors import LedgerError
+
+    fenrun = bootstrap(Settings())
+    try:
+        candidate = fenrun.ledger.correction_candidate(
+            code, _rules(rules), _when(start), _when(end) if end else None
+        )
+        fenrun.catch_up()
+        found = simulate(fenrun.ledger, candidate, fenrun.policy.position(), fenrun.settings.zone)
+    except LedgerError as exc:
+        console.print(f"[red]{exc.code}[/red] {exc.field}: {exc.message}")
+        raise typer.Exit(2) from None
+    finally:
+        fenrun.close()
+    print(json.dumps(_simulation_json(found), indent=2, ensure_ascii=False))
+    console.print(
+        f"{found.sales} sale(s) in the period, {len(found.commissions)} line(s) would change, "
+        f"{found.seconds:.2f} s"
+    )
+
+
+@plans_cli.command("correct")
+def plans_correct(
+    code: str,
+    rules: RulesFile,
+    start: From,
+    reason: Annotated[str, typer.Option(help="Why: recorded on every adjustment.")],
+    end: To = None,
+    actor: Annotated[str, typer.Option()] = "ops",
+) -> None:
+    """Record a correcting version of plan CODE over [--from, --to) and let the commission
+    policy adjust the period's recorded commissions."""
+    from api.bootstrap import bootstrap
+    from domain.common import Audit
+    from domain.errors import LedgerError
+
+    fenrun = bootstrap(Settings())
+    try:
+        fenrun.catch_up()
+        result = fenrun.ledger.correct_commission_plan(
+            code,
+            _rules(rules),
+            _when(start),
+            _when(end) if end else None,
+            Audit(actor, datetime.now(UTC), reason),
+        )
+        fenrun.catch_up()
+    except LedgerError as exc:
+        console.print(f"[red]{exc.code}[/red] {exc.field}: {exc.message}")
+        raise typer.Exit(2) from None
+    finally:
+        fenrun.close()
+    print(json.dumps(result))
+    console.print(f"plan {code} version {result['version']} recorded and applied")
+
+
+def _simulation_json(found: Any) -> dict[str, Any]:
+    from domain.money import format_money
+
+    return {
+        "plan": found.candidate.code,
+        "version": found.candidate.version,
+        "position": found.position,
+        "sales": found.sales,
+        "recorded": format_money(found.recorded_fen),
+        "simulated": format_money(found.simulated_fen),
+        "agents": [
+            {
+                "agent": a.agent_code,
+                "recorded": format_money(a.recorded_fen),
+                "simulated": format_money(a.simulated_fen),
+                "difference": format_money(a.difference_fen),
+            }
+            for a in found.agents
+        ],
+        "commissions": [
+            {
+                "id": d.commission_id,
+                "agent": d.agent_code,
+                "source": d.line.source,
+                "rule": d.line.rule_code,
+                "recorded": format_money(d.recorded_fen),
+                "simulated": format_money(d.simulated_fen),
+                "difference": format_money(d.difference_fen),
+            }
+            for d in found.commissions
+        ],
+    }
 
 
 def main() -> None:
