@@ -18,8 +18,14 @@ def aggregate_id(kind: str, code: str) -> uuid.UUID:
 
 
 def derived_id(*parts: object) -> str:
-    """A stable id for a fact derived from other facts (a commission line, an unfreeze request)."""
-    return str(uuid.uuid5(NAMESPACE, "|".join(str(p) for p in parts)))
+    """A stable id for a fact derived from other facts (a commission line, an unfreeze request).
+    A '|' inside a part is escaped, so ('p|q', 'r') and ('p', 'q|r') never share an id (parts
+    without '|' or '\\' keep the ids they always had)."""
+    return str(uuid.uuid5(NAMESPACE, "|".join(_escaped(str(p)) for p in parts)))
+
+
+def _escaped(part: str) -> str:
+    return part.replace("\\", "\\\\").replace("|", "\\|")
 
 
 @dataclass(frozen=True)

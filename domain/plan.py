@@ -9,7 +9,13 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit, aggregate_id, require_code
 from domain.errors import InvalidInput, PlanRefused
-from domain.rules import PlanVersion, dump_rules, overlapping_rules, parse_rules
+from domain.rules import (
+    PRICE_MENU_PLAN,
+    PlanVersion,
+    dump_rules,
+    overlapping_rules,
+    parse_rules,
+)
 
 
 class CommissionPlan(Aggregate):
@@ -43,6 +49,10 @@ class CommissionPlan(Aggregate):
     @classmethod
     def start(cls, code: str) -> "CommissionPlan":
         require_code(code, "code")
+        if code == PRICE_MENU_PLAN:
+            raise PlanRefused(
+                "code", f"'{PRICE_MENU_PLAN}' names the built-in price-difference plan"
+            )
         return cls._create(cls.Created, code=code)
 
     @event(Created)
