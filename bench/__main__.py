@@ -10,6 +10,7 @@ Progress goes to stderr. Each benchmark makes its own database on the server nam
   python -m bench --profile       # one cProfile'd run per write mode, top functions per phase
   python -m bench --only rebuild --only report_query --events 200000
   python -m bench --only engine
+  python -m bench --only simulate --runs 3
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ SIZES = {
         "report_small": 1_000,
         "report_samples": 2000,
         "engine_sales": 100_000,
+        # simulate: completed sales of its own generated history
+        "simulate_sales": 100_000,
     },
     "quick": {
         "orders": 200,
@@ -54,13 +57,22 @@ SIZES = {
         "report_small": 1_000,
         "report_samples": 300,
         "engine_sales": 10_000,
+        "simulate_sales": 10_000,
     },
 }
 MODES = ("per_command", "per_command_keys", "batched")
 # per_command_keys (every command with an idempotency key) is left out of the default run to keep
 # it near 5 minutes on 2 cores; add it with --modes per_command per_command_keys batched.
 DEFAULT_MODES = ("per_command", "batched")
-BENCHMARKS = ("throughput", "policy_scaling", "wallet_query", "rebuild", "report_query", "engine")
+BENCHMARKS = (
+    "throughput",
+    "policy_scaling",
+    "wallet_query",
+    "rebuild",
+    "report_query",
+    "engine",
+    "simulate",
+)
 VIEW_NAMES = (
     "directory",
     "wallet_balances",
@@ -116,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-    from bench import engine, report_query, throughput, wallet_query
+    from bench import engine, report_query, simulate, throughput, wallet_query
     from bench.common import ROOT, code_version, progress, server
     from bench.history import Histories
 
@@ -173,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
                 samples=sizes["report_samples"],
             ),
             "engine": lambda: engine.run(runs=args.runs, count=sizes["engine_sales"]),
+            "simulate": lambda: simulate.run(
+                srv.url,
+                runs=args.runs,
+                sales=sizes["simulate_sales"],
+                quick=args.quick,
+                profile=args.profile,
+            ),
         }
         if args.profile and "throughput" in selected:
             jobs["profile"] = lambda: {
@@ -279,6 +298,21 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
     with contextlib.suppress(KeyError, TypeError):
         e = doc["engine"]["median"]
         out["engine"] = {"sales_per_s": e["sales_per_s"], "lines_per_s": e["lines_per_s"]}
+    with contextlib.suppress(KeyError, TypeError):
+        s = doc["simulate"]
+        m = s["median"]
+        out["simulate"] = {
+            "sales": s["sales"],
+            "facts": s["facts"],
+            "seconds": m["simulate.seconds"],
+            "sales_per_s": m["simulate.sales_per_s"],
+            "facts_per_s": m["simulate.facts_per_s"],
+            "engine_share": m["simulate.engine_share"],
+            "raw_seconds": m["raw.seconds"],
+            "ratio_vs_raw": m["ratio_vs_raw"],
+            "commission_differences": s["differences"]["commissions"],
+            "agent_differences": s["differences"]["agents"],
+        }
     return out
 
 

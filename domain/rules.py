@@ -138,6 +138,16 @@ class _Rule(BaseModel):
 class PriceDifferenceRule(_Rule):
     kind: Literal["PRICE_DIFFERENCE"]
 
+    @model_validator(mode="after")
+    def _only_packages_and_hold(self) -> "PriceDifferenceRule":
+        # The gaps of the price chain are what the agents charged: nothing scales or filters them.
+        if self.multiplier is not None or self.agent_levels:
+            raise ValueError(
+                "a PRICE_DIFFERENCE rule pays the gaps of the price chain as they are: it takes "
+                "'packages' and 'holdDays' only (no multiplier, no agentLevels)"
+            )
+        return self
+
 
 class FixedRule(_Rule):
     kind: Literal["FIXED"]
