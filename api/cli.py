@@ -23,10 +23,20 @@ console = Console(stderr=True)
 log = structlog.get_logger(__name__)
 
 
+class _Stderr:
+    """Whatever sys.stderr is when a line is written (a test runner swaps and closes it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 @app.callback()
 def _logs_to_stderr() -> None:
     """Logs go to stderr: stdout carries the commands' JSON, for pipes and scripts."""
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(_Stderr()))  # type: ignore[arg-type]
 
 
 def _when(value: str | None) -> datetime:

@@ -109,6 +109,7 @@ class FactProcessor:
         self._levels: dict[str, str] = {}  # agent code -> level (grade) code
         self._plans_at: int | None = None  # the log position the registries reflect
         self._facts: dict[Any, list[Any]] = {}  # this batch's facts: aggregate id -> events
+        self._built: dict[tuple[Any, int], Any] = {}  # (id, version) -> aggregate, this batch
 
     # -- plans and levels as known at a position --------------------------------------------------
     def _load_plans(self, position: int) -> None:
@@ -314,6 +315,7 @@ class FactProcessor:
         """Reads, in one query, the histories of the orders and cards this batch's facts need."""
         wanted = {n.originator_id for n in notifications if not n.topic.endswith(OWN_LOOKUPS)}
         self._facts = {}
+        self._built = {}
         if not wanted:
             return
         with self.ledger.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
@@ -331,7 +333,11 @@ class FactProcessor:
             )
 
     def _as_of(self, event: Any) -> Any:
-        """The aggregate exactly as it was when the event happened, not as it is now."""
+        """The aggregate exactly as it was when the event happened, not as it is now. Handlers
+        only read it, so one copy serves every handler (and shadow) of the batch."""
+        key = (event.originator_id, event.originator_version)
+        if (built := self._built.get(key)) is not None:
+            return built
         history = self._facts.get(event.originator_id)
         if history is None:
             return self.ledger.repository.get(event.originator_id, version=event.originator_version)
@@ -340,6 +346,7 @@ class FactProcessor:
             if stored.originator_version > event.originator_version:
                 break
             aggregate = self.ledger.mapper.to_domain_event(stored).mutate(aggregate)
+        self._built[key] = aggregate
         return aggregate
 
 

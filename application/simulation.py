@@ -11,7 +11,7 @@ the commission policy applies them as adjustments when it meets a recorded corre
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from eventsourcing.utils import get_topic
@@ -21,7 +21,7 @@ from application.ledger import Ledger
 from domain.common import Audit, derived_id
 from domain.money import format_money
 from domain.order import Order
-from domain.performance import MonthlyVolume
+from domain.performance import MonthlyVolume, month_of
 from domain.plan import CommissionPlan
 from domain.rules import CommissionLine, PlanVersion
 
@@ -44,6 +44,7 @@ class ShadowWallet:
         self.closed: set[str] = set()
         self.lines: dict[str, ShadowLine] = {}  # every line ever accrued
         self.adjustments: dict[str, list[str]] = {}  # line id -> ids of lines correcting it
+        self.by_order: dict[str, list[str]] = {}
 
     def accrue(self, commission_id: str, line: CommissionLine, audit: Audit) -> bool:
         if commission_id in self.commissions or commission_id in self.closed:
@@ -53,6 +54,8 @@ class ShadowWallet:
             "original": line.amount_fen,
             "order_id": line.order_id,
         }
+        if line.order_id is not None:
+            self.by_order.setdefault(line.order_id, []).append(commission_id)
         self.lines[commission_id] = ShadowLine(line, audit.effective_at, line.amount_fen)
         if corrects := line.facts.get("corrects"):
             self.adjustments.setdefault(corrects, []).append(commission_id)
@@ -64,7 +67,7 @@ class ShadowWallet:
     rejected: frozenset[str] = frozenset()  # finance decisions are not simulated
 
     def lines_for_order(self, order_id: str) -> list[str]:
-        return [cid for cid, c in self.commissions.items() if c["order_id"] == order_id]
+        return [cid for cid in self.by_order.get(order_id, ()) if cid in self.commissions]
 
     def parts_of(self, commission_id: str) -> list[str]:
         parts = [commission_id, *self.adjustments.get(commission_id, [])]
@@ -118,17 +121,39 @@ class PlanShadow(FactProcessor):
     """The rules over the log with extra versions in force: corrections recorded up to the end
     of the replay apply to earlier facts too, as the policy applied them when it met them."""
 
-    def __init__(self, ledger: Ledger, tz: tzinfo, retroactive: list[PlanVersion]) -> None:
+    def __init__(
+        self, ledger: Ledger, tz: tzinfo, retroactive: list[PlanVersion], period: PlanVersion
+    ) -> None:
         super().__init__(ledger, tz)
         self.retroactive = retroactive
         self.batch = ShadowBatch()
-        self.sales = 0  # completed orders effective in the last retroactive version's period
-        self._period = retroactive[-1] if retroactive else None
+        self.period = period  # the candidate's: only its facts are compared
+        self.sales = 0  # completed orders effective in the period
+        self._first_month = month_of(period.effective_from, tz)
+        self._last_month = (
+            month_of(period.effective_to - timedelta(microseconds=1), tz)
+            if period.effective_to
+            else None
+        )
+        self._orders: set[Any] = set()  # orders replayed, so their refunds are too
 
-    def _on_order_completed(self, event: Order.Completed, batch: Any) -> None:
-        if self._period is not None and self._period.covers(event.effective_at):
-            self.sales += 1
-        super()._on_order_completed(event, batch)
+    def _handle(self, event: Any, batch: Any) -> None:
+        """Orders of months the period does not touch change nothing it compares (their lines
+        and the volumes of their months lie outside it): they are skipped, with their refunds."""
+        if isinstance(event, Order.Completed):
+            if not self._touches(event.effective_at):
+                return
+            self._orders.add(event.originator_id)
+            self.sales += self.period.covers(event.effective_at)
+        elif isinstance(event, Order.Refunded) and event.originator_id not in self._orders:
+            return
+        super()._handle(event, batch)
+
+    def _touches(self, at: datetime) -> bool:
+        month = month_of(at, self.tz)
+        return self._first_month <= month and (
+            self._last_month is None or month <= self._last_month
+        )
 
     def plan_versions(self) -> list[PlanVersion]:
         known = super().plan_versions()
@@ -143,12 +168,14 @@ class PlanShadow(FactProcessor):
         for code, wallet in self.batch.wallets.items():
             for cid, line in wallet.lines.items():
                 key = (code, line.line.facts.get("corrects", cid))
-                if key in found:
+                if (
+                    key in found
+                ):  # lines come in the order they were accrued: line, then adjustments
                     found[key] = replace(
                         found[key], amount_fen=found[key].amount_fen + line.amount_fen
                     )
-                else:  # lines come in the order they were accrued: a line before its adjustments
-                    found[key] = replace(line)
+                else:
+                    found[key] = line  # never changed in place from here on
         return {
             key: line
             for key, line in found.items()
@@ -200,8 +227,8 @@ def simulate(ledger: Ledger, candidate: PlanVersion, position: int, tz: tzinfo) 
     """The candidate's differences against what was recorded up to `position` (inclusive)."""
     started = time.perf_counter()
     retro = corrections_known(ledger, position)
-    baseline = PlanShadow(ledger, tz, retro)
-    shadow = PlanShadow(ledger, tz, [*retro, candidate])
+    baseline = PlanShadow(ledger, tz, retro, candidate)
+    shadow = PlanShadow(ledger, tz, [*retro, candidate], candidate)
     facts = _replay([baseline, shadow], ledger, position)
     before = baseline.amounts(candidate.effective_from, candidate.effective_to)
     after = shadow.amounts(candidate.effective_from, candidate.effective_to)
@@ -302,7 +329,7 @@ def _replay(shadows: list[PlanShadow], ledger: Ledger, position: int) -> int:
             break
         lead._prefetch(notifications, notifications[-1].id)
         for shadow in shadows[1:]:
-            shadow._facts = lead._facts
+            shadow._facts, shadow._built = lead._facts, lead._built
         for notification in notifications:
             event = ledger.mapper.to_domain_event(notification)
             for shadow in shadows:

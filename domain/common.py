@@ -3,6 +3,7 @@
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from domain.errors import InvalidInput
@@ -21,7 +22,12 @@ def derived_id(*parts: object) -> str:
     """A stable id for a fact derived from other facts (a commission line, an unfreeze request).
     A '|' inside a part is escaped, so ('p|q', 'r') and ('p', 'q|r') never share an id (parts
     without '|' or '\\' keep the ids they always had)."""
-    return str(uuid.uuid5(NAMESPACE, "|".join(_escaped(str(p)) for p in parts)))
+    return _derived_id(tuple(str(p) for p in parts))
+
+
+@lru_cache(maxsize=1 << 16)  # the policy and a simulation ask for the same ids again and again
+def _derived_id(parts: tuple[str, ...]) -> str:
+    return str(uuid.uuid5(NAMESPACE, "|".join(_escaped(p) for p in parts)))
 
 
 def _escaped(part: str) -> str:

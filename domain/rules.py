@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -118,6 +119,10 @@ class _Rule(BaseModel):
         return not self.agent_levels or level in self.agent_levels
 
     def max_factor(self) -> Decimal:
+        return self.multiplier_value
+
+    @cached_property
+    def multiplier_value(self) -> Decimal:
         return parse_multiplier(self.multiplier) if self.multiplier else ONE
 
     def factor(self, at: datetime) -> Decimal:
@@ -128,7 +133,7 @@ class _Rule(BaseModel):
             return ONE
         if self.window_to is not None and at >= self.window_to:
             return ONE
-        return parse_multiplier(self.multiplier)
+        return self.multiplier_value
 
     def max_rate(self) -> Decimal:
         """The highest rate the rule can apply (for the 0-100% check with a multiplier)."""
@@ -159,7 +164,7 @@ class FixedRule(_Rule):
         _money(v)
         return v
 
-    @property
+    @cached_property
     def amount_fen(self) -> int:
         return _money(self.amount)
 
@@ -175,7 +180,7 @@ class PercentageRule(_Rule):
         _rate(v)
         return v
 
-    @property
+    @cached_property
     def rate_decimal(self) -> Decimal:
         return parse_rate(self.rate)
 
@@ -195,11 +200,11 @@ class OneTimeRule(_Rule):
         _money(v)
         return v
 
-    @property
+    @cached_property
     def amount_fen(self) -> int:
         return _money(self.amount)
 
-    @property
+    @cached_property
     def threshold_fen(self) -> int:
         return _money(self.recharge_threshold)
 
@@ -218,7 +223,7 @@ class MultiLevelRule(_Rule):
             _rate(rate)
         return v
 
-    @property
+    @cached_property
     def level_rates(self) -> list[Decimal]:
         return [_rate(r) for r in self.levels]
 
@@ -261,6 +266,11 @@ class TieredRule(_Rule):
     @property
     def rerates(self) -> bool:
         return self.effect == "RERATE_MONTH"
+
+    @cached_property
+    def tier_table(self) -> list[tuple[int | None, Decimal | None, int | None]]:
+        """parsed_tiers(), parsed once per rule."""
+        return self.parsed_tiers()
 
     def parsed_tiers(self) -> list[tuple[int | None, Decimal | None, int | None]]:
         """[(upper bound inclusive or None, rate, amount per unit)], ascending."""
@@ -316,7 +326,11 @@ class LevelDifferenceRule(_Rule):
         return v
 
     def grade_rate(self, level: str | None) -> Decimal:
-        return _rate(self.rates[level]) if level in self.rates else ZERO
+        return self.grade_rates.get(level, ZERO) if level is not None else ZERO
+
+    @cached_property
+    def grade_rates(self) -> dict[str, Decimal]:
+        return {level: _rate(rate) for level, rate in self.rates.items()}
 
     def max_rate(self) -> Decimal:
         return max(_rate(r) for r in self.rates.values())
@@ -335,6 +349,10 @@ class PeerLevelRule(_Rule):
     def _check_rate(cls, v: str) -> str:
         _rate(v)
         return v
+
+    @cached_property
+    def rate_decimal(self) -> Decimal:
+        return _rate(self.rate)
 
     def max_rate(self) -> Decimal:
         return _rate(self.rate)
@@ -750,7 +768,7 @@ def tier_for(tiers: list[tuple[int | None, Decimal | None, int | None]], volume:
 def _tiered_sale(sale: SaleFacts, plan: PlanVersion, rule: TieredRule) -> list[CommissionLine]:
     if rule.metric != Metric.SALES_AMOUNT:
         return []
-    tiers = rule.parsed_tiers()
+    tiers = rule.tier_table
     before = sale.month_sales_before_fen
     after = before + sale.paid_fen
     facts: dict[str, Any] = {
@@ -786,7 +804,7 @@ def rerated_line(
 ) -> CommissionLine | None:
     """A sale of the month (paid_fen: what is left of it after refunds) priced at the tier the
     month's volume is in now: what a RERATE_MONTH rule pays for it once the month is re-rated."""
-    tiers = rule.parsed_tiers()
+    tiers = rule.tier_table
     index = tier_for(tiers, month_volume_fen)
     facts: dict[str, Any] = {
         "metric": rule.metric,
@@ -799,7 +817,7 @@ def rerated_line(
 
 
 def tier_changed(rule: TieredRule, before_fen: int, after_fen: int) -> bool:
-    tiers = rule.parsed_tiers()
+    tiers = rule.tier_table
     return tier_for(tiers, before_fen) != tier_for(tiers, after_fen)
 
 
@@ -850,8 +868,9 @@ def _peer_level(sale: SaleFacts, plan: PlanVersion, rule: PeerLevelRule) -> list
     for upline in sale.uplines[: rule.max_depth]:
         if sale.grades.get(upline) == level:  # only the first same-grade upline
             facts = {"base": rule.base, "level": level, "seller": sale.seller_code}
-            rate = _rate(rule.rate)
-            line = _sale_line(sale, plan, rule, upline, sale.base(rule.base), rate, facts)
+            line = _sale_line(
+                sale, plan, rule, upline, sale.base(rule.base), rule.rate_decimal, facts
+            )
             return [line] if line else []
     return []
 
@@ -951,7 +970,7 @@ def lines_for_card_volume(facts: CardVolumeFacts, plans: list[PlanVersion]) -> l
                 continue
             if not rule.in_scope(facts.package_code, facts.grades.get(facts.agent_code)):
                 continue
-            tiers = rule.parsed_tiers()
+            tiers = rule.tier_table
             index = tier_for(tiers, facts.count_after)
             unit = tiers[index][2] or 0
             factor = rule.factor(facts.effective_at)

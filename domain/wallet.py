@@ -115,6 +115,8 @@ class Wallet(Aggregate):
                 "request_id": None,
                 "requests": 0,
             }
+            if wallet.by_order is not None and self.order_id is not None:
+                wallet.by_order.setdefault(self.order_id, []).append(self.commission_id)
             # A correction's adjustment names the line it corrects: later corrections find the
             # line's whole amount through it.
             if corrects := self.facts.get("corrects"):
@@ -279,6 +281,9 @@ class Wallet(Aggregate):
     # snapshots taken before it existed still load.)
     rejected: frozenset[str] = frozenset()
     adjustments: dict[str, list[str]] | None = None  # corrected line id -> its adjustments' ids
+    # order id -> its lines' ids (None in wallets restored from snapshots older than the index:
+    # those scan their open lines instead)
+    by_order: dict[str, list[str]] | None = None
 
     @staticmethod
     def create_id(agent_code: str, **_: Any) -> UUID:
@@ -299,6 +304,7 @@ class Wallet(Aggregate):
         # Ids of card-triggered lines that reached zero, so they are never accrued again.
         self.closed: set[str] = set()
         self.withdrawals: dict[str, int] = {}  # payouts in flight: id -> amount
+        self.by_order = {}
         self.settled_withdrawals: set[str] = set()  # a payout id names one payout, ever
 
     # -- deposit (flow 2) -------------------------------------------------------------------------
@@ -515,7 +521,9 @@ class Wallet(Aggregate):
 
     # -- queries ----------------------------------------------------------------------------------
     def lines_for_order(self, order_id: str) -> list[str]:
-        return [cid for cid, c in self.commissions.items() if c["order_id"] == order_id]
+        if self.by_order is None:
+            return [cid for cid, c in self.commissions.items() if c["order_id"] == order_id]
+        return [cid for cid in self.by_order.get(order_id, ()) if cid in self.commissions]
 
     def parts_of(self, commission_id: str) -> list[str]:
         """The open line and its open adjustments, oldest first."""
