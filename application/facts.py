@@ -57,11 +57,12 @@ BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 
 
 class Batch(Protocol):
-    """Where a batch's commission changes go: real wallets, or a simulation's shadows."""
+    """Where a batch's commission changes go: real wallets and volumes, or a simulation's
+    shadows of them."""
 
     def wallet(self, agent_code: str) -> Any: ...
 
-    def volume(self, agent_code: str, month: str) -> MonthlyVolume: ...
+    def volume(self, agent_code: str, month: str) -> Any: ...
 
 
 @dataclass
@@ -269,7 +270,7 @@ class FactProcessor:
         self._rerate(batch, volume, volume_before, order.completed_at, audit)
 
     def _rerate(
-        self, batch: Batch, volume: MonthlyVolume, before_fen: int, sold_at: Any, audit: Audit
+        self, batch: Batch, volume: Any, before_fen: int, sold_at: Any, audit: Audit
     ) -> None:
         """RERATE_MONTH tiers: when the month's volume changes tier, every sale of the month is
         priced again at the new tier."""
@@ -278,7 +279,7 @@ class FactProcessor:
                 self._rerate_month(batch, volume, plan, rule, audit)
 
     def _rerate_month(
-        self, batch: Batch, volume: MonthlyVolume, plan: PlanVersion, rule: Any, audit: Audit
+        self, batch: Batch, volume: Any, plan: PlanVersion, rule: Any, audit: Audit
     ) -> None:
         """Each sale's line against what the new tier pays for what is left of the sale: the
         difference is taken back (void or claw back) or paid by an adjustment line."""

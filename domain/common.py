@@ -22,16 +22,15 @@ def derived_id(*parts: object) -> str:
     """A stable id for a fact derived from other facts (a commission line, an unfreeze request).
     A '|' inside a part is escaped, so ('p|q', 'r') and ('p', 'q|r') never share an id (parts
     without '|' or '\\' keep the ids they always had)."""
-    return _derived_id(tuple(str(p) for p in parts))
+    texts = [str(p) for p in parts]
+    if any("|" in t or "\\" in t for t in texts):
+        texts = [t.replace("\\", "\\\\").replace("|", "\\|") for t in texts]
+    return _uuid5("|".join(texts))
 
 
-@lru_cache(maxsize=1 << 16)  # the policy and a simulation ask for the same ids again and again
-def _derived_id(parts: tuple[str, ...]) -> str:
-    return str(uuid.uuid5(NAMESPACE, "|".join(_escaped(p) for p in parts)))
-
-
-def _escaped(part: str) -> str:
-    return part.replace("\\", "\\\\").replace("|", "\\|")
+@lru_cache(maxsize=1 << 18)  # the policy and a simulation ask for the same ids again and again
+def _uuid5(text: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, text))
 
 
 @dataclass(frozen=True)
