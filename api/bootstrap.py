@@ -101,7 +101,12 @@ def bootstrap(settings: Settings | None = None, *, run_migrations: bool = True) 
         migrate(dsn)
     pool = ConnectionPool(dsn, min_size=1, max_size=10, open=True)
     read = ReadModel(pool)
-    ledger = Ledger(eventsourcing_env(dsn), price_factor=settings.price_factor, directory=read)
+    ledger = Ledger(
+        eventsourcing_env(dsn),
+        price_factor=settings.price_factor,
+        directory=read,
+        business_tz=settings.zone,
+    )
     policy = CommissionPolicy(
         ledger, batch_size=settings.policy_batch_size, business_tz=settings.zone
     )

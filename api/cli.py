@@ -295,6 +295,9 @@ def plans_correct(
     reason: Annotated[str, typer.Option(help="Why: recorded on every adjustment.")],
     end: To = None,
     actor: Annotated[str, typer.Option()] = "ops",
+    expected_version: Annotated[
+        int | None, typer.Option(help="The version `plans simulate` showed.")
+    ] = None,
 ) -> None:
     """Record a correcting version of plan CODE over [--from, --to) and let the commission
     policy adjust the period's recorded commissions."""
@@ -311,6 +314,7 @@ def plans_correct(
             _when(start),
             _when(end) if end else None,
             Audit(actor, datetime.now(UTC), reason),
+            expected_version=expected_version,
         )
         fenrun.catch_up()
     except LedgerError as exc:

@@ -10,13 +10,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
-from application.ledger import Ledger
+from application.ledger import BUSINESS_TZ, Ledger
 from domain.agent import Agent
 from domain.card import Card
 from domain.common import SYSTEM_ACTOR, Audit, derived_id
@@ -53,7 +52,6 @@ RELEVANT = (
     Agent.LevelChanged,
     CarrierSettlement.Recorded,
 )
-BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 
 
 class Batch(Protocol):
@@ -249,8 +247,9 @@ class FactProcessor:
         batch.wallet(line.beneficiary).accrue(commission_id, line, audit)
 
     def _on_order_refunded(self, event: Order.Refunded, batch: Batch) -> None:
-        """Each line gives back its share of the refund; cumulative rounding makes a full refund
-        take back exactly the whole line, however many partial refunds came before."""
+        """Each line gives back the refund's share of what is left of it, against what is left
+        of the sale: a full refund takes back exactly the rest, and a line a correction or a
+        re-rating changed gives back its share of what it is now, not of what it first was."""
         order = self._as_of(event)
         before = event.refunded_total_fen - event.amount_fen
         audit = Audit(ACTOR, event.effective_at, f"order {order.order_id} refunded: {event.reason}")
@@ -262,10 +261,8 @@ class FactProcessor:
         for agent_code in order.beneficiaries:
             wallet = batch.wallet(agent_code)
             for commission_id in wallet.lines_for_order(order.order_id):
-                original = wallet.commissions[commission_id]["original"]
-                share = scale_half_up(
-                    original, event.refunded_total_fen, order.paid_fen
-                ) - scale_half_up(original, before, order.paid_fen)
+                left = wallet.commissions[commission_id]["amount"]
+                share = scale_half_up(left, event.amount_fen, order.paid_fen - before)
                 wallet.reduce(commission_id, share, audit)
         self._rerate(batch, volume, volume_before, order.completed_at, audit)
 
@@ -290,7 +287,7 @@ class FactProcessor:
             f"month {volume.month} re-rated ({audit.reason}): volume "
             f"{format_money(volume.sales_fen)}",
         )
-        for order_id, net_fen in (volume.net_by_order or {}).items():
+        for order_id, net_fen in volume.net_by_order.items():
             sale = self.ledger.order(order_id).sale_facts()
             sale = replace(sale, paid_fen=net_fen, grades=self._grades([volume.agent_code]))
             line = rerated_line(sale, plan, rule, volume.sales_fen) if net_fen > 0 else None
@@ -301,7 +298,7 @@ class FactProcessor:
             current = sum(wallet.commissions[c]["amount"] for c in wallet.parts_of(line_id))
             if target < current:
                 wallet.take_back(line_id, current - target, reason)
-            elif line is not None and target > current and line_id not in wallet.rejected:
+            elif line is not None and target > current and not wallet.was_rejected(line_id):
                 facts = {
                     **line.facts,
                     "corrects": line_id,

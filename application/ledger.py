@@ -9,9 +9,10 @@ import hashlib
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import orjson
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -32,6 +33,7 @@ from domain.errors import (
     LedgerError,
     OrderNotFound,
     PackageNotFound,
+    PlanRefused,
     PriceRefused,
     UnfreezeRequestNotFound,
 )
@@ -50,6 +52,7 @@ T = TypeVar("T", bound=Aggregate)
 MAX_TREE_DEPTH = 1000  # a guard against a corrupted tree; real trees are far shallower
 MAX_BATCH = 500
 _CONFLICT_RETRIES = 5
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")  # the default business calendar (settings override it)
 
 
 class Directory(Protocol):
@@ -87,10 +90,12 @@ class Ledger(Application):
         *,
         price_factor: int = 2,
         directory: Directory | None = None,
+        business_tz: tzinfo = BUSINESS_TZ,
     ) -> None:
         super().__init__(env)
         self.price_factor = price_factor
         self.directory = directory
+        self.business_tz = business_tz  # months of RERATE_MONTH corrections
 
     # -- wiring ----------------------------------------------------------------------------------
     def construct_transcoder(self) -> Transcoder:
@@ -203,6 +208,10 @@ class Ledger(Application):
                 continue
             return result
         raise AssertionError("unreachable")
+
+    def key_used(self, key: str | None) -> bool:
+        """Whether a command was already recorded under this idempotency key."""
+        return key is not None and self._idempotency(key) is not None
 
     def _idempotency(self, key: str) -> IdempotencyKey | None:
         try:
@@ -362,7 +371,7 @@ class Ledger(Application):
         a correction would be (rules, period, no overlap with other plans)."""
         require_code(code, "code")
         plan = self.plan(code) or CommissionPlan.start(code)
-        candidate = plan.correction_candidate(rules, start, end)
+        candidate = plan.correction_candidate(rules, start, end, self.business_tz)
         refuse_overlap(candidate, self.plan_versions())
         return candidate
 
@@ -374,14 +383,22 @@ class Ledger(Application):
         end: datetime | None,
         audit: Audit,
         key: str | None = None,
+        expected_version: int | None = None,
     ) -> dict[str, Any]:
         """Records a correcting version of a plan over [start, end). The commission policy
-        then adjusts every commission of the period already recorded (see simulation.py)."""
+        then adjusts every commission of the period already recorded (see simulation.py).
+        expected_version: the version a simulation showed; refused if the plan moved on since."""
 
         def decide() -> tuple[list[Aggregate], dict[str, Any]]:
             require_code(code, "code")
             plan = self.plan(code) or CommissionPlan.start(code)
-            candidate = plan.correction_candidate(rules, start, end)
+            candidate = plan.correction_candidate(rules, start, end, self.business_tz)
+            if expected_version is not None and candidate.version != expected_version:
+                raise PlanRefused(
+                    "expectedVersion",
+                    f"plan {code} would now get version {candidate.version}, not "
+                    f"{expected_version}: it changed since the simulation; simulate again",
+                )
             version = plan.define_correction(candidate, audit, self.plan_versions())
             catalog = self.plan_catalog() or PlanCatalog.start()
             catalog.note(code, version)

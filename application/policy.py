@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.utils import get_topic
 
 from application.facts import (
     BUSINESS_TZ,
@@ -47,6 +48,8 @@ class CommissionPolicy(FactProcessor):
         # Wallets stay loaded between batches: a busy wallet is not replayed for every batch.
         self._wallets: dict[str, Wallet] = {}
         self._position = 0  # of the fact being handled
+        self._redelivered = False  # whether that fact was acted on before
+        self._done: set[int] = set()
 
     def position(self) -> int:
         return self.ledger.recorder.max_tracking_id(self.name) or 0  # type: ignore[attr-defined]
@@ -67,28 +70,28 @@ class CommissionPolicy(FactProcessor):
             if not notifications:
                 return 0
             self._load_plans(start)
-            relevant = self._unprocessed(
-                [n for n in notifications if n.topic.endswith(RELEVANT_SUFFIXES)]
-            )
+            relevant = [n for n in notifications if n.topic.endswith(RELEVANT_SUFFIXES)]
+            self._done = self._processed(relevant)
+            # A correction acted on before still counts as a plan version for what follows it.
+            relevant = [n for n in relevant if id(n) not in self._done or _is_correction(n)]
             self._prefetch(relevant, notifications[-1].id)
             batch = WalletBatch(self.ledger, self._wallets)
-            plans_before = {k: list(v) for k, v in self._plans.items()}
-            levels_before = dict(self._levels)
             try:
                 for notification in relevant:
                     self._position = notification.id
+                    self._redelivered = id(notification) in self._done
                     self._handle(self.ledger.mapper.to_domain_event(notification), batch)
                 facts = [
                     ProcessedFact.record(n.originator_id, n.originator_version)
                     for n in relevant
-                    if not n.topic.endswith(OWN_LOOKUPS)
+                    if not n.topic.endswith(OWN_LOOKUPS) and id(n) not in self._done
                 ]
                 self.ledger.save_tracked(
                     Tracking(self.name, notifications[-1].id), *batch.changed(), *facts
                 )
             except IntegrityError:
                 # Another writer changed a wallet, or another worker committed this batch.
-                self._plans, self._levels, self._plans_at = plans_before, levels_before, None
+                self._plans_at = None  # the registries went past the committed position
                 self._wallets.clear()
                 log.info("commission_policy.retry", attempt=attempt, start=start)
                 continue
@@ -104,7 +107,7 @@ class CommissionPolicy(FactProcessor):
         raise RuntimeError(f"{self.name}: gave up after {self.max_retries} conflicting attempts")
 
     def _handle(self, event: Any, batch: Batch) -> None:
-        if isinstance(event, CommissionPlan.CorrectionDefined):
+        if isinstance(event, CommissionPlan.CorrectionDefined) and not self._redelivered:
             self._on_correction(event, batch)
         super()._handle(event, batch)
 
@@ -123,15 +126,15 @@ class CommissionPolicy(FactProcessor):
             applied=applied,
         )
 
-    def _unprocessed(self, notifications: list[Any]) -> list[Any]:
-        """Drops facts already acted on (a re-delivery): their effects are in the store."""
+    def _processed(self, notifications: list[Any]) -> set[int]:
+        """The facts already acted on (a re-delivery): their effects are in the store."""
         ids = {
             ProcessedFact.create_id(str(n.originator_id), n.originator_version): n
             for n in notifications
             if not n.topic.endswith(OWN_LOOKUPS)
         }
         if not ids:
-            return notifications
+            return set()
         with self.ledger.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
             rows = conn.execute(
                 "SELECT originator_id FROM ledger_events WHERE originator_id = ANY(%s)"
@@ -141,4 +144,11 @@ class CommissionPolicy(FactProcessor):
         done = {id(ids[r["originator_id"]]) for r in rows}
         if done:
             log.warning("commission_policy.redelivered", facts=len(done))
-        return [n for n in notifications if id(n) not in done]
+        return done
+
+
+_CORRECTION = get_topic(CommissionPlan.CorrectionDefined).split(":", 1)[1]
+
+
+def _is_correction(notification: Any) -> bool:
+    return bool(notification.topic.endswith(_CORRECTION))

@@ -64,7 +64,8 @@ class ShadowWallet:
     def request_unfreeze(self, commission_id: str, audit: Audit) -> str:
         return commission_id  # statuses are not simulated
 
-    rejected: frozenset[str] = frozenset()  # finance decisions are not simulated
+    def was_rejected(self, commission_id: str) -> bool:
+        return False  # finance's decisions are not simulated
 
     def lines_for_order(self, order_id: str) -> list[str]:
         return [cid for cid in self.by_order.get(order_id, ()) if cid in self.commissions]
@@ -296,7 +297,7 @@ def apply_differences(
         delta = difference.difference_fen
         if delta < 0:
             applied += bool(wallet.take_back(difference.commission_id, -delta, audit))
-        elif difference.commission_id not in wallet.rejected:
+        elif not wallet.was_rejected(difference.commission_id):
             adjustment = _adjustment(difference, correction, delta)
             applied += wallet.accrue(adjustment.source_id, adjustment.line, audit)
     return applied

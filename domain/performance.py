@@ -55,13 +55,11 @@ class MonthlyVolume(Aggregate):
         self.sales_fen = 0
         self.orders = 0
         self.counts: dict[str, int] = {Metric.PICKUP_COUNT: 0, Metric.ACTIVATION_COUNT: 0}
+        # Each counted order's amount net of refunds, for re-rating the month.
+        self.net_by_order: dict[str, int] = {}
 
     def count_sale(self, order_id: str, amount_fen: int, effective_at: datetime) -> None:
         self._count_sale(order_id=order_id, amount_fen=amount_fen, effective_at=effective_at)
-
-    # Each counted order's amount net of refunds, for re-rating a month (a class default, so
-    # snapshots taken before it existed still load).
-    net_by_order: dict[str, int] | None = None
 
     @event(SaleCounted)
     def _count_sale(self, order_id: str, amount_fen: int, effective_at: datetime) -> None:
@@ -70,8 +68,6 @@ class MonthlyVolume(Aggregate):
         self._add_net(order_id, amount_fen)
 
     def _add_net(self, order_id: str, amount_fen: int) -> None:
-        if self.net_by_order is None:
-            self.net_by_order = {}
         self.net_by_order[order_id] = self.net_by_order.get(order_id, 0) + amount_fen
 
     def count_refund(self, order_id: str, amount_fen: int, effective_at: datetime) -> None:

@@ -1,7 +1,7 @@
 """A commission plan: a versioned, effective-dated rules document."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, time, tzinfo
 from typing import Any
 from uuid import UUID
 
@@ -15,6 +15,7 @@ from domain.rules import (
     dump_rules,
     overlapping_rules,
     parse_rules,
+    rerates_months,
 )
 
 
@@ -91,16 +92,22 @@ class CommissionPlan(Aggregate):
         return version
 
     def correction_candidate(
-        self, document: object, effective_from: datetime, effective_to: datetime | None
+        self,
+        document: object,
+        effective_from: datetime,
+        effective_to: datetime | None,
+        business_tz: tzinfo,
     ) -> PlanVersion:
-        """The version a correction would define: in force over [from, to) only, retroactively."""
+        """The version a correction would define: in force over [from, to) only, retroactively.
+        A month re-rated as a whole (RERATE_MONTH) is corrected as a whole: a period cutting it
+        would re-rate sales on both sides of the cut."""
         _require_offset(effective_from, "from")
         if effective_to is not None:
             _require_offset(effective_to, "to")
             if effective_to <= effective_from:
                 raise InvalidInput("to", "'to' must be after 'from'")
         rules = parse_rules(document)
-        return PlanVersion(
+        candidate = PlanVersion(
             self.code,
             len(self.versions) + 1,
             effective_from,
@@ -108,6 +115,15 @@ class CommissionPlan(Aggregate):
             effective_to=effective_to,
             correction=True,
         )
+        if any(rerates_months(v) for v in [candidate, *self.plan_versions()]):
+            for field, at in (("from", effective_from), ("to", effective_to)):
+                if at is not None and not _month_start(at, business_tz):
+                    raise PlanRefused(
+                        field,
+                        f"plan {self.code} re-rates whole months (RERATE_MONTH): '{field}' must "
+                        f"be the start of a business month ({business_tz})",
+                    )
+        return candidate
 
     def define_correction(
         self, candidate: PlanVersion, audit: Audit, other_plans: Sequence[PlanVersion] = ()
@@ -116,8 +132,6 @@ class CommissionPlan(Aggregate):
         already processed too. The commission policy records the resulting adjustments."""
         if not audit.reason:
             raise InvalidInput("reason", "a plan correction needs a reason")
-        if candidate.version != len(self.versions) + 1:
-            raise PlanRefused("code", f"plan {self.code} changed meanwhile; simulate again")
         refuse_overlap(candidate, other_plans)
         self._define_correction(
             version=candidate.version,
@@ -177,6 +191,11 @@ class CommissionPlan(Aggregate):
             )
             for v in self.versions
         ]
+
+
+def _month_start(at: datetime, tz: tzinfo) -> bool:
+    local = at.astimezone(tz)
+    return local.day == 1 and local.time() == time(0)
 
 
 def _require_offset(at: datetime, field: str) -> None:

@@ -816,6 +816,10 @@ def rerated_line(
     return _sale_line(sale, plan, rule, sale.seller_code, sale.paid_fen, tiers[index][1], facts)
 
 
+def rerates_months(version: PlanVersion) -> bool:
+    return any(isinstance(rule, TieredRule) and rule.rerates for rule in version.rules)
+
+
 def tier_changed(rule: TieredRule, before_fen: int, after_fen: int) -> bool:
     tiers = rule.tier_table
     return tier_for(tiers, before_fen) != tier_for(tiers, after_fen)

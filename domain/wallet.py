@@ -115,13 +115,11 @@ class Wallet(Aggregate):
                 "request_id": None,
                 "requests": 0,
             }
-            if wallet.by_order is not None and self.order_id is not None:
+            if self.order_id is not None:
                 wallet.by_order.setdefault(self.order_id, []).append(self.commission_id)
             # A correction's adjustment names the line it corrects: later corrections find the
             # line's whole amount through it.
             if corrects := self.facts.get("corrects"):
-                if wallet.adjustments is None:
-                    wallet.adjustments = {}
                 wallet.adjustments.setdefault(corrects, []).append(self.commission_id)
 
     class UnfreezeRequested(BalanceEvent):
@@ -202,7 +200,7 @@ class Wallet(Aggregate):
 
         def apply_to_lines(self, wallet: Any) -> None:
             if self.decision == "REJECTED":
-                wallet.rejected = wallet.rejected | {self.commission_id}
+                wallet.rejected.add(self.commission_id)
             wallet.set_remaining(self.commission_id, self.remaining_fen)
 
     class WithdrawalRequested(BalanceEvent):
@@ -277,14 +275,6 @@ class Wallet(Aggregate):
 
     # -------------------------------------------------------------------------------------------
 
-    # Lines finance voided on rejection: no correction pays them again. (A class default, so
-    # snapshots taken before it existed still load.)
-    rejected: frozenset[str] = frozenset()
-    adjustments: dict[str, list[str]] | None = None  # corrected line id -> its adjustments' ids
-    # order id -> its lines' ids (None in wallets restored from snapshots older than the index:
-    # those scan their open lines instead)
-    by_order: dict[str, list[str]] | None = None
-
     @staticmethod
     def create_id(agent_code: str, **_: Any) -> UUID:
         return aggregate_id("wallet", agent_code)
@@ -304,7 +294,9 @@ class Wallet(Aggregate):
         # Ids of card-triggered lines that reached zero, so they are never accrued again.
         self.closed: set[str] = set()
         self.withdrawals: dict[str, int] = {}  # payouts in flight: id -> amount
-        self.by_order = {}
+        self.by_order: dict[str, list[str]] = {}  # order id -> ids of the lines it paid
+        self.adjustments: dict[str, list[str]] = {}  # corrected line id -> its adjustments
+        self.rejected: set[str] = set()  # lines finance voided: no correction pays them again
         self.settled_withdrawals: set[str] = set()  # a payout id names one payout, ever
 
     # -- deposit (flow 2) -------------------------------------------------------------------------
@@ -521,13 +513,18 @@ class Wallet(Aggregate):
 
     # -- queries ----------------------------------------------------------------------------------
     def lines_for_order(self, order_id: str) -> list[str]:
-        if self.by_order is None:
-            return [cid for cid, c in self.commissions.items() if c["order_id"] == order_id]
         return [cid for cid in self.by_order.get(order_id, ()) if cid in self.commissions]
+
+    def was_rejected(self, commission_id: str) -> bool:
+        """Whether finance voided the line, or any adjustment of it, on rejection."""
+        return any(
+            cid in self.rejected
+            for cid in (commission_id, *self.adjustments.get(commission_id, ()))
+        )
 
     def parts_of(self, commission_id: str) -> list[str]:
         """The open line and its open adjustments, oldest first."""
-        parts = [commission_id, *(self.adjustments or {}).get(commission_id, [])]
+        parts = [commission_id, *self.adjustments.get(commission_id, ())]
         return [cid for cid in parts if cid in self.commissions]
 
     def _line(self, commission_id: str) -> dict[str, Any]:

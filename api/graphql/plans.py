@@ -198,6 +198,10 @@ class ApplyPlanCorrectionInput:
     start: DateTime = strawberry.field(name="from")
     end: DateTime | None = strawberry.field(name="to", default=None)
     reason: str = strawberry.field(description="Why: recorded on every adjustment.")
+    expected_version: int | None = strawberry.field(
+        default=None,
+        description="The version simulatePlan showed: refused if the plan changed since.",
+    )
     idempotency_key: str | None = None
 
 
@@ -205,8 +209,10 @@ class ApplyPlanCorrectionInput:
 class ApplyPlanCorrectionPayload:
     plan_code: str | None
     version: int | None = strawberry.field(description="The correcting version recorded.")
-    simulation: PlanSimulation | None = strawberry.field(
-        description="What the correction changed: the differences it was applied for."
+    preview: PlanSimulation | None = strawberry.field(
+        description="simulatePlan as it stood just before the correction was recorded (none "
+        "when the idempotency key was used before). The commission policy applies the "
+        "differences as of the correction's own log position, facts recorded meanwhile included."
     )
     user_errors: list[UserError]
 
@@ -214,13 +220,21 @@ class ApplyPlanCorrectionPayload:
 def _apply(app: Any, data: ApplyPlanCorrectionInput, audit: Any) -> tuple[Any, Any, Any]:
     """Simulates, records the correcting version, and lets the policy record the adjustments
     (it replays the same facts when it meets the correction: the same differences)."""
-    candidate = _Candidate(data.code, data.rules, data.start, data.end)
-    preview, errors = _simulate(app, candidate)
-    if errors:
-        return None, None, errors
+    preview = None
+    if not app.ledger.key_used(data.idempotency_key):
+        candidate = _Candidate(data.code, data.rules, data.start, data.end)
+        preview, errors = _simulate(app, candidate)
+        if errors:
+            return None, None, errors
     try:
         result = app.ledger.correct_commission_plan(
-            data.code, data.rules, data.start, data.end, audit, data.idempotency_key
+            data.code,
+            data.rules,
+            data.start,
+            data.end,
+            audit,
+            data.idempotency_key,
+            expected_version=data.expected_version,
         )
     except LedgerError as exc:
         return None, None, [user_error(exc)]
@@ -243,6 +257,6 @@ class PlanMutations:
         return ApplyPlanCorrectionPayload(
             plan_code=result and result["planCode"],
             version=result and result["version"],
-            simulation=PlanSimulation.of(preview) if preview else None,
+            preview=PlanSimulation.of(preview) if preview else None,
             user_errors=errors,
         )

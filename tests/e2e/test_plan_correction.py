@@ -101,9 +101,9 @@ def test_apply_correction_tops_up_then_takes_back(gql: GraphQLClient) -> None:
     raised = gql.ok(
         "applyPlanCorrection",
         {"code": "ml", "rules": rates("12%"), "from": MAR, "to": APR, "reason": "rate was 12%"},
-        "planCode version simulation { difference commissionCount }",
+        "planCode version preview { difference commissionCount }",
     )
-    assert (raised["version"], raised["simulation"]["difference"]) == (2, "2.50")
+    assert (raised["version"], raised["preview"]["difference"]) == (2, "2.50")
     # A keeps its approved 10.00 and gets a 2.00 adjustment line (frozen, through approval).
     assert order_lines(gql, "O-B") == [("A", "10.00", "APPROVED", 1), ("A", "2.00", "FROZEN", 2)]
     assert order_lines(gql, "O-C") == [

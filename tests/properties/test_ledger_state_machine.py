@@ -12,7 +12,7 @@ head where it was.
 
 The model computes commissions independently of domain/rules.py: price differences per chain
 level, fixed amounts, percentages rounded half-up with Fractions, one-time card commissions,
-refund shares with cumulative half-up rounding, the release/approval lifecycle, clawbacks into
+refund shares of what is left, half-up, the release/approval lifecycle, clawbacks into
 debt, debt repaid first by later approvals. Whenever the policy and the views have caught up with
 the log, the invariants compare:
 
@@ -348,10 +348,7 @@ class Model:
                     continue
                 if line.status not in OPEN:
                     continue
-                share = half_up(Fraction(line.original * order.refunded, order.paid)) - half_up(
-                    Fraction(line.original * before, order.paid)
-                )
-                share = min(share, line.amount)
+                share = half_up(Fraction(line.amount * amount, order.paid - before))
                 if share <= 0:
                     continue
                 line.amount -= share

@@ -2,6 +2,7 @@
 wallet taking back a corrected line with its adjustments."""
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -25,6 +26,7 @@ FEB = datetime(2026, 2, 1, tzinfo=UTC)
 MAR = datetime(2026, 3, 1, tzinfo=UTC)
 APR = datetime(2026, 4, 1, tzinfo=UTC)
 AUDIT = Audit("admin", JAN, "why")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 PCT = [{"code": "p", "kind": "PERCENTAGE", "rate": "5%"}]
 
@@ -102,10 +104,10 @@ def test_correction_checks_its_period_and_reason():
     plan = CommissionPlan.start("a")
     plan.define_version(JAN, PCT, AUDIT)
     with pytest.raises(InvalidInput, match="after 'from'"):
-        plan.correction_candidate(PCT, MAR, FEB)
+        plan.correction_candidate(PCT, MAR, FEB, SHANGHAI)
     with pytest.raises(PlanRefused, match="offset"):
-        plan.correction_candidate(PCT, datetime(2026, 3, 1), None)
-    candidate = plan.correction_candidate(PCT, FEB, MAR)
+        plan.correction_candidate(PCT, datetime(2026, 3, 1), None, SHANGHAI)
+    candidate = plan.correction_candidate(PCT, FEB, MAR, SHANGHAI)
     with pytest.raises(InvalidInput, match="reason"):
         plan.define_correction(candidate, Audit("admin", JAN, ""))
     assert plan.define_correction(candidate, AUDIT) == 2
@@ -169,3 +171,21 @@ def test_rerating_prices_the_whole_sale_at_the_tier_of_the_month():
     assert line is not None
     assert line.amount_fen == 12_000
     assert line.facts["tier"] == 2
+
+
+def test_a_plan_that_rerates_months_is_corrected_by_whole_business_months():
+    tiers = [{"upTo": "100.00", "rate": "1%"}, {"upTo": None, "rate": "2%"}]
+    rerate = [{"code": "t", "kind": "TIERED", "effect": "RERATE_MONTH", "tiers": tiers}]
+    plan = CommissionPlan.start("t")
+    plan.define_version(JAN, rerate, AUDIT)
+    march = datetime(2026, 3, 1, tzinfo=SHANGHAI)
+    april = datetime(2026, 4, 1, tzinfo=SHANGHAI)
+    assert plan.correction_candidate(PCT, march, april, SHANGHAI).effective_to == april
+    with pytest.raises(PlanRefused, match="'from' must be the start of a business month"):
+        plan.correction_candidate(PCT, MAR, None, SHANGHAI)  # midnight UTC is 08:00 in Shanghai
+    with pytest.raises(PlanRefused, match="'to' must"):
+        plan.correction_candidate(PCT, march, april + timedelta(days=1), SHANGHAI)
+    # A plan without RERATE_MONTH may be corrected over any period.
+    other = CommissionPlan.start("o")
+    other.define_version(JAN, PCT, AUDIT)
+    assert other.correction_candidate(PCT, MAR, None, SHANGHAI).effective_from == MAR
