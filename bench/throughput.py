@@ -150,6 +150,7 @@ def one_run(
             phases: dict[str, Callable[[], Any]] = {
                 "commands": commands,
                 "policy": app.policy.run_until_idle,
+                "levels": app.level_policy.run_until_idle,
                 "projections": app.projections.run_until_idle,
             }
             timings: dict[str, float] = {}
