@@ -18,10 +18,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import structlog
-from eventsourcing.persistence import IntegrityError, Notification, StoredEvent, Tracking
+from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.utils import get_topic
 
+from application.follower import LogFollower
 from application.ledger import Ledger
 from domain.agent import Agent
 from domain.common import SYSTEM_ACTOR, Audit
@@ -36,7 +36,6 @@ from domain.levels import (
 )
 from domain.order import Order
 
-log = structlog.get_logger(__name__)
 ACTOR = f"{SYSTEM_ACTOR}:level-policy"
 _LADDER_DEFINED = get_topic(LevelLadder.Defined)
 _ORDER_COMPLETED = get_topic(Order.Completed)
@@ -79,55 +78,29 @@ class _Upgrades:
         return [a for a in self.agents.values() if a.pending_events]
 
 
-class LevelPolicy:
+class LevelPolicy(LogFollower):
     name = "level-policy"
 
     def __init__(self, ledger: Ledger, batch_size: int = 500, max_retries: int = 20) -> None:
-        self.ledger = ledger
-        self.batch_size = batch_size
-        self.max_retries = max_retries
+        super().__init__(ledger, batch_size, max_retries)
         self._ladder: tuple[LevelRequirements, ...] = ()
         self._tallies: dict[str, _Tally] | None = None  # None: no level has conditions
         self._levels: dict[str, str] = {}  # agent code -> level code, as the log says
         self._at: int | None = None  # the log position the state above reflects
 
-    def position(self) -> int:
-        return self.ledger.recorder.max_tracking_id(self.name) or 0  # type: ignore[attr-defined]
+    def process(self, start: int, notifications: Sequence[Notification]) -> list[Any]:
+        self._restore(start)
+        upgrades = _Upgrades(self.ledger)
+        self._process(notifications, upgrades)
+        return upgrades.changed()
 
-    def run_until_idle(self) -> int:
-        total = 0
-        while processed := self.run_once():
-            total += processed
-        return total
+    def forget(self) -> None:
+        # Another worker committed this batch, or an admin changed one of these agents: the
+        # in-memory figures went past the committed position, so fold them again.
+        self._at = None
 
-    def run_once(self) -> int:
-        """Processes one batch; returns how many notifications it consumed (0 when idle)."""
-        for attempt in range(self.max_retries):
-            start = self.position()
-            notifications = self.ledger.recorder.select_notifications(
-                start, self.batch_size, inclusive_of_start=False
-            )
-            if not notifications:
-                return 0
-            self._restore(start)
-            upgrades = _Upgrades(self.ledger)
-            try:
-                self._process(notifications, upgrades)
-                self.ledger.save_tracked(
-                    Tracking(self.name, notifications[-1].id), *upgrades.changed()
-                )
-            except IntegrityError:
-                # Another worker committed this batch, or an admin changed one of these agents:
-                # the in-memory figures went past the committed position, so fold them again.
-                self._at = None
-                log.info("level_policy.retry", attempt=attempt, start=start)
-                continue
-            except BaseException:
-                self._at = None
-                raise
-            self._at = notifications[-1].id
-            return len(notifications)
-        raise RuntimeError(f"{self.name}: gave up after {self.max_retries} conflicting attempts")
+    def saved(self, position: int) -> None:
+        self._at = position
 
     # -- one batch --------------------------------------------------------------------------------
     def _process(self, notifications: Sequence[Notification], upgrades: _Upgrades) -> None:

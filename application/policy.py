@@ -1,17 +1,16 @@
 """The commission policy: turns order and card events into commission events, exactly once.
 
-It reads the ledger's own notification log in batches. The commission events of a whole batch
-and the batch's last position are saved in one transaction (a process recorder with single-row
-tracking), so a crash loses nothing and a re-run doubles nothing: the tracking insert conflicts
-and the batch is retried from the committed position. Commission ids derive from the fact they
-pay for, so even a re-delivered fact cannot accrue twice.
+A LogFollower: the commission events of a whole batch and the batch's last position are saved in
+one transaction. Every fact acted on is recorded as a ProcessedFact in that transaction too, so
+even a re-delivered fact (a rewound or lost tracking row) pays nothing twice.
 """
 
+from collections.abc import Sequence
 from datetime import tzinfo
 from typing import Any
 
 import structlog
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from application.facts import (
@@ -22,6 +21,7 @@ from application.facts import (
     FactProcessor,
     WalletBatch,
 )
+from application.follower import LogFollower
 from application.ledger import Ledger
 from application.simulation import apply_differences, correction_differences
 from domain.plan import CommissionPlan
@@ -32,7 +32,7 @@ log = structlog.get_logger(__name__)
 _MAX_KEPT_WALLETS = 20_000
 
 
-class CommissionPolicy(FactProcessor):
+class CommissionPolicy(FactProcessor, LogFollower):
     name = "commission-policy"
 
     def __init__(
@@ -42,69 +42,44 @@ class CommissionPolicy(FactProcessor):
         max_retries: int = 20,
         business_tz: tzinfo = BUSINESS_TZ,
     ) -> None:
-        super().__init__(ledger, business_tz)
-        self.batch_size = batch_size
-        self.max_retries = max_retries
+        FactProcessor.__init__(self, ledger, business_tz)
+        LogFollower.__init__(self, ledger, batch_size, max_retries)
         # Wallets stay loaded between batches: a busy wallet is not replayed for every batch.
         self._wallets: dict[str, Wallet] = {}
+        self._batch = WalletBatch(ledger, self._wallets)
         self._position = 0  # of the fact being handled
         self._redelivered = False  # whether that fact was acted on before
         self._done: set[int] = set()
 
-    def position(self) -> int:
-        return self.ledger.recorder.max_tracking_id(self.name) or 0  # type: ignore[attr-defined]
+    def process(self, start: int, notifications: Sequence[Notification]) -> list[Any]:
+        """Commissions for the batch's facts, with a ProcessedFact for each fact acted on."""
+        self._load_plans(start)
+        relevant = [n for n in notifications if n.topic.endswith(RELEVANT_SUFFIXES)]
+        self._done = self._processed(relevant)
+        # A correction acted on before still counts as a plan version for what follows it.
+        relevant = [n for n in relevant if id(n) not in self._done or _is_correction(n)]
+        self._prefetch(relevant, notifications[-1].id)
+        self._batch = WalletBatch(self.ledger, self._wallets)
+        for notification in relevant:
+            self._position = notification.id
+            self._redelivered = id(notification) in self._done
+            self._handle(self.ledger.mapper.to_domain_event(notification), self._batch)
+        facts = [
+            ProcessedFact.record(n.originator_id, n.originator_version)
+            for n in relevant
+            if not n.topic.endswith(OWN_LOOKUPS) and id(n) not in self._done
+        ]
+        return [*self._batch.changed(), *facts]
 
-    def run_until_idle(self) -> int:
-        total = 0
-        while processed := self.run_once():
-            total += processed
-        return total
+    def forget(self) -> None:
+        self._plans_at = None  # the registries went past the committed position
+        self._wallets.clear()  # they may hold changes that were never saved
 
-    def run_once(self) -> int:
-        """Processes one batch; returns how many notifications it consumed (0 when idle)."""
-        for attempt in range(self.max_retries):
-            start = self.position()
-            notifications = self.ledger.recorder.select_notifications(
-                start, self.batch_size, inclusive_of_start=False
-            )
-            if not notifications:
-                return 0
-            self._load_plans(start)
-            relevant = [n for n in notifications if n.topic.endswith(RELEVANT_SUFFIXES)]
-            self._done = self._processed(relevant)
-            # A correction acted on before still counts as a plan version for what follows it.
-            relevant = [n for n in relevant if id(n) not in self._done or _is_correction(n)]
-            self._prefetch(relevant, notifications[-1].id)
-            batch = WalletBatch(self.ledger, self._wallets)
-            try:
-                for notification in relevant:
-                    self._position = notification.id
-                    self._redelivered = id(notification) in self._done
-                    self._handle(self.ledger.mapper.to_domain_event(notification), batch)
-                facts = [
-                    ProcessedFact.record(n.originator_id, n.originator_version)
-                    for n in relevant
-                    if not n.topic.endswith(OWN_LOOKUPS) and id(n) not in self._done
-                ]
-                self.ledger.save_tracked(
-                    Tracking(self.name, notifications[-1].id), *batch.changed(), *facts
-                )
-            except IntegrityError:
-                # Another writer changed a wallet, or another worker committed this batch.
-                self._plans_at = None  # the registries went past the committed position
-                self._wallets.clear()
-                log.info("commission_policy.retry", attempt=attempt, start=start)
-                continue
-            except BaseException:
-                self._wallets.clear()  # they may hold changes that were never saved
-                self._plans_at = None
-                raise
-            self._plans_at = notifications[-1].id
-            if len(self._wallets) + len(batch.wallets) > _MAX_KEPT_WALLETS:
-                self._wallets.clear()
-            self._wallets.update(batch.wallets)
-            return len(notifications)
-        raise RuntimeError(f"{self.name}: gave up after {self.max_retries} conflicting attempts")
+    def saved(self, position: int) -> None:
+        self._plans_at = position
+        if len(self._wallets) + len(self._batch.wallets) > _MAX_KEPT_WALLETS:
+            self._wallets.clear()
+        self._wallets.update(self._batch.wallets)
 
     def _handle(self, event: Any, batch: Batch) -> None:
         if isinstance(event, CommissionPlan.CorrectionDefined) and not self._redelivered:

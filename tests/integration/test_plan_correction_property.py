@@ -123,6 +123,8 @@ def test_simulate_then_apply_equals_a_fresh_run(
         # A re-rated month is corrected whole: a period cutting a month in two would re-rate
         # the month's earlier sales in the fresh run but not in the correction.
         start, end = month_start(start), end and month_start(end)
+        if end is not None and end <= start:
+            end = month_start(start + timedelta(days=31))  # at least the one month
     x_codes = build_chain(ledger, f"x{n}-", f"PX{n}", depth, admin)
     y_codes = build_chain(ledger, f"y{n}-", f"PY{n}", depth, admin)
     ledger.define_commission_plan(f"x{n}", JAN, scoped(old, f"PX{n}"), admin)
