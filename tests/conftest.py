@@ -11,11 +11,18 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from api.migrate import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# CI replays the same examples every run, so a red build always means a change broke something;
+# runs elsewhere keep exploring new examples (and print how to reproduce what they find).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("explore", print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "explore")
 
 
 def _server_url() -> Iterator[str]:
