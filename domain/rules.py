@@ -169,10 +169,10 @@ class FixedRule(_Rule):
         return _money(self.amount)
 
 
-class PercentageRule(_Rule):
-    kind: Literal["PERCENTAGE"]
+class _OneRateRule(_Rule):
+    """A rule that pays one rate of a base."""
+
     rate: StrictStr
-    base: Base = Base.COST_PRICE
 
     @field_validator("rate")
     @classmethod
@@ -182,10 +182,15 @@ class PercentageRule(_Rule):
 
     @cached_property
     def rate_decimal(self) -> Decimal:
-        return parse_rate(self.rate)
+        return _rate(self.rate)
 
     def max_rate(self) -> Decimal:
-        return _rate(self.rate)
+        return self.rate_decimal
+
+
+class PercentageRule(_OneRateRule):
+    kind: Literal["PERCENTAGE"]
+    base: Base = Base.COST_PRICE
 
 
 class OneTimeRule(_Rule):
@@ -336,26 +341,12 @@ class LevelDifferenceRule(_Rule):
         return max(_rate(r) for r in self.rates.values())
 
 
-class PeerLevelRule(_Rule):
+class PeerLevelRule(_OneRateRule):
     """平级奖: the first upline (within maxDepth) of the seller's own grade earns rate x base."""
 
     kind: Literal["PEER_LEVEL"]
-    rate: StrictStr
     base: Base = Base.PAID_AMOUNT
     max_depth: Annotated[StrictInt, Field(alias="maxDepth", ge=1, le=MAX_LEVELS)] = MAX_LEVELS
-
-    @field_validator("rate")
-    @classmethod
-    def _check_rate(cls, v: str) -> str:
-        _rate(v)
-        return v
-
-    @cached_property
-    def rate_decimal(self) -> Decimal:
-        return _rate(self.rate)
-
-    def max_rate(self) -> Decimal:
-        return _rate(self.rate)
 
 
 class LongTermRule(_Rule):
