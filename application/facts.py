@@ -105,6 +105,7 @@ class FactProcessor:
         self.ledger = ledger
         self.tz = business_tz  # months of tiered volumes are business-calendar months
         self._plans: dict[str, list[PlanVersion]] = {}
+        self._versions: list[PlanVersion] | None = None  # plan_versions(), until _plans changes
         self._levels: dict[str, str] = {}  # agent code -> level (grade) code
         self._plans_at: int | None = None  # the log position the registries reflect
         self._facts: dict[Any, list[Any]] = {}  # this batch's facts: aggregate id -> events
@@ -116,7 +117,7 @@ class FactProcessor:
         so are the agents' levels (grades)."""
         if self._plans_at == position:
             return
-        self._plans = {}
+        self._plans, self._versions = {}, None
         topics = [
             get_topic(CommissionPlan.VersionDefined),
             get_topic(CommissionPlan.CorrectionDefined),
@@ -145,8 +146,15 @@ class FactProcessor:
     def _add_plan_version(self, event: Any) -> None:
         plan = self.ledger.repository.get(event.originator_id, version=event.originator_version)
         self._plans[plan.code] = plan.plan_versions()
+        self._versions = None
 
     def plan_versions(self) -> list[PlanVersion]:
+        """Every version known so far; asked for by every fact, built once per change."""
+        if self._versions is None:
+            self._versions = self._known_versions()
+        return self._versions
+
+    def _known_versions(self) -> list[PlanVersion]:
         return [v for versions in self._plans.values() for v in versions]
 
     def _grades(self, codes: Iterable[str]) -> dict[str, str]:

@@ -177,8 +177,8 @@ class PlanShadow(FactProcessor):
             self._last_month is None or month <= self._last_month
         )
 
-    def plan_versions(self) -> list[PlanVersion]:
-        known = super().plan_versions()
+    def _known_versions(self) -> list[PlanVersion]:
+        known = super()._known_versions()
         seen = {(v.code, v.version) for v in known}
         return known + [v for v in self.retroactive if (v.code, v.version) not in seen]
 
