@@ -25,7 +25,6 @@ from domain.performance import MonthlyVolume, month_of
 from domain.plan import CommissionPlan
 from domain.rules import (
     CardVolumeFacts,
-    CommissionKind,
     CommissionLine,
     Metric,
     PlanVersion,
@@ -35,6 +34,7 @@ from domain.rules import (
     lines_for_settlement,
     rerated_line,
     rerating_rules,
+    rule_class,
     tier_changed,
 )
 from domain.settlement import CarrierSettlement
@@ -243,7 +243,8 @@ class FactProcessor:
                 line.rule_code,
             )
             wallet = batch.wallet(line.beneficiary)
-            if wallet.accrue(commission_id, line, audit) and line.kind == CommissionKind.LONG_TERM:
+            accrued = wallet.accrue(commission_id, line, audit)
+            if accrued and rule_class(line.kind).unfreezes_on_accrual:
                 wallet.request_unfreeze(commission_id, audit)
 
     def _accrue(

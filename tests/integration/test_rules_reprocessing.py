@@ -2,7 +2,7 @@
 
 Each Hypothesis example gets databases of its own (cloned from the session's migrated template,
 dropped afterwards). It registers a random agent tree with a price menu and grades (a ladder with
-or without upgrade conditions), a random plan (the sale rule kinds of domain/rules.py, from the
+or without upgrade conditions), a random plan (the sale rule kinds of domain/rules/, from the
 strategies of tests/properties/test_rules_properties) and random orders in both flows,
 self-purchases and partial or full refunds among them, with later plan versions (some in force
 from the past on) and grade changes recorded between orders; the policies catch up now and then.

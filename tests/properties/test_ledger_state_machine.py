@@ -10,7 +10,7 @@ rejecting (voiding or not), catch-ups. The model predicts for each command wheth
 (and then what it does) or refused (and with which error); a refused command must leave the log
 head where it was.
 
-The model computes commissions independently of domain/rules.py: price differences per chain
+The model computes commissions independently of domain/rules/: price differences per chain
 level, fixed amounts, percentages rounded half-up with Fractions, one-time card commissions,
 refund shares of what is left, half-up, the release/approval lifecycle, clawbacks into
 debt, debt repaid first by later approvals. Whenever the policy and the views have caught up with

@@ -1,4 +1,4 @@
-"""Hypothesis properties of the pure commission engine (domain/rules.py), no database.
+"""Hypothesis properties of the pure commission engine (domain/rules/), no database.
 
 Random agent chains (platform -> up to 6 agents, each cost within 1-2x the one above), agent
 grades, plan documents built from the real rule kinds (fixed, percentage, multi-level, tiered in
