@@ -1,41 +1,32 @@
-"""A commission line in words and numbers a finance person can check by hand."""
+"""A commission line in words and numbers a finance person can check by hand.
 
-from decimal import Decimal
+The words for what a line pays come from its kind's module (`words`, domain/rules/); this module
+frames them: an adjustment's calculation, the source, the rule and plan, the other facts, the
+hold and the status now."""
+
 from typing import Any
 
 from domain.money import format_money
+from domain.rules import rule_class
+from domain.rules.base import percent
+
+# The facts an adjustment line's words already say.
+ADJUSTMENT_FACTS = frozenset({"corrects", "corrected", "recorded"})
 
 
-def _percent(rate: str) -> str:
-    return f"{(Decimal(rate) * 100).normalize():f}%"
-
-
-def _what(line: dict[str, Any]) -> str:
+def _adjustment(line: dict[str, Any]) -> str:
     kind, amount, base = line["kind"], format_money(line["original_fen"]), line["base_fen"]
     facts = line.get("facts") or {}
-    if "corrects" in facts:
-        basis = f" at {_percent(line['rate'])} x {format_money(base)}" if line.get("rate") else ""
-        return (
-            f"{kind.lower()} adjustment {amount} = {facts.get('corrected', '?')} now due{basis}"
-            f" - {facts.get('recorded', '?')} recorded on line {facts['corrects']}"
-        )
-    if kind == "PRICE_DIFFERENCE":
-        return (
-            f"price difference {amount} = sold at {facts.get('soldAt', format_money(base))}"
-            f" - cost price {facts.get('costPrice', '?')}"
-        )
-    if line.get("rate"):
-        return f"{kind.lower()} {amount} = {_percent(line['rate'])} x {format_money(base)}"
-    if kind == "ONE_TIME":
-        return (
-            f"one-time {amount}: recharge {facts.get('recharge', format_money(base))}"
-            f" reached the threshold {facts.get('threshold', '?')}"
-        )
-    return f"{kind.lower()} {amount}"
+    basis = f" at {percent(line['rate'])} x {format_money(base)}" if line.get("rate") else ""
+    return (
+        f"{kind.lower()} adjustment {amount} = {facts.get('corrected', '?')} now due{basis}"
+        f" - {facts.get('recorded', '?')} recorded on line {facts['corrects']}"
+    )
 
 
 def explain(line: dict[str, Any]) -> str:
     """`line`: a commission line as the read model returns it (status and amount as of a time)."""
+    kind = rule_class(line["kind"])
     source = (
         f"order {line['order_id']}"
         if line.get("order_id")
@@ -44,15 +35,13 @@ def explain(line: dict[str, Any]) -> str:
         else line.get("source", "?")
     )
     facts = line.get("facts") or {}
+    said = kind.explained_facts | ADJUSTMENT_FACTS
     extra = "; ".join(
-        f"{k} {v}"
-        for k, v in sorted(facts.items())
-        if k
-        not in {"soldAt", "costPrice", "recharge", "threshold", "corrects", "corrected", "recorded"}
-        and v is not None
+        f"{k} {v}" for k, v in sorted(facts.items()) if k not in said and v is not None
     )
+    what = _adjustment(line) if "corrects" in facts else kind.words(line)
     parts = [
-        f"{_what(line)} for {source}, to {line['agent_code']}",
+        f"{what} for {source}, to {line['agent_code']}",
         f"rule {line['rule_code']} of plan {line['plan_code']} version {line['plan_version']}",
         f"held {line['hold_days']} days, releasable from {line['releasable_at']:%Y-%m-%d %H:%M %Z}",
         f"now {line['status']} at {format_money(line['amount_fen'])}",
