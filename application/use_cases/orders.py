@@ -9,6 +9,7 @@ from domain.card import Card
 from domain.common import Audit
 from domain.errors import AlreadyExists, InvalidInput
 from domain.order import Flow, Order
+from domain.package import Package
 from domain.pricing import PriceChain
 from domain.rules import has_one_time_rule
 
@@ -39,16 +40,7 @@ class PlaceOrder(Command[OrderPlaced]):
         chain = ledger.price_chain(seller, self.package_code)
         chain.check()
         retail = seller.retail_price(self.package_code) if self.flow == Flow.CUSTOMER_PAYS else None
-        changed: list[Aggregate] = []
-        if self.iccid is not None and not ledger.exists("card", self.iccid):
-            changed.append(
-                Card.assign(self.iccid, self.agent_code, package.code, package.kind, self.audit)
-            )
-            self._refuse_customer_paid_one_time(ledger)
-        elif self.iccid is not None and (owner := ledger.card(self.iccid).agent_code) != (
-            self.agent_code
-        ):
-            raise InvalidInput("iccid", f"card '{self.iccid}' belongs to agent '{owner}'")
+        changed = self._first_purchase_card(ledger, package)
         order = self._place(package.kind, chain, retail)
         changed.append(order)
         if self.flow == Flow.AGENT_PREPAID:
@@ -56,6 +48,19 @@ class PlaceOrder(Command[OrderPlaced]):
             wallet.debit_deposit(self.order_id, order.paid_fen, self.audit)
             changed.append(wallet)
         return changed, OrderPlaced(self.order_id, order.paid_fen)
+
+    def _first_purchase_card(self, ledger: "Ledger", package: Package) -> list["Aggregate"]:
+        """The card, assigned to the seller, when this order is its first purchase."""
+        if self.iccid is None:
+            return []
+        if ledger.exists("card", self.iccid):
+            owner = ledger.card(self.iccid).agent_code
+            if owner != self.agent_code:
+                raise InvalidInput("iccid", f"card '{self.iccid}' belongs to agent '{owner}'")
+            return []
+        card = Card.assign(self.iccid, self.agent_code, package.code, package.kind, self.audit)
+        self._refuse_customer_paid_one_time(ledger)
+        return [card]
 
     def _refuse_customer_paid_one_time(self, ledger: "Ledger") -> None:
         """A card's first purchase carrying a one-time commission is paid from the wallet."""
