@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.bootstrap import Fenrun, bootstrap
 from api.graphql.context import Context
@@ -53,17 +54,18 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
-        app = fenrun or bootstrap(settings)
-        app.catch_up()
+        # Start-up and shutdown block (database, migrations, a thread join): off the event loop.
+        app = fenrun or await run_in_threadpool(bootstrap, settings)
+        await run_in_threadpool(app.catch_up)
         loop = CatchUpLoop(app)
         loop.start()
         api.state.fenrun = app
         try:
             yield
         finally:
-            loop.stop()
+            await run_in_threadpool(loop.stop)
             if fenrun is None:
-                app.close()
+                await run_in_threadpool(app.close)
 
     async def context(request: Request) -> Context:
         actor = request.headers.get(ACTOR_HEADER) or settings.default_actor
@@ -75,7 +77,7 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
     @api.get("/healthz")
     async def healthz(request: Request) -> dict[str, object]:
         app: Fenrun = request.app.state.fenrun
-        return {"status": "ok", "position": app.read.caught_up()}
+        return {"status": "ok", "position": await run_in_threadpool(app.read.caught_up)}
 
     api.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     return api

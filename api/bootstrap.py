@@ -1,6 +1,5 @@
 """The composition root: the one place that wires settings, database, ledger, policies, views."""
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +14,7 @@ from application.ledger import Ledger
 from application.levels import LevelPolicy
 from application.policy import CommissionPolicy
 from application.settings import Settings
+from application.workflows import Workflows
 from projections.queries import ReadModel
 from projections.runner import ProjectionRunner
 from projections.temporal import ActivationReport, PlatformMonths, TeamPerformance
@@ -61,26 +61,14 @@ class Fenrun:
     read: ReadModel
     pool: ConnectionPool
     embedded: EmbeddedPostgres | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    workflows: Workflows = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.workflows = Workflows(self, self.read, self.settings.zone)
 
     def catch_up(self) -> int:
-        """Runs the policies and the views until none has anything left (read-your-writes).
-
-        The level policy runs after the commission policy and before the views: the views then
-        serve its upgrades in the same catch-up, and the next round lets the commission policy
-        read them (a grade counts for the facts logged after it).
-        """
-        total = 0
-        with self._lock:
-            while True:
-                done = (
-                    self.policy.run_until_idle()
-                    + self.level_policy.run_until_idle()
-                    + self.projections.run_until_idle()
-                )
-                total += done
-                if not done:
-                    return total
+        """Runs the policies and the views until none has anything left (read-your-writes)."""
+        return self.workflows.catch_up()
 
     def close(self) -> None:
         self.ledger.close()

@@ -109,17 +109,16 @@ def release_due(
 ) -> None:
     """Turn frozen commissions whose hold has elapsed into unfreeze requests."""
     from api.bootstrap import bootstrap
+    from application.use_cases.commissions import ReleaseDueCommissions
     from domain.common import Audit
 
     fenrun = bootstrap(Settings())
     try:
         fenrun.catch_up()
-        result = fenrun.ledger.release_due_commissions(
-            Audit(actor, _when(now), "hold period elapsed", now is not None)
-        )
-        fenrun.catch_up()
-        console.print(f"{len(result['requestIds'])} unfreeze request(s) created")
-        print(json.dumps(result))
+        audit = Audit(actor, _when(now), "hold period elapsed", now is not None)
+        result = fenrun.workflows.submit(ReleaseDueCommissions(audit=audit))
+        console.print(f"{len(result.request_ids)} unfreeze request(s) created")
+        print(json.dumps({"requestIds": list(result.request_ids)}))
     finally:
         fenrun.close()
 
@@ -132,20 +131,24 @@ def replay(
 ) -> None:
     """Print an aggregate rebuilt from its events recorded up to --at."""
     from api.bootstrap import bootstrap
-    from domain.common import aggregate_id
 
     if kind not in {"agent", "card", "order", "wallet", "package", "plan"}:
         raise typer.BadParameter(f"unknown kind '{kind}'")
     fenrun = bootstrap(Settings())
     try:
-        position = fenrun.read.position_at(_when(at)) if at else fenrun.read.log_head()
-        state = fenrun.ledger.replay(aggregate_id(kind, code), position)
-        if state is None:
-            console.print(f"no {kind} '{code}' as of position {position}")
+        found = fenrun.workflows.replay(kind, code, _when(at) if at else None)
+        if found.state is None:
+            console.print(f"no {kind} '{code}' as of position {found.position}")
             raise typer.Exit(1)
         print(
             json.dumps(
-                {"kind": kind, "code": code, "position": position, **state},
+                {
+                    "kind": kind,
+                    "code": code,
+                    "position": found.position,
+                    "version": found.version,
+                    "state": found.state,
+                },
                 indent=2,
                 ensure_ascii=False,
             )
@@ -265,16 +268,13 @@ def plans_simulate(code: str, rules: RulesFile, start: From, end: To = None) -> 
     """Replay the recorded facts of [--from, --to) through candidate rules for plan CODE and
     print the differences against what was recorded (JSON). Writes nothing."""
     from api.bootstrap import bootstrap
-    from application.simulation import simulate
     from domain.errors import LedgerError
 
     fenrun = bootstrap(Settings())
     try:
-        candidate = fenrun.ledger.correction_candidate(
+        found = fenrun.workflows.simulate(
             code, _rules(rules), _when(start), _when(end) if end else None
         )
-        fenrun.catch_up()
-        found = simulate(fenrun.ledger, candidate, fenrun.policy.position(), fenrun.settings.zone)
     except LedgerError as exc:
         console.print(f"[red]{exc.code}[/red] {exc.field}: {exc.message}")
         raise typer.Exit(2) from None
@@ -302,28 +302,28 @@ def plans_correct(
     """Record a correcting version of plan CODE over [--from, --to) and let the commission
     policy adjust the period's recorded commissions."""
     from api.bootstrap import bootstrap
+    from application.use_cases.plans import CorrectCommissionPlan
     from domain.common import Audit
     from domain.errors import LedgerError
 
     fenrun = bootstrap(Settings())
     try:
-        fenrun.catch_up()
-        result = fenrun.ledger.correct_commission_plan(
-            code,
-            _rules(rules),
-            _when(start),
-            _when(end) if end else None,
-            Audit(actor, datetime.now(UTC), reason),
+        command = CorrectCommissionPlan(
+            code=code,
+            rules=_rules(rules),
+            start=_when(start),
+            end=_when(end) if end else None,
+            audit=Audit(actor, datetime.now(UTC), reason),
             expected_version=expected_version,
         )
-        fenrun.catch_up()
+        recorded = fenrun.workflows.correct(command, preview=False).recorded
     except LedgerError as exc:
         console.print(f"[red]{exc.code}[/red] {exc.field}: {exc.message}")
         raise typer.Exit(2) from None
     finally:
         fenrun.close()
-    print(json.dumps(result))
-    console.print(f"plan {code} version {result['version']} recorded and applied")
+    print(json.dumps({"planCode": recorded.plan_code, "version": recorded.version}))
+    console.print(f"plan {code} version {recorded.version} recorded and applied")
 
 
 def _simulation_json(found: Any) -> dict[str, Any]:

@@ -7,8 +7,9 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit, aggregate_id, require_code
-from domain.errors import InvalidInput, PriceAboveLimit, PriceRefused, UplineAlreadyBound
+from domain.errors import InvalidInput, PriceRefused, UplineAlreadyBound
 from domain.money import format_money, require_fen
+from domain.pricing import PriceLimit
 
 
 class Agent(Aggregate):
@@ -140,26 +141,25 @@ class Agent(Aggregate):
     ) -> None:
         """The upline sells to this agent at cost_price: >= the upline's own cost, <= factor x it."""
         require_fen(cost_price_fen, "costPrice", allow_zero=False)
+        limit = PriceLimit(factor)
         if upline_cost_fen is not None:
-            if cost_price_fen < upline_cost_fen:
-                raise PriceRefused(
-                    "costPrice",
-                    f"cost price {format_money(cost_price_fen)} is below the upline's own cost "
-                    f"{format_money(upline_cost_fen)}",
-                )
-            check_price_limit(cost_price_fen, upline_cost_fen, factor, "costPrice")
-        retail = self.retail_prices.get(package_code)
-        if retail is not None and retail < cost_price_fen:
-            raise PriceRefused(
+            limit.check(
+                cost_price_fen,
+                upline_cost_fen,
                 "costPrice",
-                f"the agent's retail price {format_money(retail)} would be below the new cost "
-                f"price {format_money(cost_price_fen)}",
+                below=f"cost price {format_money(cost_price_fen)} is below the upline's own cost "
+                f"{format_money(upline_cost_fen)}",
             )
-        if retail is not None and retail > factor * cost_price_fen:
-            raise PriceAboveLimit(
+        retail = self.retail_prices.get(package_code)
+        if retail is not None:
+            limit.check(
+                retail,
+                cost_price_fen,
                 "costPrice",
-                f"the agent's retail price {format_money(retail)} would exceed {factor} x the new "
+                below=f"the agent's retail price {format_money(retail)} would be below the new "
                 f"cost price {format_money(cost_price_fen)}",
+                above=f"the agent's retail price {format_money(retail)} would exceed {factor} x "
+                f"the new cost price {format_money(cost_price_fen)}",
             )
         self._set_cost_price(
             package_code=package_code, cost_price_fen=cost_price_fen, **audit.fields()
@@ -181,13 +181,13 @@ class Agent(Aggregate):
     ) -> None:
         require_fen(retail_price_fen, "retailPrice", allow_zero=False)
         cost = self.cost_price(package_code)
-        if retail_price_fen < cost:
-            raise PriceRefused(
-                "retailPrice",
-                f"retail price {format_money(retail_price_fen)} is below the cost price "
-                f"{format_money(cost)}",
-            )
-        check_price_limit(retail_price_fen, cost, factor, "retailPrice")
+        PriceLimit(factor).check(
+            retail_price_fen,
+            cost,
+            "retailPrice",
+            below=f"retail price {format_money(retail_price_fen)} is below the cost price "
+            f"{format_money(cost)}",
+        )
         self._set_retail_price(
             package_code=package_code, retail_price_fen=retail_price_fen, **audit.fields()
         )
@@ -219,13 +219,3 @@ class Agent(Aggregate):
                 "packageCode",
                 f"agent '{self.code}' has no retail price for package '{package_code}'",
             ) from None
-
-
-def check_price_limit(price_fen: int, own_cost_fen: int, factor: int, field: str) -> None:
-    """SPEC §2: any price an agent sells at is at most factor (default 2) x its own cost price."""
-    if price_fen > factor * own_cost_fen:
-        raise PriceAboveLimit(
-            field,
-            f"{format_money(price_fen)} exceeds {factor} x the cost price "
-            f"{format_money(own_cost_fen)} (limit {format_money(factor * own_cost_fen)})",
-        )

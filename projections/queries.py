@@ -10,6 +10,13 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from domain.wallet import BUCKETS
+from projections.figures import (
+    PERFORMANCE,
+    increment,
+    month_credits,
+    platform_net,
+    previous_month,
+)
 from projections.runner import SWITCH_LOCK
 
 _LIVE_SCHEMAS = (
@@ -241,12 +248,14 @@ class ReadModel:
         return Page(rows[:first], len(rows) > first)
 
     def platform_totals(self, at: int) -> dict[str, int]:
+        """The platform's running totals, with what it keeps (`net_fen`)."""
         row = self._one(
             "SELECT income_fen, refunded_fen, credits_fen, paid_out_fen"
             " FROM platform_totals_history WHERE position <= %s ORDER BY position DESC LIMIT 1",
             (at,),
         )
-        return row or {"income_fen": 0, "refunded_fen": 0, "credits_fen": 0, "paid_out_fen": 0}
+        t = row or {"income_fen": 0, "refunded_fen": 0, "credits_fen": 0, "paid_out_fen": 0}
+        return {**t, "net_fen": platform_net(t["income_fen"], t["refunded_fen"], t["credits_fen"])}
 
     # -- what the ledger asks of the read side (application.ledger.Directory) ---------------------
     def agents_with_due_commissions(self, now: datetime) -> list[str]:
@@ -283,9 +292,12 @@ class Reports:
             " ORDER BY position DESC LIMIT 1",
             (agent_code, month, at),
         )
-        return row or dict.fromkeys(
-            ("personal_fen", "personal_orders", "team_fen", "team_orders", "activations"), 0
-        )
+        return row or dict.fromkeys((*PERFORMANCE, "activations"), 0)
+
+    def performance_increment(self, agent_code: str, month: date, at: int) -> dict[str, int]:
+        """The month's performance minus the month before's, both as known at `at`."""
+        before = self.performance(agent_code, previous_month(month), at)
+        return increment(self.performance(agent_code, month, at), before)
 
     def activation_report(self, agent_code: str, year: int, at: int) -> list[dict[str, Any]]:
         """Each month's count as reported, and how many of those took effect in an earlier one."""
@@ -307,6 +319,7 @@ class Reports:
         ]
 
     def platform_month(self, month: date, at: int) -> dict[str, int]:
+        """A business month's figures, with agent credits and what the platform keeps."""
         columns = (
             "income_fen",
             "refunded_fen",
@@ -322,7 +335,10 @@ class Reports:
             " AND position <= %s ORDER BY position DESC LIMIT 1",
             (month, at),
         )
-        return row or dict.fromkeys(columns, 0)
+        t = row or dict.fromkeys(columns, 0)
+        credits = month_credits(t["frozen_fen"], t["unfreezing_fen"], t["approved_fen"])
+        net = platform_net(t["income_fen"], t["refunded_fen"], credits)
+        return {**t, "agent_credits_fen": credits, "net_fen": net}
 
     def ranking(self, month: date, at: int, first: int) -> list[dict[str, Any]]:
         return self.read._all(

@@ -18,6 +18,7 @@ from domain.agent import Agent
 from domain.card import Card
 from domain.order import Order
 from domain.wallet import BUCKETS, CommissionStatus, Wallet
+from projections.figures import PERFORMANCE, next_month, previous_month
 from projections.queries import ReadModel, Reports
 from projections.temporal import month_of
 
@@ -220,6 +221,7 @@ def differences(ref: Reference, read: ReadModel, at: int) -> list[str]:
                 p["activations"],
             ],
         )
+    found += increment_differences(ref, reports, at)
     years = {(agent, month.year) for agent, month in ref.activations}
     for agent, year in sorted(years):
         report = {
@@ -238,6 +240,25 @@ def differences(ref: Reference, read: ReadModel, at: int) -> list[str]:
             (str(status), amount),
             (row["status"], row["amount_fen"]) if row else None,
         )
+    return found
+
+
+def increment_differences(ref: Reference, reports: Reports, at: int) -> list[str]:
+    """The monthly increment the API shows (this month's performance minus last month's),
+    against the same subtraction over the replay; for every month with sales and the month
+    after it, whose increment is minus that month's."""
+    found: list[str] = []
+    months = {(agent, m) for agent, month in ref.perf for m in (month, next_month(month))}
+    for agent, month in sorted(months):
+        now = ref.perf.get((agent, month), [0] * 5)
+        before = ref.perf.get((agent, previous_month(month)), [0] * 5)
+        expected = [n - b for n, b in zip(now[:4], before[:4], strict=True)]
+        change = reports.performance_increment(agent, month, at)
+        actual = [change[name] for name in PERFORMANCE]
+        if expected != actual:
+            found.append(
+                f"@{at} increment {agent} {month:%Y-%m}: replay {expected} != read model {actual}"
+            )
     return found
 
 

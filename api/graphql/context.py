@@ -1,4 +1,9 @@
-"""Per-request context: the app, the actor, and the log position the whole request reads at."""
+"""Per-request context: the app, the actor, and the log position the whole request reads at.
+
+Every read pins its position here and nowhere else: queries by (asOf, position), the same pin
+for every field asking the same; a mutation's payload at the newest position, just after its
+own catch-up.
+"""
 
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +32,12 @@ class Context(BaseContext):
             wanted = _parse_position(position)
             self.pins[key] = await run_in_threadpool(self.app.read.pin, as_of, wanted)
         return self.pins[key]
+
+    def latest(self) -> Pinned:
+        """The newest position the views have processed: what a mutation's payload reads at
+        after the mutation caught them up. Not cached: each mutation reads its own writes.
+        It blocks: call it from a worker thread."""
+        return self.app.read.pin()
 
 
 def _parse_position(position: str | None) -> int | None:

@@ -1,22 +1,20 @@
-"""Plan simulation and correction: what a candidate plan would have paid, and applying it.
+"""Plan simulation: what a candidate plan would have paid (its correction: mutations/plans.py).
 
 simulatePlan is a query (it writes nothing) but takes a whole candidate plan, so it answers with
 userErrors like a mutation when the candidate is refused.
 """
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 from starlette.concurrency import run_in_threadpool
 from strawberry.scalars import JSON
 
-from api.graphql.mutations import audit_of, user_error
+from api.graphql.mutations.base import user_error
 from api.graphql.scalars import DateTime, Money
 from api.graphql.types import Connection, Edge, PageInfo, UserError, page_size
 from application.simulation import CommissionDifference as Difference
-from application.simulation import Simulation, simulate
+from application.simulation import Simulation
 from domain.errors import LedgerError
 
 From = Annotated[
@@ -149,26 +147,6 @@ class SimulatePlanResult:
     user_errors: list[UserError]
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    code: str
-    rules: object
-    start: datetime
-    end: datetime | None
-
-
-def _simulate(app: Any, candidate: _Candidate) -> tuple[Simulation | None, list[UserError]]:
-    """Replays what the commission policy has processed so far (it is caught up first)."""
-    try:
-        version = app.ledger.correction_candidate(
-            candidate.code, candidate.rules, candidate.start, candidate.end
-        )
-    except LedgerError as exc:
-        return None, [user_error(exc)]
-    app.catch_up()
-    return simulate(app.ledger, version, app.policy.position(), app.settings.zone), []
-
-
 @strawberry.type
 class PlanQueries:
     @strawberry.field(
@@ -183,80 +161,13 @@ class PlanQueries:
         start: From,
         end: To = None,
     ) -> SimulatePlanResult:
-        found, errors = await run_in_threadpool(
-            _simulate, info.context.app, _Candidate(code, rules, start, end)
-        )
-        return SimulatePlanResult(
-            simulation=PlanSimulation.of(found) if found else None, user_errors=errors
-        )
+        workflows = info.context.app.workflows
 
+        def work() -> SimulatePlanResult:
+            try:
+                found = workflows.simulate(code, rules, start, end)
+            except LedgerError as exc:
+                return SimulatePlanResult(simulation=None, user_errors=[user_error(exc)])
+            return SimulatePlanResult(simulation=PlanSimulation.of(found), user_errors=[])
 
-@strawberry.input
-class ApplyPlanCorrectionInput:
-    code: str
-    rules: JSON = strawberry.field(description=RULES)
-    start: DateTime = strawberry.field(name="from")
-    end: DateTime | None = strawberry.field(name="to", default=None)
-    reason: str = strawberry.field(description="Why: recorded on every adjustment.")
-    expected_version: int | None = strawberry.field(
-        default=None,
-        description="The version simulatePlan showed: refused if the plan changed since.",
-    )
-    idempotency_key: str | None = None
-
-
-@strawberry.type
-class ApplyPlanCorrectionPayload:
-    plan_code: str | None
-    version: int | None = strawberry.field(description="The correcting version recorded.")
-    preview: PlanSimulation | None = strawberry.field(
-        description="simulatePlan as it stood just before the correction was recorded (none "
-        "when the idempotency key was used before). The commission policy applies the "
-        "differences as of the correction's own log position, facts recorded meanwhile included."
-    )
-    user_errors: list[UserError]
-
-
-def _apply(app: Any, data: ApplyPlanCorrectionInput, audit: Any) -> tuple[Any, Any, Any]:
-    """Simulates, records the correcting version, and lets the policy record the adjustments
-    (it replays the same facts when it meets the correction: the same differences)."""
-    preview = None
-    if not app.ledger.key_used(data.idempotency_key):
-        candidate = _Candidate(data.code, data.rules, data.start, data.end)
-        preview, errors = _simulate(app, candidate)
-        if errors:
-            return None, None, errors
-    try:
-        result = app.ledger.correct_commission_plan(
-            data.code,
-            data.rules,
-            data.start,
-            data.end,
-            audit,
-            data.idempotency_key,
-            expected_version=data.expected_version,
-        )
-    except LedgerError as exc:
-        return None, None, [user_error(exc)]
-    app.catch_up()
-    return result, preview, []
-
-
-@strawberry.type
-class PlanMutations:
-    @strawberry.mutation(
-        description="Records a correcting version of a plan over [from, to) and adjusts every "
-        "commission of the period already recorded: voids or claws back what was paid too "
-        "much, accrues adjustment lines for what was paid too little. History is not edited."
-    )
-    async def apply_plan_correction(
-        self, info: strawberry.Info, input: ApplyPlanCorrectionInput
-    ) -> ApplyPlanCorrectionPayload:
-        audit = audit_of(info, None, input.reason)
-        result, preview, errors = await run_in_threadpool(_apply, info.context.app, input, audit)
-        return ApplyPlanCorrectionPayload(
-            plan_code=result and result["planCode"],
-            version=result and result["version"],
-            preview=PlanSimulation.of(preview) if preview else None,
-            user_errors=errors,
-        )
+        return await run_in_threadpool(work)

@@ -1,6 +1,5 @@
 """Queries: every field that reads state takes asOf (a time) or position (a log position)."""
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
@@ -24,7 +23,6 @@ from api.graphql.types import (
     page_size,
     request_cursor,
 )
-from domain.common import aggregate_id
 
 AS_OF = "What the ledger knew at this recorded time (default: now)."
 POSITION = "A log position from a previous response's extensions, to repeat the same read."
@@ -137,7 +135,7 @@ class Query:
             income=t["income_fen"],
             refunded=t["refunded_fen"],
             agent_credits=t["credits_fen"],
-            net=t["income_fen"] - t["refunded_fen"] - t["credits_fen"],
+            net=t["net_fen"],
             paid_out=t["paid_out_fen"],
         )
 
@@ -170,17 +168,14 @@ class Query:
         code: str,
         at: DateTime | None = None,
     ) -> ReplayedAggregate | None:
-        app = _ctx(info).app
-        return await run_in_threadpool(replay_aggregate, app, aggregate, code, at)
-
-
-def replay_aggregate(
-    app: Any, kind: AggregateKind, code: str, at: datetime | None
-) -> ReplayedAggregate | None:
-    position = app.read.position_at(at) if at is not None else app.read.log_head()
-    state = app.ledger.replay(aggregate_id(kind.value, code), position)
-    if state is None:
-        return None
-    return ReplayedAggregate(
-        kind=kind, code=code, version=state["version"], position=str(position), state=state["state"]
-    )
+        workflows = _ctx(info).app.workflows
+        found = await run_in_threadpool(workflows.replay, aggregate.value, code, at)
+        if found.state is None:
+            return None
+        return ReplayedAggregate(
+            kind=aggregate,
+            code=code,
+            version=found.version,
+            position=str(found.position),
+            state=found.state,
+        )

@@ -22,10 +22,6 @@ def parse_month(text: str) -> date:
     return date(int(match.group(1)), int(match.group(2)), 1)
 
 
-def previous_month(month: date) -> date:
-    return date(month.year - 1, 12, 1) if month.month == 1 else date(month.year, month.month - 1, 1)
-
-
 def month_text(month: date) -> str:
     return f"{month.year:04d}-{month.month:02d}"
 
@@ -92,7 +88,7 @@ def _reports(info: strawberry.Info) -> Reports:
 
 def _performance(reports: Reports, agent_code: str, month: date, at: int) -> Performance:
     now = reports.performance(agent_code, month, at)
-    before = reports.performance(agent_code, previous_month(month), at)
+    change = reports.performance_increment(agent_code, month, at)
     return Performance(
         agent_code=agent_code,
         month=month_text(month),
@@ -102,10 +98,10 @@ def _performance(reports: Reports, agent_code: str, month: date, at: int) -> Per
         team_orders=now["team_orders"],
         activations=now["activations"],
         increment=PerformanceIncrement(
-            personal_amount=now["personal_fen"] - before["personal_fen"],
-            team_amount=now["team_fen"] - before["team_fen"],
-            personal_orders=now["personal_orders"] - before["personal_orders"],
-            team_orders=now["team_orders"] - before["team_orders"],
+            personal_amount=change["personal_fen"],
+            team_amount=change["team_fen"],
+            personal_orders=change["personal_orders"],
+            team_orders=change["team_orders"],
         ),
     )
 
@@ -161,7 +157,6 @@ class ReportQueries:
         wanted = parse_month(month)
         pinned = await info.context.pin(as_of, position)
         t = await run_in_threadpool(_reports(info).platform_month, wanted, pinned.position)
-        credits = t["frozen_fen"] + t["unfreezing_fen"] + t["approved_fen"]
         return PlatformMonth(
             month=month_text(wanted),
             income=t["income_fen"],
@@ -172,8 +167,8 @@ class ReportQueries:
             approved=t["approved_fen"],
             voided=t["voided_fen"],
             clawed_back=t["clawed_back_fen"],
-            agent_credits=credits,
-            net=t["income_fen"] - t["refunded_fen"] - credits,
+            agent_credits=t["agent_credits_fen"],
+            net=t["net_fen"],
         )
 
     @strawberry.field(description="Top agents by team performance in a month.")

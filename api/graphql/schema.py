@@ -10,8 +10,15 @@ from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from api.graphql.mutations import Mutation
-from api.graphql.plans import PlanMutations, PlanQueries
+from api.graphql.mutations.agents import AgentMutations
+from api.graphql.mutations.cards import CardMutations
+from api.graphql.mutations.commissions import CommissionMutations
+from api.graphql.mutations.levels import LevelMutations
+from api.graphql.mutations.orders import OrderMutations
+from api.graphql.mutations.plans import PlanCorrectionMutations, PlanMutations
+from api.graphql.mutations.settlements import SettlementMutations
+from api.graphql.mutations.wallets import WalletMutations
+from api.graphql.plans import PlanQueries
 from api.graphql.queries import Query
 from api.graphql.reports import ReportQueries
 from api.graphql.scalars import SCALARS
@@ -51,9 +58,22 @@ def _factory(cls: type, **kwargs: Any) -> Callable[[], Any]:
     return lambda: cls(**kwargs)
 
 
+# In the order of the schema's fields (schema.graphql).
+MUTATIONS = (
+    AgentMutations,
+    PlanMutations,
+    OrderMutations,
+    WalletMutations,
+    CardMutations,
+    CommissionMutations,
+    LevelMutations,
+    SettlementMutations,
+    PlanCorrectionMutations,
+)
+
 schema = strawberry.Schema(
     query=merge_types("Query", (Query, ReportQueries, PlanQueries)),
-    mutation=merge_types("Mutation", (Mutation, PlanMutations)),
+    mutation=merge_types("Mutation", MUTATIONS),
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
         ReadPosition,

@@ -71,13 +71,13 @@ def test_a_line_finance_voided_is_not_paid_again_by_a_correction(fenrun) -> None
     fenrun.catch_up()
     correct(fenrun, "8%")  # a 3.00 adjustment on top of 5.00
     now = Audit("finance", APR + timedelta(days=30), "no")
-    requests = fenrun.ledger.release_due_commissions(now)["requestIds"]
+    requests = fenrun.ledger.release_due_commissions(now).request_ids
     fenrun.catch_up()
     # Finance rejects (voids) the adjustment only, and approves the line.
     wallet = fenrun.ledger.wallet("A")
     by_amount = {wallet.commissions[wallet.requests[r]]["amount"]: r for r in requests}
-    fenrun.ledger.decide_unfreeze_requests([by_amount[300]], False, True, now)
-    fenrun.ledger.decide_unfreeze_requests([by_amount[500]], True, False, now)
+    fenrun.ledger.reject_unfreeze_requests([by_amount[300]], True, now)
+    fenrun.ledger.approve_unfreeze_requests([by_amount[500]], now)
     fenrun.catch_up()
     correct(fenrun, "10%")  # 10.00 due: 5.00 was paid, the voided 3.00 is not paid again
     wallet = fenrun.ledger.wallet("A")

@@ -146,10 +146,10 @@ def test_simulate_then_apply_equals_a_fresh_run(
     fenrun.catch_up()
     if release:  # released and approved money must be clawed back or topped up correctly
         now = Audit("finance", datetime(2026, 6, 1, tzinfo=UTC))
-        requests = ledger.release_due_commissions(now)["requestIds"]
+        requests = ledger.release_due_commissions(now).request_ids
         fenrun.catch_up()  # finance finds a request's wallet through the read side
         if requests:
-            ledger.decide_unfreeze_requests(requests, True, False, now)
+            ledger.approve_unfreeze_requests(requests, now)
         fenrun.catch_up()
 
     candidate = ledger.correction_candidate(f"x{n}", scoped(new, f"PX{n}"), start, end)

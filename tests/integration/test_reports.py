@@ -130,8 +130,8 @@ def test_platform_month_by_status(fenrun) -> None:
     ledger.release_due_commissions(audit(at(2026, 3, 20)))
     fenrun.catch_up()
     requests = fenrun.read.unfreeze_requests(fenrun.read.caught_up(), "PENDING", None, 10, None)
-    ledger.decide_unfreeze_requests(
-        [r["id"] for r in requests.rows[:2]], True, False, audit(at(2026, 3, 21), "ok")
+    ledger.approve_unfreeze_requests(
+        [r["id"] for r in requests.rows[:2]], audit(at(2026, 3, 21), "ok")
     )
     ledger.refund_order("o2", 9000, audit(at(2026, 3, 22), "returned"))
     fenrun.catch_up()

@@ -58,9 +58,9 @@ def populate(fenrun) -> None:
     fenrun.catch_up()
     pending = fenrun.read.unfreeze_requests(fenrun.read.caught_up(), "PENDING", None, 50, None)
     ids = [r["id"] for r in pending.rows]
-    ledger.decide_unfreeze_requests(ids[:3], True, False, Audit("fin", T0 + timedelta(days=31)))
-    ledger.decide_unfreeze_requests(
-        ids[3:4], False, False, Audit("fin", T0 + timedelta(days=31), "check docs")
+    ledger.approve_unfreeze_requests(ids[:3], Audit("fin", T0 + timedelta(days=31)))
+    ledger.reject_unfreeze_requests(
+        ids[3:4], False, Audit("fin", T0 + timedelta(days=31), "check docs")
     )
     ledger.refund_order("o0", 5000, Audit("ops", T0 + timedelta(days=32), "half back"))
     ledger.refund_order("o2", 8000, Audit("ops", T0 + timedelta(days=33), "all back"))

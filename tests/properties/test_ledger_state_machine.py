@@ -61,6 +61,15 @@ from hypothesis.stateful import (
 
 from api.bootstrap import bootstrap
 from application.policy import CommissionPolicy
+from application.results import (
+    AgentRegistered,
+    DepositToppedUp,
+    OrderPlaced,
+    OrderRefunded,
+    PlanVersionRecorded,
+    UnfreezeRequestsDecided,
+    WithdrawalRecorded,
+)
 from application.settings import Settings
 from domain.common import Audit, aggregate_id, derived_id
 from domain.errors import (
@@ -190,7 +199,7 @@ class Model:
         self.closed_requests: set[str] = set()
         self.income = self.refunded = self.credits = 0
         self.top_ups = self.prepaid_debits = self.prepaid_refunds = 0
-        self.keys: dict[str, tuple[str, int, dict[str, Any]]] = {}
+        self.keys: dict[str, tuple[str, int, Audit, Any]] = {}
         self.paid_out = 0
         self.withdrawals: dict[str, tuple[str, int]] = {}  # in flight: id -> (agent, amount)
         self.settled: dict[str, str] = {}  # settled withdrawal id -> agent
@@ -576,7 +585,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return self.refused(CycleInAgentTree, call)
         if parent is not None and parent not in self.m.agents:
             return self.refused(AgentNotFound, call)
-        assert call() == {"agentCode": code}
+        assert call() == AgentRegistered(code)
         self.m.agents[code] = MAgent(parent, verified)
         self.m.wallets[code] = dict.fromkeys(BUCKETS, 0)
         return None
@@ -669,7 +678,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if self.m.overlaps(code, effective_from, document):
             self.refused(PlanRefused, call)
             return
-        assert call() == {"planCode": code, "version": len(versions) + 1}
+        assert call() == PlanVersionRecorded(code, len(versions) + 1)
         self.m.plans.setdefault(code, []).append(
             MPlanVersion(len(versions) + 1, effective_from, document)
         )
@@ -678,20 +687,27 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(
         pick=PICK,
         amount=st.sampled_from([0, 1000, 6000, 20000]),
-        mode=st.sampled_from(["plain", "keyed", "retry", "retry-other"]),
+        mode=st.sampled_from(["plain", "keyed", "retry", "retry-other", "retry-later"]),
     )
     def top_up(self, pick: int, amount: int, mode: str) -> None:
         if mode.startswith("retry") and self.m.keys:
             key = sorted(self.m.keys)[pick % len(self.m.keys)]
-            agent, first_amount, first_result = self.m.keys[key]
+            agent, first_amount, first_audit, first_result = self.m.keys[key]
             if mode == "retry-other":
                 call = lambda: self.ledger.top_up_deposit(  # noqa: E731
-                    agent, first_amount + 1, self.audit(), key=key
+                    agent, first_amount + 1, first_audit, key=key
+                )
+                self.refused(IdempotencyKeyReused, call)
+                return None
+            if mode == "retry-later":  # another occurredAt is another request (decision 0014)
+                later = Audit(first_audit.actor, first_audit.effective_at + timedelta(seconds=1))
+                call = lambda: self.ledger.top_up_deposit(  # noqa: E731
+                    agent, first_amount, later, key=key
                 )
                 self.refused(IdempotencyKeyReused, call)
                 return None
             before = self.head()
-            assert self.ledger.top_up_deposit(agent, first_amount, self.audit(), key=key) == (
+            assert self.ledger.top_up_deposit(agent, first_amount, first_audit, key=key) == (
                 first_result
             )
             assert self.head() == before, "a retried command was applied twice"
@@ -701,7 +717,8 @@ class LedgerMachine(RuleBasedStateMachine):
         if mode != "plain":
             self.key_seq += 1
             key = f"topup-{self.key_seq}"
-        call = lambda: self.ledger.top_up_deposit(agent, amount, self.audit(), key=key)  # noqa: E731
+        audit = self.audit()
+        call = lambda: self.ledger.top_up_deposit(agent, amount, audit, key=key)  # noqa: E731
         if agent not in self.m.agents:
             return self.refused(AgentNotFound, call)
         if amount <= 0:
@@ -709,9 +726,9 @@ class LedgerMachine(RuleBasedStateMachine):
         result = call()
         self.m.wallets[agent]["deposit"] += amount
         self.m.top_ups += amount
-        assert result == {"agentCode": agent, "depositFen": self.m.wallets[agent]["deposit"]}
+        assert result == DepositToppedUp(agent, self.m.wallets[agent]["deposit"])
         if key:
-            self.m.keys[key] = (agent, amount, result)
+            self.m.keys[key] = (agent, amount, audit, result)
         return None
 
     # -- orders -----------------------------------------------------------------------------------
@@ -805,7 +822,7 @@ class LedgerMachine(RuleBasedStateMachine):
         wallet = self.m.wallets[seller]
         if flow == "AGENT_PREPAID" and wallet["deposit"] < paid:
             return self.refused(InsufficientDeposit, call)
-        assert call() == {"orderId": order_id, "paidFen": paid}
+        assert call() == OrderPlaced(order_id, paid)
         self.order_seq += 1
         self.m.orders[order_id] = MOrder(
             order_id, package, seller, buyer_code, flow, chain, retail, paid, self.now
@@ -888,7 +905,7 @@ class LedgerMachine(RuleBasedStateMachine):
         result = call()
         order.refunded += amount
         order.status = "REFUNDED" if order.refunded == order.paid else "PARTIALLY_REFUNDED"
-        assert result == {"orderId": order_id, "refundedFen": order.refunded}
+        assert result == OrderRefunded(order_id, order.refunded)
         self.m.refunded += amount
         if order.flow == "AGENT_PREPAID":
             self.m.wallets[order.seller]["deposit"] += amount
@@ -971,7 +988,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return self.refused(InsufficientFunds, call)  # the debt is repaid first
         if amount > available:
             return self.refused(InsufficientFunds, call)
-        assert call() == {"agentCode": agent, "withdrawalId": withdrawal_id}
+        assert call() == WithdrawalRecorded(agent, withdrawal_id)
         assert wallet is not None
         wallet["available"] -= amount
         wallet["withdrawing"] += amount
@@ -1003,7 +1020,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return self.refused(InvalidState, call)
         if not paid and not reason:
             return self.refused(InvalidInput, call)
-        assert call() == {"agentCode": agent, "withdrawalId": withdrawal_id}
+        assert call() == WithdrawalRecorded(agent, withdrawal_id)
         _, amount = self.m.withdrawals.pop(withdrawal_id)
         self.m.settled[withdrawal_id] = agent
         wallet = self.m.wallets[agent]
@@ -1028,8 +1045,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.now += timedelta(days=days)
         self.app.catch_up()
         result = self.ledger.release_due_commissions(self.audit("scheduler"))
-        assert len(result["requestIds"]) == len(set(result["requestIds"]))
-        assert set(result["requestIds"]) == self.m.release(self.now)
+        assert len(result.request_ids) == len(set(result.request_ids))
+        assert set(result.request_ids) == self.m.release(self.now)
 
     @rule(
         days=st.sampled_from([1, 3, 8]),
@@ -1074,7 +1091,10 @@ class LedgerMachine(RuleBasedStateMachine):
         elif extra == "duplicate" and ids:
             ids.append(ids[0])
         audit = self.audit("finance", reason)
-        call = lambda: self.ledger.decide_unfreeze_requests(ids, approve, void, audit)  # noqa: E731
+        if approve:
+            call = lambda: self.ledger.approve_unfreeze_requests(ids, audit)  # noqa: E731
+        else:
+            call = lambda: self.ledger.reject_unfreeze_requests(ids, void, audit)  # noqa: E731
         if not ids or len(set(ids)) != len(ids):
             return self.refused(InvalidInput, call)
         for request_id in ids:
@@ -1084,7 +1104,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 return self.refused(InvalidInput, call)
             if request_id not in self.m.pending:
                 return self.refused(InvalidState, call)
-        assert call() == {"ids": ids}
+        assert call() == UnfreezeRequestsDecided(tuple(ids))
         for request_id in ids:
             self.m.decide(request_id, approve, void, self.now)
         return None
@@ -1344,9 +1364,9 @@ def _seller_with_released_commissions(app: Any, orders: int) -> None:
         ledger.place_order(f"O{n}", "P", "A", None, "cust", "CUSTOMER_PAYS", _at())
         ledger.complete_order(f"O{n}", _at())
     app.catch_up()
-    requested = ledger.release_due_commissions(_at(8, actor="scheduler"))["requestIds"]
+    requested = ledger.release_due_commissions(_at(8, actor="scheduler")).request_ids
     app.catch_up()
-    ledger.decide_unfreeze_requests(requested, True, False, _at(8, actor="finance"))
+    ledger.approve_unfreeze_requests(requested, _at(8, actor="finance"))
     app.catch_up()
 
 

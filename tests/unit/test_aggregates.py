@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from domain.agent import Agent, check_price_limit
+from domain.agent import Agent
 from domain.card import Card, CardStatus
 from domain.common import Audit, aggregate_id, derived_id
 from domain.errors import (
@@ -191,13 +191,6 @@ def test_raising_cost_above_the_existing_retail_is_refused():
     a.set_retail_price("P", 9000, 2, audit())
     with pytest.raises(PriceRefused):
         a.set_cost_price("P", 10000, None, 2, audit())
-
-
-def test_check_price_limit_boundary():
-    check_price_limit(12000, 6000, 2, "x")
-    with pytest.raises(PriceAboveLimit) as info:
-        check_price_limit(12001, 6000, 2, "x")
-    assert info.value.field == "x"
 
 
 def test_upline_is_bound_once():

@@ -1,0 +1,164 @@
+"""What a use case answers: typed values in the ledger's words (snake_case, integer fen).
+
+They are stored with the idempotency key that recorded them, as `{"type": name, **fields}`, so a
+retry gets the same value back. The API translates them into its own vocabulary at the edge;
+nothing of the API's names is persisted here.
+"""
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+class Result:
+    """Base of every use case's result (frozen dataclasses below)."""
+
+
+@dataclass(frozen=True)
+class AgentRegistered(Result):
+    agent_code: str
+
+
+@dataclass(frozen=True)
+class UplineBound(Result):
+    agent_code: str
+    parent_code: str
+
+
+@dataclass(frozen=True)
+class PackageDefined(Result):
+    package_code: str
+
+
+@dataclass(frozen=True)
+class CostPriceSet(Result):
+    agent_code: str
+    package_code: str
+    cost_price_fen: int
+
+
+@dataclass(frozen=True)
+class RetailPriceSet(Result):
+    agent_code: str
+    package_code: str
+    retail_price_fen: int
+
+
+@dataclass(frozen=True)
+class PlanVersionRecorded(Result):
+    """A commission plan version, ordinary or correcting."""
+
+    plan_code: str
+    version: int
+
+
+@dataclass(frozen=True)
+class OrderPlaced(Result):
+    order_id: str
+    paid_fen: int
+
+
+@dataclass(frozen=True)
+class OrderCompleted(Result):
+    order_id: str
+
+
+@dataclass(frozen=True)
+class OrderRefunded(Result):
+    order_id: str
+    refunded_fen: int  # the order's refunds so far, this one included
+
+
+@dataclass(frozen=True)
+class DepositToppedUp(Result):
+    agent_code: str
+    deposit_fen: int  # the deposit after the top-up
+
+
+@dataclass(frozen=True)
+class WithdrawalRecorded(Result):
+    """A withdrawal requested or settled."""
+
+    agent_code: str
+    withdrawal_id: str
+
+
+@dataclass(frozen=True)
+class CardRecorded(Result):
+    """A card assigned or activated."""
+
+    iccid: str
+
+
+@dataclass(frozen=True)
+class RechargeRecorded(Result):
+    iccid: str
+    total_recharge_fen: int
+
+
+@dataclass(frozen=True)
+class UnfreezeRequested(Result):
+    """The unfreeze requests a release of due commissions created."""
+
+    request_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UnfreezeRequestsDecided(Result):
+    request_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LevelsDefined(Result):
+    level_codes: tuple[str, ...]  # the ladder, lowest rank first
+
+
+@dataclass(frozen=True)
+class AgentLevelSet(Result):
+    agent_code: str
+    level_code: str
+
+
+@dataclass(frozen=True)
+class SettlementRecorded(Result):
+    row_id: str
+    agent_share_fen: int
+    platform_share_fen: int
+
+
+RESULTS: dict[str, type[Result]] = {
+    cls.__name__: cls
+    for cls in (
+        AgentRegistered,
+        UplineBound,
+        PackageDefined,
+        CostPriceSet,
+        RetailPriceSet,
+        PlanVersionRecorded,
+        OrderPlaced,
+        OrderCompleted,
+        OrderRefunded,
+        DepositToppedUp,
+        WithdrawalRecorded,
+        CardRecorded,
+        RechargeRecorded,
+        UnfreezeRequested,
+        UnfreezeRequestsDecided,
+        LevelsDefined,
+        AgentLevelSet,
+        SettlementRecorded,
+    )
+}
+
+
+def to_record(result: Result) -> dict[str, Any]:
+    return {"type": type(result).__name__, **asdict(result)}  # type: ignore[call-overload]
+
+
+def from_record(record: dict[str, Any]) -> Result:
+    """The typed value of a stored record (tuples come back from storage as lists)."""
+    values = dict(record)
+    cls = RESULTS[values.pop("type")]
+    for f in fields(cls):  # type: ignore[arg-type]
+        if isinstance(values.get(f.name), list):
+            values[f.name] = tuple(values[f.name])
+    return cls(**values)

@@ -1,0 +1,118 @@
+"""Orders: placed (either flow), completed, refunded."""
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from application.commands import Command, Decision
+from application.results import OrderCompleted, OrderPlaced, OrderRefunded
+from domain.card import Card
+from domain.common import Audit
+from domain.errors import AlreadyExists, InvalidInput
+from domain.order import Flow, Order
+from domain.package import Package
+from domain.pricing import PriceChain
+from domain.rules import has_one_time_rule
+
+if TYPE_CHECKING:
+    from eventsourcing.domain import Aggregate
+
+    from application.ledger import Ledger
+
+
+@dataclass(frozen=True)
+class PlaceOrder(Command[OrderPlaced]):
+    order_id: str
+    package_code: str
+    agent_code: str
+    iccid: str | None
+    buyer_code: str | None
+    flow: str
+    audit: Audit
+    key: str | None = None
+
+    def decide(self, ledger: "Ledger") -> Decision[OrderPlaced]:
+        if ledger.exists("order", self.order_id):
+            raise AlreadyExists("orderId", f"order '{self.order_id}' already exists")
+        if self.flow not in Flow.__members__:
+            raise InvalidInput("flow", f"flow must be one of {', '.join(Flow)}")
+        package = ledger.package(self.package_code)
+        seller = ledger.agent(self.agent_code)
+        chain = ledger.price_chain(seller, self.package_code)
+        chain.check()
+        retail = seller.retail_price(self.package_code) if self.flow == Flow.CUSTOMER_PAYS else None
+        changed = self._first_purchase_card(ledger, package)
+        order = self._place(package.kind, chain, retail)
+        changed.append(order)
+        if self.flow == Flow.AGENT_PREPAID:
+            wallet = ledger.wallet(self.agent_code)
+            wallet.debit_deposit(self.order_id, order.paid_fen, self.audit)
+            changed.append(wallet)
+        return changed, OrderPlaced(self.order_id, order.paid_fen)
+
+    def _first_purchase_card(self, ledger: "Ledger", package: Package) -> list["Aggregate"]:
+        """The card, assigned to the seller, when this order is its first purchase."""
+        if self.iccid is None:
+            return []
+        if ledger.exists("card", self.iccid):
+            owner = ledger.card(self.iccid).agent_code
+            if owner != self.agent_code:
+                raise InvalidInput("iccid", f"card '{self.iccid}' belongs to agent '{owner}'")
+            return []
+        card = Card.assign(self.iccid, self.agent_code, package.code, package.kind, self.audit)
+        self._refuse_customer_paid_one_time(ledger)
+        return [card]
+
+    def _refuse_customer_paid_one_time(self, ledger: "Ledger") -> None:
+        """A card's first purchase carrying a one-time commission is paid from the wallet."""
+        if self.flow == Flow.CUSTOMER_PAYS and has_one_time_rule(
+            ledger.plan_versions(), self.package_code, self.audit.effective_at
+        ):
+            raise InvalidInput(
+                "flow",
+                f"package '{self.package_code}' carries a one-time "
+                "commission: its first purchase must be paid from the wallet",
+            )
+
+    def _place(self, package_kind: str, chain: PriceChain, retail: int | None) -> Order:
+        return Order.place(
+            self.order_id,
+            self.package_code,
+            package_kind,
+            self.agent_code,
+            self.buyer_code,
+            self.iccid,
+            self.flow,
+            chain.as_list(),
+            retail,
+            self.audit,
+        )
+
+
+@dataclass(frozen=True)
+class CompleteOrder(Command[OrderCompleted]):
+    order_id: str
+    audit: Audit
+    key: str | None = None
+
+    def decide(self, ledger: "Ledger") -> Decision[OrderCompleted]:
+        order = ledger.order(self.order_id)
+        order.complete(self.audit)
+        return [order], OrderCompleted(self.order_id)
+
+
+@dataclass(frozen=True)
+class RefundOrder(Command[OrderRefunded]):
+    order_id: str
+    amount_fen: int
+    audit: Audit
+    key: str | None = None
+
+    def decide(self, ledger: "Ledger") -> Decision[OrderRefunded]:
+        order = ledger.order(self.order_id)
+        order.refund(self.amount_fen, self.audit)
+        changed: list[Aggregate] = [order]
+        if order.flow == Flow.AGENT_PREPAID:  # the agent paid from its deposit: pay it back
+            wallet = ledger.wallet(order.agent_code)
+            wallet.refund_deposit(self.order_id, self.amount_fen, self.audit)
+            changed.append(wallet)
+        return changed, OrderRefunded(self.order_id, order.refunded_fen)

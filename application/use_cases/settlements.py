@@ -1,0 +1,57 @@
+"""Number-card settlements: a carrier's settlement file, one row at a time."""
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from application.commands import Command, Decision
+from application.results import SettlementRecorded
+from domain.common import Audit
+from domain.errors import AlreadyExists
+from domain.rules import lines_for_settlement
+from domain.settlement import CarrierSettlement
+
+if TYPE_CHECKING:
+    from application.ledger import Ledger
+
+
+@dataclass(frozen=True)
+class RecordCarrierSettlement(Command[SettlementRecorded]):
+    """One row of a carrier's settlement file: the carrier's total commission for a card and
+    period. Idempotent per row id: the same row again returns the first result; the same row
+    id with other data is refused. A split that would pay agents more than the carrier paid
+    is refused here when the plan says so (`overflow: REFUSE`)."""
+
+    row_id: str
+    iccid: str
+    period: str
+    total_fen: int
+    network_status: str
+    three_no: tuple[bool, bool, bool]  # no arrears, no suspension, no complaint
+    periods_used: int | None
+    audit: Audit
+    key: str | None = None
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.key or f"carrier-settlement:{self.row_id}"
+
+    def decide(self, ledger: "Ledger") -> Decision[SettlementRecorded]:
+        if ledger.exists("carrier-settlement", self.row_id):
+            raise AlreadyExists("rowId", f"settlement row '{self.row_id}' is already recorded")
+        card = ledger.card(self.iccid)
+        row = CarrierSettlement.record(
+            self.row_id,
+            self.iccid,
+            self.period,
+            self.total_fen,
+            self.network_status,
+            self.three_no,
+            self.periods_used,
+            card.facts(),
+            self.audit,
+        )
+        agent = ledger.agent(row.agent_code)
+        grades = {agent.code: agent.level_code} if agent.level_code else {}
+        lines = lines_for_settlement(row.facts(grades), ledger.plan_versions(), cap=False)
+        agents = sum(line.amount_fen for line in lines)
+        return [row], SettlementRecorded(self.row_id, agents, self.total_fen - agents)
