@@ -7,7 +7,7 @@ amounts in documents are money strings ('5.00'), rates decimal strings ('0.05' o
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
@@ -623,9 +623,6 @@ class CommissionLine:
     order_id: str | None = None
     iccid: str | None = None
     facts: dict[str, Any] = field(default_factory=dict)
-
-    def releasable_at(self, effective_at: datetime) -> datetime:
-        return effective_at + timedelta(days=self.hold_days)
 
 
 def price_difference_lines(sale: SaleFacts, plans: list[PlanVersion]) -> list[CommissionLine]:
