@@ -132,7 +132,11 @@ class LedgerMapper(Mapper):
         self._first: dict[Any, list[Any]] = {}  # aggregate id -> its first events, decoded
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        return self.decode_all([stored_event])[0]
+        event = Mapper.to_domain_event(self, stored_event)
+        if isinstance(event, FilledFromHistory) and event.missing_facts():
+            self._read_first_events([event])
+            return event.filled(self._first[event.originator_id])
+        return event
 
     def decode_all(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
         """Decodes a page of events, reading the first events their facts come from (if any
