@@ -2,6 +2,7 @@
 closed ids; the line effects the lifecycle events declare; the simulation's shadow wallet on the
 same book."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -15,6 +16,7 @@ from domain.common import Audit
 from domain.errors import InvalidState, LedgerError
 from domain.rules import CommissionLine
 from domain.wallet import BUCKETS, Wallet
+from tests.unit.test_aggregates import line as order_line
 
 T0 = datetime(2026, 3, 1, 10, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -30,21 +32,8 @@ def audit(at: datetime = T0, reason: str = "r") -> Audit:
 
 
 def line(amount: int, order_id: str | None = "o-1", corrects: str | None = None) -> CommissionLine:
-    return CommissionLine(
-        beneficiary="A",
-        kind="PERCENTAGE",
-        amount_fen=amount,
-        base_fen=amount * 20,
-        rate="0.05",
-        plan_code="plan",
-        plan_version=1,
-        rule_code="pct",
-        hold_days=7,
-        source=order_id or "card-1",
-        order_id=order_id,
-        iccid=None if order_id else "card-1",
-        facts={"corrects": corrects} if corrects else {},
-    )
+    """A 5% line of an order (or of a card when order_id is None), correcting another if told."""
+    return replace(order_line(amount, order_id), facts={"corrects": corrects} if corrects else {})
 
 
 def released(w: Wallet, cid: str) -> None:
