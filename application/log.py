@@ -134,8 +134,7 @@ class LedgerMapper(Mapper):
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         event = Mapper.to_domain_event(self, stored_event)
         if isinstance(event, FilledFromHistory) and event.missing_facts():
-            self._read_first_events([event])
-            return event.filled(self._first[event.originator_id])
+            return event.filled(self._first_events([event])[event.originator_id])
         return event
 
     def decode_all(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
@@ -148,25 +147,34 @@ class LedgerMapper(Mapper):
             if isinstance(event, FilledFromHistory) and event.missing_facts()
         ]
         if wanting:
-            self._read_first_events([events[i] for i in wanting])
+            first = self._first_events([events[i] for i in wanting])
             for i in wanting:
-                events[i] = events[i].filled(self._first[events[i].originator_id])
+                events[i] = events[i].filled(first[events[i].originator_id])
         return events
 
-    def _read_first_events(self, events: list[Any]) -> None:
+    def _first_events(self, events: list[Any]) -> dict[Any, list[Any]]:
+        """The first events of these events' aggregates, as many as the most demanding needs,
+        read in one query for those not remembered."""
         needed = max(type(event).FIRST_EVENTS for event in events)
-        missing = {
-            e.originator_id for e in events if len(self._first.get(e.originator_id, ())) < needed
-        }
-        if not missing:
-            return
-        if self.recorder is None:
-            raise RuntimeError("a version-1 event needs the recorder to read its aggregate")
-        if len(self._first) > _FIRST_EVENTS_KEPT:
-            self._first.clear()
-        histories = self.recorder.select_histories(missing, max_version=needed)
-        for originator_id, stored in histories.items():
-            self._first[originator_id] = [Mapper.to_domain_event(self, s) for s in stored]
+        found: dict[Any, list[Any]] = {}
+        for event in events:
+            known = self._first.get(event.originator_id)
+            if known is not None and len(known) >= needed:
+                found[event.originator_id] = known
+        missing = {e.originator_id for e in events} - found.keys()
+        if missing:
+            if self.recorder is None:
+                raise RuntimeError("a version-1 event needs the recorder to read its aggregate")
+            read = self.recorder.select_histories(missing, max_version=needed)
+            decoded = {
+                originator_id: [Mapper.to_domain_event(self, s) for s in stored]
+                for originator_id, stored in read.items()
+            }
+            if len(self._first) > _FIRST_EVENTS_KEPT:
+                self._first.clear()
+            self._first.update(decoded)
+            found.update(decoded)
+        return found
 
 
 class LedgerLog:
