@@ -10,7 +10,7 @@ same effects directly, without events, statuses that finance moves, or balances.
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from domain.common import Audit
 from domain.errors import InvalidState
@@ -228,8 +228,7 @@ class CommissionBook:
     def open(
         self, effect: LineEffect, order_id: str | None, hold_days: int, corrects: str | None
     ) -> None:
-        """A new line, as its accrual declares it."""
-        assert effect.releasable_at is not None, "an accrual says when its hold ends"
+        """A new line, as its accrual declares it (an accrual always says when its hold ends)."""
         cid = effect.commission_id
         self.lines[cid] = OpenLine(
             effect.status,
@@ -237,7 +236,7 @@ class CommissionBook:
             effect.remaining_fen,
             order_id,
             hold_days,
-            effect.releasable_at,
+            cast(datetime, effect.releasable_at),
         )
         if order_id is not None:
             self.by_order.setdefault(order_id, []).append(cid)
