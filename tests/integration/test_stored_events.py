@@ -156,3 +156,37 @@ def test_old_aggregates_load_and_the_history_goes_on(fenrun, dsn, stored) -> Non
     april = Reports(fenrun.read).platform_month(date(2026, 4, 1), fenrun.read.caught_up())
     before = stored["answers"][max(stored["answers"], key=int)]["platform_months"]["2026-04-01"]
     assert april["refunded_fen"] == before["refunded_fen"] + 5500
+
+
+def test_migration_0008_acts_wherever_the_views_live(dsn) -> None:
+    """The platform views' order tables go and team performance forgets orders not completed
+    yet, in public and in a schema a rebuild moved a view to; wallet snapshots go."""
+    [migration] = (Path(__file__).resolve().parents[2] / "migrations").glob("0008_*.sql")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA proj_team_performance_v2")
+        for schema in ("public", "proj_team_performance_v2"):
+            conn.execute(f"CREATE TABLE {schema}.platform_totals_orders (order_id text)")
+            if schema != "public":
+                conn.execute(
+                    f"CREATE TABLE {schema}.performance_orders"
+                    " (LIKE public.performance_orders INCLUDING ALL)"
+                )
+            conn.execute(
+                f"INSERT INTO {schema}.performance_orders (order_id, agent_code, paid_fen,"
+                " completed_position) VALUES ('placed', 'A', 1, NULL), ('done', 'A', 1, 7)"
+            )
+        conn.execute("CREATE TABLE public.platform_month_orders (order_id text)")
+        conn.execute(
+            "INSERT INTO ledger_snapshots (originator_id, originator_version, topic, state)"
+            " VALUES (gen_random_uuid(), 1, 'eventsourcing.domain:Snapshot', '\\x7b7d')"
+        )
+        conn.execute(migration.read_text())
+        tables = conn.execute(
+            "SELECT count(*) FROM information_schema.tables"
+            " WHERE table_name IN ('platform_totals_orders', 'platform_month_orders')"
+        ).fetchone()
+        assert tables == (0,)
+        for schema in ("public", "proj_team_performance_v2"):
+            rows = conn.execute(f"SELECT order_id FROM {schema}.performance_orders").fetchall()
+            assert rows == [("done",)]
+        assert conn.execute("SELECT count(*) FROM ledger_snapshots").fetchone() == (0,)
