@@ -224,6 +224,7 @@ def verify_command(
     from rich.progress import Progress
 
     from api.bootstrap import bootstrap
+    from application.log import LedgerLog
     from projections.verify import verify
 
     fenrun = bootstrap(Settings())
@@ -233,7 +234,7 @@ def verify_command(
             task = bar.add_task("verifying", total=None)
             found = verify(
                 fenrun.read,
-                fenrun.ledger.mapper.to_domain_event,
+                LedgerLog(fenrun.ledger),
                 fenrun.settings.zone,
                 samples,
                 seed,

@@ -6,20 +6,20 @@ accrued into the wallets its batch hands out. The commission policy runs it agai
 wallets; a plan simulation runs it against shadow wallets that only keep amounts.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from typing import Any, Protocol
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
 from application.ledger import BUSINESS_TZ, Ledger
+from application.log import LedgerLog
 from domain.agent import Agent
 from domain.card import Card
 from domain.common import SYSTEM_ACTOR, Audit, derived_id
-from domain.money import format_money, scale_half_up
+from domain.money import format_money
 from domain.order import Order
 from domain.performance import MonthlyVolume, month_of
 from domain.plan import CommissionPlan
@@ -103,6 +103,7 @@ class FactProcessor:
 
     def __init__(self, ledger: Ledger, business_tz: tzinfo = BUSINESS_TZ) -> None:
         self.ledger = ledger
+        self.log = LedgerLog(ledger)
         self.tz = business_tz  # months of tiered volumes are business-calendar months
         self._plans: dict[str, list[PlanVersion]] = {}
         self._versions: list[PlanVersion] | None = None  # plan_versions(), until _plans changes
@@ -118,30 +119,13 @@ class FactProcessor:
         if self._plans_at == position:
             return
         self._plans, self._versions = {}, None
-        topics = [
-            get_topic(CommissionPlan.VersionDefined),
-            get_topic(CommissionPlan.CorrectionDefined),
-        ]
-        for event in self._events_with_topic(topics, position):
+        plans = (CommissionPlan.VersionDefined, CommissionPlan.CorrectionDefined)
+        for event in self.log.events(plans, position):
             self._add_plan_version(event)
         self._levels = {}
-        for event in self._events_with_topic([get_topic(Agent.LevelChanged)], position):
+        for event in self.log.events([Agent.LevelChanged], position):
             self._levels[event.agent_code] = event.level_code
         self._plans_at = position
-
-    def _events_with_topic(self, topics: list[str], up_to: int) -> Iterator[Any]:
-        with self.ledger.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
-            rows = conn.execute(
-                "SELECT originator_id, originator_version, topic, state FROM ledger_events"
-                " WHERE topic = ANY(%s) AND notification_id <= %s ORDER BY notification_id",
-                (topics, up_to),
-            ).fetchall()
-        for r in rows:
-            yield self.ledger.mapper.to_domain_event(
-                StoredEvent(
-                    r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])
-                )
-            )
 
     def _add_plan_version(self, event: Any) -> None:
         plan = self.ledger.repository.get(event.originator_id, version=event.originator_version)
@@ -179,22 +163,20 @@ class FactProcessor:
         elif isinstance(event, CarrierSettlement.Recorded):
             self._on_settlement(event, batch)
 
-    def _on_order_completed(self, event: Order.Completed, batch: Batch) -> None:
-        order = self._as_of(event)
-        audit = Audit(ACTOR, event.effective_at, f"order {order.order_id} completed")
-        facts = order.sale_facts()
+    def _on_order_completed(self, sale: Order.Completed, batch: Batch) -> None:
+        audit = Audit(ACTOR, sale.effective_at, f"order {sale.order_id} completed")
         # The seller's monthly volume as this policy has counted it so far: deterministic.
-        volume = batch.volume(order.agent_code, month_of(facts.effective_at, self.tz))
+        volume = batch.volume(sale.agent_code, month_of(sale.effective_at, self.tz))
         facts = replace(
-            facts,
-            grades=self._grades(order.beneficiaries),
+            sale.sale_facts(),
+            grades=self._grades(sale.beneficiaries),
             month_sales_before_fen=volume.sales_fen,
         )
         for line in lines_for_sale(facts, self.plan_versions()):
-            self._accrue(batch, line, audit, "order", order.order_id)
+            self._accrue(batch, line, audit, "order", sale.order_id)
         volume_before = volume.sales_fen
-        volume.count_sale(order.order_id, order.paid_fen, event.effective_at)
-        self._rerate(batch, volume, volume_before, facts.effective_at, audit)
+        volume.count_sale(sale.order_id, sale.paid_fen, sale.effective_at)
+        self._rerate(batch, volume, volume_before, sale.effective_at, audit)
 
     def _on_card_fact(self, event: Card.Activated | Card.RechargeRecorded, batch: Batch) -> None:
         card = self._as_of(event)
@@ -256,24 +238,19 @@ class FactProcessor:
         batch.wallet(line.beneficiary).accrue(commission_id, line, audit)
 
     def _on_order_refunded(self, event: Order.Refunded, batch: Batch) -> None:
-        """Each line gives back the refund's share of what is left of it, against what is left
-        of the sale: a full refund takes back exactly the rest, and a line a correction or a
-        re-rating changed gives back its share of what it is now, not of what it first was."""
-        order = self._as_of(event)
+        """Each line of the sale gives back the refund's share of what is left of it (the
+        wallet's book decides the shares)."""
         before = event.refunded_total_fen - event.amount_fen
-        audit = Audit(ACTOR, event.effective_at, f"order {order.order_id} refunded: {event.reason}")
+        audit = Audit(ACTOR, event.effective_at, f"order {event.order_id} refunded: {event.reason}")
         # A refund lowers the volume of the month the sale counted in (not the refund's month).
-        month = month_of(order.completed_at, self.tz)
-        volume = batch.volume(order.agent_code, month)
+        volume = batch.volume(event.agent_code, month_of(event.completed_at, self.tz))
         volume_before = volume.sales_fen
-        volume.count_refund(order.order_id, event.amount_fen, event.effective_at)
-        for agent_code in order.beneficiaries:
-            wallet = batch.wallet(agent_code)
-            for commission_id in wallet.lines_for_order(order.order_id):
-                left = wallet.commissions[commission_id]["amount"]
-                share = scale_half_up(left, event.amount_fen, order.paid_fen - before)
-                wallet.reduce(commission_id, share, audit)
-        self._rerate(batch, volume, volume_before, order.completed_at, audit)
+        volume.count_refund(event.order_id, event.amount_fen, event.effective_at)
+        for agent_code in event.beneficiaries:
+            batch.wallet(agent_code).refund(
+                event.order_id, event.amount_fen, event.paid_fen - before, audit
+            )
+        self._rerate(batch, volume, volume_before, event.completed_at, audit)
 
     def _rerate(
         self, batch: Batch, volume: Any, before_fen: int, sold_at: Any, audit: Audit
@@ -300,44 +277,19 @@ class FactProcessor:
             sale = self.ledger.order(order_id).sale_facts()
             sale = replace(sale, paid_fen=net_fen, grades=self._grades([volume.agent_code]))
             line = rerated_line(sale, plan, rule, volume.sales_fen) if net_fen > 0 else None
-            target = line.amount_fen if line else 0
             line_id = derived_id(
                 "commission", "order", order_id, volume.agent_code, plan.code, rule.code
             )
-            current = sum(wallet.commissions[c]["amount"] for c in wallet.parts_of(line_id))
-            if target < current:
-                wallet.take_back(line_id, current - target, reason)
-            elif line is not None and target > current and not wallet.was_rejected(line_id):
-                facts = {
-                    **line.facts,
-                    "corrects": line_id,
-                    "recorded": format_money(current),
-                    "corrected": format_money(target),
-                }
-                adjustment = replace(line, amount_fen=target - current, facts=facts)
-                adjustment_id = derived_id("commission", "rerate", line_id, volume.version)
-                wallet.accrue(adjustment_id, adjustment, reason)
+            correction = wallet.book.rerating(line_id, line.amount_fen if line else 0)
+            adjustment_id = derived_id("commission", "rerate", line_id, volume.version)
+            wallet.correct(correction, line, adjustment_id, reason)
 
     def _prefetch(self, notifications: list[Any], up_to: int) -> None:
-        """Reads, in one query, the histories of the orders and cards this batch's facts need."""
-        wanted = {n.originator_id for n in notifications if not n.topic.endswith(OWN_LOOKUPS)}
-        self._facts = {}
+        """Reads, in one query, the histories of the cards and settlement rows this batch's
+        facts need (an order's facts carry their sale)."""
+        wanted = {n.originator_id for n in notifications if n.topic.endswith(AS_OF_LOOKUPS)}
         self._built = {}
-        if not wanted:
-            return
-        with self.ledger.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
-            rows = conn.execute(
-                "SELECT originator_id, originator_version, topic, state FROM ledger_events"
-                " WHERE originator_id = ANY(%s) AND notification_id <= %s"
-                " ORDER BY originator_id, originator_version",
-                (list(wanted), up_to),
-            ).fetchall()
-        for r in rows:
-            self._facts.setdefault(r["originator_id"], []).append(
-                StoredEvent(
-                    r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])
-                )
-            )
+        self._facts = self.log.histories(wanted, up_to) if wanted else {}
 
     def _as_of(self, event: Any) -> Any:
         """The aggregate exactly as it was when the event happened, not as it is now. Handlers
@@ -357,8 +309,14 @@ class FactProcessor:
         return aggregate
 
 
-# Registries kept in memory: no aggregate history to prefetch for these.
-OWN_LOOKUPS = tuple(
-    get_topic(cls).split(":", 1)[1] for cls in (CommissionPlan.VersionDefined, Agent.LevelChanged)
+def _suffixes(*classes: type) -> tuple[str, ...]:
+    return tuple(get_topic(cls).split(":", 1)[1] for cls in classes)
+
+
+# Registries kept in memory: no fact recorded for these.
+OWN_LOOKUPS = _suffixes(CommissionPlan.VersionDefined, Agent.LevelChanged)
+# Facts handled with their aggregate as it was (the others carry what the rules need).
+AS_OF_LOOKUPS = _suffixes(
+    Card.Activated, Card.RechargeRecorded, Card.Assigned, CarrierSettlement.Recorded
 )
-RELEVANT_SUFFIXES = tuple(get_topic(cls).split(":", 1)[1] for cls in RELEVANT)
+RELEVANT_SUFFIXES = _suffixes(*RELEVANT)

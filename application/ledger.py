@@ -15,11 +15,12 @@ from zoneinfo import ZoneInfo
 import orjson
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking, Transcoder
+from eventsourcing.persistence import IntegrityError, Mapper, Tracking, Transcoder
 
 from application import use_cases as uc
 from application.commands import Command, use_case
 from application.legacy_digests import legacy_digest
+from application.log import LedgerMapper
 from application.results import Result, from_record, to_record
 from application.transcoder import OrjsonTranscoder
 from domain.agent import Agent
@@ -60,7 +61,11 @@ class Directory(Protocol):
 
 class Ledger(Application):
     name = "Ledger"
-    env = {"PERSISTENCE_MODULE": "eventsourcing.postgres", "CREATE_TABLE": "n"}
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "CREATE_TABLE": "n",
+        "PROCESS_RECORDER_TOPIC": "application.log:LedgerRecorder",
+    }
     # A wallet accumulates every commission transition of its agent: load it from a snapshot.
     snapshotting_intervals = {Wallet: 500, MonthlyVolume: 500}
 
@@ -105,10 +110,15 @@ class Ledger(Application):
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
 
+    def construct_mapper(self) -> Mapper:
+        return LedgerMapper(self.construct_transcoder())
+
     def construct_recorder(self) -> Any:
         # A process recorder, so the commission policy can save events and its tracking
-        # position in one transaction (exactly-once).
-        return self.factory.process_recorder()  # type: ignore[attr-defined]
+        # position in one transaction (exactly-once); the mapper reads first events through it.
+        recorder = self.factory.process_recorder()  # type: ignore[attr-defined]
+        self.mapper.recorder = recorder  # type: ignore[attr-defined]
+        return recorder
 
     def _take_snapshots(self, processing_event: ProcessingEvent) -> None:  # type: ignore[type-arg]
         """Snapshots from the aggregates in hand, when a save crosses an interval boundary.
@@ -260,17 +270,8 @@ class Ledger(Application):
         ]
 
     def _notifications_of(self, originator_id: UUID, up_to: int | None) -> Iterable[Any]:
-        with self.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
-            rows = conn.execute(
-                "SELECT originator_id, originator_version, topic, state FROM ledger_events"
-                " WHERE originator_id = %s AND (%s::bigint IS NULL OR notification_id <= %s)"
-                " ORDER BY originator_version",
-                (originator_id, up_to, up_to),
-            ).fetchall()
-        return [
-            StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
-            for r in rows
-        ]
+        found = self.recorder.select_histories([originator_id], stop=up_to)  # type: ignore[attr-defined]
+        return found.get(originator_id, [])
 
     def replay(self, originator_id: UUID, up_to_position: int | None) -> dict[str, Any] | None:
         """Rebuilds an aggregate from its events recorded at or before a position (auditors)."""

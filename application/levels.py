@@ -12,17 +12,17 @@ ladder has conditions nothing is counted at all: the position just advances, and
 ladder with conditions folds the history it needs at that moment.
 """
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
-from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from application.follower import LogFollower
 from application.ledger import Ledger
+from application.log import LedgerLog
 from domain.agent import Agent
 from domain.common import SYSTEM_ACTOR, Audit
 from domain.levels import (
@@ -38,15 +38,15 @@ from domain.order import Order
 
 ACTOR = f"{SYSTEM_ACTOR}:level-policy"
 _LADDER_DEFINED = get_topic(LevelLadder.Defined)
-_ORDER_COMPLETED = get_topic(Order.Completed)
-_ORDER_FACTS = frozenset(get_topic(cls) for cls in (Order.Completed, Order.Refunded))
 # What moves an agent's figures or its current level; folded only while upgrades are possible.
-_COUNTED = frozenset(
-    {
-        *_ORDER_FACTS,
-        *(get_topic(cls) for cls in (Agent.Registered, Agent.UplineBound, Agent.LevelChanged)),
-    }
+_COUNTED_EVENTS = (
+    Order.Completed,
+    Order.Refunded,
+    Agent.Registered,
+    Agent.UplineBound,
+    Agent.LevelChanged,
 )
+_COUNTED = frozenset(get_topic(cls) for cls in _COUNTED_EVENTS)
 _FOLD_PAGE = 10_000
 
 
@@ -83,6 +83,7 @@ class LevelPolicy(LogFollower):
 
     def __init__(self, ledger: Ledger, batch_size: int = 500, max_retries: int = 20) -> None:
         super().__init__(ledger, batch_size, max_retries)
+        self.log = LedgerLog(ledger)
         self._ladder: tuple[LevelRequirements, ...] = ()
         self._tallies: dict[str, _Tally] | None = None  # None: no level has conditions
         self._levels: dict[str, str] = {}  # agent code -> level code, as the log says
@@ -104,16 +105,12 @@ class LevelPolicy(LogFollower):
 
     # -- one batch --------------------------------------------------------------------------------
     def _process(self, notifications: Sequence[Notification], upgrades: _Upgrades) -> None:
-        placed: dict[UUID, Order.Placed] | None = None  # read once, when first needed
         for notification in notifications:
             if notification.topic == _LADDER_DEFINED:
                 self._on_ladder_defined(self._decode(notification), notification.id, upgrades)
             elif self._tallies is not None and notification.topic in _COUNTED:
-                if placed is None and notification.topic in _ORDER_FACTS:
-                    placed = self._placed_orders(notifications)
-                order = placed.get(notification.originator_id) if placed else None
                 event = self._decode(notification)
-                self._upgrade(self._count(event, order), event.effective_at, upgrades)
+                self._upgrade(self._count(event), event.effective_at, upgrades)
 
     def _on_ladder_defined(
         self, event: LevelLadder.Defined, position: int, upgrades: _Upgrades
@@ -145,7 +142,7 @@ class LevelPolicy(LogFollower):
             self._levels[code] = upgrade.level_code
 
     # -- the figures ------------------------------------------------------------------------------
-    def _count(self, event: Any, placed: Order.Placed | None) -> list[str]:
+    def _count(self, event: Any) -> list[str]:
         """Applies one fact to the figures; returns the agents whose figures rose."""
         if isinstance(event, Agent.Registered):
             self._tally(event.code)
@@ -159,16 +156,15 @@ class LevelPolicy(LogFollower):
         if isinstance(event, Agent.LevelChanged):
             self._levels[event.agent_code] = event.level_code
             return []
-        assert placed is not None, "an order fact without its placed order"
-        amount = placed.paid_fen if isinstance(event, Order.Completed) else -event.amount_fen
-        return self._count_sale(placed, amount)
+        amount = event.paid_fen if isinstance(event, Order.Completed) else -event.amount_fen
+        return self._count_sale(event, amount)
 
-    def _count_sale(self, placed: Order.Placed, amount_fen: int) -> list[str]:
+    def _count_sale(self, sale: Order.Completed | Order.Refunded, amount_fen: int) -> list[str]:
         """The seller's own sales and, along the price chain recorded on the order, the team
         sales of every upline (the seller's own sale is not part of its team, as in team
         performance). A refund comes in as a negative amount and never triggers anything."""
-        seller = placed.agent_code
-        uplines = [code for code, _ in placed.chain[:-1]]
+        seller = sale.agent_code
+        uplines = sale.beneficiaries[:-1]
         self._tally(seller).own_sales_fen += amount_fen
         for upline in uplines:
             self._tally(upline).team_sales_fen += amount_fen
@@ -188,7 +184,7 @@ class LevelPolicy(LogFollower):
         if self._at == position:
             return
         self._ladder, self._tallies, self._levels = (), None, {}
-        for page in self._pages([_LADDER_DEFINED], position):
+        for page in self.log.pages([LevelLadder.Defined], position):
             self._ladder = ladder_requirements(parse_levels(self._decode(page[-1]).levels))
         if has_automatic_levels(self._ladder):
             self._fold(position)
@@ -198,44 +194,9 @@ class LevelPolicy(LogFollower):
         """Re-counts every agent's figures and level from the log, reading only the topics that
         move them (filtered in SQL, so the rest of the log is never decoded)."""
         self._tallies, self._levels = {}, {}
-        for page in self._pages(sorted(_COUNTED), up_to):
-            placed = self._placed_orders(page)
-            for notification in page:
-                order = placed.get(notification.originator_id)
-                if notification.topic == _ORDER_COMPLETED and order is not None:
-                    # The completion carries nothing the figures need: not even decoded.
-                    self._count_sale(order, order.paid_fen)
-                else:
-                    self._count(self._decode(notification), order)
+        for page in self.log.pages(_COUNTED_EVENTS, up_to, size=_FOLD_PAGE):
+            for event in self.log.decode(page):
+                self._count(event)
 
-    def _pages(self, topics: list[str], up_to: int) -> Iterator[Sequence[Notification]]:
-        after = 0
-        while page := self.ledger.recorder.select_notifications(
-            after, _FOLD_PAGE, stop=up_to, topics=topics, inclusive_of_start=False
-        ):
-            yield page
-            after = page[-1].id
-
-    def _placed_orders(self, notifications: Sequence[Notification]) -> dict[UUID, Order.Placed]:
-        """The placed-order events (seller, price chain, paid amount) of these order facts, read
-        in one query: completion and refund events do not repeat them."""
-        wanted = list({n.originator_id for n in notifications if n.topic in _ORDER_FACTS})
-        if not wanted:
-            return {}
-        with self.ledger.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
-            rows = conn.execute(
-                "SELECT originator_id, originator_version, topic, state FROM ledger_events"
-                " WHERE originator_id = ANY(%s) AND originator_version = 1",
-                (wanted,),
-            ).fetchall()
-        return {
-            r["originator_id"]: self._decode(
-                StoredEvent(
-                    r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])
-                )
-            )
-            for r in rows
-        }
-
-    def _decode(self, stored: StoredEvent) -> Any:
-        return self.ledger.mapper.to_domain_event(stored)
+    def _decode(self, notification: Notification) -> Any:
+        return self.log.decode([notification])[0]

@@ -60,10 +60,10 @@ class CommissionPolicy(FactProcessor, LogFollower):
         relevant = [n for n in relevant if id(n) not in self._done or _is_correction(n)]
         self._prefetch(relevant, notifications[-1].id)
         self._batch = WalletBatch(self.ledger, self._wallets)
-        for notification in relevant:
+        for notification, event in zip(relevant, self.log.decode(relevant), strict=True):
             self._position = notification.id
             self._redelivered = id(notification) in self._done
-            self._handle(self.ledger.mapper.to_domain_event(notification), self._batch)
+            self._handle(event, self._batch)
         facts = [
             ProcessedFact.record(n.originator_id, n.originator_version)
             for n in relevant
@@ -110,13 +110,7 @@ class CommissionPolicy(FactProcessor, LogFollower):
         }
         if not ids:
             return set()
-        with self.ledger.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
-            rows = conn.execute(
-                "SELECT originator_id FROM ledger_events WHERE originator_id = ANY(%s)"
-                " AND originator_version = 1",
-                (list(ids),),
-            ).fetchall()
-        done = {id(ids[r["originator_id"]]) for r in rows}
+        done = {id(ids[found]) for found in self.log.existing(ids)}
         if done:
             log.warning("commission_policy.redelivered", facts=len(done))
         return done

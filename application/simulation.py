@@ -14,12 +14,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from eventsourcing.utils import get_topic
-
 from application.facts import RELEVANT, FactProcessor
 from application.ledger import Ledger
+from application.log import LedgerLog
+from domain.book import BookKeeper, CommissionBook, CommissionStatus, LineEffect, hold_until
 from domain.common import Audit, derived_id
-from domain.money import format_money
 from domain.order import Order
 from domain.performance import month_of
 from domain.plan import CommissionPlan
@@ -35,64 +34,37 @@ class ShadowLine:
     amount_fen: int  # what is left of it after refunds
 
 
-class ShadowWallet:
-    """The part of a Wallet the rules use, keeping amounts only (no statuses, no balances)."""
+class ShadowWallet(BookKeeper):
+    """A wallet that keeps amounts only: the same book as a Wallet's, moved by the same
+    decisions, without events, balances, or the statuses finance's decisions set."""
 
     def __init__(self, agent_code: str) -> None:
         self.agent_code = agent_code
-        self.commissions: dict[str, dict[str, Any]] = {}  # open lines, as a Wallet keeps them
-        self.closed: set[str] = set()
+        self.book = CommissionBook()
         self.lines: dict[str, ShadowLine] = {}  # every line ever accrued
-        self.adjustments: dict[str, list[str]] = {}  # line id -> ids of lines correcting it
-        self.by_order: dict[str, list[str]] = {}
 
     def accrue(self, commission_id: str, line: CommissionLine, audit: Audit) -> bool:
-        if commission_id in self.commissions or commission_id in self.closed:
+        if not self.book.accepts(commission_id):
             return False
-        self.commissions[commission_id] = {
-            "amount": line.amount_fen,
-            "original": line.amount_fen,
-            "order_id": line.order_id,
-        }
-        if line.order_id is not None:
-            self.by_order.setdefault(line.order_id, []).append(commission_id)
+        accrued = LineEffect.whole(
+            commission_id,
+            line.amount_fen,
+            None,
+            CommissionStatus.FROZEN,
+            releasable_at=hold_until(audit.effective_at, line.hold_days),
+        )
+        self.book.open(accrued, line.order_id, line.hold_days, line.facts.get("corrects"))
         self.lines[commission_id] = ShadowLine(line, audit.effective_at, line.amount_fen)
-        if corrects := line.facts.get("corrects"):
-            self.adjustments.setdefault(corrects, []).append(commission_id)
         return True
 
     def request_unfreeze(self, commission_id: str, audit: Audit) -> str:
         return commission_id  # statuses are not simulated
 
-    def was_rejected(self, commission_id: str) -> bool:
-        return False  # finance's decisions are not simulated
-
-    def lines_for_order(self, order_id: str) -> list[str]:
-        return [cid for cid in self.by_order.get(order_id, ()) if cid in self.commissions]
-
-    def parts_of(self, commission_id: str) -> list[str]:
-        parts = [commission_id, *self.adjustments.get(commission_id, [])]
-        return [cid for cid in parts if cid in self.commissions]
-
-    def take_back(self, commission_id: str, amount_fen: int, audit: Audit) -> int:
-        taken = 0
-        for cid in reversed(self.parts_of(commission_id)):
-            part = min(amount_fen - taken, self.commissions[cid]["amount"])
-            self.reduce(cid, part, audit)
-            taken += part
-        return taken
-
     def reduce(self, commission_id: str, amount_fen: int, audit: Audit) -> None:
-        line = self.commissions.get(commission_id)
-        if line is None:
-            return
-        amount_fen = min(amount_fen, line["amount"])
-        line["amount"] -= amount_fen
-        self.lines[commission_id].amount_fen -= amount_fen
-        if line["amount"] == 0:
-            del self.commissions[commission_id]
-            if line["order_id"] is None:
-                self.closed.add(commission_id)
+        effect = self.book.reduction(commission_id, amount_fen)
+        if effect is not None:
+            self.book.apply(effect)
+            self.lines[commission_id].amount_fen = effect.remaining_fen
 
 
 class ShadowVolume:
@@ -294,45 +266,19 @@ def apply_differences(
             difference.effective_at,
             f"correction by plan {correction.code} version {correction.version}: {reason}",
         )
-        delta = difference.difference_fen
-        if delta < 0:
-            applied += bool(wallet.take_back(difference.commission_id, -delta, audit))
-        elif not wallet.was_rejected(difference.commission_id):
-            adjustment = _adjustment(difference, correction, delta)
-            applied += wallet.accrue(adjustment.source_id, adjustment.line, audit)
+        line_id = difference.commission_id
+        found = wallet.book.correction(line_id, difference.recorded_fen, difference.simulated_fen)
+        adjustment_id = derived_id(
+            "commission", "correction", line_id, correction.code, correction.version
+        )
+        applied += wallet.correct(found, difference.line, adjustment_id, audit)
     return applied
-
-
-@dataclass(frozen=True)
-class _Adjustment:
-    source_id: str
-    line: CommissionLine
-
-
-def _adjustment(
-    difference: CommissionDifference, correction: PlanVersion, delta: int
-) -> _Adjustment:
-    facts = {
-        **difference.line.facts,
-        "corrects": difference.commission_id,
-        "recorded": format_money(difference.recorded_fen),
-        "corrected": format_money(difference.simulated_fen),
-    }
-    commission_id = derived_id(
-        "commission", "correction", difference.commission_id, correction.code, correction.version
-    )
-    return _Adjustment(commission_id, replace(difference.line, amount_fen=delta, facts=facts))
 
 
 def corrections_known(ledger: Ledger, position: int) -> list[PlanVersion]:
     """Every correction recorded up to `position`, as the plan version it defined."""
-    topic = get_topic(CommissionPlan.CorrectionDefined)
-    notifications = ledger.recorder.select_notifications(
-        0, 1_000_000, stop=position, topics=[topic]
-    )
     found = []
-    for notification in notifications:
-        event = ledger.mapper.to_domain_event(notification)
+    for event in LedgerLog(ledger).events([CommissionPlan.CorrectionDefined], position):
         plan = ledger.repository.get(event.originator_id, version=event.originator_version)
         found += [v for v in plan.plan_versions() if v.version == event.version]
     return found
@@ -340,24 +286,16 @@ def corrections_known(ledger: Ledger, position: int) -> list[PlanVersion]:
 
 def _replay(shadows: list[PlanShadow], ledger: Ledger, position: int) -> int:
     """Folds the facts of the log up to `position` through every shadow, decoding each once."""
-    topics = [get_topic(cls) for cls in RELEVANT]
-    start, replayed = 0, 0
+    replayed = 0
     lead = shadows[0]
-    while start < position:
-        notifications = ledger.recorder.select_notifications(
-            start, _BATCH, stop=position, topics=topics, inclusive_of_start=False
-        )
-        if not notifications:
-            break
-        lead._prefetch(notifications, notifications[-1].id)
+    for notifications in lead.log.pages(RELEVANT, position, size=_BATCH):
+        lead._prefetch(list(notifications), notifications[-1].id)
         for shadow in shadows[1:]:
             shadow._facts, shadow._built = lead._facts, lead._built
-        for notification in notifications:
-            event = ledger.mapper.to_domain_event(notification)
+        for event in lead.log.decode(notifications):
             for shadow in shadows:
                 shadow._handle(event, shadow.batch)
         replayed += len(notifications)
-        start = notifications[-1].id
     return replayed
 
 

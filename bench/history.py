@@ -15,7 +15,7 @@ request_unfreeze/approve/reduce/..., MonthlyVolume.count_*) and saved with one
 `Ledger.save(*aggregates)` per ~`chunk` events (automatic snapshots off). The commission,
 MonthlyVolume and ProcessedFact events are what CommissionPolicy would write: the same pure engine (`lines_for_sale`) with the same
 inputs (the seller's monthly volume kept in MonthlyVolume aggregates, no grades), the same
-commission ids, and the same refund arithmetic (`scale_half_up` per line). What is skipped: the
+commission ids, and the same refund arithmetic (the wallet's book: `Wallet.refund`). What is skipped: the
 policy's own loop (loading aggregates, tracking), idempotency keys, the use cases' existence
 checks.
 
@@ -321,15 +321,15 @@ class Generator:
                 while due and due[0][0] <= now:
                     _, agent, cid = due.popleft()
                     wallet = self.wallets[agent]
-                    line = wallet.commissions.get(cid)
-                    if line is None or line["status"] != "FROZEN":
+                    line = wallet.book.lines.get(cid)
+                    if line is None or line.status != "FROZEN":
                         continue
                     rid = wallet.request_unfreeze(cid, self.audit(now, "", ACTOR))
                     self.touch(wallet)
                     approvals[d + rng.randrange(1, 4)].append((agent, rid))
             for agent, rid in approvals.pop(d, []):
                 wallet = self.wallets[agent]
-                if rid not in wallet.requests:
+                if rid not in wallet.book.requests:
                     continue  # voided by a refund meanwhile
                 at = day + timedelta(hours=15)
                 if rng.random() < 0.01:
@@ -350,6 +350,7 @@ class Generator:
         self.end = self.start + timedelta(days=shape.days)
 
     def order(self, day: datetime, i: int, pkg: str, refunds: Any, due: Any) -> None:
+        from domain.book import hold_until
         from domain.common import derived_id
         from domain.order import Flow, Order
         from domain.performance import month_of
@@ -390,7 +391,7 @@ class Generator:
             )
             wallet = self.wallets[line.beneficiary]
             if wallet.accrue(cid, line, policy_audit):
-                due.append((line.releasable_at(done), line.beneficiary, cid))
+                due.append((hold_until(done, line.hold_days), line.beneficiary, cid))
                 self.touch(wallet)
         volume.count_sale(oid, order.paid_fen, done)
         self.touch(volume)
@@ -402,7 +403,6 @@ class Generator:
 
     def refund(self, order: Any, amount: int, day: datetime) -> None:
         """Order.refund, and what CommissionPolicy._on_order_refunded does with it."""
-        from domain.money import scale_half_up
         from domain.order import Flow
 
         at = max(day + timedelta(hours=11), order.completed_at + timedelta(minutes=1))
@@ -423,13 +423,8 @@ class Generator:
         self.touch(volume)
         for agent_code in order.beneficiaries:
             wallet = self.wallets[agent_code]
-            for cid in wallet.lines_for_order(order.order_id):
-                original = wallet.commissions[cid]["original"]
-                share = scale_half_up(original, order.refunded_fen, order.paid_fen) - scale_half_up(
-                    original, before, order.paid_fen
-                )
-                wallet.reduce(cid, share, policy_audit)
-                self.touch(wallet)
+            wallet.refund(order.order_id, amount, order.paid_fen - before, policy_audit)
+            self.touch(wallet)
 
     def payouts(self, day: datetime) -> None:
         rng = self.rng

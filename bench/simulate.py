@@ -195,7 +195,7 @@ def one_run(app: Any, candidate: Any, head: int) -> tuple[Any, dict[str, Any]]:
 
 def open_total(built: Any) -> int:
     """What the generator's wallets hold, net of refunds (all frozen: nothing was released)."""
-    return sum(c["amount"] for w in built.wallets.values() for c in w.commissions.values())
+    return sum(c.amount_fen for w in built.wallets.values() for c in w.book.lines.values())
 
 
 def identity_check(app: Any, built: Any, head: int, quick: bool) -> dict[str, Any]:

@@ -1,5 +1,11 @@
-"""An order for a package, in one of the two flows of SPEC §2."""
+"""An order for a package, in one of the two flows of SPEC §2.
 
+Its completion and its refunds carry the sale they are about (seller, price chain, paid amount,
+package, flow, card, buyer), so every reader finds the sale in the event it reads.
+"""
+
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -9,8 +15,23 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit, aggregate_id, require_code
 from domain.errors import InvalidInput, InvalidState
+from domain.log import FilledFromHistory
 from domain.money import format_money, require_fen
 from domain.rules import SaleFacts
+
+# The sale as placed: what a completion repeats (a refund repeats the first four).
+SALE = (
+    "order_id",
+    "agent_code",
+    "chain",
+    "paid_fen",
+    "package_code",
+    "buyer_code",
+    "iccid",
+    "flow",
+    "retail_fen",
+)
+_REFUNDED_SALE = SALE[:5]
 
 
 class Flow(StrEnum):
@@ -41,17 +62,82 @@ class Order(Aggregate):
         effective_at: datetime
         reason: str
 
-    class Completed(Aggregate.Event):
+    class Completed(Aggregate.Event, FilledFromHistory):
+        """Version 2 repeats the sale; version 1 did not (filled from the placed order)."""
+
+        class_version = 2
+        order_id: str
+        agent_code: str  # the seller
+        chain: list[list[Any]]  # [agent_code, cost_fen] from the platform's direct agent down
+        paid_fen: int
+        package_code: str
+        buyer_code: str | None
+        iccid: str | None
+        flow: str
+        retail_fen: int | None
         actor: str
         effective_at: datetime
         reason: str
 
-    class Refunded(Aggregate.Event):
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(dict.fromkeys(SALE))
+
+        def missing_facts(self) -> bool:
+            return self.order_id is None
+
+        def filled(self, first: Sequence[Any]) -> Any:
+            return replace(self, **{name: getattr(first[0], name) for name in SALE})
+
+        def apply(self, order: "Order") -> None:
+            order.status = OrderStatus.COMPLETED
+            order.completed_at = self.effective_at
+
+        def sale_facts(self) -> SaleFacts:
+            return _sale_facts(self, self.effective_at)
+
+        @property
+        def beneficiaries(self) -> list[str]:
+            return [code for code, _ in self.chain]
+
+    class Refunded(Aggregate.Event, FilledFromHistory):
+        """Version 2 repeats the sale it refunds and when it completed; version 1 did not
+        (filled from the placed and completed order)."""
+
+        FIRST_EVENTS = 2
+        class_version = 2
+        order_id: str
+        agent_code: str
+        chain: list[list[Any]]
+        paid_fen: int
+        package_code: str
+        completed_at: datetime
         amount_fen: int
         refunded_total_fen: int
         actor: str
         effective_at: datetime
         reason: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(dict.fromkeys((*_REFUNDED_SALE, "completed_at")))
+
+        def missing_facts(self) -> bool:
+            return self.order_id is None
+
+        def filled(self, first: Sequence[Any]) -> Any:
+            placed, completed = first
+            sale = {name: getattr(placed, name) for name in _REFUNDED_SALE}
+            return replace(self, **sale, completed_at=completed.effective_at)
+
+        def apply(self, order: "Order") -> None:
+            order.refunded_fen = self.refunded_total_fen
+            fully = self.refunded_total_fen == order.paid_fen
+            order.status = OrderStatus.REFUNDED if fully else OrderStatus.PARTIALLY_REFUNDED
+
+        @property
+        def beneficiaries(self) -> list[str]:
+            return [code for code, _ in self.chain]
 
     @staticmethod
     def create_id(order_id: str, **_: Any) -> UUID:
@@ -132,12 +218,9 @@ class Order(Aggregate):
             raise InvalidState("orderId", f"order '{self.order_id}' is {self.status}, not PLACED")
         if audit.effective_at < self.placed_at:
             raise InvalidInput("occurredAt", "an order cannot complete before it was placed")
-        self._complete(**audit.fields())
-
-    @event(Completed)
-    def _complete(self, actor: str, effective_at: datetime, reason: str) -> None:
-        self.status = OrderStatus.COMPLETED
-        self.completed_at = effective_at
+        sale = {name: getattr(self, name) for name in SALE}
+        chain = [[code, cost] for code, cost in self.chain]
+        self.trigger_event(self.Completed, **{**sale, "chain": chain}, **audit.fields())
 
     def refund(self, amount_fen: int, audit: Audit) -> None:
         require_fen(amount_fen, "amount", allow_zero=False)
@@ -157,39 +240,35 @@ class Order(Aggregate):
             raise InvalidInput("reason", "a refund needs a reason")
         if self.completed_at is not None and audit.effective_at < self.completed_at:
             raise InvalidInput("occurredAt", "a refund cannot take effect before the completion")
-        self._refund(
+        sale = {name: getattr(self, name) for name in _REFUNDED_SALE}
+        self.trigger_event(
+            self.Refunded,
+            **{**sale, "chain": [[code, cost] for code, cost in self.chain]},
+            completed_at=self.completed_at,
             amount_fen=amount_fen,
             refunded_total_fen=self.refunded_fen + amount_fen,
             **audit.fields(),
         )
 
-    @event(Refunded)
-    def _refund(
-        self,
-        amount_fen: int,
-        refunded_total_fen: int,
-        actor: str,
-        effective_at: datetime,
-        reason: str,
-    ) -> None:
-        self.refunded_fen = refunded_total_fen
-        fully = refunded_total_fen == self.paid_fen
-        self.status = OrderStatus.REFUNDED if fully else OrderStatus.PARTIALLY_REFUNDED
-
     def sale_facts(self) -> SaleFacts:
         assert self.completed_at is not None
-        return SaleFacts(
-            order_id=self.order_id,
-            package_code=self.package_code,
-            seller_code=self.agent_code,
-            buyer_code=self.buyer_code,
-            flow=self.flow,
-            chain=tuple(self.chain),
-            retail_fen=self.retail_fen,
-            paid_fen=self.paid_fen,
-            effective_at=self.completed_at,
-        )
+        return _sale_facts(self, self.completed_at)
 
     @property
     def beneficiaries(self) -> list[str]:
         return [code for code, _ in self.chain]
+
+
+def _sale_facts(sale: Any, completed_at: datetime) -> SaleFacts:
+    """What a completed sale tells the rules, from the order or from its completion event."""
+    return SaleFacts(
+        order_id=sale.order_id,
+        package_code=sale.package_code,
+        seller_code=sale.agent_code,
+        buyer_code=sale.buyer_code,
+        flow=sale.flow,
+        chain=tuple((code, cost) for code, cost in sale.chain),
+        retail_fen=sale.retail_fen,
+        paid_fen=sale.paid_fen,
+        effective_at=completed_at,
+    )

@@ -1,32 +1,27 @@
 """An agent's wallet: the commission lifecycle and the balance buckets it moves.
 
 Buckets: frozen, unfreezing (awaiting approval), available, withdrawing, debt, deposit (flow 2).
-Every event says how it moves the buckets (`deltas`), so the aggregate and the balance projection
-share one definition and cannot drift apart.
+Every event says how it moves the buckets (`deltas`), and every commission lifecycle event what it
+does to its line (`line_effect`), so the aggregate and the views share one definition of each and
+cannot drift apart. The open lines are the wallet's CommissionBook (domain/book.py).
 """
 
-from datetime import datetime, timedelta
-from enum import StrEnum
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.book import BookKeeper, CommissionBook, CommissionStatus, LineEffect, hold_until
 from domain.common import Audit, aggregate_id, derived_id
 from domain.errors import InsufficientDeposit, InsufficientFunds, InvalidInput, InvalidState
+from domain.log import FilledFromHistory
 from domain.money import format_money, require_fen
 from domain.rules import CommissionLine
 
 BUCKETS = ("frozen", "unfreezing", "available", "withdrawing", "debt", "deposit")
-
-
-class CommissionStatus(StrEnum):
-    FROZEN = "FROZEN"
-    UNFREEZE_REQUESTED = "UNFREEZE_REQUESTED"
-    APPROVED = "APPROVED"
-    VOIDED = "VOIDED"
-    CLAWED_BACK = "CLAWED_BACK"
-
 
 _BUCKET_OF = {
     CommissionStatus.FROZEN: "frozen",
@@ -35,12 +30,31 @@ _BUCKET_OF = {
 }
 
 
-class Wallet(Aggregate):
+class Wallet(Aggregate, BookKeeper):
     class Opened(Aggregate.Created):
         agent_code: str
 
-    class BalanceEvent(Aggregate.Event):
-        """Base of the events that move money. `apply` only assigns: checks ran before."""
+    class BalanceEvent(Aggregate.Event, FilledFromHistory):
+        """Base of the events that move money. `apply` only assigns: checks ran before.
+
+        Each carries, besides its own fields, the agent whose wallet it is (version 2 on;
+        version 1 events get it from the wallet's opening when read) and the audit fields."""
+
+        class_version = 2
+        agent_code: str
+        actor: str
+        effective_at: datetime
+        reason: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["agent_code"] = None
+
+        def missing_facts(self) -> bool:
+            return self.agent_code is None
+
+        def filled(self, first: Sequence[Any]) -> Any:
+            return replace(self, agent_code=first[0].agent_code)
 
         def deltas(self) -> dict[str, int]:
             return {}
@@ -51,13 +65,23 @@ class Wallet(Aggregate):
             self.apply_to_lines(aggregate)
 
         def apply_to_lines(self, wallet: Any) -> None:
-            """Changes to the open commission lines, for the events that have any."""
+            """Changes to what the wallet holds besides balances, for the events that have any."""
+
+    class LineEvent(BalanceEvent):
+        """A step of a commission line's lifecycle (each carries its line's commission_id): it
+        declares its effect on the line once, and the wallet's book and every view derive the
+        line's status from that declaration."""
+
+        commission_id: str
+
+        def line_effect(self) -> LineEffect:
+            raise NotImplementedError
+
+        def apply_to_lines(self, wallet: Any) -> None:
+            wallet.book.apply(self.line_effect())
 
     class DepositToppedUp(BalanceEvent):
         amount_fen: int
-        actor: str
-        effective_at: datetime
-        reason: str
 
         def deltas(self) -> dict[str, int]:
             return {"deposit": self.amount_fen}
@@ -65,9 +89,6 @@ class Wallet(Aggregate):
     class DepositDebited(BalanceEvent):
         order_id: str
         amount_fen: int
-        actor: str
-        effective_at: datetime
-        reason: str
 
         def deltas(self) -> dict[str, int]:
             return {"deposit": -self.amount_fen}
@@ -75,15 +96,11 @@ class Wallet(Aggregate):
     class DepositRefunded(BalanceEvent):
         order_id: str
         amount_fen: int
-        actor: str
-        effective_at: datetime
-        reason: str
 
         def deltas(self) -> dict[str, int]:
             return {"deposit": self.amount_fen}
 
-    class CommissionAccrued(BalanceEvent):
-        commission_id: str
+    class CommissionAccrued(LineEvent):
         kind: str
         amount_fen: int
         base_fen: int
@@ -97,59 +114,44 @@ class Wallet(Aggregate):
         hold_days: int
         releasable_at: datetime
         facts: dict[str, Any]
-        actor: str
-        effective_at: datetime
-        reason: str
 
         def deltas(self) -> dict[str, int]:
             return {"frozen": self.amount_fen}
 
-        def apply_to_lines(self, wallet: Any) -> None:
-            wallet.commissions[self.commission_id] = {
-                "status": CommissionStatus.FROZEN,
-                "amount": self.amount_fen,
-                "original": self.amount_fen,
-                "order_id": self.order_id,
-                "hold_days": self.hold_days,
-                "releasable_at": self.releasable_at,
-                "request_id": None,
-                "requests": 0,
-            }
-            if self.order_id is not None:
-                wallet.by_order.setdefault(self.order_id, []).append(self.commission_id)
-            # A correction's adjustment names the line it corrects: later corrections find the
-            # line's whole amount through it.
-            if corrects := self.facts.get("corrects"):
-                wallet.adjustments.setdefault(corrects, []).append(self.commission_id)
+        def line_effect(self) -> LineEffect:
+            return LineEffect.whole(
+                self.commission_id,
+                self.amount_fen,
+                None,
+                CommissionStatus.FROZEN,
+                releasable_at=self.releasable_at,
+            )
 
-    class UnfreezeRequested(BalanceEvent):
-        commission_id: str
+        def apply_to_lines(self, wallet: Any) -> None:
+            wallet.book.open(
+                self.line_effect(), self.order_id, self.hold_days, self.facts.get("corrects")
+            )
+
+    class UnfreezeRequested(LineEvent):
         request_id: str
         amount_fen: int
-        actor: str
-        effective_at: datetime
-        reason: str
 
         def deltas(self) -> dict[str, int]:
             return {"frozen": -self.amount_fen, "unfreezing": self.amount_fen}
 
-        def apply_to_lines(self, wallet: Any) -> None:
-            line = wallet.commissions[self.commission_id]
-            line.update(
-                status=CommissionStatus.UNFREEZE_REQUESTED,
-                request_id=self.request_id,
-                requests=line["requests"] + 1,
+        def line_effect(self) -> LineEffect:
+            return LineEffect.whole(
+                self.commission_id,
+                self.amount_fen,
+                CommissionStatus.FROZEN,
+                CommissionStatus.UNFREEZE_REQUESTED,
+                opens_request=self.request_id,
             )
-            wallet.requests[self.request_id] = self.commission_id
 
-    class CommissionApproved(BalanceEvent):
-        commission_id: str
+    class CommissionApproved(LineEvent):
         request_id: str
         amount_fen: int
         debt_repaid_fen: int
-        actor: str
-        effective_at: datetime
-        reason: str
 
         def deltas(self) -> dict[str, int]:
             return {
@@ -158,59 +160,64 @@ class Wallet(Aggregate):
                 "debt": -self.debt_repaid_fen,
             }
 
-        def apply_to_lines(self, wallet: Any) -> None:
-            wallet.commissions[self.commission_id].update(
-                status=CommissionStatus.APPROVED, request_id=None
+        def line_effect(self) -> LineEffect:
+            return LineEffect.whole(
+                self.commission_id,
+                self.amount_fen,
+                CommissionStatus.UNFREEZE_REQUESTED,
+                CommissionStatus.APPROVED,
+                closes_request=self.request_id,
+                decision="APPROVED",
             )
-            del wallet.requests[self.request_id]
 
-    class UnfreezeRejected(BalanceEvent):
-        commission_id: str
+    class UnfreezeRejected(LineEvent):
         request_id: str
         amount_fen: int
         releasable_at: datetime
-        actor: str
-        effective_at: datetime
-        reason: str
 
         def deltas(self) -> dict[str, int]:
             return {"unfreezing": -self.amount_fen, "frozen": self.amount_fen}
 
-        def apply_to_lines(self, wallet: Any) -> None:
-            wallet.commissions[self.commission_id].update(
-                status=CommissionStatus.FROZEN, request_id=None, releasable_at=self.releasable_at
+        def line_effect(self) -> LineEffect:
+            return LineEffect.whole(
+                self.commission_id,
+                self.amount_fen,
+                CommissionStatus.UNFREEZE_REQUESTED,
+                CommissionStatus.FROZEN,
+                releasable_at=self.releasable_at,
+                closes_request=self.request_id,
+                decision="REJECTED",
             )
-            del wallet.requests[self.request_id]
 
-    class CommissionVoided(BalanceEvent):
+    class CommissionVoided(LineEvent):
         """Part or all of a commission not yet released is cancelled."""
 
-        commission_id: str
         amount_fen: int
         from_status: str
         remaining_fen: int
         closes_request: str | None  # the pending unfreeze request this void ends, if any
         decision: str | None  # how that request ended: REJECTED (by finance) or VOIDED
-        actor: str
-        effective_at: datetime
-        reason: str
 
         def deltas(self) -> dict[str, int]:
             return {_BUCKET_OF[CommissionStatus(self.from_status)]: -self.amount_fen}
 
-        def apply_to_lines(self, wallet: Any) -> None:
-            if self.decision == "REJECTED":
-                wallet.rejected.add(self.commission_id)
-            wallet.set_remaining(self.commission_id, self.remaining_fen)
+        def line_effect(self) -> LineEffect:
+            closes = self.closes_request
+            return LineEffect.taken(
+                self.commission_id,
+                self.amount_fen,
+                CommissionStatus(self.from_status),
+                CommissionStatus.VOIDED,
+                self.remaining_fen,
+                closes_request=closes,
+                decision=(self.decision or "VOIDED") if closes else None,
+            )
 
     class WithdrawalRequested(BalanceEvent):
         """Available money is set aside for a payout through the payment channel."""
 
         withdrawal_id: str
         amount_fen: int
-        actor: str
-        effective_at: datetime
-        reason: str
 
         def deltas(self) -> dict[str, int]:
             return {"available": -self.amount_fen, "withdrawing": self.amount_fen}
@@ -223,9 +230,6 @@ class Wallet(Aggregate):
 
         withdrawal_id: str
         amount_fen: int
-        actor: str
-        effective_at: datetime
-        reason: str
 
         def deltas(self) -> dict[str, int]:
             return {"withdrawing": -self.amount_fen}
@@ -240,9 +244,6 @@ class Wallet(Aggregate):
         withdrawal_id: str
         amount_fen: int
         debt_repaid_fen: int
-        actor: str
-        effective_at: datetime
-        reason: str
 
         def deltas(self) -> dict[str, int]:
             return {
@@ -255,23 +256,33 @@ class Wallet(Aggregate):
             del wallet.withdrawals[self.withdrawal_id]
             wallet.settled_withdrawals.add(self.withdrawal_id)
 
-    class CommissionClawedBack(BalanceEvent):
+    class CommissionClawedBack(LineEvent):
         """Part or all of a released commission is taken back; what available lacks becomes debt."""
 
-        commission_id: str
         amount_fen: int
         from_available_fen: int
         to_debt_fen: int
         remaining_fen: int
-        actor: str
-        effective_at: datetime
-        reason: str
 
         def deltas(self) -> dict[str, int]:
             return {"available": -self.from_available_fen, "debt": self.to_debt_fen}
 
-        def apply_to_lines(self, wallet: Any) -> None:
-            wallet.set_remaining(self.commission_id, self.remaining_fen)
+        def line_effect(self) -> LineEffect:
+            return LineEffect.taken(
+                self.commission_id,
+                self.amount_fen,
+                CommissionStatus.APPROVED,
+                CommissionStatus.CLAWED_BACK,
+                self.remaining_fen,
+            )
+
+    class Snapshot(Aggregate.Snapshot):
+        """A wallet's state, its book as plain data: the book comes back typed."""
+
+        def mutate(self, _: None) -> Any:
+            wallet = super().mutate(None)
+            wallet.book = CommissionBook.from_state(wallet.book)
+            return wallet
 
     # -------------------------------------------------------------------------------------------
 
@@ -287,22 +298,18 @@ class Wallet(Aggregate):
     def __init__(self, agent_code: str) -> None:
         self.agent_code = agent_code
         self.balances = dict.fromkeys(BUCKETS, 0)
-        # Open lines only: id -> {status, amount (remaining), order_id, hold_days, releasable_at,
-        # request_id}. Voided and fully clawed-back lines are dropped: nothing can move them again.
-        self.commissions: dict[str, dict[str, Any]] = {}
-        self.requests: dict[str, str] = {}  # pending unfreeze request id -> commission id
-        # Ids of card-triggered lines that reached zero, so they are never accrued again.
-        self.closed: set[str] = set()
+        self.book = CommissionBook()
         self.withdrawals: dict[str, int] = {}  # payouts in flight: id -> amount
-        self.by_order: dict[str, list[str]] = {}  # order id -> ids of the lines it paid
-        self.adjustments: dict[str, list[str]] = {}  # corrected line id -> its adjustments
-        self.rejected: set[str] = set()  # lines finance voided: no correction pays them again
         self.settled_withdrawals: set[str] = set()  # a payout id names one payout, ever
+
+    def _record(self, event_class: type[Any], **fields: Any) -> None:
+        """Every wallet event names the agent whose wallet it is."""
+        self.trigger_event(event_class, agent_code=self.agent_code, **fields)
 
     # -- deposit (flow 2) -------------------------------------------------------------------------
     def top_up(self, amount_fen: int, audit: Audit) -> None:
         require_fen(amount_fen, "amount", allow_zero=False)
-        self.trigger_event(self.DepositToppedUp, amount_fen=amount_fen, **audit.fields())
+        self._record(self.DepositToppedUp, amount_fen=amount_fen, **audit.fields())
 
     def debit_deposit(self, order_id: str, amount_fen: int, audit: Audit) -> None:
         require_fen(amount_fen, "amount", allow_zero=False)
@@ -312,22 +319,22 @@ class Wallet(Aggregate):
                 f"deposit {format_money(self.balances['deposit'])} does not cover the cost "
                 f"{format_money(amount_fen)}",
             )
-        self.trigger_event(
+        self._record(
             self.DepositDebited, order_id=order_id, amount_fen=amount_fen, **audit.fields()
         )
 
     def refund_deposit(self, order_id: str, amount_fen: int, audit: Audit) -> None:
         require_fen(amount_fen, "amount", allow_zero=False)
-        self.trigger_event(
+        self._record(
             self.DepositRefunded, order_id=order_id, amount_fen=amount_fen, **audit.fields()
         )
 
     # -- commission lifecycle -------------------------------------------------------------------
     def accrue(self, commission_id: str, line: CommissionLine, audit: Audit) -> bool:
         """Records a commission frozen. The same fact accrued again is a no-op (returns False)."""
-        if commission_id in self.commissions or commission_id in self.closed:
+        if not self.book.accepts(commission_id):
             return False
-        self.trigger_event(
+        self._record(
             self.CommissionAccrued,
             commission_id=commission_id,
             kind=str(line.kind),
@@ -341,42 +348,38 @@ class Wallet(Aggregate):
             plan_version=line.plan_version,
             rule_code=line.rule_code,
             hold_days=line.hold_days,
-            releasable_at=line.releasable_at(audit.effective_at),
+            releasable_at=hold_until(audit.effective_at, line.hold_days),
             facts=line.facts,
             **audit.fields(),
         )
         return True
 
     def due_for_release(self, now: datetime) -> list[str]:
-        return [
-            cid
-            for cid, c in self.commissions.items()
-            if c["status"] == CommissionStatus.FROZEN and c["releasable_at"] <= now
-        ]
+        return self.book.due(now)
 
     def request_unfreeze(self, commission_id: str, audit: Audit) -> str:
-        line = self._line(commission_id)
-        if line["status"] != CommissionStatus.FROZEN:
-            raise InvalidState("ids", f"commission {commission_id} is {line['status']}, not FROZEN")
-        if line["releasable_at"] > audit.effective_at:
+        line = self.book.line(commission_id)
+        if line.status != CommissionStatus.FROZEN:
+            raise InvalidState("ids", f"commission {commission_id} is {line.status}, not FROZEN")
+        if line.releasable_at > audit.effective_at:
             raise InvalidState(
                 "now",
-                f"commission {commission_id} is held until {line['releasable_at'].isoformat()}",
+                f"commission {commission_id} is held until {line.releasable_at.isoformat()}",
             )
-        request_id = derived_id("unfreeze", commission_id, line["requests"] + 1)
-        self.trigger_event(
+        request_id = derived_id("unfreeze", commission_id, line.requests + 1)
+        self._record(
             self.UnfreezeRequested,
             commission_id=commission_id,
             request_id=request_id,
-            amount_fen=line["amount"],
+            amount_fen=line.amount_fen,
             **audit.fields(),
         )
         return request_id
 
     def approve(self, request_id: str, audit: Audit) -> None:
         commission_id = self._pending(request_id)
-        amount = self.commissions[commission_id]["amount"]
-        self.trigger_event(
+        amount = self.book.lines[commission_id].amount_fen
+        self._record(
             self.CommissionApproved,
             commission_id=commission_id,
             request_id=request_id,
@@ -389,70 +392,57 @@ class Wallet(Aggregate):
         if not audit.reason:
             raise InvalidInput("reason", "a rejection needs a reason")
         commission_id = self._pending(request_id)
-        line = self.commissions[commission_id]
+        line = self.book.lines[commission_id]
         if void:
-            self.trigger_event(
+            self._record(
                 self.CommissionVoided,
                 commission_id=commission_id,
-                amount_fen=line["amount"],
-                from_status=str(line["status"]),
+                amount_fen=line.amount_fen,
+                from_status=str(line.status),
                 remaining_fen=0,
                 closes_request=request_id,
                 decision="REJECTED",
                 **audit.fields(),
             )
             return
-        self.trigger_event(
+        self._record(
             self.UnfreezeRejected,
             commission_id=commission_id,
             request_id=request_id,
-            amount_fen=line["amount"],
+            amount_fen=line.amount_fen,
             # Back to frozen for another full hold, so it is not re-requested at once.
-            releasable_at=audit.effective_at + timedelta(days=line["hold_days"]),
+            releasable_at=hold_until(audit.effective_at, line.hold_days),
             **audit.fields(),
         )
 
     def reduce(self, commission_id: str, amount_fen: int, audit: Audit) -> None:
-        """A refund takes amount_fen off a line: void while unreleased, claw back once released."""
-        line = self._line(commission_id)
-        amount_fen = min(amount_fen, line["amount"])
-        if amount_fen <= 0:
+        """Takes up to amount_fen off a line: void while unreleased, claw back once released."""
+        effect = self.book.reduction(commission_id, amount_fen)
+        if effect is None:
             return
-        remaining = line["amount"] - amount_fen
-        if line["status"] == CommissionStatus.APPROVED:
-            from_available = min(amount_fen, self.balances["available"])
-            self.trigger_event(
+        if effect.to_status == CommissionStatus.CLAWED_BACK:
+            from_available = min(effect.moved_fen, self.balances["available"])
+            self._record(
                 self.CommissionClawedBack,
                 commission_id=commission_id,
-                amount_fen=amount_fen,
+                amount_fen=effect.moved_fen,
                 from_available_fen=from_available,
-                to_debt_fen=amount_fen - from_available,
-                remaining_fen=remaining,
+                to_debt_fen=effect.moved_fen - from_available,
+                remaining_fen=effect.remaining_fen,
                 **audit.fields(),
             )
-        else:
-            self.trigger_event(
-                self.CommissionVoided,
-                commission_id=commission_id,
-                amount_fen=amount_fen,
-                from_status=str(line["status"]),
-                remaining_fen=remaining,
-                closes_request=line["request_id"] if remaining == 0 else None,
-                decision="VOIDED" if remaining == 0 and line["request_id"] else None,
-                **audit.fields(),
-            )
-
-    def set_remaining(self, commission_id: str, remaining_fen: int) -> None:
-        line = self.commissions[commission_id]
-        line["amount"] = remaining_fen
-        if remaining_fen == 0:
-            if line["request_id"] is not None:
-                self.requests.pop(line["request_id"], None)
-            del self.commissions[commission_id]
-            if line["order_id"] is None:
-                # Card facts can re-trigger a one-time rule (activation, then a recharge): keep
-                # the id so a closed line is never paid again. Orders complete only once.
-                self.closed.add(commission_id)
+            return
+        assert effect.from_status is not None
+        self._record(
+            self.CommissionVoided,
+            commission_id=commission_id,
+            amount_fen=effect.moved_fen,
+            from_status=str(effect.from_status),
+            remaining_fen=effect.remaining_fen,
+            closes_request=effect.closes_request,
+            decision=effect.decision,
+            **audit.fields(),
+        )
 
     # -- withdrawals ------------------------------------------------------------------------------
     def request_withdrawal(self, withdrawal_id: str, amount_fen: int, audit: Audit) -> None:
@@ -470,7 +460,7 @@ class Wallet(Aggregate):
                 f"{format_money(amount_fen)} exceeds the available "
                 f"{format_money(self.balances['available'])}",
             )
-        self.trigger_event(
+        self._record(
             self.WithdrawalRequested,
             withdrawal_id=withdrawal_id,
             amount_fen=amount_fen,
@@ -484,14 +474,14 @@ class Wallet(Aggregate):
             raise InvalidInput("reason", "a failed payout needs a reason")
         amount = self.withdrawals[withdrawal_id]
         if paid:
-            self.trigger_event(
+            self._record(
                 self.WithdrawalPaid,
                 withdrawal_id=withdrawal_id,
                 amount_fen=amount,
                 **audit.fields(),
             )
             return
-        self.trigger_event(
+        self._record(
             self.WithdrawalFailed,
             withdrawal_id=withdrawal_id,
             amount_fen=amount,
@@ -499,43 +489,9 @@ class Wallet(Aggregate):
             **audit.fields(),
         )
 
-    def take_back(self, commission_id: str, amount_fen: int, audit: Audit) -> int:
-        """Takes amount_fen off a line and the adjustments that corrected it, newest first:
-        void while unreleased, claw back once released. Returns what was taken."""
-        require_fen(amount_fen, "amount", allow_zero=False)
-        taken = 0
-        for cid in reversed(self.parts_of(commission_id)):
-            part = min(amount_fen - taken, self.commissions[cid]["amount"])
-            if part > 0:
-                self.reduce(cid, part, audit)
-                taken += part
-        return taken
-
-    # -- queries ----------------------------------------------------------------------------------
-    def lines_for_order(self, order_id: str) -> list[str]:
-        return [cid for cid in self.by_order.get(order_id, ()) if cid in self.commissions]
-
-    def was_rejected(self, commission_id: str) -> bool:
-        """Whether finance voided the line, or any adjustment of it, on rejection."""
-        return any(
-            cid in self.rejected
-            for cid in (commission_id, *self.adjustments.get(commission_id, ()))
-        )
-
-    def parts_of(self, commission_id: str) -> list[str]:
-        """The open line and its open adjustments, oldest first."""
-        parts = [commission_id, *self.adjustments.get(commission_id, ())]
-        return [cid for cid in parts if cid in self.commissions]
-
-    def _line(self, commission_id: str) -> dict[str, Any]:
-        try:
-            return self.commissions[commission_id]
-        except KeyError:
-            raise InvalidState("ids", f"commission {commission_id} is not open") from None
-
     def _pending(self, request_id: str) -> str:
         try:
-            return self.requests[request_id]
+            return self.book.requests[request_id]
         except KeyError:
             raise InvalidState(
                 "ids", f"unfreeze request {request_id} is not pending on {self.agent_code}"

@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 from psycopg import Cursor
 
 from domain.agent import Agent
+from domain.book import CommissionStatus, LineEffect
 from domain.card import Card
 from domain.order import Order
-from domain.wallet import CommissionStatus, Wallet
+from domain.wallet import Wallet
 from projections.rows import Cumulative, Facts, copy_rows
 from projections.views import Names, Position, View
 
@@ -31,7 +32,6 @@ class TeamPerformance(View):
     event_types = (
         Agent.Registered,
         Agent.UplineBound,
-        Order.Placed,
         Order.Completed,
         Order.Refunded,
         Card.Assigned,
@@ -104,14 +104,10 @@ class TeamPerformance(View):
             self._link(
                 self.names.code(event.originator_id), event.parent_code, at, event.effective_at
             )
-        elif isinstance(event, Order.Placed):
-            self.orders.put(
-                event.order_id, new=True, agent_code=event.agent_code, paid_fen=event.paid_fen
-            )
         elif isinstance(event, Order.Completed):
-            self._completed(self.names.code(event.originator_id), event, at)
+            self._completed(event, at)
         elif isinstance(event, Order.Refunded):
-            self._refunded(self.names.code(event.originator_id), event, at)
+            self._refunded(event, at)
         elif isinstance(event, Card.Assigned):
             self.cards.put(event.iccid, new=True, agent_code=event.agent_code)
         elif isinstance(event, Card.Activated):
@@ -120,29 +116,33 @@ class TeamPerformance(View):
                 (agent, month_of(event.effective_at, self.tz)), at.position, activations=1
             )
 
-    def _completed(self, order_id: str, event: Order.Completed, at: Position) -> None:
-        order = self.orders.get(order_id)
-        month = month_of(event.effective_at, self.tz)
+    def _completed(self, sale: Order.Completed, at: Position) -> None:
+        """The sale counts for the seller and for the team the seller had then. The position
+        of the completion is remembered: a refund takes back from that same team."""
+        month = month_of(sale.effective_at, self.tz)
+        seller, paid = sale.agent_code, sale.paid_fen
         self.orders.put(
-            order_id,
+            sale.order_id,
+            new=True,
+            agent_code=seller,
+            paid_fen=paid,
             completed_month=month,
-            completed_at=event.effective_at,
+            completed_at=sale.effective_at,
             completed_position=at.position,
         )
-        seller, paid = order["agent_code"], order["paid_fen"]
         self.history.add((seller, month), at.position, personal_fen=paid, personal_orders=1)
-        for upline in self._team_at(seller, at.position, event.effective_at):
+        for upline in self._team_at(seller, at.position, sale.effective_at):
             self.history.add((upline, month), at.position, team_fen=paid, team_orders=1)
 
-    def _refunded(self, order_id: str, event: Order.Refunded, at: Position) -> None:
+    def _refunded(self, event: Order.Refunded, at: Position) -> None:
         """A refund takes back from the sale's month, for the same team that was credited."""
-        order = self.orders.get(order_id)
-        fully = -1 if event.refunded_total_fen == order["paid_fen"] else 0
-        month, seller = order["completed_month"], order["agent_code"]
+        completed_position = self.orders.get(event.order_id)["completed_position"]
+        fully = -1 if event.refunded_total_fen == event.paid_fen else 0
+        month, seller = month_of(event.completed_at, self.tz), event.agent_code
         self.history.add(
             (seller, month), at.position, personal_fen=-event.amount_fen, personal_orders=fully
         )
-        for upline in self._team_at(seller, order["completed_position"], order["completed_at"]):
+        for upline in self._team_at(seller, completed_position, event.completed_at):
             self.history.add(
                 (upline, month), at.position, team_fen=-event.amount_fen, team_orders=fully
             )
@@ -209,25 +209,19 @@ _STATUS_COLUMN = {
     CommissionStatus.FROZEN: "frozen_fen",
     CommissionStatus.UNFREEZE_REQUESTED: "unfreezing_fen",
     CommissionStatus.APPROVED: "approved_fen",
+    CommissionStatus.VOIDED: "voided_fen",
+    CommissionStatus.CLAWED_BACK: "clawed_back_fen",
 }
+_ENDED = (CommissionStatus.VOIDED, CommissionStatus.CLAWED_BACK)
 
 
 class PlatformMonths(View):
-    """Income, refunds and commissions by status for each business month of the facts."""
+    """Income, refunds and commissions by status for each business month of the facts. Each
+    commission moves between the status columns as its event's line effect declares."""
 
     name = "platform_months"
-    tables = ("platform_month_history", "platform_month_lines", "platform_month_orders")
-    event_types = (
-        Order.Placed,
-        Order.Completed,
-        Order.Refunded,
-        Wallet.CommissionAccrued,
-        Wallet.UnfreezeRequested,
-        Wallet.CommissionApproved,
-        Wallet.UnfreezeRejected,
-        Wallet.CommissionVoided,
-        Wallet.CommissionClawedBack,
-    )
+    tables = ("platform_month_history", "platform_month_lines")
+    event_types = (Order.Completed, Order.Refunded, Wallet.LineEvent)
 
     def __init__(self, names: Names, tz: ZoneInfo) -> None:
         super().__init__(names)
@@ -247,55 +241,42 @@ class PlatformMonths(View):
             ),
         )
         self.lines = Facts("platform_month_lines", "commission_id", ("month", "kind"))
-        self.orders = Facts("platform_month_orders", "order_id", ("paid_fen", "completed_month"))
 
     def begin(self, cur: Cursor[Any]) -> None:
         self.history.begin(cur)
         self.lines.begin(cur)
-        self.orders.begin(cur)
 
     def apply(self, event: Any, at: Position) -> None:
         p = at.position
-        if isinstance(event, Order.Placed):
-            self.orders.put(event.order_id, new=True, paid_fen=event.paid_fen)
-        elif isinstance(event, Order.Completed):
-            order_id = self.names.code(event.originator_id)
+        if isinstance(event, Order.Completed):
             month = month_of(event.effective_at, self.tz)
-            self.orders.put(order_id, completed_month=month)
-            self.history.add((month,), p, income_fen=self.orders.get(order_id)["paid_fen"])
+            self.history.add((month,), p, income_fen=event.paid_fen)
         elif isinstance(event, Order.Refunded):
-            month = self.orders.get(self.names.code(event.originator_id))["completed_month"]
+            month = month_of(event.completed_at, self.tz)
             self.history.add((month,), p, refunded_fen=event.amount_fen)
-        elif isinstance(event, Wallet.CommissionAccrued):
+        else:
+            self._line_moved(event, event.line_effect(), p)
+
+    def _line_moved(self, event: Any, effect: LineEffect, p: int) -> None:
+        """The moved amount leaves its status's column for the next one's. Price differences
+        count while they are live: from their accrual until they end (voided, clawed back)."""
+        if effect.from_status is None:
             month = month_of(event.effective_at, self.tz)
             self.lines.put(event.commission_id, new=True, month=month, kind=event.kind)
-            pd = event.amount_fen if event.kind == "PRICE_DIFFERENCE" else 0
-            self.history.add((month,), p, frozen_fen=event.amount_fen, price_difference_fen=pd)
+            line = {"month": month, "kind": event.kind}
         else:
-            self._transition(event, p)
-
-    def _transition(self, event: Any, p: int) -> None:
-        line = self.lines.get(event.commission_id)
-        a = event.amount_fen
-        pd = -a if line["kind"] == "PRICE_DIFFERENCE" else 0
-        moves: dict[str, int]
-        if isinstance(event, Wallet.UnfreezeRequested):
-            moves = {"frozen_fen": -a, "unfreezing_fen": a}
-        elif isinstance(event, Wallet.CommissionApproved):
-            moves = {"unfreezing_fen": -a, "approved_fen": a}
-        elif isinstance(event, Wallet.UnfreezeRejected):
-            moves = {"unfreezing_fen": -a, "frozen_fen": a}
-        elif isinstance(event, Wallet.CommissionVoided):
-            moves = {
-                _STATUS_COLUMN[CommissionStatus(event.from_status)]: -a,
-                "voided_fen": a,
-                "price_difference_fen": pd,
-            }
-        else:  # clawed back
-            moves = {"approved_fen": -a, "clawed_back_fen": a, "price_difference_fen": pd}
+            line = self.lines.get(event.commission_id)
+        moved = effect.moved_fen
+        moves = {_STATUS_COLUMN[effect.to_status]: moved}
+        if effect.from_status is not None:
+            moves[_STATUS_COLUMN[effect.from_status]] = -moved
+        if line["kind"] == "PRICE_DIFFERENCE":
+            if effect.from_status is None:
+                moves["price_difference_fen"] = moved
+            elif effect.to_status in _ENDED:
+                moves["price_difference_fen"] = -moved
         self.history.add((line["month"],), p, **moves)
 
     def flush(self, cur: Cursor[Any]) -> None:
-        self.orders.flush(cur)
         self.lines.flush(cur)
         self.history.flush(cur)

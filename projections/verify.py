@@ -1,23 +1,26 @@
 """`fenrun verify`: every read model, as of sampled past positions, against a replay of the log.
 
 The reference here folds the events itself, independently of the views' code, the way an auditor
-would: walk the tree by parent links, sum sales by month, count activations by reporting month.
+would: walk the tree by parent links, sum sales by month, count activations by reporting month,
+follow each commission line through its events with its own reading of their statuses (not the
+line effects the events declare, which the views use). It reads the log through the ledger's
+port (domain.log.EventLog), which the composition root hands it.
 """
 
 import random
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from eventsourcing.persistence import StoredEvent
-
 from domain.agent import Agent
+from domain.book import CommissionStatus
 from domain.card import Card
+from domain.log import EventLog
 from domain.order import Order
-from domain.wallet import BUCKETS, CommissionStatus, Wallet
+from domain.wallet import BUCKETS, Wallet
 from projections.figures import PERFORMANCE, next_month, previous_month
 from projections.queries import ReadModel, Reports
 from projections.temporal import month_of
@@ -158,29 +161,6 @@ class Reference:
             self.paid_out += event.amount_fen
 
 
-def _events(
-    read: ReadModel, decode: Callable[[StoredEvent], Any], upto: int, batch: int = 2000
-) -> Iterator[tuple[int, datetime, Any]]:
-    after = 0
-    while after < upto:
-        rows = read._all(
-            "SELECT notification_id, originator_id, originator_version, topic, state,"
-            " recorded_at FROM ledger_events WHERE notification_id > %s AND notification_id <= %s"
-            " ORDER BY notification_id LIMIT %s",
-            (after, upto, batch),
-        )
-        if not rows:
-            return
-        for r in rows:
-            event = decode(
-                StoredEvent(
-                    r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])
-                )
-            )
-            yield r["notification_id"], r["recorded_at"], event
-        after = rows[-1]["notification_id"]
-
-
 def differences(ref: Reference, read: ReadModel, at: int) -> list[str]:
     """What the read models answer at `at` that the reference does not."""
     found: list[str] = []
@@ -264,7 +244,7 @@ def increment_differences(ref: Reference, reports: Reports, at: int) -> list[str
 
 def verify(
     read: ReadModel,
-    decode: Callable[[StoredEvent], Any],
+    log: EventLog,
     tz: ZoneInfo,
     samples: int,
     seed: int | None = None,
@@ -278,11 +258,11 @@ def verify(
     positions = sorted({*rng.sample(range(1, head + 1), min(samples, head)), head})
     ref = Reference(tz)
     found: list[str] = []
-    events = _events(read, decode, head)
+    events = log.logged(head)
     pending = next(events, None)
     for done, position in enumerate(positions, 1):
-        while pending is not None and pending[0] <= position:
-            ref.apply(pending[2], pending[0], pending[1])
+        while pending is not None and pending.position <= position:
+            ref.apply(pending.event, pending.position, pending.recorded_at)
             pending = next(events, None)
         found += differences(ref, read, position)
         if progress:

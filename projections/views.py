@@ -13,15 +13,17 @@ from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
 from domain.agent import Agent
+from domain.book import LineEffect
 from domain.card import Card
 from domain.order import Order
 from domain.plan import CommissionPlan
-from domain.wallet import BUCKETS, CommissionStatus, Wallet
-from projections.rows import Facts, copy_rows
+from domain.wallet import BUCKETS, Wallet
+from projections.rows import copy_rows
 
 
 class Names:
-    """Business codes of aggregates, by aggregate id: events do not repeat their owner's code.
+    """Business codes of aggregates, by aggregate id, for the events that do not repeat their
+    owner's code (an agent's, a card's, a plan's; orders' and wallets' events do).
 
     Learned from creation events (kept in table aggregate_codes), cached per runner.
     """
@@ -63,8 +65,6 @@ class Names:
 
 _CREATED: dict[type, tuple[str, str]] = {
     Agent.Registered: ("agent", "code"),
-    Wallet.Opened: ("wallet", "agent_code"),
-    Order.Placed: ("order", "order_id"),
     Card.Assigned: ("card", "iccid"),
     CommissionPlan.Created: ("plan", "code"),
 }
@@ -122,7 +122,7 @@ class WalletBalances(View):
         return self.latest[agent_code]
 
     def apply(self, event: Wallet.BalanceEvent, at: Position) -> None:
-        agent_code = self.names.code(event.originator_id)
+        agent_code = event.agent_code
         balances = self._balances(agent_code)
         for bucket, delta in event.deltas().items():
             balances[BUCKETS.index(bucket)] += delta
@@ -158,18 +158,12 @@ class _LineState:
 
 
 class Commissions(View):
-    """Commission lines with their status history, and the unfreeze requests made for them."""
+    """Commission lines with their status history, and the unfreeze requests made for them.
+    Every status comes from the line effect its event declares (domain/book.py)."""
 
     name = "commissions"
     tables = ("commission_lines", "commission_status_history", "unfreeze_requests")
-    event_types = (
-        Wallet.CommissionAccrued,
-        Wallet.UnfreezeRequested,
-        Wallet.CommissionApproved,
-        Wallet.UnfreezeRejected,
-        Wallet.CommissionVoided,
-        Wallet.CommissionClawedBack,
-    )
+    event_types = (Wallet.LineEvent,)
 
     def begin(self, cur: Cursor[Any]) -> None:
         self.new_lines: dict[str, list[Any]] = {}
@@ -179,57 +173,23 @@ class Commissions(View):
         self.decisions: list[tuple[Any, ...]] = []
 
     def apply(self, event: Any, at: Position) -> None:
+        effect: LineEffect = event.line_effect()
         if isinstance(event, Wallet.CommissionAccrued):
-            self.new_lines[event.commission_id] = [
-                event.commission_id,
-                self.names.code(event.originator_id),
-                event.kind,
-                event.amount_fen,
-                event.base_fen,
-                event.rate,
-                event.order_id,
-                event.iccid,
-                event.source,
-                event.plan_code,
-                event.plan_version,
-                event.rule_code,
-                event.hold_days,
-                Jsonb(event.facts),
-                event.effective_at,
-                at.recorded_at,
-                at.position,
-            ]
-            state = _LineState(CommissionStatus.FROZEN, event.amount_fen, event.releasable_at)
-        elif isinstance(event, Wallet.UnfreezeRequested):
-            state = _LineState(CommissionStatus.UNFREEZE_REQUESTED, event.amount_fen)
+            self._accrued(event, at)
+        if effect.opens_request is not None:
             self.requests.append(
                 (
-                    event.request_id,
+                    effect.opens_request,
                     event.commission_id,
-                    self.names.code(event.originator_id),
-                    event.amount_fen,
+                    event.agent_code,
+                    effect.moved_fen,
                     at.position,
                     event.effective_at,
                 )
             )
-        elif isinstance(event, Wallet.CommissionApproved):
-            state = _LineState(CommissionStatus.APPROVED, event.amount_fen)
-            self._decide(event.request_id, "APPROVED", event, at)
-        elif isinstance(event, Wallet.UnfreezeRejected):
-            state = _LineState(CommissionStatus.FROZEN, event.amount_fen, event.releasable_at)
-            self._decide(event.request_id, "REJECTED", event, at)
-        elif isinstance(event, Wallet.CommissionVoided):
-            status = CommissionStatus.VOIDED if event.remaining_fen == 0 else event.from_status
-            state = _LineState(status, event.remaining_fen)
-            if event.closes_request is not None:
-                self._decide(event.closes_request, event.decision or "VOIDED", event, at)
-        else:  # CommissionClawedBack
-            status = (
-                CommissionStatus.CLAWED_BACK
-                if event.remaining_fen == 0
-                else CommissionStatus.APPROVED
-            )
-            state = _LineState(status, event.remaining_fen)
+        if effect.closes_request is not None:
+            self._decide(effect.closes_request, str(effect.decision), event, at)
+        state = _LineState(effect.status, effect.remaining_fen, effect.releasable_at)
         previous = self.current.get(event.commission_id)
         if state.releasable_at is None and previous is not None:
             state.releasable_at = previous.releasable_at
@@ -247,6 +207,27 @@ class Commissions(View):
                 event.reason,
             )
         )
+
+    def _accrued(self, event: Wallet.CommissionAccrued, at: Position) -> None:
+        self.new_lines[event.commission_id] = [
+            event.commission_id,
+            event.agent_code,
+            event.kind,
+            event.amount_fen,
+            event.base_fen,
+            event.rate,
+            event.order_id,
+            event.iccid,
+            event.source,
+            event.plan_code,
+            event.plan_version,
+            event.rule_code,
+            event.hold_days,
+            Jsonb(event.facts),
+            event.effective_at,
+            at.recorded_at,
+            at.position,
+        ]
 
     def _decide(self, request_id: str, decision: str, event: Any, at: Position) -> None:
         self.decisions.append(
@@ -426,15 +407,8 @@ class PlatformTotals(View):
     """
 
     name = "platform_totals"
-    tables = ("platform_totals_history", "platform_totals_orders")
-
-    def __init__(self, names: Names) -> None:
-        super().__init__(names)
-        # Its own memory of what each order paid, so this view never reads another view's tables.
-        self.orders = Facts("platform_totals_orders", "order_id", ("paid_fen",))
-
+    tables = ("platform_totals_history",)
     event_types = (
-        Order.Placed,
         Order.Completed,
         Order.Refunded,
         Wallet.CommissionAccrued,
@@ -450,15 +424,11 @@ class PlatformTotals(View):
         )
         row = cur.fetchone()
         self.totals = _Totals(*row) if row else _Totals()
-        self.orders.begin(cur)
 
     def apply(self, event: Any, at: Position) -> None:
         t = self.totals
-        if isinstance(event, Order.Placed):
-            self.orders.put(event.order_id, new=True, paid_fen=event.paid_fen)
-            return
         if isinstance(event, Order.Completed):
-            t.income += self.orders.get(self.names.code(event.originator_id))["paid_fen"]
+            t.income += event.paid_fen
         elif isinstance(event, Order.Refunded):
             t.refunded += event.amount_fen
         elif isinstance(event, Wallet.CommissionAccrued):
@@ -470,7 +440,6 @@ class PlatformTotals(View):
         t.rows.append((at.position, at.recorded_at, t.income, t.refunded, t.credits, t.paid_out))
 
     def flush(self, cur: Cursor[Any]) -> None:
-        self.orders.flush(cur)
         copy_rows(
             cur,
             "platform_totals_history",

@@ -1,7 +1,6 @@
 """A commission line, and the one builder every rule kind pays its lines with."""
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,9 +22,6 @@ class CommissionLine:
     order_id: str | None = None
     iccid: str | None = None
     facts: dict[str, Any] = field(default_factory=dict)
-
-    def releasable_at(self, effective_at: datetime) -> datetime:
-        return effective_at + timedelta(days=self.hold_days)
 
 
 def build_line(

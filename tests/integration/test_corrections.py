@@ -62,7 +62,7 @@ def test_a_refund_after_a_correction_takes_its_share_of_what_is_left(fenrun) -> 
     refund(fenrun, "O-1", 5000)  # the rest: line and adjustment give back everything
     refund(fenrun, "O-2", 10000)
     assert frozen(fenrun) == 0
-    assert fenrun.ledger.wallet("A").commissions == {}
+    assert fenrun.ledger.wallet("A").book.lines == {}
 
 
 def test_a_line_finance_voided_is_not_paid_again_by_a_correction(fenrun) -> None:
@@ -75,7 +75,7 @@ def test_a_line_finance_voided_is_not_paid_again_by_a_correction(fenrun) -> None
     fenrun.catch_up()
     # Finance rejects (voids) the adjustment only, and approves the line.
     wallet = fenrun.ledger.wallet("A")
-    by_amount = {wallet.commissions[wallet.requests[r]]["amount"]: r for r in requests}
+    by_amount = {wallet.book.lines[wallet.book.requests[r]].amount_fen: r for r in requests}
     fenrun.ledger.reject_unfreeze_requests([by_amount[300]], True, now)
     fenrun.ledger.approve_unfreeze_requests([by_amount[500]], now)
     fenrun.catch_up()

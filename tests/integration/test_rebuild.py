@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from api.bootstrap import build_views
+from application.log import LedgerLog
 from domain.common import Audit
 from projections.queries import Reports
 from projections.rebuild import prepare, rebuild, status
@@ -93,7 +94,7 @@ def test_rebuild_while_reading_and_writing(fenrun, dsn: str) -> None:
     assert (
         verify(
             fenrun.read,
-            fenrun.ledger.mapper.to_domain_event,
+            LedgerLog(fenrun.ledger),
             fenrun.settings.zone,
             samples=30,
             seed=4,
@@ -129,7 +130,7 @@ def test_a_crashed_rebuild_resumes(fenrun) -> None:
     assert (
         verify(
             fenrun.read,
-            fenrun.ledger.mapper.to_domain_event,
+            LedgerLog(fenrun.ledger),
             fenrun.settings.zone,
             samples=20,
             seed=5,

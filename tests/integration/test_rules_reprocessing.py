@@ -172,7 +172,7 @@ def snapshot(app: Fenrun, agents: list[str]) -> dict[str, Any]:
                 for e in events
                 if isinstance(e, Wallet.CommissionAccrued)
             ),
-            "open": {cid: line["amount"] for cid, line in wallet.commissions.items()},
+            "open": {cid: line.amount_fen for cid, line in wallet.book.lines.items()},
         }
     return {"head": ledger.recorder.max_notification_id(), "wallets": wallets}
 

@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app as cli
+from application.log import LedgerLog
 from domain.common import Audit
 from projections.verify import verify
 
@@ -72,7 +73,7 @@ def test_read_models_equal_replay_everywhere(fenrun) -> None:
     head = fenrun.read.caught_up()
     found = verify(
         fenrun.read,
-        fenrun.ledger.mapper.to_domain_event,
+        LedgerLog(fenrun.ledger),
         fenrun.settings.zone,
         samples=head,
         seed=1,
@@ -86,9 +87,7 @@ def test_verify_reports_a_tampered_read_model(fenrun, dsn: str) -> None:
         conn.execute(
             "UPDATE wallet_balance_history SET available = available + 1 WHERE agent_code = 'C'"
         )
-    found = verify(
-        fenrun.read, fenrun.ledger.mapper.to_domain_event, fenrun.settings.zone, samples=5, seed=2
-    )
+    found = verify(fenrun.read, LedgerLog(fenrun.ledger), fenrun.settings.zone, samples=5, seed=2)
     assert found
     assert all("wallet C" in line for line in found)
 

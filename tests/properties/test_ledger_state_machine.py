@@ -1250,8 +1250,7 @@ class LedgerMachine(RuleBasedStateMachine):
             )  # fmt: skip
             deposits += balances["deposit"]
             replayed = {
-                cid: (str(line["status"]), line["amount"])
-                for cid, line in wallet.commissions.items()
+                cid: (str(line.status), line.amount_fen) for cid, line in wallet.book.lines.items()
             }
             replayed.update(closed)
             rows = self.read.commissions(position, code, None, None, 100_000, None).rows
@@ -1265,7 +1264,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert balances["available"] - balances["debt"] + balances["withdrawing"] + (
                 paid_out
             ) == by_status.get("APPROVED", 0)
-            projected_pending |= set(wallet.requests)
+            projected_pending |= set(wallet.book.requests)
         pending = self.read.unfreeze_requests(position, "PENDING", None, 100_000, None).rows
         assert {r["id"] for r in pending} == projected_pending, f"pending as of {position}"
         totals = self.replay_totals(position)

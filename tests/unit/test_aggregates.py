@@ -460,8 +460,8 @@ def test_wallet_accrue_is_frozen_and_idempotent():
     assert w.id == aggregate_id("wallet", "A")
     assert w.accrue("c1", line(3000), audit()) is True
     assert w.balances == balances(w, frozen=3000)
-    assert w.commissions["c1"]["status"] == CommissionStatus.FROZEN
-    assert w.commissions["c1"]["releasable_at"] == T0 + 7 * DAY
+    assert w.book.lines["c1"].status == CommissionStatus.FROZEN
+    assert w.book.lines["c1"].releasable_at == T0 + 7 * DAY
     pending = len(w.pending_events)
     assert w.accrue("c1", line(3000), audit(T0 + DAY)) is False
     assert w.accrue("c1", line(9999), audit(T0 + DAY)) is False
@@ -488,14 +488,14 @@ def test_wallet_unfreeze_only_when_hold_elapsed_then_approve():
     request = w.request_unfreeze("c1", audit(T0 + 7 * DAY, actor="system"))
     assert request == derived_id("unfreeze", "c1", 1)
     assert w.balances == balances(w, unfreezing=3000)
-    assert w.requests == {request: "c1"}
+    assert w.book.requests == {request: "c1"}
     assert w.due_for_release(T0 + 30 * DAY) == []
     with pytest.raises(InvalidState, match="not FROZEN"):
         w.request_unfreeze("c1", audit(T0 + 8 * DAY))
     w.approve(request, audit(T0 + 8 * DAY, actor="finance"))
     assert w.balances == balances(w, available=3000)
-    assert w.commissions["c1"]["status"] == CommissionStatus.APPROVED
-    assert w.requests == {}
+    assert w.book.lines["c1"].status == CommissionStatus.APPROVED
+    assert w.book.requests == {}
     with pytest.raises(InvalidState, match="not pending"):
         w.approve(request, audit(T0 + 9 * DAY, actor="finance"))
     with pytest.raises(InvalidState, match="not open"):
@@ -526,9 +526,9 @@ def test_wallet_reject_back_to_frozen_with_a_new_hold():
         w.reject(first, False, audit(T0 + 8 * DAY, actor="finance"))
     w.reject(first, False, audit(T0 + 8 * DAY, actor="finance", reason="docs missing"))
     assert w.balances == balances(w, frozen=3000)
-    assert w.commissions["c1"]["status"] == CommissionStatus.FROZEN
-    assert w.commissions["c1"]["releasable_at"] == T0 + 15 * DAY
-    assert w.requests == {}
+    assert w.book.lines["c1"].status == CommissionStatus.FROZEN
+    assert w.book.lines["c1"].releasable_at == T0 + 15 * DAY
+    assert w.book.requests == {}
     with pytest.raises(InvalidState, match="held until"):
         w.request_unfreeze("c1", audit(T0 + 9 * DAY))
     second = w.request_unfreeze("c1", audit(T0 + 15 * DAY))
@@ -548,7 +548,7 @@ def test_closed_card_line_is_never_accrued_again():
     w.accrue("once", line(1000, order_id=None), audit())
     request = w.request_unfreeze("once", audit(T0 + 7 * DAY))
     w.reject(request, True, audit(T0 + 8 * DAY, actor="finance", reason="fraud"))
-    assert "once" in w.closed
+    assert "once" in w.book.closed
     assert w.accrue("once", line(1000, order_id=None), audit(T0 + 9 * DAY)) is False
     assert w.balances == balances(w)
 
@@ -560,9 +560,9 @@ def test_wallet_reject_and_void():
     request = w.request_unfreeze("c1", audit(T0 + 7 * DAY))
     w.reject(request, True, audit(T0 + 8 * DAY, actor="finance", reason="fraud"))
     assert w.balances == balances(w, frozen=500)
-    assert "c1" not in w.commissions
-    assert "c1" not in w.closed  # an order completes once: its closed lines need no memory
-    assert w.requests == {}
+    assert "c1" not in w.book.lines
+    assert "c1" not in w.book.closed  # an order completes once: its closed lines need no memory
+    assert w.book.requests == {}
     with pytest.raises(InvalidState):
         w.reduce("c1", 100, audit(T0 + 9 * DAY))
     events = assert_wallet_consistent(w)
@@ -581,13 +581,13 @@ def test_wallet_reduce_voids_before_release():
     w.accrue("c1", line(3000), audit())
     w.reduce("c1", 1000, audit(T0 + DAY, reason="partial refund"))
     assert w.balances == balances(w, frozen=2000)
-    assert (w.commissions["c1"]["amount"], w.commissions["c1"]["original"]) == (2000, 3000)
+    assert (w.book.lines["c1"].amount_fen, w.book.lines["c1"].original_fen) == (2000, 3000)
     w.reduce("c1", 0, audit(T0 + DAY))  # nothing to take: no event
     w.reduce("c1", -5, audit(T0 + DAY))
     assert w.version == 3
     w.reduce("c1", 5000, audit(T0 + 2 * DAY, reason="full refund"))  # capped at what is left
     assert w.balances == balances(w)
-    assert "c1" not in w.commissions
+    assert "c1" not in w.book.lines
     events = assert_wallet_consistent(w)
     assert [(e.amount_fen, e.from_status, e.remaining_fen) for e in events[2:]] == [
         (1000, "FROZEN", 2000),
@@ -604,11 +604,11 @@ def test_wallet_reduce_while_unfreeze_requested():
     r2 = w.request_unfreeze("c2", audit(T0 + 7 * DAY))
     w.reduce("c1", 1000, audit(T0 + 7 * DAY, reason="partial refund"))
     assert w.balances == balances(w, unfreezing=2800)
-    assert w.requests == {r1: "c1", r2: "c2"}
+    assert w.book.requests == {r1: "c1", r2: "c2"}
     w.approve(r1, audit(T0 + 8 * DAY, actor="finance"))
     assert w.balances == balances(w, unfreezing=800, available=2000)
     w.reduce("c2", 800, audit(T0 + 8 * DAY, reason="full refund"))  # closes its request
-    assert w.requests == {}
+    assert w.book.requests == {}
     assert w.balances == balances(w, available=2000)
     with pytest.raises(InvalidState):
         w.approve(r2, audit(T0 + 9 * DAY, actor="finance"))
@@ -632,11 +632,11 @@ def test_wallet_reduce_claws_back_after_release():
     released(w, "c1", 3000)
     w.reduce("c1", 1200, audit(T0 + 9 * DAY, reason="partial refund"))
     assert w.balances == balances(w, available=1800)
-    assert w.commissions["c1"]["status"] == CommissionStatus.APPROVED
+    assert w.book.lines["c1"].status == CommissionStatus.APPROVED
     w.reduce("c1", 1800, audit(T0 + 10 * DAY, reason="rest refunded"))
     assert w.balances == balances(w)
-    assert "c1" not in w.commissions
-    assert "c1" not in w.closed
+    assert "c1" not in w.book.lines
+    assert "c1" not in w.book.closed
     events = assert_wallet_consistent(w)
     claws = [e for e in events if type(e) is Wallet.CommissionClawedBack]
     assert [
@@ -650,7 +650,8 @@ def test_wallet_reduce_claws_back_after_release():
 def test_wallet_clawback_into_debt_then_repaid_from_later_commissions():
     w = Wallet.open("A")
     released(w, "c1", 3000)
-    w.trigger_event(Withdrawn, amount_fen=2500)  # paid out: only 5.00 left available
+    # paid out: only 5.00 left available
+    w.trigger_event(Withdrawn, amount_fen=2500, agent_code="A", **audit().fields())
     assert w.balances == balances(w, available=500, withdrawing=2500)
     w.reduce("c1", 2000, audit(T0 + 10 * DAY, reason="refund after release"))
     assert w.balances == balances(w, available=0, withdrawing=2500, debt=1500)
@@ -679,9 +680,9 @@ def test_wallet_lines_for_order():
     w.accrue("c2", line(200, order_id="o-2"), audit())
     w.accrue("c3", line(300, order_id="o-1"), audit())
     w.accrue("c4", line(400, order_id=None), audit())
-    assert w.lines_for_order("o-1") == ["c1", "c3"]
+    assert w.book.lines_for_order("o-1") == ["c1", "c3"]
     w.reduce("c1", 100, audit())
-    assert w.lines_for_order("o-1") == ["c3"]
+    assert w.book.lines_for_order("o-1") == ["c3"]
     assert w.balances == balances(w, frozen=900)
     assert_wallet_consistent(w)
 

@@ -132,15 +132,15 @@ def test_take_back_voids_adjustments_first_then_claws_back_the_released_line():
     request = wallet.request_unfreeze("line", AUDIT)
     wallet.approve(request, AUDIT)
     wallet.accrue("adj", _line(200, corrects="line"), AUDIT)
-    assert wallet.parts_of("line") == ["line", "adj"]
+    assert wallet.book.parts_of("line") == ["line", "adj"]
     assert wallet.take_back("line", 400, AUDIT) == 400
-    assert "adj" not in wallet.commissions  # voided whole
-    assert wallet.commissions["line"]["amount"] == 800
-    assert wallet.commissions["line"]["status"] == CommissionStatus.APPROVED
+    assert "adj" not in wallet.book.lines  # voided whole
+    assert wallet.book.lines["line"].amount_fen == 800
+    assert wallet.book.lines["line"].status == CommissionStatus.APPROVED
     assert (wallet.balances["available"], wallet.balances["frozen"]) == (800, 0)
     # Asking for more than is left takes what there is; available never goes below zero.
     assert wallet.take_back("line", 5000, AUDIT) == 800
-    assert wallet.parts_of("line") == []
+    assert wallet.book.parts_of("line") == []
 
 
 def test_a_line_finance_voided_is_remembered():
@@ -148,7 +148,7 @@ def test_a_line_finance_voided_is_remembered():
     wallet.accrue("line", _line(1000), AUDIT)
     request = wallet.request_unfreeze("line", AUDIT)
     wallet.reject(request, True, AUDIT)
-    assert "line" in wallet.rejected
+    assert "line" in wallet.book.rejected
 
 
 def test_rerating_prices_the_whole_sale_at_the_tier_of_the_month():

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from domain.book import hold_until
 from domain.errors import InvalidMoney, InvalidRate, LedgerError, PlanRefused
 from domain.rules import (
     DEFAULT_HOLD_DAYS,
@@ -115,7 +116,7 @@ def test_price_difference_line_details():
     assert line.order_id == "o-1"
     assert line.iccid is None
     assert line.facts == {"soldAt": "90.00", "costPrice": "60.00"}
-    assert line.releasable_at(FEB) == FEB + timedelta(days=7)
+    assert hold_until(FEB, line.hold_days) == FEB + timedelta(days=7)
 
 
 def test_price_difference_rule_in_a_plan_sets_plan_and_hold():

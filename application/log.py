@@ -1,0 +1,226 @@
+"""The one reader of the ledger's log: by topic, by aggregate, and whole with recorded times.
+
+- `LedgerRecorder`, the library's PostgreSQL process recorder plus the reads it has no call for
+  (the histories of many aggregates in one query, which aggregates exist, events with their
+  recorded time): the only SQL on the events table outside the library and the projection
+  runner. Reads by topic are the library's `select_notifications(topics=...)`.
+- `LedgerMapper`, the library's mapper that also fills what version-1 events lack (the sale of
+  an order's completion or refund, a wallet event's agent) from the first events of their own
+  aggregate (domain/log.py), read through the recorder once per page that needs any and kept in
+  a bounded memory. Every reader of events, the repository and the views included, gets them
+  whole (decision 0013).
+- `LedgerLog`, the port the policies, the simulation and the auditor read through.
+"""
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from eventsourcing.persistence import (
+    InterfaceError,
+    Mapper,
+    Notification,
+    OperationalError,
+    StoredEvent,
+)
+from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
+from eventsourcing.utils import get_topic, retry
+from psycopg.sql import SQL, Composed, Identifier
+
+from domain.log import FilledFromHistory, LoggedEvent
+
+if TYPE_CHECKING:
+    from application.ledger import Ledger
+
+_PAGE = 10_000
+_FIRST_EVENTS_KEPT = 50_000
+
+
+class LedgerRecorder(PostgresProcessRecorder):
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        events_table_name: str = "stored_events",
+        tracking_table_name: str = "notification_tracking",
+    ) -> None:
+        super().__init__(
+            datastore, events_table_name=events_table_name, tracking_table_name=tracking_table_name
+        )
+        self._events = SQL("{}.{}").format(
+            Identifier(datastore.schema), Identifier(events_table_name)
+        )
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_histories(
+        self,
+        originator_ids: Iterable[UUID],
+        *,
+        stop: int | None = None,
+        max_version: int | None = None,
+    ) -> dict[UUID, list[StoredEvent]]:
+        """The events of these aggregates (recorded at or before position `stop`, up to version
+        `max_version`), in version order, in one query."""
+        statement: Composed = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {}"
+            " WHERE originator_id = ANY(%s)"
+        ).format(self._events)
+        params: list[Any] = [list(originator_ids)]
+        if stop is not None:
+            statement += SQL(" AND notification_id <= %s")
+            params.append(stop)
+        if max_version is not None:
+            statement += SQL(" AND originator_version <= %s")
+            params.append(max_version)
+        statement += SQL(" ORDER BY originator_id, originator_version")
+        found: dict[UUID, list[StoredEvent]] = {}
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, params)
+            for r in curs.fetchall():
+                found.setdefault(r["originator_id"], []).append(
+                    StoredEvent(
+                        r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])
+                    )
+                )
+        return found
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_existing(self, originator_ids: Iterable[UUID]) -> set[UUID]:
+        """Which of these aggregates were created (have a first event)."""
+        statement = SQL(
+            "SELECT originator_id FROM {} WHERE originator_id = ANY(%s) AND originator_version = 1"
+        ).format(self._events)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, [list(originator_ids)])
+            return {r["originator_id"] for r in curs.fetchall()}
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_recorded(
+        self, after: int, stop: int, limit: int
+    ) -> list[tuple[Notification, datetime]]:
+        """Notifications after position `after` up to `stop`, with the time each was recorded."""
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state, recorded_at"
+            " FROM {} WHERE notification_id > %s AND notification_id <= %s"
+            " ORDER BY notification_id LIMIT %s"
+        ).format(self._events)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, [after, stop, limit])
+            return [
+                (
+                    Notification(
+                        id=r["notification_id"],
+                        originator_id=r["originator_id"],
+                        originator_version=r["originator_version"],
+                        topic=r["topic"],
+                        state=bytes(r["state"]),
+                    ),
+                    r["recorded_at"],
+                )
+                for r in curs.fetchall()
+            ]
+
+
+class LedgerMapper(Mapper):
+    """Decodes stored events whole: a version-1 event's missing facts come from the first events
+    of its aggregate (an order's placement and completion, a wallet's opening)."""
+
+    def __init__(self, transcoder: Any) -> None:
+        super().__init__(transcoder)
+        self.recorder: LedgerRecorder | None = None  # set once the application has made it
+        self._first: dict[Any, list[Any]] = {}  # aggregate id -> its first events, decoded
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        event = Mapper.to_domain_event(self, stored_event)
+        if isinstance(event, FilledFromHistory) and event.missing_facts():
+            return event.filled(self._first_events([event])[event.originator_id])
+        return event
+
+    def decode_all(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
+        """Decodes a page of events, reading the first events their facts come from (if any
+        lacks them) in one query."""
+        events = [Mapper.to_domain_event(self, stored) for stored in stored_events]
+        wanting = [
+            i
+            for i, event in enumerate(events)
+            if isinstance(event, FilledFromHistory) and event.missing_facts()
+        ]
+        if wanting:
+            first = self._first_events([events[i] for i in wanting])
+            for i in wanting:
+                events[i] = events[i].filled(first[events[i].originator_id])
+        return events
+
+    def _first_events(self, events: list[Any]) -> dict[Any, list[Any]]:
+        """The first events of these events' aggregates, as many as the most demanding needs,
+        read in one query for those not remembered."""
+        needed = max(type(event).FIRST_EVENTS for event in events)
+        found: dict[Any, list[Any]] = {}
+        for event in events:
+            known = self._first.get(event.originator_id)
+            if known is not None and len(known) >= needed:
+                found[event.originator_id] = known
+        missing = {e.originator_id for e in events} - found.keys()
+        if missing:
+            if self.recorder is None:
+                raise RuntimeError("a version-1 event needs the recorder to read its aggregate")
+            read = self.recorder.select_histories(missing, max_version=needed)
+            decoded = {
+                originator_id: [Mapper.to_domain_event(self, s) for s in stored]
+                for originator_id, stored in read.items()
+            }
+            if len(self._first) > _FIRST_EVENTS_KEPT:
+                self._first.clear()
+            self._first.update(decoded)
+            found.update(decoded)
+        return found
+
+
+class LedgerLog:
+    """The ledger's notification log for its readers: by topic, by aggregate, or whole."""
+
+    def __init__(self, ledger: "Ledger") -> None:
+        self.recorder: LedgerRecorder = ledger.recorder  # type: ignore[assignment]
+        self.mapper: LedgerMapper = ledger.mapper  # type: ignore[assignment]
+
+    def decode(self, notifications: Sequence[StoredEvent]) -> list[Any]:
+        return self.mapper.decode_all(notifications)
+
+    def pages(
+        self, topics: Iterable[type], up_to: int, after: int = 0, size: int = _PAGE
+    ) -> Iterator[Sequence[Notification]]:
+        """The notifications of these event classes after `after` up to `up_to`, in pages."""
+        names = sorted({get_topic(cls) for cls in topics})
+        while page := self.recorder.select_notifications(
+            after, size, stop=up_to, topics=names, inclusive_of_start=False
+        ):
+            yield page
+            after = page[-1].id
+
+    def events(self, topics: Iterable[type], up_to: int) -> Iterator[Any]:
+        """The events of these classes recorded up to position `up_to`, in log order."""
+        for page in self.pages(topics, up_to):
+            yield from self.decode(page)
+
+    def histories(
+        self, originator_ids: Iterable[UUID], up_to: int
+    ) -> dict[UUID, list[StoredEvent]]:
+        """The stored histories of these aggregates as recorded up to a position (one query);
+        decode them with `decode`."""
+        return self.recorder.select_histories(originator_ids, stop=up_to)
+
+    def existing(self, originator_ids: Iterable[UUID]) -> set[UUID]:
+        return self.recorder.select_existing(originator_ids)
+
+    def logged(self, up_to: int) -> Iterator[LoggedEvent]:
+        """Every event up to a position, with its position and recorded time (the auditor)."""
+        after = 0
+        while after < up_to:
+            page = self.recorder.select_recorded(after, up_to, _PAGE)
+            if not page:
+                return
+            events = self.decode([notification for notification, _ in page])
+            for (notification, recorded_at), event in zip(page, events, strict=True):
+                yield LoggedEvent(notification.id, recorded_at, event)
+            after = page[-1][0].id
