@@ -5,6 +5,7 @@ from datetime import date
 
 import pytest
 
+from application.log import LedgerLog
 from projections.figures import PERFORMANCE
 from projections.queries import Reports
 from projections.verify import verify
@@ -21,9 +22,7 @@ def test_verify_reports_a_wrong_increment(fenrun, monkeypatch: pytest.MonkeyPatc
         return {k: now[k] for k in PERFORMANCE}
 
     monkeypatch.setattr(Reports, "performance_increment", forgets_last_month)
-    found = verify(
-        fenrun.read, fenrun.ledger.mapper.to_domain_event, fenrun.settings.zone, samples=3, seed=4
-    )
+    found = verify(fenrun.read, LedgerLog(fenrun.ledger), fenrun.settings.zone, samples=3, seed=4)
     assert found
     assert all(" increment " in line for line in found)
     assert any(" 2026-05:" in line for line in found)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from domain.book import hold_until
 from domain.errors import PlanRefused
 from domain.explain import explain
 from domain.rules import (
@@ -96,7 +97,7 @@ def row_of(line: CommissionLine) -> dict[str, Any]:
         "kind": str(line.kind),
         "agent_code": line.beneficiary,
         "original_fen": line.amount_fen,
-        "releasable_at": line.releasable_at(MAR),
+        "releasable_at": hold_until(MAR, line.hold_days),
         "status": "FROZEN",
     }
 
