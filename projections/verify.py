@@ -18,6 +18,7 @@ from domain.agent import Agent
 from domain.card import Card
 from domain.order import Order
 from domain.wallet import BUCKETS, CommissionStatus, Wallet
+from projections.chain import ChainBroken, ChainVerifier
 from projections.queries import ReadModel, Reports
 from projections.temporal import month_of
 
@@ -249,7 +250,13 @@ def verify(
     seed: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[str]:
-    """Compares the read models at `samples` random positions (and the latest) with replay."""
+    """Compares the read models at `samples` random positions (and the latest) with replay.
+
+    First the log against its hash chain: replaying edited history would prove nothing.
+    """
+    chain = ChainVerifier(read.pool).verify()
+    if chain.first_break is not None:
+        return [f"event log: {ChainBroken(chain.first_break)}"]
     head = read.caught_up()
     if head == 0:
         return []

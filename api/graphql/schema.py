@@ -10,6 +10,7 @@ from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from api.graphql.audit import AuditQueries
 from api.graphql.mutations import Mutation
 from api.graphql.plans import PlanMutations, PlanQueries
 from api.graphql.queries import Query
@@ -52,7 +53,7 @@ def _factory(cls: type, **kwargs: Any) -> Callable[[], Any]:
 
 
 schema = strawberry.Schema(
-    query=merge_types("Query", (Query, ReportQueries, PlanQueries)),
+    query=merge_types("Query", (Query, ReportQueries, PlanQueries, AuditQueries)),
     mutation=merge_types("Mutation", (Mutation, PlanMutations)),
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
