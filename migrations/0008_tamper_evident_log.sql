@@ -17,12 +17,17 @@ CREATE TABLE ledger_chain (
     hash bytea NOT NULL
 );
 
-CREATE FUNCTION ledger_chain_link(
-    previous_hash bytea, log_position bigint, originator uuid, version bigint,
+-- The running hash over events in log order, starting from `seed` (the hash of the event
+-- before the first one): one set-based pass, for a save of many events as for the backfill.
+-- The encoding lives here only. PL/pgSQL because an aggregate calls its step once per event:
+-- measured, a SQL-language step cost twice as much per event.
+CREATE FUNCTION ledger_chain_step(
+    running bytea, seed bytea, log_position bigint, originator uuid, version bigint,
     event_topic text, event_state bytea
-) RETURNS bytea LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT pg_catalog.sha256(
-        previous_hash
+) RETURNS bytea LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN pg_catalog.sha256(
+        coalesce(running, seed)
         || pg_catalog.int8send(log_position)
         || pg_catalog.uuid_send(originator)
         || pg_catalog.int8send(version)
@@ -32,22 +37,21 @@ CREATE FUNCTION ledger_chain_link(
         || coalesce(pg_catalog.convert_to(event_topic, 'UTF8'), '\x'::bytea)
         || pg_catalog.int8send(coalesce(pg_catalog.octet_length(event_state), -1))
         || coalesce(event_state, '\x'::bytea)
-    )
-$$;
-
--- The running hash over events in log order, starting from `seed` (the hash of the event
--- before the first one): one set-based pass, for a save of many events as for the backfill.
-CREATE FUNCTION ledger_chain_step(
-    running bytea, seed bytea, log_position bigint, originator uuid, version bigint,
-    event_topic text, event_state bytea
-) RETURNS bytea LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT public.ledger_chain_link(
-        coalesce(running, seed), log_position, originator, version, event_topic, event_state
-    )
+    );
+END
 $$;
 CREATE AGGREGATE ledger_chain_running(bytea, bigint, uuid, bigint, text, bytea) (
     SFUNC = ledger_chain_step, STYPE = bytea
 );
+-- One event's hash, for people and tests: ledger_chain_link(previous hash, position, ...).
+CREATE FUNCTION ledger_chain_link(
+    previous_hash bytea, log_position bigint, originator uuid, version bigint,
+    event_topic text, event_state bytea
+) RETURNS bytea LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT public.ledger_chain_step(
+        previous_hash, NULL, log_position, originator, version, event_topic, event_state
+    )
+$$;
 
 -- Chain the events written before this migration, in log order, once.
 INSERT INTO ledger_chain (position, previous, hash)

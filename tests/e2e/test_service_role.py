@@ -29,6 +29,8 @@ def fenrun(dsn: str) -> Iterator:
 def test_the_ledger_runs_as_the_service_role(gql: GraphQLClient, fenrun) -> None:
     with fenrun.pool.connection() as conn:
         assert conn.execute("SELECT current_user").fetchone() == (SERVICE_ROLE,)
+    empty = gql("{ auditHead { position hash recordedAt } }")["data"]["auditHead"]
+    assert empty == {"position": "0", "hash": "0" * 64, "recordedAt": None}
     hold_release_approve(gql)
 
     head = gql("{ auditHead { position hash recordedAt } }")["data"]["auditHead"]
