@@ -102,7 +102,7 @@ class ChainReport:
             "ok": self.first_break is None,
             "checked": self.checked,
             "head": self.head.as_json(),
-            "verifiedUpTo": self.verified.as_json(),
+            "verifiedUpTo": {"position": self.verified.position, "hash": self.verified.hash.hex()},
             "firstMismatch": self.first_break.as_json() if self.first_break else None,
         }
 
