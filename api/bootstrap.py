@@ -8,6 +8,7 @@ import structlog
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
+from api.db_roles import SERVICE_ROLE, as_role
 from api.embedded_db import EmbeddedPostgres, start_embedded_postgres
 from api.migrate import migrate
 from application.ledger import Ledger
@@ -60,6 +61,7 @@ class Fenrun:
     projections: ProjectionRunner
     read: ReadModel
     pool: ConnectionPool
+    owner_dsn: str = ""  # the tables' owner: migrations and rebuilds (DDL)
     embedded: EmbeddedPostgres | None = None
     workflows: Workflows = field(init=False)
 
@@ -80,13 +82,14 @@ class Fenrun:
 def bootstrap(settings: Settings | None = None, *, run_migrations: bool = True) -> Fenrun:
     settings = settings or Settings()
     embedded = None
-    dsn = settings.database_dsn
-    if dsn is None:
+    dsn, owner_dsn = settings.database_dsn, settings.migration_dsn
+    if dsn is None or owner_dsn is None:
         embedded = start_embedded_postgres(settings.data_dir.resolve())
-        dsn = embedded.url
+        # The superuser migrates; the service runs as a role that cannot rewrite the log.
+        owner_dsn, dsn = embedded.url, as_role(embedded.url, SERVICE_ROLE)
         log.info("fenrun.embedded_postgres", url=dsn, data_dir=str(settings.data_dir))
     if run_migrations:
-        migrate(dsn)
+        migrate(owner_dsn, service_dsn=dsn)
     pool = ConnectionPool(dsn, min_size=1, max_size=10, open=True)
     read = ReadModel(pool)
     ledger = Ledger(
@@ -114,5 +117,6 @@ def bootstrap(settings: Settings | None = None, *, run_migrations: bool = True) 
         projections=runner,
         read=read,
         pool=pool,
+        owner_dsn=owner_dsn,
         embedded=embedded,
     )

@@ -10,6 +10,7 @@ import structlog
 import typer
 from rich.console import Console
 
+from api.audit_cli import audit_cli
 from application.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Fenrun — event-sourced commission ledger (分润).")
@@ -19,6 +20,7 @@ projections_cli = typer.Typer(no_args_is_help=True, help="Read models: status an
 app.add_typer(projections_cli, name="projections")
 plans_cli = typer.Typer(no_args_is_help=True, help="Commission plans: simulate and correct.")
 app.add_typer(plans_cli, name="plans")
+app.add_typer(audit_cli, name="audit")
 console = Console(stderr=True)
 log = structlog.get_logger(__name__)
 
@@ -176,6 +178,7 @@ def projections_rebuild(
     name: Annotated[str, typer.Argument(help="The view to rebuild (see `projections status`).")],
 ) -> None:
     """Build a new version of a view beside the live one, then switch readers to it."""
+    from psycopg_pool import ConnectionPool
     from rich.progress import (
         BarColumn,
         Progress,
@@ -185,6 +188,7 @@ def projections_rebuild(
     )
 
     from api.bootstrap import bootstrap, build_views
+    from projections.chain import ChainBroken
     from projections.rebuild import rebuild
 
     fenrun = bootstrap(Settings())
@@ -192,6 +196,8 @@ def projections_rebuild(
     if name not in views:
         fenrun.close()
         raise typer.BadParameter(f"unknown view '{name}'; one of {', '.join(views)}")
+    # A rebuild creates and drops tables: it runs as their owner, not as the service's role.
+    owner = ConnectionPool(fenrun.owner_dsn, min_size=1, max_size=2, open=True)
     try:
         columns = (
             TextColumn("{task.description}"),
@@ -203,7 +209,7 @@ def projections_rebuild(
         with Progress(*columns, console=console) as bar:
             task = bar.add_task(f"rebuilding {name}", total=None, rate=0.0)
             version = rebuild(
-                fenrun.pool,
+                owner,
                 fenrun.ledger.mapper.to_domain_event,
                 views[name],
                 progress=lambda p: bar.update(
@@ -211,7 +217,11 @@ def projections_rebuild(
                 ),
             )
         console.print(f"{name} is now served from version {version}")
+    except ChainBroken as exc:
+        console.print(f"[red]refusing to rebuild {name}: {exc}[/red]")
+        raise typer.Exit(1) from None
     finally:
+        owner.close()
         fenrun.close()
 
 

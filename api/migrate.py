@@ -4,12 +4,18 @@ from pathlib import Path
 
 import psycopg
 
+from api.db_roles import grant_service_role, service_role_of
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _LOCK_KEY = 0x46454E52  # "FENR": one migrator at a time, across processes
 
 
-def migrate(dsn: str, folder: Path = MIGRATIONS) -> list[str]:
-    """Returns the versions applied now. Each file runs in its own transaction."""
+def migrate(dsn: str, folder: Path = MIGRATIONS, *, service_dsn: str | None = None) -> list[str]:
+    """Returns the versions applied now. Each file runs in its own transaction.
+
+    `dsn` connects as the owner of the tables. With a `service_dsn` for another role, that role
+    is then created if missing and given least privilege (api/db_roles.py), under the same lock.
+    """
     applied_now = []
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
@@ -23,11 +29,17 @@ def migrate(dsn: str, folder: Path = MIGRATIONS) -> list[str]:
                 if path.stem in done:
                     continue
                 with conn.transaction():
+                    # Lets this transaction (and only its owner role) edit the append-only
+                    # event log: see migrations/0009_tamper_evident_log.sql.
+                    conn.execute("SELECT set_config('fenrun.migration', 'on', true)")
                     conn.execute(path.read_text())
                     conn.execute(
                         "INSERT INTO schema_migrations (version) VALUES (%s)", (path.stem,)
                     )
                 applied_now.append(path.stem)
+            service = service_role_of(dsn, service_dsn) if service_dsn else None
+            if service is not None:
+                grant_service_role(conn, service)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied_now

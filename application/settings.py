@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from psycopg import ProgrammingError
 from psycopg.conninfo import conninfo_to_dict
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("FENRUN_DATABASE_URL", "DATABASE_URL")
     )
+    # The owner of the tables, for migrations and rebuilds; the service can then connect above as
+    # a role that may append to the event log but never rewrite it (docs/audit.md).
+    migration_database_url: str | None = None  # FENRUN_MIGRATION_DATABASE_URL
     data_dir: Path = Path(".fenrun")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -31,12 +34,12 @@ class Settings(BaseSettings):
     # Every mutation records an actor; without auth configured, the API uses this one.
     default_actor: str = Field(default="anonymous", min_length=1)
 
-    @field_validator("database_url", mode="before")
+    @field_validator("database_url", "migration_database_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "migration_database_url")
     @classmethod
     def _parseable(cls, value: str | None) -> str | None:
         if value is not None:
@@ -45,6 +48,15 @@ class Settings(BaseSettings):
             except ProgrammingError as exc:
                 raise ValueError(f"not a PostgreSQL URL or conninfo string: {exc}") from None
         return value
+
+    @model_validator(mode="after")
+    def _migration_url_needs_service_url(self) -> "Settings":
+        if self.migration_database_url is not None and self.database_url is None:
+            raise ValueError(
+                "FENRUN_MIGRATION_DATABASE_URL is set but FENRUN_DATABASE_URL is not: the embedded"
+                " server sets up both roles itself, a server of your own needs both URLs"
+            )
+        return self
 
     @field_validator("business_timezone")
     @classmethod
@@ -62,3 +74,7 @@ class Settings(BaseSettings):
     @property
     def database_dsn(self) -> str | None:
         return self.database_url
+
+    @property
+    def migration_dsn(self) -> str | None:
+        return self.migration_database_url or self.database_url

@@ -11,6 +11,7 @@ Progress goes to stderr. Each benchmark makes its own database on the server nam
   python -m bench --only rebuild --only report_query --events 200000
   python -m bench --only engine
   python -m bench --only simulate --runs 3
+  python -m bench --only chain    # the hash chain's cost on the write path (on vs off)
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ SIZES = {
         "engine_sales": 100_000,
         # simulate: completed sales of its own generated history
         "simulate_sales": 100_000,
+        # chain: saves of 1,000 synthetic events per half per run (10x as many of one event)
+        "chain_saves": 20,
     },
     "quick": {
         "orders": 200,
@@ -58,6 +61,7 @@ SIZES = {
         "report_samples": 300,
         "engine_sales": 10_000,
         "simulate_sales": 10_000,
+        "chain_saves": 5,
     },
 }
 MODES = ("per_command", "per_command_keys", "batched")
@@ -72,6 +76,7 @@ BENCHMARKS = (
     "report_query",
     "engine",
     "simulate",
+    "chain",
 )
 VIEW_NAMES = (
     "directory",
@@ -128,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-    from bench import engine, report_query, simulate, throughput, wallet_query
+    from bench import chain, engine, report_query, simulate, throughput, wallet_query
     from bench.common import ROOT, code_version, progress, server
     from bench.history import Histories
 
@@ -191,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
                 sales=sizes["simulate_sales"],
                 quick=args.quick,
                 profile=args.profile,
+            ),
+            "chain": lambda: chain.run(
+                srv.url,
+                runs=args.runs,
+                orders=sizes["orders"],
+                chunk=sizes["chunk"],
+                saves=sizes["chain_saves"],
             ),
         }
         if args.profile and "throughput" in selected:
@@ -312,6 +324,14 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
             "ratio_vs_raw": m["ratio_vs_raw"],
             "commission_differences": s["differences"]["commissions"],
             "agent_differences": s["differences"]["agents"],
+        }
+    with contextlib.suppress(KeyError, TypeError):
+        c = doc["chain"]
+        out["chain"] = {
+            "ratio_on_over_off": c["ratio"],
+            "events_per_s_on": {p: c["chain_on"][f"{p}.events_per_s"] for p in c["ratio"]},
+            "events_per_s_off": {p: c["chain_off"][f"{p}.events_per_s"] for p in c["ratio"]},
+            "verify_events_per_s": c["verify_events_per_s"],
         }
     return out
 

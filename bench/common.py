@@ -26,7 +26,8 @@ EMBEDDED_DIR = Path(".fenrun/bench-server")
 # Tables updated in place (one row per consumer), and tables that hold copies of state rather
 # than facts or read-model rows: their writes are reported, but not credited as "rows written".
 TRACKING_TABLES = ("ledger_tracking", "projection_tracking")
-NOT_CREDITED = (*TRACKING_TABLES, "ledger_snapshots")
+# ledger_chain: one hash-chain link per event, written by the database itself (migration 0009).
+NOT_CREDITED = (*TRACKING_TABLES, "ledger_snapshots", "ledger_chain")
 IGNORED = ("schema_migrations", "bench_raw")
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from projections.chain import ChainVerifier
 from projections.runner import SWITCH_LOCK, ProjectionRunner, tracking_name
 from projections.views import View
 
@@ -68,7 +69,13 @@ def rebuild(
     close_enough: int = 500,
     progress: Callable[[Progress], None] | None = None,
 ) -> int:
-    """Builds the next version beside the live one and switches to it; returns that version."""
+    """Builds the next version beside the live one and switches to it; returns that version.
+
+    Raises ChainBroken, before it builds or switches, when the log does not match its hash
+    chain: a view rebuilt from edited history would serve the edit as truth.
+    """
+    chain = ChainVerifier(pool)
+    chain.verify_or_raise()
     new_version, new_schema = prepare(pool, view)
     builder = ProjectionRunner(pool, decode, [view], batch_size, target=(new_version, new_schema))
     started, done = time.monotonic(), 0
@@ -80,6 +87,7 @@ def rebuild(
             progress(Progress(new_version, position, head, rate))
         if head - position <= close_enough:
             break
+    chain.verify_or_raise()  # the events written during the build, before readers see them
     _switch(pool, builder, view, new_version, new_schema)
     return new_version
 

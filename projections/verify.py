@@ -21,6 +21,7 @@ from domain.card import Card
 from domain.log import EventLog
 from domain.order import Order
 from domain.wallet import BUCKETS, Wallet
+from projections.chain import ChainBroken, ChainVerifier
 from projections.figures import PERFORMANCE, next_month, previous_month
 from projections.queries import ReadModel, Reports
 from projections.temporal import month_of
@@ -250,7 +251,13 @@ def verify(
     seed: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[str]:
-    """Compares the read models at `samples` random positions (and the latest) with replay."""
+    """Compares the read models at `samples` random positions (and the latest) with replay.
+
+    First the log against its hash chain: replaying edited history would prove nothing.
+    """
+    chain = ChainVerifier(read.pool).verify()
+    if chain.first_break is not None:
+        return [f"event log: {ChainBroken(chain.first_break)}"]
     head = read.caught_up()
     if head == 0:
         return []

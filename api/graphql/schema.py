@@ -10,6 +10,7 @@ from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from api.graphql.audit import AuditQueries
 from api.graphql.mutations.agents import AgentMutations
 from api.graphql.mutations.cards import CardMutations
 from api.graphql.mutations.commissions import CommissionMutations
@@ -72,7 +73,7 @@ MUTATIONS = (
 )
 
 schema = strawberry.Schema(
-    query=merge_types("Query", (Query, ReportQueries, PlanQueries)),
+    query=merge_types("Query", (Query, ReportQueries, PlanQueries, AuditQueries)),
     mutation=merge_types("Mutation", MUTATIONS),
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
