@@ -15,6 +15,7 @@ from api.graphql.plans import PlanMutations, PlanQueries
 from api.graphql.queries import Query
 from api.graphql.reports import ReportQueries
 from api.graphql.scalars import SCALARS
+from api.observability.metrics import OperationMetrics
 from projections.queries import PositionNotReady
 
 
@@ -56,6 +57,7 @@ schema = strawberry.Schema(
     mutation=merge_types("Mutation", (Mutation, PlanMutations)),
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
+        OperationMetrics,
         ReadPosition,
         _factory(QueryDepthLimiter, max_depth=10),
         _factory(MaxAliasesLimiter, max_alias_count=30),
