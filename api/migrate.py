@@ -10,6 +10,10 @@ _LOCK_KEY = 0x46454E52  # "FENR": one migrator at a time, across processes
 
 def migrate(dsn: str, folder: Path = MIGRATIONS) -> list[str]:
     """Returns the versions applied now. Each file runs in its own transaction."""
+    if not any(folder.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+        # e.g. the package installed without its checkout: applying nothing would look like
+        # success and leave the database without tables.
+        raise FileNotFoundError(f"no migrations in {folder}")
     applied_now = []
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))

@@ -1,8 +1,8 @@
 """The table of FENRUN_ settings in docs/operations.md, generated from the settings' fields.
 
-    python -m api.settings_doc           # print the table
-    python -m api.settings_doc --write   # put it into docs/operations.md
-    python -m api.settings_doc --check   # fail when the document is out of date
+python -m api.settings_doc           # print the table
+python -m api.settings_doc --write   # put it into docs/operations.md
+python -m api.settings_doc --check   # fail when the document is out of date
 """
 
 import sys

@@ -21,7 +21,7 @@ from api.app import create_app
 from api.bootstrap import bootstrap
 from api.observability.logs import configure_logging
 from application.settings import Settings
-from tests.conftest import ROOT
+from tests.conftest import QUIET_LOGS, ROOT
 from tests.e2e.conftest import GraphQLClient, _free_port
 from tests.e2e.test_lifecycle import DAY1, DAY20, release, sell, setup
 
@@ -91,7 +91,7 @@ def logs() -> Iterator[io.StringIO]:
     out = io.StringIO()
     configure_logging("auto", "info", out)  # a StringIO is no terminal: JSON
     yield out
-    configure_logging("auto", "info")
+    configure_logging("auto", QUIET_LOGS)
 
 
 def test_request_ids_are_returned_and_logged_with_the_actor(
@@ -130,7 +130,7 @@ def test_console_logs_on_a_terminal() -> None:
 
         structlog.get_logger("t").info("hello", request_id="r-1")
     finally:
-        configure_logging("auto", "info")
+        configure_logging("auto", QUIET_LOGS)
     text = out.getvalue()
     assert "hello" in text
     assert "request_id" in text

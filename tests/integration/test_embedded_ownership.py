@@ -30,7 +30,7 @@ def cli_env(data_dir: Path | None, **extra: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if k not in ("DATABASE_URL", "FENRUN_DATABASE_URL", "FENRUN_DATA_DIR")
     }
-    env.update(FENRUN_LOG_FORMAT="json", PYTHONPATH=str(ROOT))
+    env.update(FENRUN_LOG_FORMAT="json", FENRUN_LOG_LEVEL="info", PYTHONPATH=str(ROOT))
     if data_dir is not None:
         env["FENRUN_DATA_DIR"] = str(data_dir)
     env.update(extra)
@@ -276,3 +276,15 @@ def _private_wheel(tmp_path: Path) -> Path:
     if libs.is_dir():
         shutil.copytree(libs, site / libs.name, copy_function=link)
     return site
+
+
+def test_a_data_folder_left_in_the_current_folder_is_named(tmp_path: Path) -> None:
+    """Before the per-user default, the data folder was ./.fenrun: a command run there says so."""
+    (tmp_path / ".fenrun" / "pgdata").mkdir(parents=True)
+    env = cli_env(None, XDG_DATA_HOME=str(tmp_path / "xdg"))
+    done = fenrun("db", "status", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    [warning] = [json.loads(line) for line in done.stderr.splitlines() if "data_dir.moved" in line]
+    assert warning["found"] == str(tmp_path / ".fenrun")
+    assert warning["using"] == str(tmp_path / "xdg" / "fenrun")
+    assert "FENRUN_DATA_DIR=.fenrun" in warning["hint"]

@@ -6,9 +6,12 @@ import signal
 import time
 from datetime import UTC, datetime
 
+import httpx
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 
 from domain.common import Audit
+from tests.e2e.conftest import _free_port
 from tests.integration.test_cli_plans import history
 from tests.integration.test_embedded_ownership import Process, cli_env
 
@@ -29,11 +32,13 @@ def wait_until(check: object, what: str, worker: Process, timeout: float = 60) -
 def test_the_worker_releases_due_commissions_on_schedule(fenrun, dsn, tmp_path) -> None:
     history(fenrun)  # a sale on 2026-03-02: its commission's hold has long elapsed
     assert requested(dsn) == 0
+    metrics_port = _free_port()
     env = cli_env(
         None,
         FENRUN_DATABASE_URL=dsn,
         FENRUN_RELEASE_SCHEDULE="2s",
         FENRUN_POLL_INTERVAL_SECONDS="0.2",
+        FENRUN_WORKER_METRICS_PORT=str(metrics_port),
     )
     worker = Process("worker", env=env, cwd=tmp_path)
     try:
@@ -44,6 +49,14 @@ def test_the_worker_releases_due_commissions_on_schedule(fenrun, dsn, tmp_path) 
         fenrun.ledger.place_order("O-2", "P", "B", None, "cust", "CUSTOMER_PAYS", sold)
         fenrun.ledger.complete_order("O-2", sold)
         wait_until(lambda: requested(dsn) == 2, "the release on schedule", worker)
+        page = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        runs_ok = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(page)
+            for s in family.samples
+        }[("fenrun_job_runs_total", (("job", "release_due"), ("outcome", "ok")))]
+        assert runs_ok >= 2
+        assert "fenrun_database_up" not in page  # the backlog is the API's to report
         assert worker.stop(signal.SIGTERM) == 0
     finally:
         worker.kill()

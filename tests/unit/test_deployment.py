@@ -186,3 +186,10 @@ def test_the_operations_guide_lists_every_metric() -> None:
     for metric in defined:
         shown = f"{metric}_total" if metric in counters else metric
         assert f"`{shown}`" in document, metric
+
+
+def test_migrations_that_cannot_be_found_are_an_error(tmp_path: Path) -> None:
+    from api.migrate import migrate
+
+    with pytest.raises(FileNotFoundError, match="no migrations"):
+        migrate("postgresql://nobody@127.0.0.1:1/none", tmp_path)
