@@ -4,8 +4,12 @@ it names is served, and each is the exact file strawberry's page expects (same i
 import base64
 import hashlib
 import re
+import shutil
+import subprocess
 from html.parser import HTMLParser
+from pathlib import Path
 
+import pytest
 from strawberry.http.ides import get_graphql_ide_html
 
 from tests.e2e.conftest import GraphQLClient
@@ -66,3 +70,29 @@ def _our_page() -> str:
     from api.http import STATIC
 
     return (STATIC / "graphiql.html").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
+def test_the_page_renders_in_a_browser(server: str, tmp_path: Path) -> None:
+    """Headless Chromium loads the page: GraphiQL's editor is drawn (React ran, the CSS and the
+    plugin loaded with their integrity checked) and the schema was fetched."""
+    done = subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path}",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            f"{server}/graphql",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    dom = done.stdout
+    assert 'class="graphiql-editors' in dom, done.stderr[-2000:]
+    assert "graphiql-explorer" in dom  # the explorer plugin
+    assert "Loading..." not in dom

@@ -193,3 +193,27 @@ def test_migrations_that_cannot_be_found_are_an_error(tmp_path: Path) -> None:
 
     with pytest.raises(FileNotFoundError, match="no migrations"):
         migrate("postgresql://nobody@127.0.0.1:1/none", tmp_path)
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_graphiqls_assets(tmp_path: Path) -> None:
+    import sys
+    import zipfile
+
+    # Built from a copy: setuptools writes build/ beside the sources.
+    source = tmp_path / "src"
+    for name in ("api", "application", "domain", "projections"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q", "-w", str(wheels)],
+        check=True,
+        capture_output=True,
+    )
+    [wheel] = wheels.glob("fenrun-*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    static = ROOT / "api" / "static"
+    wanted = {f"api/static/{p.relative_to(static)}" for p in static.rglob("*") if p.is_file()}
+    assert wanted <= shipped
