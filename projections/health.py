@@ -16,26 +16,30 @@ _HEAD = (
     "WITH head AS (SELECT coalesce(max(notification_id), 0) AS head, max(recorded_at) AS head_at"
     " FROM ledger_events)"
 )
-# Lag in seconds: recorded time from the first event not yet processed to the head.
+# Lag in seconds: recorded time from the first event not yet processed to the head (the first
+# one after the position, not position + 1: a rolled-back insert leaves a gap in the ids).
 _LAG_SECONDS = "extract(epoch FROM head.head_at - coalesce(e.recorded_at, head.head_at))"
+_FIRST_AFTER = (
+    " LEFT JOIN LATERAL (SELECT recorded_at FROM ledger_events WHERE notification_id > {0}"
+    " ORDER BY notification_id LIMIT 1) e ON true"
+)
 _VIEW_LAG = (
-    f"{_HEAD} SELECT v.name, head.head - t.position, {_LAG_SECONDS}, t.last_error"
+    f"{_HEAD} SELECT v.name, head.head - coalesce(t.position, 0), {_LAG_SECONDS}, t.last_error"
     " FROM projection_versions v CROSS JOIN head"
-    " JOIN projection_tracking t ON t.name = v.name || '@' || v.version"
-    " LEFT JOIN ledger_events e ON e.notification_id = t.position + 1 ORDER BY 1"
+    " LEFT JOIN projection_tracking t ON t.name = v.name || '@' || v.version"
+    f"{_FIRST_AFTER.format('coalesce(t.position, 0)')} ORDER BY 1"
 )
 # A policy that has processed nothing yet has no tracking row: it lags by the whole log.
 _POLICY_LAG = (
     f"{_HEAD} SELECT p.name, head.head - coalesce(t.notification_id, 0), {_LAG_SECONDS}"
     " FROM unnest(%s::text[]) AS p(name) CROSS JOIN head"
     " LEFT JOIN ledger_tracking t ON t.application_name = p.name"
-    " LEFT JOIN ledger_events e ON e.notification_id = coalesce(t.notification_id, 0) + 1"
-    " ORDER BY 1"
+    f"{_FIRST_AFTER.format('coalesce(t.notification_id, 0)')} ORDER BY 1"
 )
-_FAILING = (
-    "SELECT v.name, t.last_error FROM projection_versions v"
-    " JOIN projection_tracking t ON t.name = v.name || '@' || v.version"
-    " WHERE t.last_error IS NOT NULL ORDER BY 1"
+# Each live view's position and last error (a view not started yet is at 0).
+_LIVE = (
+    "SELECT v.name, coalesce(t.position, 0), t.last_error FROM projection_versions v"
+    " LEFT JOIN projection_tracking t ON t.name = v.name || '@' || v.version ORDER BY 1"
 )
 
 
@@ -73,10 +77,12 @@ class Operations:
             conn.execute(f"SET LOCAL statement_timeout = {int(self.timeout_s * 1000)}")
             yield conn
 
-    def failing_views(self) -> dict[str, str]:
-        """The live views whose last batch failed, with the error."""
+    def readiness(self) -> tuple[int, dict[str, str]]:
+        """The position every live view has reached, and those whose last batch failed."""
         with self._connection() as conn:
-            return dict(conn.execute(_FAILING).fetchall())
+            rows = conn.execute(_LIVE).fetchall()
+        position = min((p for _, p, _ in rows), default=0)
+        return position, {name: error for name, _, error in rows if error is not None}
 
     def backlog(self) -> Backlog:
         with self._connection() as conn:

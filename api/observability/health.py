@@ -15,7 +15,6 @@ from fastapi.responses import JSONResponse, Response
 from psycopg_pool import PoolTimeout
 from starlette.concurrency import run_in_threadpool
 
-from api.bootstrap import Fenrun
 from api.observability.metrics import CONTENT_TYPE_LATEST, scrape
 from projections.health import Operations
 
@@ -23,10 +22,9 @@ log = structlog.get_logger(__name__)
 router = APIRouter()
 
 
-def readiness(fenrun: Fenrun, operations: Operations) -> tuple[bool, dict[str, Any]]:
+def readiness(operations: Operations) -> tuple[bool, dict[str, Any]]:
     try:
-        failing = operations.failing_views()
-        position = fenrun.read.caught_up()
+        position, failing = operations.readiness()
     except (psycopg.Error, PoolTimeout) as exc:
         log.warning("readiness.database_unreachable", error=str(exc))
         return False, {"status": "unavailable", "database": "unreachable"}
@@ -48,9 +46,7 @@ async def livez() -> dict[str, str]:
 @router.get("/readyz")
 @router.get("/healthz")
 async def readyz(request: Request) -> JSONResponse:
-    ready, body = await run_in_threadpool(
-        readiness, request.app.state.fenrun, request.app.state.operations
-    )
+    ready, body = await run_in_threadpool(readiness, request.app.state.operations)
     return JSONResponse(body, status_code=200 if ready else 503)
 
 

@@ -270,3 +270,39 @@ def test_the_images_health_check_follows_readiness(server: str, dsn: str) -> Non
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("UPDATE projection_tracking SET last_error = 'boom'")
     assert check() != 0
+
+
+def test_the_backlog_counts_what_is_not_processed_yet(fenrun, dsn: str) -> None:
+    from datetime import UTC, datetime
+
+    from domain.common import Audit
+    from projections.health import Operations
+    from tests.integration.test_cli_plans import history
+
+    history(fenrun)  # caught up
+    operations = Operations(fenrun.pool, 3, [fenrun.policy.name, fenrun.level_policy.name])
+    assert {lag.events for lag in operations.backlog().views} == {0}
+    before = operations.backlog().log_head
+    fenrun.ledger.register_agent(
+        "C", "C", None, True, Audit("admin", datetime(2026, 4, 1, tzinfo=UTC))
+    )
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        # The first unprocessed event was recorded an hour before the head.
+        conn.execute(
+            "UPDATE ledger_events SET recorded_at = recorded_at - interval '1 hour'"
+            " WHERE notification_id = %s",
+            (before + 1,),
+        )
+    found = operations.backlog()
+    added = found.log_head - before
+    assert added > 0
+    assert {lag.name: lag.events for lag in found.views}["directory"] == added
+    assert 3599 < {lag.name: lag.seconds for lag in found.views}["directory"] < 3700
+    assert {lag.name: lag.events for lag in found.policies} == {
+        "commission-policy": added,
+        "level-policy": added,
+    }
+    fenrun.catch_up()
+    found = operations.backlog()
+    assert {lag.events for lag in found.views + found.policies} == {0}
+    assert {lag.seconds for lag in found.views + found.policies} == {0}
