@@ -98,7 +98,12 @@ def bootstrap(settings: Settings | None = None, *, run_migrations: bool = True) 
         dsn = embedded.url
         log.info("fenrun.embedded_postgres", url=dsn, data_dir=str(settings.data_dir))
     if run_migrations:
-        migrate(dsn)
+        try:
+            migrate(dsn)
+        except BaseException:
+            if embedded is not None:
+                embedded.stop()  # the process exits: a server it started must not outlive it
+            raise
     pool = ConnectionPool(dsn, min_size=1, max_size=10, open=True)
     read = ReadModel(pool)
     ledger = Ledger(

@@ -288,3 +288,19 @@ def test_a_data_folder_left_in_the_current_folder_is_named(tmp_path: Path) -> No
     assert warning["found"] == str(tmp_path / ".fenrun")
     assert warning["using"] == str(tmp_path / "xdg" / "fenrun")
     assert "FENRUN_DATA_DIR=.fenrun" in warning["hint"]
+
+
+def test_a_failed_start_stops_the_server_it_started(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import api.bootstrap
+    from application.settings import Settings
+
+    def broken(dsn: str) -> None:
+        raise RuntimeError("migration failed")
+
+    monkeypatch.setattr(api.bootstrap, "migrate", broken)
+    with pytest.raises(RuntimeError, match="migration failed"):
+        api.bootstrap.bootstrap(Settings(data_dir=data_dir, database_url=None))
+    assert (data_dir / "pgdata" / "PG_VERSION").exists()
+    assert postmaster(data_dir) is None

@@ -217,3 +217,18 @@ def test_the_wheel_ships_graphiqls_assets(tmp_path: Path) -> None:
     static = ROOT / "api" / "static"
     wanted = {f"api/static/{p.relative_to(static)}" for p in static.rglob("*") if p.is_file()}
     assert wanted <= shipped
+
+
+def test_the_default_data_folder_is_per_user(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from application import settings
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert settings.default_data_dir() == tmp_path / "fenrun"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setattr(settings.os, "geteuid", lambda: 0)
+    assert settings.default_data_dir() == Path("/var/lib/fenrun")  # root: no passage via /root
+    monkeypatch.setattr(settings.os, "geteuid", lambda: 1000)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert settings.default_data_dir() == tmp_path / "home" / ".local" / "share" / "fenrun"
