@@ -1,4 +1,5 @@
-"""The FastAPI application: GraphQL at /graphql (GraphiQL in a browser), health at /healthz."""
+"""The FastAPI application: GraphQL at /graphql (GraphiQL in a browser), probes at /livez,
+/readyz and /healthz, Prometheus metrics at /metrics."""
 
 import threading
 from collections.abc import AsyncIterator
@@ -7,15 +8,26 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from api.bootstrap import Fenrun, bootstrap
 from api.graphql.context import Context
 from api.graphql.schema import schema
-from api.http import BodyLimit, GraphQLView
+from api.http import GRAPHIQL_ASSETS, STATIC, BodyLimit, GraphQLView
+from api.observability import health
+from api.observability.logs import configure_logging
+from api.observability.metrics import count_failure
+from api.observability.requests import (
+    ACTOR_HEADER,
+    REQUEST_ID_HEADER,
+    RequestContext,
+    actor_of,
+)
 from application.settings import Settings
+from projections.health import Operations
 
 log = structlog.get_logger(__name__)
-ACTOR_HEADER = "x-fenrun-actor"
 
 
 class CatchUpLoop:
@@ -35,6 +47,7 @@ class CatchUpLoop:
             try:
                 self.app.catch_up()
             except Exception as exc:
+                count_failure("catch_up")
                 log.exception("catch_up.failed")
                 try:
                     self.app.projections.record_error(exc)
@@ -60,6 +73,9 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
         loop = CatchUpLoop(app)
         loop.start()
         api.state.fenrun = app
+        api.state.operations = Operations(
+            app.pool, settings.health_timeout_seconds, [app.policy.name, app.level_policy.name]
+        )
         try:
             yield
         finally:
@@ -68,16 +84,33 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
                 await run_in_threadpool(app.close)
 
     async def context(request: Request) -> Context:
-        actor = request.headers.get(ACTOR_HEADER) or settings.default_actor
-        return Context(app=request.app.state.fenrun, actor=actor[:200])
+        actor = actor_of(request.headers.get(ACTOR_HEADER), settings.default_actor)
+        return Context(app=request.app.state.fenrun, actor=actor)
 
     api = FastAPI(title="Fenrun", lifespan=lifespan)
     api.include_router(GraphQLView(schema, context_getter=context), prefix="/graphql")
+    api.include_router(health.router)
+    api.mount(GRAPHIQL_ASSETS, StaticFiles(directory=STATIC / "graphiql"), name="graphiql")
 
-    @api.get("/healthz")
-    async def healthz(request: Request) -> dict[str, object]:
-        app: Fenrun = request.app.state.fenrun
-        return {"status": "ok", "position": await run_in_threadpool(app.read.caught_up)}
-
+    # The last added runs first: the request id and its log line wrap everything, CORS answers
+    # preflights before the body limit reads anything.
     api.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    if settings.cors_origins:
+        api.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["content-type", "accept", ACTOR_HEADER, REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER],
+            max_age=600,
+        )
+    api.add_middleware(RequestContext, default_actor=settings.default_actor)
     return api
+
+
+def serve_app() -> FastAPI:
+    """The app as `uvicorn --factory api.app:serve_app` builds it: settings and logs from the
+    environment (what `fenrun serve` does, for process managers that start uvicorn themselves)."""
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)

@@ -89,7 +89,12 @@ def bootstrap(settings: Settings | None = None, *, run_migrations: bool = True) 
         owner_dsn, dsn = embedded.url, as_role(embedded.url, SERVICE_ROLE)
         log.info("fenrun.embedded_postgres", url=dsn, data_dir=str(settings.data_dir))
     if run_migrations:
-        migrate(owner_dsn, service_dsn=dsn)
+        try:
+            migrate(owner_dsn, service_dsn=dsn)
+        except BaseException:
+            if embedded is not None:
+                embedded.stop()  # the process exits: a server it started must not outlive it
+            raise
     pool = ConnectionPool(dsn, min_size=1, max_size=10, open=True)
     read = ReadModel(pool)
     ledger = Ledger(

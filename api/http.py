@@ -1,11 +1,14 @@
-"""GraphQL over HTTP: media types, status codes and request limits (GraphQL-over-HTTP spec)."""
+"""GraphQL over HTTP: media types, status codes and request limits (GraphQL-over-HTTP spec), and
+the GraphiQL page with its assets served from the package."""
 
+import functools
+from pathlib import Path
 from typing import Any
 
 import orjson
 from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse
@@ -13,6 +16,13 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+STATIC = Path(__file__).resolve().parent / "static"
+GRAPHIQL_ASSETS = "/static/graphiql"  # where create_app mounts STATIC / "graphiql"
+
+
+@functools.cache
+def _graphiql_page() -> str:
+    return (STATIC / "graphiql.html").read_text(encoding="utf-8")
 
 
 def wants_graphql_response(accept: str | None) -> bool:
@@ -22,6 +32,12 @@ def wants_graphql_response(accept: str | None) -> bool:
 class GraphQLView(GraphQLRouter):
     """strawberry's router, plus the newer media type: with it, a request that fails to parse or
     validate gets 400 and no `data` key; responses are encoded with orjson."""
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        # strawberry's page loads its scripts from a CDN; ours from this service, behind
+        # whatever prefix a proxy mounts it under.
+        assets = request.scope.get("root_path", "") + GRAPHIQL_ASSETS
+        return HTMLResponse(_graphiql_page().replace("STATIC/", f"{assets}/"))
 
     async def get_sub_response(self, request: Request) -> Response:
         response = Response()  # one per request; the default is shared between requests

@@ -16,6 +16,10 @@ def migrate(dsn: str, folder: Path = MIGRATIONS, *, service_dsn: str | None = No
     `dsn` connects as the owner of the tables. With a `service_dsn` for another role, that role
     is then created if missing and given least privilege (api/db_roles.py), under the same lock.
     """
+    if not any(folder.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+        # e.g. the package installed without its checkout: applying nothing would look like
+        # success and leave the database without tables.
+        raise FileNotFoundError(f"no migrations in {folder}")
     applied_now = []
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))

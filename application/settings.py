@@ -1,38 +1,117 @@
 """Configuration from the environment (FENRUN_*), refusing unsafe values rather than guessing."""
 
+import os
+import re
 from pathlib import Path
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import platformdirs
 from psycopg import ProgrammingError
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from application.schedule import parse_schedule
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def default_data_dir() -> Path:
+    """Per user and whatever the current folder, so that the server and every command find the
+    same one: $XDG_DATA_HOME/fenrun (~/.local/share/fenrun on Linux). As root without
+    XDG_DATA_HOME it is /var/lib/fenrun: the embedded server runs as an unprivileged user, who
+    could not reach a folder inside /root (mode 700) unless /root were opened to everyone."""
+    if os.geteuid() == 0 and not os.environ.get("XDG_DATA_HOME"):
+        return Path("/var/lib/fenrun")
+    return platformdirs.user_data_path("fenrun")
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FENRUN_", extra="ignore")
 
-    # No URL means: start the embedded PostgreSQL under data_dir (a new user needs no setup).
+    # Each field's description is its documentation: docs/operations.md's table is generated
+    # from them (python -m api.settings_doc), and a test fails when the two differ.
     database_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("FENRUN_DATABASE_URL", "DATABASE_URL")
+        default=None,
+        validation_alias=AliasChoices("FENRUN_DATABASE_URL", "DATABASE_URL"),
+        description="PostgreSQL URL (also read from DATABASE_URL). Unset: the embedded server"
+        " in the data folder, started on demand (a new user needs no setup).",
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="The embedded server's data folder. Default: per user, whatever the current"
+        " folder: $XDG_DATA_HOME/fenrun (~/.local/share/fenrun); /var/lib/fenrun for root.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the API (and worker metrics) bind.")
+    port: int = Field(default=8000, ge=1, le=65535, description="The API's port.")
+    price_factor: int = Field(
+        default=2, ge=1, le=10, description="A retail price may be at most this times the cost."
+    )
+    business_timezone: str = Field(
+        default="Asia/Shanghai",
+        description="Months in reports, and cron schedules, are read in this time zone.",
+    )
+    max_request_bytes: int = Field(
+        default=1_000_000, ge=1_000, le=50_000_000, description="Larger request bodies get 413."
+    )
+    max_page_size: int = Field(default=100, ge=1, le=1000, description="Most items in one page.")
+    policy_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Events per commission/level policy batch."
+    )
+    projection_batch_size: int = Field(
+        default=1000, ge=1, le=50_000, description="Events per view batch (one transaction)."
+    )
+    poll_interval_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="How often the API and the worker look for events other processes wrote.",
+    )
+    default_actor: str = Field(
+        default="anonymous",
+        min_length=1,
+        description="The actor recorded on changes when a request names none (X-Fenrun-Actor).",
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto",
+        description="json: one JSON object per line; console: readable; auto: console on a"
+        " terminal, else json.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="The least severe level logged."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API, comma-separated (e.g."
+        " https://console.example.com). Empty: no CORS headers at all.",
+    )
+    release_schedule: str = Field(
+        default="15m",
+        description="When the worker releases due commissions: an interval (30s, 15m, 1h, 1d),"
+        " a cron expression in the business time zone (0 2 * * *), or off.",
+    )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="The worker serves its own metrics (job runs, failures) on this port. Unset:"
+        " none.",
+    )
+    health_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        le=30,
+        description="How long /readyz and /healthz wait for the database before answering 503.",
     )
     # The owner of the tables, for migrations and rebuilds; the service can then connect above as
     # a role that may append to the event log but never rewrite it (docs/audit.md).
-    migration_database_url: str | None = None  # FENRUN_MIGRATION_DATABASE_URL
-    data_dir: Path = Path(".fenrun")
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
-    price_factor: int = Field(default=2, ge=1, le=10)
-    # Months in reports are business months in this zone (the seeds are Chinese companies).
-    business_timezone: str = "Asia/Shanghai"
-    max_request_bytes: int = Field(default=1_000_000, ge=1_000, le=50_000_000)
-    max_page_size: int = Field(default=100, ge=1, le=1000)
-    policy_batch_size: int = Field(default=500, ge=1, le=10_000)
-    projection_batch_size: int = Field(default=1000, ge=1, le=50_000)
-    # Background catch-up for events written by other processes (CLI jobs, workers).
-    poll_interval_seconds: float = Field(default=0.5, gt=0, le=60)
-    # Every mutation records an actor; without auth configured, the API uses this one.
-    default_actor: str = Field(default="anonymous", min_length=1)
+    migration_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of the tables' owner, for migrations and rebuilds. Unset: the"
+        " database URL. With the embedded server, the superuser migrates and the service connects"
+        " as the least-privilege role fenrun_app.",
+    )
 
     @field_validator("database_url", "migration_database_url", mode="before")
     @classmethod
@@ -65,6 +144,28 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone '{value}'") from None
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, value: list[str]) -> list[str]:
+        # An allow-list: "*" or a path would let any page (or none we meant) call the API.
+        for origin in value:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"'{origin}' is not an origin like https://console.example.com")
+        return value
+
+    @field_validator("release_schedule")
+    @classmethod
+    def _known_schedule(cls, value: str) -> str:
+        parse_schedule(value, ZoneInfo("UTC"))
         return value
 
     @property

@@ -15,6 +15,7 @@ from hypothesis import settings
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from api.migrate import migrate
+from api.observability.logs import configure_logging
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,6 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("explore", print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI") else "explore")
+
+# The service logs a line per request: in tests, only warnings and errors (CLI commands run
+# in-process read the level from the environment). Tests of the logs configure their own.
+QUIET_LOGS = "warning"
+os.environ.setdefault("FENRUN_LOG_LEVEL", QUIET_LOGS)
+configure_logging("auto", QUIET_LOGS)
 
 
 def _server_url() -> Iterator[str]:

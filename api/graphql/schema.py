@@ -23,6 +23,7 @@ from api.graphql.plans import PlanQueries
 from api.graphql.queries import Query
 from api.graphql.reports import ReportQueries
 from api.graphql.scalars import SCALARS
+from api.observability.metrics import OperationMetrics
 from projections.queries import PositionNotReady
 
 
@@ -77,6 +78,7 @@ schema = strawberry.Schema(
     mutation=merge_types("Mutation", MUTATIONS),
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
+        OperationMetrics,
         ReadPosition,
         _factory(QueryDepthLimiter, max_depth=10),
         _factory(MaxAliasesLimiter, max_alias_count=30),
