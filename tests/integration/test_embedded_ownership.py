@@ -296,7 +296,7 @@ def test_a_failed_start_stops_the_server_it_started(
     import api.bootstrap
     from application.settings import Settings
 
-    def broken(dsn: str) -> None:
+    def broken(dsn: str, **_: object) -> None:
         raise RuntimeError("migration failed")
 
     monkeypatch.setattr(api.bootstrap, "migrate", broken)
