@@ -954,6 +954,10 @@ class LedgerMachine(RuleBasedStateMachine):
         self._withdraw(self._agent(pick), how, part)
 
     def _withdraw(self, agent: str, how: str, part: int) -> None:
+        # The model claws back at once; the ledger when the policy reaches the refund. Through
+        # the API the policy has run before the next request is answered (read-your-writes), so
+        # a withdrawal is decided on a caught-up wallet, as here.
+        self.app.catch_up()
         wallet = self.m.wallets.get(agent)
         available = wallet["available"] if wallet else 0
         in_flight = sorted(w for w, (a, _) in self.m.withdrawals.items() if a == agent)
