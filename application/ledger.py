@@ -33,6 +33,7 @@ from domain.errors import (
     LedgerError,
     OrderNotFound,
     PackageNotFound,
+    PlanNotFound,
 )
 from domain.idempotency import CURRENT_SCHEME, IdempotencyKey
 from domain.levels import LADDER_CODE, LevelLadder
@@ -219,6 +220,11 @@ class Ledger(Application):
     def plan(self, code: str) -> CommissionPlan | None:
         return self._find(CommissionPlan, aggregate_id("plan", code))
 
+    def defined_plan(self, code: str) -> CommissionPlan:
+        """A plan that has versions: what a correction or a simulation works on (a plan is
+        started by defining it, never by correcting it)."""
+        return self._get(CommissionPlan, "plan", code, PlanNotFound)
+
     def plan_catalog(self) -> PlanCatalog | None:
         return self._find(PlanCatalog, PlanCatalog.create_id())
 
@@ -256,8 +262,9 @@ class Ledger(Application):
         """The version a correction of plan `code` over [start, end) would define, checked as
         a correction would be (rules, period, no overlap with other plans)."""
         require_code(code, "code")
-        plan = self.plan(code) or CommissionPlan.start(code)
-        candidate = plan.correction_candidate(rules, start, end, self.business_tz)
+        candidate = self.defined_plan(code).correction_candidate(
+            rules, start, end, self.business_tz
+        )
         refuse_overlap(candidate, self.plan_versions())
         return candidate
 

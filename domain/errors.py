@@ -56,6 +56,13 @@ class CardNotFound(NotFound):
         super().__init__(field, f"no card with ICCID '{code}'")
 
 
+class PlanNotFound(NotFound):
+    code = "PLAN_NOT_FOUND"
+
+    def __init__(self, code: str, field: str = "code") -> None:
+        super().__init__(field, f"no commission plan with code '{code}' (define it first)")
+
+
 class UnfreezeRequestNotFound(NotFound):
     code = "UNFREEZE_REQUEST_NOT_FOUND"
 

@@ -48,7 +48,7 @@ class CorrectCommissionPlan(Command[PlanVersionRecorded]):
 
     def decide(self, ledger: "Ledger") -> Decision[PlanVersionRecorded]:
         require_code(self.code, "code")
-        plan = ledger.plan(self.code) or CommissionPlan.start(self.code)
+        plan = ledger.defined_plan(self.code)
         candidate = plan.correction_candidate(self.rules, self.start, self.end, ledger.business_tz)
         if self.expected_version is not None and candidate.version != self.expected_version:
             raise PlanRefused(

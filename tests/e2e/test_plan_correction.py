@@ -193,3 +193,29 @@ def test_overlapping_plans_for_the_same_scope_are_refused(gql: GraphQLClient) ->
             "rules": [{"code": "f", "kind": "FIXED", "amount": "1.00"}],
         },
     )
+
+
+def test_an_unknown_plan_is_neither_corrected_nor_simulated(gql: GraphQLClient) -> None:
+    """A correction names a plan that exists: a typo must not start a new plan by the back door."""
+    history(gql)
+    payload = gql.mutate(
+        "applyPlanCorrection",
+        {"code": "m1", "rules": rates("12%"), "from": MAR, "to": APR, "reason": "typo in code"},
+        "planCode version",
+    )
+    assert (payload["planCode"], payload["version"]) == (None, None)
+    [error] = payload["userErrors"]
+    assert (error["code"], error["field"][-1]) == ("PLAN_NOT_FOUND", "code")
+    assert "no commission plan with code 'm1'" in error["message"]
+    plans = gql("{ commissionPlans { code version } }")["data"]["commissionPlans"]
+    assert plans == [{"code": "ml", "version": 1}]
+    replayed = gql('{ replay(aggregate: PLAN, code: "m1") { version } }')["data"]["replay"]
+    assert replayed is None
+    assert order_lines(gql, "O-B") == [("A", "10.00", "APPROVED", 1)]
+
+    body = gql(SIMULATE, {"code": "m1", "rules": rates("12%"), "from": MAR, "to": APR})
+    result = body["data"]["simulatePlan"]
+    assert result["simulation"] is None
+    assert [(e["code"], e["field"][-1]) for e in result["userErrors"]] == [
+        ("PLAN_NOT_FOUND", "code")
+    ]

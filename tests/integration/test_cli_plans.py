@@ -59,3 +59,20 @@ def test_simulate_then_correct(fenrun, dsn, tmp_path, monkeypatch: pytest.Monkey
     result = CliRunner().invoke(cli, [*args[:4], str(rules), *args[5:]])
     assert result.exit_code == 2
     assert "INVALID_MONEY" in result.output or "PLAN_REFUSED" in result.output
+
+
+def test_an_unknown_plan_is_refused(fenrun, dsn, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    history(fenrun)
+    monkeypatch.setenv("FENRUN_DATABASE_URL", dsn)
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps(RULES_12))
+    period = ["--from", "2026-03-01T00:00:00+08:00", "--to", "2026-04-01T00:00:00+08:00"]
+    head = fenrun.read.log_head()
+
+    for command in (["simulate"], ["correct", "--reason", "memo 17"]):
+        result = CliRunner().invoke(cli, ["plans", *command, "m1", "--rules", str(rules), *period])
+        assert result.exit_code == 2, result.output
+        assert "PLAN_NOT_FOUND code: no commission plan with code 'm1'" in result.output
+        assert result.stdout == ""
+    assert fenrun.read.log_head() == head  # nothing recorded
+    assert fenrun.ledger.plan("m1") is None
