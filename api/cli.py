@@ -52,7 +52,10 @@ def _configure() -> None:
 def _when(value: str | None) -> datetime:
     if value is None:
         return datetime.now(UTC)
-    parsed = datetime.fromisoformat(value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"'{value}' is not an ISO 8601 time") from None
     if parsed.tzinfo is None:
         raise typer.BadParameter("give a time with a UTC offset, e.g. 2026-01-31T00:00:00+08:00")
     return parsed
@@ -138,38 +141,51 @@ def release_due(
         fenrun.close()
 
 
-@app.command()
+AT_IS_RECORDED_TIME = (
+    "--at is recorded time: the aggregate as the ledger knew it at that moment, from the events"
+    " recorded up to then. It is not a business date: an order that occurred on January 10 but"
+    " was recorded today is not in a replay --at January 10."
+)
+
+
+@app.command(epilog=AT_IS_RECORDED_TIME)
 def replay(
     kind: Annotated[str, typer.Argument(help="agent | card | order | wallet | package | plan")],
     code: str,
-    at: Annotated[str | None, typer.Option(help="Recorded time (ISO 8601 with offset).")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="Recorded time (ISO 8601 with offset), e.g. a response's extensions.asOf."
+            " Default: now."
+        ),
+    ] = None,
 ) -> None:
-    """Print an aggregate rebuilt from its events recorded up to --at."""
+    """Print an aggregate rebuilt from its events recorded up to --at (JSON: camelCase names,
+    amounts as Money strings like "60.00")."""
     from api.bootstrap import bootstrap
+    from api.replayed import present
 
     if kind not in {"agent", "card", "order", "wallet", "package", "plan"}:
         raise typer.BadParameter(f"unknown kind '{kind}'")
     fenrun = bootstrap(Settings())
     try:
         found = fenrun.workflows.replay(kind, code, _when(at) if at else None)
-        if found.state is None:
-            console.print(f"no {kind} '{code}' as of position {found.position}")
-            raise typer.Exit(1)
-        print(
-            json.dumps(
-                {
-                    "kind": kind,
-                    "code": code,
-                    "position": found.position,
-                    "version": found.version,
-                    "state": found.state,
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
     finally:
         fenrun.close()
+    if found.state is None:
+        known = f"recorded up to {at}" if at else "recorded so far"
+        console.print(f"no {kind} '{code}' in the events {known} (log position {found.position})")
+        if at:
+            console.print(AT_IS_RECORDED_TIME)
+        raise typer.Exit(1)
+    document = {
+        "kind": kind,
+        "code": code,
+        "position": found.position,
+        "version": found.version,
+        "state": present(found.state),
+    }
+    print(json.dumps(document, indent=2, ensure_ascii=False))
 
 
 @projections_cli.command("status")

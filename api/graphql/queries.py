@@ -23,9 +23,14 @@ from api.graphql.types import (
     page_size,
     request_cursor,
 )
+from api.replayed import present
 
 AS_OF = "What the ledger knew at this recorded time (default: now)."
 POSITION = "A log position from a previous response's extensions, to repeat the same read."
+REPLAY_AT = (
+    "Recorded time: the aggregate as the ledger knew it then (default: now). Not a business"
+    " date: a fact that occurred earlier but was recorded later is not in it."
+)
 AsOf = Annotated[DateTime | None, strawberry.argument(description=AS_OF)]
 Pos = Annotated[str | None, strawberry.argument(description=POSITION)]
 
@@ -166,7 +171,7 @@ class Query:
         info: strawberry.Info,
         aggregate: AggregateKind,
         code: str,
-        at: DateTime | None = None,
+        at: Annotated[DateTime | None, strawberry.argument(description=REPLAY_AT)] = None,
     ) -> ReplayedAggregate | None:
         workflows = _ctx(info).app.workflows
         found = await run_in_threadpool(workflows.replay, aggregate.value, code, at)
@@ -177,5 +182,5 @@ class Query:
             code=code,
             version=found.version,
             position=str(found.position),
-            state=found.state,
+            state=present(found.state),
         )

@@ -319,7 +319,10 @@ class ReplayedAggregate:
     code: str
     version: int
     position: str
-    state: JSON
+    state: JSON = strawberry.field(
+        description="The aggregate's state in the API's vocabulary: camelCase names, amounts as"
+        ' Money strings ("60.00"); codes and ids used as keys are kept as they are.'
+    )
 
 
 @strawberry.type

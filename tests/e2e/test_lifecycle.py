@@ -238,4 +238,4 @@ def test_time_travel(gql: GraphQLClient) -> None:
         'query($t: DateTime) { replay(aggregate: WALLET, code: "P1", at: $t) { version state } }',
         {"t": as_of},
     )["data"]["replay"]
-    assert replayed["state"]["balances"]["frozen"] == 800
+    assert replayed["state"]["balances"]["frozen"] == "8.00"
