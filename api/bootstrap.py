@@ -11,12 +11,14 @@ from psycopg_pool import ConnectionPool
 from api.db_roles import SERVICE_ROLE, as_role
 from api.embedded_db import EmbeddedPostgres, start_embedded_postgres
 from api.migrate import migrate
+from api.observability.metrics import count_read
 from application.ledger import Ledger
 from application.levels import LevelPolicy
 from application.policy import CommissionPolicy
 from application.settings import Settings
 from application.workflows import Workflows
 from projections.queries import ReadModel
+from projections.replica import ReadRouter
 from projections.runner import ProjectionRunner
 from projections.temporal import ActivationReport, PlatformMonths, TeamPerformance
 from projections.views import Commissions, Directory, Names, PlatformTotals, WalletBalances
@@ -63,10 +65,14 @@ class Fenrun:
     pool: ConnectionPool
     owner_dsn: str = ""  # the tables' owner: migrations and rebuilds (DDL)
     embedded: EmbeddedPostgres | None = None
+    # The API's pinned reads: on the replica where it has caught up, else on the primary (`read`).
+    reads: ReadRouter | None = None
     workflows: Workflows = field(init=False)
 
     def __post_init__(self) -> None:
         self.workflows = Workflows(self, self.read, self.settings.zone)
+        if self.reads is None:
+            self.reads = ReadRouter(self.read)
 
     def catch_up(self) -> int:
         """Runs the policies and the views until none has anything left (read-your-writes)."""
@@ -75,6 +81,8 @@ class Fenrun:
     def close(self) -> None:
         self.ledger.close()
         self.pool.close()
+        if self.reads is not None and self.reads.replica is not None:
+            self.reads.replica.pool.close()
         if self.embedded is not None:
             self.embedded.stop()
 
@@ -124,4 +132,14 @@ def bootstrap(settings: Settings | None = None, *, run_migrations: bool = True) 
         pool=pool,
         owner_dsn=owner_dsn,
         embedded=embedded,
+        reads=ReadRouter(read, _replica(settings), observe=count_read),
     )
+
+
+def _replica(settings: Settings) -> ReadModel | None:
+    if settings.replica_database_url is None:
+        return None
+    # No connection until a query needs one: the CLI and the worker never read there, and a
+    # replica that is down at start-up is one the primary answers for until it is back.
+    pool = ConnectionPool(settings.replica_database_url, min_size=0, max_size=10, open=True)
+    return ReadModel(pool)

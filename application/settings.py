@@ -113,12 +113,21 @@ class Settings(BaseSettings):
         " as the least-privilege role fenrun_app.",
     )
 
-    @field_validator("database_url", "migration_database_url", mode="before")
+    replica_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of a streaming replica of the database (same role as the"
+        " database URL). The API's queries read there once the replica's views have reached the"
+        " request's read position, else from the primary (docs/operations.md). Unset: none.",
+    )
+
+    @field_validator(
+        "database_url", "migration_database_url", "replica_database_url", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("database_url", "migration_database_url")
+    @field_validator("database_url", "migration_database_url", "replica_database_url")
     @classmethod
     def _parseable(cls, value: str | None) -> str | None:
         if value is not None:
@@ -134,6 +143,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "FENRUN_MIGRATION_DATABASE_URL is set but FENRUN_DATABASE_URL is not: the embedded"
                 " server sets up both roles itself, a server of your own needs both URLs"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _replica_needs_service_url(self) -> "Settings":
+        if self.replica_database_url is not None and self.database_url is None:
+            raise ValueError(
+                "FENRUN_REPLICA_DATABASE_URL is set but FENRUN_DATABASE_URL is not: a replica"
+                " follows a server of your own, never the embedded one"
             )
         return self
 

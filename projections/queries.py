@@ -39,10 +39,15 @@ class PositionNotReady(Exception):
     """The requested position is beyond what the read models have processed."""
 
 
+# The servers that can answer a read (projections/replica.py picks one per pinned read).
+PRIMARY, REPLICA = "primary", "replica"
+
+
 @dataclass(frozen=True)
 class Pinned:
     position: int
     as_of: datetime | None  # the recorded time of that position (None before the first event)
+    server: str = PRIMARY  # whose copy of the views answers reads at this position
 
 
 @dataclass(frozen=True)
@@ -69,8 +74,10 @@ class ReadModel:
     def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
 
-    def _all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
-        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+    def _all(
+        self, sql: str, params: Any = (), *, wait_s: float | None = None
+    ) -> list[dict[str, Any]]:
+        with self.pool.connection(wait_s) as conn, conn.cursor(row_factory=dict_row) as cur:
             # Read the live versions' tables; the shared lock keeps a switch from dropping
             # them under this transaction. Two statements: the versions must be read with a
             # snapshot taken after the lock is granted, not before.
@@ -79,17 +86,22 @@ class ReadModel:
             cur.execute(sql, params)
             return cur.fetchall()
 
-    def _one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
-        rows = self._all(sql, params)
+    def _one(
+        self, sql: str, params: Any = (), *, wait_s: float | None = None
+    ) -> dict[str, Any] | None:
+        rows = self._all(sql, params, wait_s=wait_s)
         return rows[0] if rows else None
 
     # -- positions -------------------------------------------------------------------------------
-    def caught_up(self) -> int:
+    def caught_up(self, wait_s: float | None = None) -> int:
+        """The position every live view has processed (0 until each has a tracking row).
+        wait_s: how long to wait for a connection (default: the pool's)."""
         row = self._one(
             "SELECT coalesce(min(t.position), 0) AS p, count(*) AS n FROM projection_versions v"
             " JOIN projection_tracking t ON t.name = v.name || '@' || v.version"
             " WHERE v.name = ANY(%s)",
             (list(VIEWS),),
+            wait_s=wait_s,
         )
         assert row is not None
         return row["p"] if row["n"] == len(VIEWS) else 0

@@ -2,7 +2,8 @@
 
 Every read pins its position here and nowhere else: queries by (asOf, position), the same pin
 for every field asking the same; a mutation's payload at the newest position, just after its
-own catch-up.
+own catch-up. A query's pin also names the server that answers it (the replica where it has
+caught up: projections/replica.py); `read(at)` is that server's copy of the views.
 """
 
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from strawberry.fastapi import BaseContext
 
 from api.bootstrap import Fenrun
-from projections.queries import Pinned
+from projections.queries import Pinned, ReadModel
 
 
 @dataclass
@@ -30,8 +31,16 @@ class Context(BaseContext):
         key = (as_of, position)
         if key not in self.pins:
             wanted = _parse_position(position)
-            self.pins[key] = await run_in_threadpool(self.app.read.pin, as_of, wanted)
+            self.pins[key] = await run_in_threadpool(self.app.reads.pin, as_of, wanted)
         return self.pins[key]
+
+    def read(self, at: int) -> ReadModel:
+        """The views that answer reads at `at`: those of the server this request's pin at `at`
+        chose; the primary's for any other position (a mutation's payload reads its writes)."""
+        for pinned in self.pins.values():
+            if pinned.position == at:
+                return self.app.reads.model(pinned.server)
+        return self.app.read
 
     def latest(self) -> Pinned:
         """The newest position the views have processed: what a mutation's payload reads at

@@ -50,7 +50,7 @@ class Query:
         position: Pos = None,
     ) -> Agent | None:
         pinned = await _ctx(info).pin(as_of, position)
-        row = await run_in_threadpool(_ctx(info).app.read.agent, code, pinned.position)
+        row = await run_in_threadpool(_ctx(info).read(pinned.position).agent, code, pinned.position)
         return Agent.of(row, pinned.position) if row else None
 
     @strawberry.field
@@ -62,7 +62,9 @@ class Query:
         position: Pos = None,
     ) -> Wallet | None:
         pinned = await _ctx(info).pin(as_of, position)
-        balances = await run_in_threadpool(_ctx(info).app.read.wallet, agent_code, pinned.position)
+        balances = await run_in_threadpool(
+            _ctx(info).read(pinned.position).wallet, agent_code, pinned.position
+        )
         return Wallet.of(agent_code, balances) if balances is not None else None
 
     @strawberry.field
@@ -79,7 +81,7 @@ class Query:
     ) -> Connection[Commission]:
         pinned = await _ctx(info).pin(as_of, position)
         page = await run_in_threadpool(
-            _ctx(info).app.read.commissions,
+            _ctx(info).read(pinned.position).commissions,
             pinned.position,
             agent_code,
             status.value if status else None,
@@ -100,7 +102,9 @@ class Query:
         position: Pos = None,
     ) -> Commission | None:
         pinned = await _ctx(info).pin(as_of, position)
-        row = await run_in_threadpool(_ctx(info).app.read.commission, id, pinned.position)
+        row = await run_in_threadpool(
+            _ctx(info).read(pinned.position).commission, id, pinned.position
+        )
         return Commission.of(row, pinned.position) if row else None
 
     @strawberry.field
@@ -116,7 +120,7 @@ class Query:
     ) -> Connection[UnfreezeRequest]:
         pinned = await _ctx(info).pin(as_of, position)
         page = await run_in_threadpool(
-            _ctx(info).app.read.unfreeze_requests,
+            _ctx(info).read(pinned.position).unfreeze_requests,
             pinned.position,
             status.value if status else None,
             agent_code,
@@ -135,7 +139,9 @@ class Query:
         position: Pos = None,
     ) -> PlatformTotals:
         pinned = await _ctx(info).pin(as_of, position)
-        t = await run_in_threadpool(_ctx(info).app.read.platform_totals, pinned.position)
+        t = await run_in_threadpool(
+            _ctx(info).read(pinned.position).platform_totals, pinned.position
+        )
         return PlatformTotals(
             income=t["income_fen"],
             refunded=t["refunded_fen"],
@@ -152,7 +158,7 @@ class Query:
         position: Pos = None,
     ) -> list[CommissionPlanVersion]:
         pinned = await _ctx(info).pin(as_of, position)
-        rows = await run_in_threadpool(_ctx(info).app.read.plans, pinned.position)
+        rows = await run_in_threadpool(_ctx(info).read(pinned.position).plans, pinned.position)
         return [
             CommissionPlanVersion(
                 code=r["code"],

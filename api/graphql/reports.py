@@ -82,8 +82,8 @@ class RankedAgent:
     team_orders: int
 
 
-def _reports(info: strawberry.Info) -> Reports:
-    return Reports(info.context.app.read)
+def _reports(info: strawberry.Info, at: int) -> Reports:
+    return Reports(info.context.read(at))
 
 
 def _performance(reports: Reports, agent_code: str, month: date, at: int) -> Performance:
@@ -120,12 +120,14 @@ class ReportQueries:
         wanted = parse_month(month)
         pinned = await info.context.pin(as_of, position)
         if (
-            await run_in_threadpool(info.context.app.read.agent, agent_code, pinned.position)
+            await run_in_threadpool(
+                info.context.read(pinned.position).agent, agent_code, pinned.position
+            )
             is None
         ):
             return None
         return await run_in_threadpool(
-            _performance, _reports(info), agent_code, wanted, pinned.position
+            _performance, _reports(info, pinned.position), agent_code, wanted, pinned.position
         )
 
     @strawberry.field(description="Activations per month of a year, each month as reported.")
@@ -141,7 +143,7 @@ class ReportQueries:
             raise ValueError("year must be between 2000 and 2200")
         pinned = await info.context.pin(as_of, position)
         rows = await run_in_threadpool(
-            _reports(info).activation_report, agent_code, year, pinned.position
+            _reports(info, pinned.position).activation_report, agent_code, year, pinned.position
         )
         return [
             MonthlyCount(
@@ -156,7 +158,9 @@ class ReportQueries:
     ) -> PlatformMonth:
         wanted = parse_month(month)
         pinned = await info.context.pin(as_of, position)
-        t = await run_in_threadpool(_reports(info).platform_month, wanted, pinned.position)
+        t = await run_in_threadpool(
+            _reports(info, pinned.position).platform_month, wanted, pinned.position
+        )
         return PlatformMonth(
             month=month_text(wanted),
             income=t["income_fen"],
@@ -184,7 +188,9 @@ class ReportQueries:
         if not 1 <= first <= 100:
             raise ValueError("first must be between 1 and 100")
         pinned = await info.context.pin(as_of, position)
-        rows = await run_in_threadpool(_reports(info).ranking, wanted, pinned.position, first)
+        rows = await run_in_threadpool(
+            _reports(info, pinned.position).ranking, wanted, pinned.position, first
+        )
         return [
             RankedAgent(
                 rank=i + 1,

@@ -28,7 +28,8 @@ from projections.queries import PositionNotReady
 
 
 class ReadPosition(SchemaExtension):
-    """Puts the log position (and its time) the request read at into the response extensions."""
+    """Puts the log position (and its time) the request read at into the response extensions,
+    and the server that answered it (`readFrom`: "replica" or "primary")."""
 
     def get_results(self) -> dict[str, Any]:
         context = self.execution_context.context
@@ -39,6 +40,7 @@ class ReadPosition(SchemaExtension):
         out: dict[str, Any] = {
             "position": str(first.position),
             "asOf": first.as_of.isoformat() if first.as_of else None,
+            "readFrom": first.server,
         }
         if len({p.position for p in pins.values()}) > 1:
             out["positions"] = sorted({str(p.position) for p in pins.values()})

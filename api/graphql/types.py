@@ -156,7 +156,9 @@ class Commission:
 
     @strawberry.field
     async def history(self, info: strawberry.Info) -> list[StatusChange]:
-        rows = await run_in_threadpool(info.context.app.read.commission_history, self.id, self.at)
+        rows = await run_in_threadpool(
+            info.context.read(self.at).commission_history, self.id, self.at
+        )
         return [
             StatusChange(
                 status=CommissionStatus(r["status"]),
@@ -214,7 +216,9 @@ class UnfreezeRequest:
 
     @strawberry.field
     async def commission(self, info: strawberry.Info) -> Commission | None:
-        row = await run_in_threadpool(info.context.app.read.commission, self.commission_id, self.at)
+        row = await run_in_threadpool(
+            info.context.read(self.at).commission, self.commission_id, self.at
+        )
         return Commission.of(row, self.at) if row else None
 
     @classmethod
@@ -271,7 +275,7 @@ class Agent:
         self, info: strawberry.Info, first: int = 20, after: str | None = None
     ) -> Connection[AgentRef]:
         page = await run_in_threadpool(
-            info.context.app.read.children, self.code, self.at, page_size(info, first), after
+            info.context.read(self.at).children, self.code, self.at, page_size(info, first), after
         )
         return connection(
             page, lambda r: AgentRef(code=r["code"]), lambda r: encode_cursor(r["code"]), after
@@ -279,7 +283,7 @@ class Agent:
 
     @strawberry.field
     async def wallet(self, info: strawberry.Info) -> Wallet | None:
-        balances = await run_in_threadpool(info.context.app.read.wallet, self.code, self.at)
+        balances = await run_in_threadpool(info.context.read(self.at).wallet, self.code, self.at)
         return Wallet.of(self.code, balances) if balances is not None else None
 
     @strawberry.field
@@ -291,7 +295,7 @@ class Agent:
         after: str | None = None,
     ) -> Connection[Commission]:
         page = await run_in_threadpool(
-            info.context.app.read.commissions,
+            info.context.read(self.at).commissions,
             self.at,
             self.code,
             status.value if status else None,

@@ -52,5 +52,6 @@ async def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
-    page = await run_in_threadpool(scrape, request.app.state.operations)
+    state = request.app.state
+    page = await run_in_threadpool(scrape, state.operations, state.fenrun.reads)
     return Response(page, media_type=CONTENT_TYPE_LATEST)

@@ -26,6 +26,7 @@ from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.types.execution import ExecutionContext
 
 from projections.health import Backlog, Operations
+from projections.replica import ReadRouter, ReplicaLag
 
 log = structlog.get_logger(__name__)
 __all__ = ["CONTENT_TYPE_LATEST", "FAILURES", "JOB_RUNS", "OperationMetrics", "scrape"]
@@ -48,6 +49,12 @@ FAILURES = Counter(
     ["component"],
 )
 JOB_RUNS = Counter("fenrun_job_runs", "Scheduled job runs by job and outcome.", ["job", "outcome"])
+PINNED_READS = Counter(
+    "fenrun_pinned_reads",
+    "Read positions pinned by GraphQL requests, by the server that answered them (primary,"
+    " replica) and why (caught_up, replica_behind, replica_unreachable, no_replica).",
+    ["server", "reason"],
+)
 
 # Operation names come from clients: past this many distinct ones, new names count as "other".
 MAX_OPERATION_NAMES = 200
@@ -158,15 +165,47 @@ class _Backlog(Collector):
         yield amount
 
 
+class _Replica(Collector):
+    """The replica's lag, from the last scrape (nothing when no replica is configured)."""
+
+    def __init__(self) -> None:
+        self.configured = False
+        self.lag: ReplicaLag | None = None  # None: the last scrape could not read it
+
+    def collect(self) -> Iterator[Metric]:
+        if not self.configured:
+            return
+        up = GaugeMetricFamily("fenrun_replica_up", "Whether the last scrape reached the replica.")
+        up.add_metric([], 0 if self.lag is None else 1)
+        yield up
+        if self.lag is None:
+            return
+        events = GaugeMetricFamily(
+            "fenrun_replica_lag_events",
+            "Log positions the replica's views have yet to process that the primary's have.",
+        )
+        events.add_metric([], self.lag.events)
+        yield events
+        seconds = GaugeMetricFamily(
+            "fenrun_replica_replay_lag_seconds",
+            "Since the commit of the last transaction the replica replayed (0 when it has"
+            " replayed all it received).",
+        )
+        seconds.add_metric([], self.lag.seconds)
+        yield seconds
+
+
 _BACKLOG = _Backlog()
+_REPLICA = _Replica()
 # Apart from the process's own metrics: only /metrics refreshes them, and the worker's metrics
 # server (the default registry) must not report a stale or unread backlog.
 _BACKLOG_REGISTRY = CollectorRegistry()
 _BACKLOG_REGISTRY.register(_BACKLOG)
+_BACKLOG_REGISTRY.register(_REPLICA)
 _scraping = threading.Lock()
 
 
-def scrape(read: Operations | None) -> bytes:
+def scrape(read: Operations | None, reads: ReadRouter | None = None) -> bytes:
     """The metrics page; blocking (it reads the database): call it from a worker thread."""
     with _scraping:
         if read is not None:
@@ -176,7 +215,20 @@ def scrape(read: Operations | None) -> bytes:
             except Exception:
                 log.warning("metrics.database_unreachable", exc_info=True)
                 _BACKLOG.database_up = False
+        if reads is not None:
+            _scrape_replica(reads)
         return generate_latest(REGISTRY) + generate_latest(_BACKLOG_REGISTRY)
+
+
+def _scrape_replica(reads: ReadRouter) -> None:
+    _REPLICA.configured = reads.replica is not None
+    if not _REPLICA.configured:
+        return
+    try:
+        _REPLICA.lag = reads.lag()
+    except Exception:
+        log.warning("metrics.replica_unreachable", exc_info=True)
+        _REPLICA.lag = None
 
 
 def count_failure(component: str) -> None:
@@ -185,3 +237,7 @@ def count_failure(component: str) -> None:
 
 def job_run(job: str, outcome: str) -> None:
     JOB_RUNS.labels(job, outcome).inc()
+
+
+def count_read(server: str, reason: str) -> None:
+    PINNED_READS.labels(server, reason).inc()

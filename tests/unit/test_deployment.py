@@ -182,6 +182,7 @@ def test_the_operations_guide_lists_every_metric() -> None:
         "fenrun_failures",
         "fenrun_job_runs",
         "fenrun_events_appended",
+        "fenrun_pinned_reads",
     }
     for metric in defined:
         shown = f"{metric}_total" if metric in counters else metric
