@@ -65,14 +65,14 @@ class Fenrun:
     pool: ConnectionPool
     owner_dsn: str = ""  # the tables' owner: migrations and rebuilds (DDL)
     embedded: EmbeddedPostgres | None = None
-    # The API's pinned reads: on the replica where it has caught up, else on the primary (`read`).
-    reads: ReadRouter | None = None
+    replica: ReadModel | None = None  # the views on a streaming replica, if one is configured
     workflows: Workflows = field(init=False)
+    # The API's pinned reads: on the replica where it has caught up, else on the primary (`read`).
+    reads: ReadRouter = field(init=False)
 
     def __post_init__(self) -> None:
         self.workflows = Workflows(self, self.read, self.settings.zone)
-        if self.reads is None:
-            self.reads = ReadRouter(self.read)
+        self.reads = ReadRouter(self.read, self.replica, observe=count_read)
 
     def catch_up(self) -> int:
         """Runs the policies and the views until none has anything left (read-your-writes)."""
@@ -81,8 +81,8 @@ class Fenrun:
     def close(self) -> None:
         self.ledger.close()
         self.pool.close()
-        if self.reads is not None and self.reads.replica is not None:
-            self.reads.replica.pool.close()
+        if self.replica is not None:
+            self.replica.pool.close()
         if self.embedded is not None:
             self.embedded.stop()
 
@@ -132,7 +132,7 @@ def bootstrap(settings: Settings | None = None, *, run_migrations: bool = True) 
         pool=pool,
         owner_dsn=owner_dsn,
         embedded=embedded,
-        reads=ReadRouter(read, _replica(settings), observe=count_read),
+        replica=_replica(settings),
     )
 
 

@@ -109,8 +109,7 @@ def top_up(gql: GraphQLClient, amount: str) -> str:
 
 
 def replica_caught_up(app: Fenrun) -> Callable[[], bool]:
-    assert app.reads is not None
-    replica = app.reads.replica
+    replica = app.replica
     assert replica is not None
     return lambda: replica.caught_up() >= app.read.caught_up()
 
@@ -120,8 +119,7 @@ def answered(fenrun: Fenrun, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The server whose views answered each agent or wallet read since the list was cleared:
     the proof that `extensions.readFrom` tells the truth."""
     calls: list[str] = []
-    assert fenrun.reads is not None
-    for model, server in ((fenrun.read, "primary"), (fenrun.reads.replica, "replica")):
+    for model, server in ((fenrun.read, "primary"), (fenrun.replica, "replica")):
         for name in ("agent", "wallet"):
             read = getattr(model, name)
             monkeypatch.setattr(
@@ -181,7 +179,7 @@ def test_the_replica_answers_once_it_has_replayed_the_pinned_position(
     assert after["data"]["wallet"] == {"deposit": "75.00"}
     assert after["extensions"]["readFrom"] == "primary"
     assert int(after["extensions"]["position"]) > int(before)
-    assert fenrun.reads.replica.caught_up() == int(before)  # type: ignore[union-attr]
+    assert fenrun.replica.caught_up() == int(before)  # type: ignore[union-attr]
     # A read pinned where the replica has been answers there, nested fields too.
     nested = 'query($p: String) { agent(code: "A", position: $p) { wallet { deposit } } }'
     again = read_from(gql, answered, nested, before)
