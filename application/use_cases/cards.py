@@ -41,8 +41,8 @@ class ActivateCard(Command[CardRecorded]):
 
     def decide(self, ledger: "Ledger") -> Decision[CardRecorded]:
         card = ledger.card(self.iccid)
-        card.activate(self.audit)
         require_room_for_facts(ledger)
+        card.activate(self.audit)
         return [card], CardRecorded(self.iccid)
 
 
@@ -55,6 +55,6 @@ class RecordRecharge(Command[RechargeRecorded]):
 
     def decide(self, ledger: "Ledger") -> Decision[RechargeRecorded]:
         card = ledger.card(self.iccid)
-        card.record_recharge(self.amount_fen, self.audit)
         require_room_for_facts(ledger)
+        card.record_recharge(self.amount_fen, self.audit)
         return [card], RechargeRecorded(self.iccid, card.total_recharge_fen)

@@ -104,8 +104,8 @@ class CompleteOrder(Command[OrderCompleted]):
 
     def decide(self, ledger: "Ledger") -> Decision[OrderCompleted]:
         order = ledger.order(self.order_id)
-        order.complete(self.audit)
         require_room_for_facts(ledger)
+        order.complete(self.audit)
         return [order], OrderCompleted(self.order_id)
 
 
