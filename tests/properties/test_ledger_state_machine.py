@@ -623,6 +623,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def _set_cost_price(self, agent: str, package: str, cost: int) -> None:
         call = lambda: self.ledger.set_cost_price(agent, package, cost, self.audit())  # noqa: E731
+        if cost < 0:  # an input's own value is checked before anything is looked up (0018)
+            return self.refused(InvalidMoney, call)
         if agent not in self.m.agents:
             return self.refused(AgentNotFound, call)
         if package not in self.m.packages:
@@ -649,6 +651,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def _set_retail_price(self, agent: str, package: str, retail: int) -> None:
         call = lambda: self.ledger.set_retail_price(agent, package, retail, self.audit())  # noqa: E731
+        if retail < 0:  # an input's own value is checked before anything is looked up (0018)
+            return self.refused(InvalidMoney, call)
         if agent not in self.m.agents:
             return self.refused(AgentNotFound, call)
         if package not in self.m.packages:
