@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -21,6 +21,7 @@ from api.observability.metrics import count_failure
 from api.observability.requests import (
     ACTOR_HEADER,
     REQUEST_ID_HEADER,
+    ActorHeaderRefused,
     RequestContext,
     actor_of,
 )
@@ -84,7 +85,10 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
                 await run_in_threadpool(app.close)
 
     async def context(request: Request) -> Context:
-        actor = actor_of(request.headers.get(ACTOR_HEADER), settings.default_actor)
+        try:
+            actor = actor_of(request.headers.get(ACTOR_HEADER), settings.default_actor)
+        except ActorHeaderRefused as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from None
         return Context(app=request.app.state.fenrun, actor=actor)
 
     api = FastAPI(title="Fenrun", lifespan=lifespan)

@@ -1,6 +1,7 @@
 """The composition root: the one place that wires settings, database, ledger, policies, views."""
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,6 +13,7 @@ from api.db_roles import SERVICE_ROLE, as_role
 from api.embedded_db import EmbeddedPostgres, start_embedded_postgres
 from api.migrate import migrate
 from api.observability.metrics import count_read
+from application.clock import Clock, SystemClock
 from application.ledger import Ledger
 from application.levels import LevelPolicy
 from application.policy import CommissionPolicy
@@ -74,6 +76,11 @@ class Fenrun:
         self.workflows = Workflows(self, self.read, self.settings.zone)
         self.reads = ReadRouter(self.read, self.replica, observe=count_read)
 
+    @property
+    def clock(self) -> Clock:
+        """The server's clock: the ledger checks effective times against it."""
+        return self.ledger.clock
+
     def catch_up(self) -> int:
         """Runs the policies and the views until none has anything left (read-your-writes)."""
         return self.workflows.catch_up()
@@ -87,7 +94,10 @@ class Fenrun:
             self.embedded.stop()
 
 
-def bootstrap(settings: Settings | None = None, *, run_migrations: bool = True) -> Fenrun:
+def bootstrap(
+    settings: Settings | None = None, *, run_migrations: bool = True, clock: Clock | None = None
+) -> Fenrun:
+    """clock: the server's clock (default: the system's); tests hand in one they set."""
     settings = settings or Settings()
     embedded = None
     dsn, owner_dsn = settings.database_dsn, settings.migration_dsn
@@ -110,6 +120,8 @@ def bootstrap(settings: Settings | None = None, *, run_migrations: bool = True) 
         price_factor=settings.price_factor,
         directory=read,
         business_tz=settings.zone,
+        clock=clock or SystemClock(),
+        clock_tolerance=timedelta(seconds=settings.clock_tolerance_seconds),
     )
     policy = CommissionPolicy(
         ledger, batch_size=settings.policy_batch_size, business_tz=settings.zone

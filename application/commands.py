@@ -7,21 +7,37 @@ answers the aggregates it changed and a typed result; `Ledger.execute` saves the
 The idempotency digest is computed from every field but the key, so a field cannot be left out
 of it by hand (decision 0014). A defaulted "now" (`Audit.time_given` False) stays out of it: a
 retry without an explicit time is the same request (decision 0006).
+
+Every field is checked when the command is made, by the value type its annotation names
+(domain/values.py): a field whose type names none cannot be made at all (decision 0018).
+Its effective time is checked against the ledger's clock before it is decided (`check_time`).
 """
 
 import hashlib
 from collections.abc import Callable
 from dataclasses import fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeAlias, TypeVar
+from functools import cache
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Concatenate,
+    Generic,
+    ParamSpec,
+    TypeAlias,
+    TypeVar,
+    get_type_hints,
+)
 
 import orjson
 from eventsourcing.domain import Aggregate
 
 from application.results import Result
 from domain.common import Audit
+from domain.values import Check, Key, checker_for, refuse_future
 
 if TYPE_CHECKING:
     from application.ledger import Ledger
@@ -35,7 +51,33 @@ class Command(Generic[R]):
     """Base of every command; subclasses are frozen dataclasses ending in `audit` and `key`."""
 
     audit: Audit
-    key: str | None
+    key: Key | None
+    # The input's name of a field, where it is not the field's name in camelCase without "_fen"
+    # (what userErrors name).
+    input_names: ClassVar[dict[str, str]] = {}
+    # The input that carries the effective time, and how far past the clock it may be (None:
+    # the ledger's tolerance).
+    time_input: ClassVar[str] = "occurredAt"
+    time_tolerance: ClassVar[timedelta | None] = None
+
+    def __post_init__(self) -> None:
+        for name, check in _checks(type(self)):
+            check(getattr(self, name), self.input_name(name))
+
+    @classmethod
+    def input_name(cls, field: str) -> str:
+        if field in cls.input_names:
+            return cls.input_names[field]
+        if field == "key":
+            return "idempotencyKey"
+        head, *rest = field.removesuffix("_fen").split("_")
+        return head + "".join(word.capitalize() for word in rest)
+
+    def check_time(self, now: datetime, tolerance: timedelta) -> None:
+        """Refuses an effective time later than the clock (plus the tolerance) allows: the
+        domain never reads a clock, the ledger hands its own in."""
+        allowed = tolerance if self.time_tolerance is None else self.time_tolerance
+        refuse_future(self.audit.effective_at, now + allowed, self.time_input)
 
     def decide(self, ledger: "Ledger") -> Decision[R]:
         raise NotImplementedError
@@ -54,6 +96,13 @@ class Command(Generic[R]):
             {"command": type(self).__name__, "fields": request}, option=orjson.OPT_SORT_KEYS
         )
         return hashlib.sha256(body).hexdigest()
+
+
+@cache
+def _checks(command: type) -> list[tuple[str, Check]]:
+    """Each field's check, derived once per command class from its annotations."""
+    hints = get_type_hints(command, include_extras=True)
+    return [(f.name, checker_for(hints[f.name])) for f in fields(command)]  # type: ignore[arg-type]
 
 
 def canonical(value: object) -> object:

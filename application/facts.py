@@ -164,7 +164,7 @@ class FactProcessor:
             self._on_settlement(event, batch)
 
     def _on_order_completed(self, sale: Order.Completed, batch: Batch) -> None:
-        audit = Audit(ACTOR, sale.effective_at, f"order {sale.order_id} completed")
+        audit = Audit.derived(ACTOR, sale.effective_at, f"order {sale.order_id} completed")
         # The seller's monthly volume as this policy has counted it so far: deterministic.
         volume = batch.volume(sale.agent_code, month_of(sale.effective_at, self.tz))
         facts = replace(
@@ -180,7 +180,9 @@ class FactProcessor:
 
     def _on_card_fact(self, event: Card.Activated | Card.RechargeRecorded, batch: Batch) -> None:
         card = self._as_of(event)
-        audit = Audit(ACTOR, event.effective_at, f"card {card.iccid} activated and recharged")
+        audit = Audit.derived(
+            ACTOR, event.effective_at, f"card {card.iccid} activated and recharged"
+        )
         facts = replace(card.facts(), grades=self._grades([card.agent_code]))
         for line in lines_for_card(facts, self.plan_versions()):
             self._accrue(batch, line, audit, "card", card.iccid)
@@ -202,7 +204,7 @@ class FactProcessor:
             effective_at=event.effective_at,
             grades=self._grades([card.agent_code]),
         )
-        audit = Audit(ACTOR, event.effective_at, f"card {card.iccid} counted ({metric})")
+        audit = Audit.derived(ACTOR, event.effective_at, f"card {card.iccid} counted ({metric})")
         for line in lines_for_card_volume(facts, self.plan_versions()):
             self._accrue(batch, line, audit, "card", card.iccid)
 
@@ -211,7 +213,7 @@ class FactProcessor:
         "unfreeze requested" (still needing finance's approval). The policy always caps: a row
         whose split would overflow was refused when recorded, unless a plan changed between."""
         row = self._as_of(event)
-        audit = Audit(
+        audit = Audit.derived(
             ACTOR, event.effective_at, f"carrier settlement {row.row_id} ({row.iccid} {row.period})"
         )
         facts = row.facts(self._grades([row.agent_code]))
@@ -241,7 +243,9 @@ class FactProcessor:
         """Each line of the sale gives back the refund's share of what is left of it (the
         wallet's book decides the shares)."""
         before = event.refunded_total_fen - event.amount_fen
-        audit = Audit(ACTOR, event.effective_at, f"order {event.order_id} refunded: {event.reason}")
+        audit = Audit.derived(
+            ACTOR, event.effective_at, f"order {event.order_id} refunded: {event.reason}"
+        )
         # A refund lowers the volume of the month the sale counted in (not the refund's month).
         volume = batch.volume(event.agent_code, month_of(event.completed_at, self.tz))
         volume_before = volume.sales_fen
@@ -267,7 +271,7 @@ class FactProcessor:
         """Each sale's line against what the new tier pays for what is left of the sale: the
         difference is taken back (void or claw back) or paid by an adjustment line."""
         wallet = batch.wallet(volume.agent_code)
-        reason = Audit(
+        reason = Audit.derived(
             audit.actor,
             audit.effective_at,
             f"month {volume.month} re-rated ({audit.reason}): volume "

@@ -7,7 +7,7 @@ changes nothing.
 """
 
 from collections.abc import Callable, Iterable
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -18,6 +18,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Mapper, Tracking, Transcoder
 
 from application import use_cases as uc
+from application.clock import Clock, SystemClock
 from application.commands import Command, use_case
 from application.legacy_digests import legacy_digest
 from application.log import LedgerMapper
@@ -50,6 +51,7 @@ R = TypeVar("R", bound=Result)
 MAX_TREE_DEPTH = 1000  # a guard against a corrupted tree; real trees are far shallower
 _CONFLICT_RETRIES = 5
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")  # the default business calendar (settings override it)
+CLOCK_TOLERANCE = timedelta(minutes=5)  # how far past the clock an effective time may be
 
 
 class Directory(Protocol):
@@ -58,6 +60,10 @@ class Directory(Protocol):
     def agents_with_due_commissions(self, now: datetime) -> list[str]: ...
 
     def agent_of_unfreeze_request(self, request_id: str) -> str | None: ...
+
+    def lifetime_totals(self) -> tuple[int, int]:
+        """The platform's lifetime income and commissions credited, as the views have them."""
+        ...
 
 
 class Ledger(Application):
@@ -77,11 +83,15 @@ class Ledger(Application):
         price_factor: int = 2,
         directory: Directory | None = None,
         business_tz: tzinfo = BUSINESS_TZ,
+        clock: Clock | None = None,
+        clock_tolerance: timedelta = CLOCK_TOLERANCE,
     ) -> None:
         super().__init__(env)
         self.price_factor = price_factor
         self.directory = directory
         self.business_tz = business_tz  # months of RERATE_MONTH corrections
+        self.clock = clock or SystemClock()  # effective times are checked against it
+        self.clock_tolerance = clock_tolerance
 
     # -- the use cases: ledger.place_order(...) builds the command and executes it ----------------
     register_agent = use_case(uc.RegisterAgent)
@@ -159,6 +169,7 @@ class Ledger(Application):
                 previous = self._find(IdempotencyKey, aggregate_id("idempotency", key))
                 if previous is not None:
                     return self._first_result(previous, command)
+            command.check_time(self.clock.now(), self.clock_tolerance)
             changed, result = command.decide(self)
             used = [IdempotencyKey.use(key, command.digest(), to_record(result))] if key else []
             try:

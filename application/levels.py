@@ -116,7 +116,7 @@ class LevelPolicy(LogFollower):
         self, event: LevelLadder.Defined, position: int, upgrades: _Upgrades
     ) -> None:
         """A (re)defined ladder may put any agent above a new threshold: check them all."""
-        self._ladder = ladder_requirements(parse_levels(event.levels))
+        self._ladder = ladder_requirements(parse_levels(event.levels, stored=True))
         if not has_automatic_levels(self._ladder):
             self._tallies = None
             return
@@ -138,7 +138,7 @@ class LevelPolicy(LogFollower):
             upgrade = automatic_upgrade(self._ladder, agent.level_code, progress)
             if upgrade is None:
                 continue
-            agent.set_level(upgrade.level_code, Audit(ACTOR, effective_at, upgrade.reason))
+            agent.set_level(upgrade.level_code, Audit.derived(ACTOR, effective_at, upgrade.reason))
             self._levels[code] = upgrade.level_code
 
     # -- the figures ------------------------------------------------------------------------------
@@ -185,7 +185,9 @@ class LevelPolicy(LogFollower):
             return
         self._ladder, self._tallies, self._levels = (), None, {}
         for page in self.log.pages([LevelLadder.Defined], position):
-            self._ladder = ladder_requirements(parse_levels(self._decode(page[-1]).levels))
+            self._ladder = ladder_requirements(
+                parse_levels(self._decode(page[-1]).levels, stored=True)
+            )
         if has_automatic_levels(self._ladder):
             self._fold(position)
         self._at = position

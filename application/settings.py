@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         le=60,
         description="How often the API and the worker look for events other processes wrote.",
     )
+    clock_tolerance_seconds: float = Field(
+        default=300,
+        ge=0,
+        le=86_400,
+        description="How far past the server's clock an effective time (occurredAt) may be:"
+        " later ones are refused (FUTURE_TIME), so no fact is dated ahead of the ledger.",
+    )
     default_actor: str = Field(
         default="anonymous",
         min_length=1,

@@ -261,7 +261,7 @@ def apply_differences(
     applied = 0
     for difference in differences:
         wallet = batch.wallet(difference.agent_code)
-        audit = Audit(
+        audit = Audit.derived(
             actor,
             difference.effective_at,
             f"correction by plan {correction.code} version {correction.version}: {reason}",

@@ -10,6 +10,7 @@ from domain.common import Audit, aggregate_id, require_code
 from domain.errors import InvalidInput, PriceRefused, UplineAlreadyBound
 from domain.money import format_money, require_fen
 from domain.pricing import PriceLimit
+from domain.values import NAME, refuse_before
 
 
 class Agent(Aggregate):
@@ -61,8 +62,11 @@ class Agent(Aggregate):
         cls, code: str, name: str, parent_code: str | None, real_name_verified: bool, audit: Audit
     ) -> "Agent":
         require_code(code, "code")
-        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        NAME.check(name, "name")
+        if not name.strip():
             raise InvalidInput("name", "name must be 1-200 characters")
+        if parent_code is not None:
+            require_code(parent_code, "parentCode")
         return cls._create(
             cls.Registered,
             code=code,
@@ -88,6 +92,7 @@ class Agent(Aggregate):
         self.parent_code = parent_code
         self.real_name_verified = real_name_verified
         self.registered_at = effective_at
+        self.linked_at = effective_at  # when it took its place in the tree (see bind_upline)
         self.cost_prices: dict[str, int] = {}
         self.retail_prices: dict[str, int] = {}
         self.level_code: str | None = None
@@ -97,6 +102,7 @@ class Agent(Aggregate):
         """Once bound the upline is immutable; the caller has already checked for cycles."""
         if self.parent_code is not None:
             raise UplineAlreadyBound("parentCode", f"agent '{self.code}' already has an upline")
+        require_code(parent_code, "parentCode")
         self._bind_upline(parent_code=parent_code, **audit.fields())
 
     @event(UplineBound)
@@ -104,6 +110,15 @@ class Agent(Aggregate):
         self, parent_code: str, actor: str, effective_at: datetime, reason: str
     ) -> None:
         self.parent_code = parent_code
+        self.linked_at = effective_at
+
+    def require_registered_at(self, at: datetime, field: str = "occurredAt") -> None:
+        refuse_before(at, self.registered_at, field, f"agent {self.code} was registered")
+
+    def require_in_tree_at(self, at: datetime, field: str = "occurredAt") -> None:
+        """A sale this agent makes or is paid on is not dated before the agent was registered,
+        nor before it was bound to the upline the sale pays (decision 0018)."""
+        refuse_before(at, self.linked_at, field, f"agent {self.code} took its place in the tree")
 
     # -- level (grade) ----------------------------------------------------------------------------
     def set_level(self, level_code: str, audit: Audit) -> bool:

@@ -9,8 +9,9 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit, aggregate_id, require_code
 from domain.errors import InvalidState
-from domain.money import require_fen
+from domain.money import require_balance, require_fen
 from domain.rules import CardFacts
+from domain.values import refuse_before
 
 
 class CardStatus(StrEnum):
@@ -53,6 +54,9 @@ class Card(Aggregate):
         audit: Audit,
     ) -> "Card":
         require_code(iccid, "iccid")
+        require_code(agent_code, "agentCode")
+        if package_code is not None:
+            require_code(package_code, "packageCode")
         return cls._create(
             cls.Assigned,
             iccid=iccid,
@@ -81,11 +85,13 @@ class Card(Aggregate):
         self.activated_at: datetime | None = None
         self.first_recharge_fen: int | None = None
         self.total_recharge_fen = 0
+        self.assigned_at = effective_at
         self.last_fact_at = effective_at
 
     def activate(self, audit: Audit) -> None:
         if self.status != CardStatus.ASSIGNED:
             raise InvalidState("iccid", f"card '{self.iccid}' is already {self.status}")
+        self.require_existed_at(audit.effective_at)
         self._activate(**audit.fields())
 
     @event(Activated)
@@ -96,6 +102,10 @@ class Card(Aggregate):
 
     def record_recharge(self, amount_fen: int, audit: Audit) -> None:
         require_fen(amount_fen, "amount", allow_zero=False)
+        require_balance(
+            self.total_recharge_fen + amount_fen, "amount", f"card {self.iccid}'s recharges"
+        )
+        self.require_existed_at(audit.effective_at)
         self._record_recharge(amount_fen=amount_fen, **audit.fields())
 
     @event(RechargeRecorded)
@@ -106,6 +116,10 @@ class Card(Aggregate):
             self.first_recharge_fen = amount_fen
         self.total_recharge_fen += amount_fen
         self.last_fact_at = max(self.last_fact_at, effective_at)
+
+    def require_existed_at(self, at: datetime, field: str = "occurredAt") -> None:
+        """A fact about the card is not dated before the card was assigned to its agent."""
+        refuse_before(at, self.assigned_at, field, f"card {self.iccid} was assigned")
 
     def facts(self) -> CardFacts:
         return CardFacts(

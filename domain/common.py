@@ -4,9 +4,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 from domain.errors import InvalidInput
+from domain.values import ACTOR, CODE, REASON
 
 # Fixed namespace: aggregate ids are uuid5(kind:code), so the same business code always maps to
 # the same aggregate and a repeated create is detected by the event store, not duplicated.
@@ -42,11 +43,22 @@ class Audit:
     # "now", which must not count as a different request for its idempotency key.
     time_given: bool = True
 
+    CHECKED_WHEN_MADE: ClassVar[bool] = True  # a command field of this type needs no other check
+
     def __post_init__(self) -> None:
         if not self.actor:
             raise InvalidInput("actor", "every change needs an actor")
-        if self.effective_at.tzinfo is None:
+        ACTOR.check(self.actor, "actor")
+        REASON.check(self.reason, "reason")
+        if not isinstance(self.effective_at, datetime) or self.effective_at.utcoffset() is None:
             raise InvalidInput("occurredAt", "times must carry a UTC offset")
+
+    @classmethod
+    def derived(cls, actor: str, effective_at: datetime, reason: str) -> "Audit":
+        """The audit of a change a policy derives from stored facts: its description quotes
+        them (a refund's reason, codes), so it is fitted to what a reason may be rather than
+        refused; the facts themselves stay whole in their own events."""
+        return cls(ACTOR.fit(actor), effective_at, REASON.fit(reason))
 
     def fields(self) -> dict[str, Any]:
         return {"actor": self.actor, "effective_at": self.effective_at, "reason": self.reason}
@@ -56,8 +68,5 @@ class Audit:
 
 
 def require_code(value: object, field: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 64:
-        raise InvalidInput(field, f"{field} must be a non-empty code of at most 64 characters")
-    if value != value.strip():
-        raise InvalidInput(field, f"{field} must not start or end with spaces")
-    return value
+    """A business code or id (domain/values.py: CODE)."""
+    return CODE.check(value, field)

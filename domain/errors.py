@@ -117,3 +117,37 @@ class IdempotencyKeyReused(LedgerError):
         super().__init__(
             "idempotencyKey", f"idempotency key '{key}' was already used with a different request"
         )
+
+
+class InvalidText(InvalidInput):
+    """Text the ledger cannot store faithfully: a control character, a lone surrogate."""
+
+    code = "INVALID_TEXT"
+
+
+class TextTooLong(InvalidInput):
+    code = "TEXT_TOO_LONG"
+
+
+class AmountTooLarge(InvalidMoney):
+    """An amount beyond the largest one a single input may carry (domain/money.py)."""
+
+    code = "AMOUNT_TOO_LARGE"
+
+
+class BalanceLimitExceeded(LedgerError):
+    """A running balance or total would leave the range the ledger keeps it in."""
+
+    code = "BALANCE_LIMIT_EXCEEDED"
+
+
+class FutureTime(LedgerError):
+    """An effective time later than the server's clock allows."""
+
+    code = "FUTURE_TIME"
+
+
+class BeforeSubjectExisted(InvalidInput):
+    """A fact dated before the agent, card or order it is about existed."""
+
+    code = "BEFORE_SUBJECT_EXISTED"

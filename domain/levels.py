@@ -21,6 +21,7 @@ from pydantic import (
 from domain.common import Audit, aggregate_id
 from domain.errors import InvalidInput
 from domain.money import format_money, parse_money
+from domain.values import DOCUMENT, CodeText, NameText
 
 LADDER_CODE = "default"  # one ladder per ledger
 
@@ -39,16 +40,16 @@ class LevelConditions(BaseModel):
     @field_validator("own_sales", "team_sales")
     @classmethod
     def _money(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_money(v, field="levels")
+        if v is not None:  # a threshold, compared with sales: any amount the ledger can sum
+            parse_money(v, field="levels", limit=None)
         return v
 
 
 class LevelDefinition(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    code: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    code: CodeText
+    name: NameText
     rank: Annotated[StrictInt, Field(ge=1, le=1000)]
     conditions: LevelConditions = Field(default_factory=LevelConditions)
 
@@ -56,11 +57,14 @@ class LevelDefinition(BaseModel):
 _LEVELS = TypeAdapter(list[LevelDefinition])
 
 
-def parse_levels(document: object) -> list[LevelDefinition]:
+def parse_levels(document: object, *, stored: bool = False) -> list[LevelDefinition]:
+    """stored: read back from the ladder's event, as it was accepted."""
     if not isinstance(document, list) or not document or len(document) > 50:
         raise InvalidInput("levels", "levels must be a list of 1 to 50 level definitions")
+    if not stored:
+        DOCUMENT.check(document, "levels")
     try:
-        levels = _LEVELS.validate_python(document)
+        levels = _LEVELS.validate_python(document, context={"stored": stored})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -218,7 +222,7 @@ def automatic_upgrade(
 
 
 def _fen_or_none(text: str | None) -> int | None:
-    return None if text is None else parse_money(text, field="levels")
+    return None if text is None else parse_money(text, field="levels", limit=None)
 
 
 def _grouped(fen: int) -> str:

@@ -18,6 +18,7 @@ from domain.errors import InvalidInput, InvalidState
 from domain.log import FilledFromHistory
 from domain.money import format_money, require_fen
 from domain.rules import SaleFacts
+from domain.values import refuse_before
 
 # The sale as placed: what a completion repeats (a refund repeats the first four).
 SALE = (
@@ -159,6 +160,9 @@ class Order(Aggregate):
     ) -> "Order":
         """chain: (agent_code, cost_fen) from the platform's direct agent down to the seller."""
         require_code(order_id, "orderId")
+        for code, field in ((buyer_code, "buyerCode"), (iccid, "iccid")):
+            if code is not None:
+                require_code(code, field)
         if flow not in Flow.__members__:
             raise InvalidInput("flow", f"flow must be one of {', '.join(Flow)}")
         if not chain or chain[-1][0] != agent_code:
@@ -216,8 +220,12 @@ class Order(Aggregate):
     def complete(self, audit: Audit) -> None:
         if self.status != OrderStatus.PLACED:
             raise InvalidState("orderId", f"order '{self.order_id}' is {self.status}, not PLACED")
-        if audit.effective_at < self.placed_at:
-            raise InvalidInput("occurredAt", "an order cannot complete before it was placed")
+        refuse_before(
+            audit.effective_at,
+            self.placed_at,
+            "occurredAt",
+            f"order {self.order_id} was placed",
+        )
         sale = {name: getattr(self, name) for name in SALE}
         chain = [[code, cost] for code, cost in self.chain]
         self.trigger_event(self.Completed, **{**sale, "chain": chain}, **audit.fields())
@@ -238,8 +246,13 @@ class Order(Aggregate):
             )
         if not audit.reason:
             raise InvalidInput("reason", "a refund needs a reason")
-        if self.completed_at is not None and audit.effective_at < self.completed_at:
-            raise InvalidInput("occurredAt", "a refund cannot take effect before the completion")
+        if self.completed_at is not None:
+            refuse_before(
+                audit.effective_at,
+                self.completed_at,
+                "occurredAt",
+                f"order {self.order_id} completed",
+            )
         sale = {name: getattr(self, name) for name in _REFUNDED_SALE}
         self.trigger_event(
             self.Refunded,

@@ -10,6 +10,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.common import Audit, aggregate_id, require_code
 from domain.errors import InvalidInput
 from domain.money import require_fen
+from domain.values import NAME
 
 
 class PackageKind(StrEnum):
@@ -43,7 +44,8 @@ class Package(Aggregate):
         audit: Audit,
     ) -> "Package":
         require_code(code, "code")
-        if not isinstance(name, str) or not name.strip():
+        NAME.check(name, "name")
+        if not name.strip():
             raise InvalidInput("name", "name must not be empty")
         if kind not in PackageKind.__members__:
             raise InvalidInput("kind", f"kind must be one of {', '.join(PackageKind)}")

@@ -185,7 +185,7 @@ class CommissionPlan(Aggregate):
                 self.code,
                 v["version"],
                 v["effective_from"],
-                tuple(parse_rules(v["rules"])),
+                tuple(parse_rules(v["rules"], stored=True)),
                 effective_to=v.get("effective_to"),
                 correction=bool(v.get("correction")),
             )

@@ -16,9 +16,10 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.book import BookKeeper, CommissionBook, CommissionStatus, LineEffect, hold_until
 from domain.common import Audit, aggregate_id, derived_id
-from domain.errors import InsufficientDeposit, InsufficientFunds, InvalidInput, InvalidState
+from domain.errors import InsufficientDeposit, InvalidInput, InvalidState
 from domain.log import FilledFromHistory
-from domain.money import format_money, require_fen
+from domain.money import format_money, require_balance, require_fen
+from domain.payouts import Payouts
 from domain.rules import CommissionLine
 
 BUCKETS = ("frozen", "unfreezing", "available", "withdrawing", "debt", "deposit")
@@ -30,7 +31,7 @@ _BUCKET_OF = {
 }
 
 
-class Wallet(Aggregate, BookKeeper):
+class Wallet(Aggregate, BookKeeper, Payouts):
     class Opened(Aggregate.Created):
         agent_code: str
 
@@ -309,6 +310,7 @@ class Wallet(Aggregate, BookKeeper):
     # -- deposit (flow 2) -------------------------------------------------------------------------
     def top_up(self, amount_fen: int, audit: Audit) -> None:
         require_fen(amount_fen, "amount", allow_zero=False)
+        self._require_room("deposit", amount_fen)
         self._record(self.DepositToppedUp, amount_fen=amount_fen, **audit.fields())
 
     def debit_deposit(self, order_id: str, amount_fen: int, audit: Audit) -> None:
@@ -325,6 +327,7 @@ class Wallet(Aggregate, BookKeeper):
 
     def refund_deposit(self, order_id: str, amount_fen: int, audit: Audit) -> None:
         require_fen(amount_fen, "amount", allow_zero=False)
+        self._require_room("deposit", amount_fen)
         self._record(
             self.DepositRefunded, order_id=order_id, amount_fen=amount_fen, **audit.fields()
         )
@@ -379,6 +382,7 @@ class Wallet(Aggregate, BookKeeper):
     def approve(self, request_id: str, audit: Audit) -> None:
         commission_id = self._pending(request_id)
         amount = self.book.lines[commission_id].amount_fen
+        self._require_room("available", amount - min(amount, self.balances["debt"]), "ids")
         self._record(
             self.CommissionApproved,
             commission_id=commission_id,
@@ -444,50 +448,9 @@ class Wallet(Aggregate, BookKeeper):
             **audit.fields(),
         )
 
-    # -- withdrawals ------------------------------------------------------------------------------
-    def request_withdrawal(self, withdrawal_id: str, amount_fen: int, audit: Audit) -> None:
-        """Never lets available go below zero; debt must be repaid before anything is paid out."""
-        require_fen(amount_fen, "amount", allow_zero=False)
-        if withdrawal_id in self.withdrawals or withdrawal_id in self.settled_withdrawals:
-            raise InvalidState("withdrawalId", f"withdrawal {withdrawal_id} was already requested")
-        if self.balances["debt"] > 0:
-            raise InsufficientFunds(
-                "amount", f"the debt {format_money(self.balances['debt'])} must be repaid first"
-            )
-        if amount_fen > self.balances["available"]:
-            raise InsufficientFunds(
-                "amount",
-                f"{format_money(amount_fen)} exceeds the available "
-                f"{format_money(self.balances['available'])}",
-            )
-        self._record(
-            self.WithdrawalRequested,
-            withdrawal_id=withdrawal_id,
-            amount_fen=amount_fen,
-            **audit.fields(),
-        )
-
-    def settle_withdrawal(self, withdrawal_id: str, paid: bool, audit: Audit) -> None:
-        if withdrawal_id not in self.withdrawals:
-            raise InvalidState("withdrawalId", f"withdrawal {withdrawal_id} is not in flight")
-        if not paid and not audit.reason:
-            raise InvalidInput("reason", "a failed payout needs a reason")
-        amount = self.withdrawals[withdrawal_id]
-        if paid:
-            self._record(
-                self.WithdrawalPaid,
-                withdrawal_id=withdrawal_id,
-                amount_fen=amount,
-                **audit.fields(),
-            )
-            return
-        self._record(
-            self.WithdrawalFailed,
-            withdrawal_id=withdrawal_id,
-            amount_fen=amount,
-            debt_repaid_fen=min(amount, self.balances["debt"]),
-            **audit.fields(),
-        )
+    def _require_room(self, bucket: str, delta: int, field: str = "amount") -> None:
+        """A bucket a command moves stays within MAX_BALANCE_FEN (domain/money.py)."""
+        require_balance(self.balances[bucket] + delta, field, f"the {bucket} of {self.agent_code}")
 
     def _pending(self, request_id: str) -> str:
         try:

@@ -119,6 +119,19 @@ class ReadModel:
         )
         return row["p"] if row else 0
 
+    def _as_of(self, as_of: datetime) -> tuple[datetime, int]:
+        """The time a read as of `as_of` really reads at, and its position: a time still to
+        come reads what is recorded now, and says so (the database's clock records events)."""
+        row = self._one(
+            "SELECT t.at, coalesce((SELECT notification_id FROM ledger_events"
+            "  WHERE recorded_at <= t.at"
+            "  ORDER BY recorded_at DESC, notification_id DESC LIMIT 1), 0) AS p"
+            " FROM (SELECT least(%s::timestamptz, clock_timestamp()) AS at) t",
+            (as_of,),
+        )
+        assert row is not None
+        return (as_of if row["at"] == as_of else row["at"]), row["p"]
+
     def recorded_at(self, position: int) -> datetime | None:
         row = self._one(
             "SELECT recorded_at FROM ledger_events WHERE notification_id = %s", (position,)
@@ -135,10 +148,10 @@ class ReadModel:
                 raise PositionNotReady(f"position {position} is not yet projected (at {ready})")
             return Pinned(position, self.recorded_at(position) if position else None)
         if as_of is not None:
-            wanted = self.position_at(as_of)
+            read_at, wanted = self._as_of(as_of)
             if wanted > ready:
                 raise PositionNotReady(f"read models are at {ready}, {as_of} needs {wanted}")
-            return Pinned(wanted, as_of)
+            return Pinned(wanted, read_at)
         return Pinned(ready, self.recorded_at(ready) if ready else None)
 
     # -- agents ----------------------------------------------------------------------------------
@@ -281,6 +294,13 @@ class ReadModel:
     def agent_of_unfreeze_request(self, request_id: str) -> str | None:
         row = self._one("SELECT agent_code FROM unfreeze_requests WHERE id = %s", (request_id,))
         return row["agent_code"] if row else None
+
+    def lifetime_totals(self) -> tuple[int, int]:
+        row = self._one(
+            "SELECT income_fen, credits_fen FROM platform_totals_history"
+            " ORDER BY position DESC LIMIT 1"
+        )
+        return (row["income_fen"], row["credits_fen"]) if row else (0, 0)
 
     def plans(self, at: int) -> list[dict[str, Any]]:
         return self._all(

@@ -88,10 +88,19 @@ def dsn(server_url: str, template_db: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def fenrun(dsn: str):
+def clock():
+    """The test's server clock: the system's time until the test sets it (effective times
+    later than it are refused, decision 0018)."""
+    from application.clock import SetClock
+
+    return SetClock()
+
+
+@pytest.fixture
+def fenrun(dsn: str, clock):
     from api.bootstrap import bootstrap
     from application.settings import Settings
 
-    app = bootstrap(Settings(database_url=dsn), run_migrations=False)
+    app = bootstrap(Settings(database_url=dsn), run_migrations=False, clock=clock)
     yield app
     app.close()

@@ -30,8 +30,28 @@ def request_id(given: str | None) -> str:
     return uuid.uuid4().hex
 
 
+class ActorHeaderRefused(ValueError):
+    """The actor header is not UTF-8 text: it is refused rather than recorded garbled."""
+
+
 def actor_of(header: str | None, default: str) -> str:
-    return (header or default)[:MAX_ACTOR_LENGTH]
+    """The request's actor. HTTP hands header bytes over as latin-1 (starlette decodes them
+    so): the bytes are read again as the UTF-8 the client sent, so 财务-1 is recorded as
+    财务-1, never as mojibake."""
+    if not header:
+        return default[:MAX_ACTOR_LENGTH]
+    try:
+        actor = header.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        raise ActorHeaderRefused(f"the {ACTOR_HEADER} header is not UTF-8 text") from None
+    return actor[:MAX_ACTOR_LENGTH]
+
+
+def logged_actor(header: str | None, default: str) -> str:
+    try:
+        return actor_of(header, default)
+    except ActorHeaderRefused:
+        return "(refused actor header)"
 
 
 class RequestContext:
@@ -47,7 +67,7 @@ class RequestContext:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         rid = request_id(headers.get(REQUEST_ID_HEADER))
-        actor = actor_of(headers.get(ACTOR_HEADER), self.default_actor)
+        actor = logged_actor(headers.get(ACTOR_HEADER), self.default_actor)
         status = 500
 
         async def send_with_id(message: Message) -> None:

@@ -1,7 +1,7 @@
 """Agents, their tree, the packages they sell and their price menu."""
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from application.commands import Command, Decision
 from application.results import (
@@ -15,6 +15,7 @@ from domain.agent import Agent
 from domain.common import Audit
 from domain.errors import AlreadyExists, CycleInAgentTree
 from domain.package import Package
+from domain.values import Code, Fen, Key, Months, Name
 from domain.wallet import Wallet
 
 if TYPE_CHECKING:
@@ -23,12 +24,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RegisterAgent(Command[AgentRegistered]):
-    code: str
-    name: str
-    parent_code: str | None
+    code: Code
+    name: Name
+    parent_code: Code | None
     real_name_verified: bool
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[AgentRegistered]:
         if ledger.exists("agent", self.code):
@@ -45,10 +46,12 @@ class RegisterAgent(Command[AgentRegistered]):
 
 @dataclass(frozen=True)
 class BindUpline(Command[UplineBound]):
-    code: str
-    parent_code: str
+    code: Code
+    parent_code: Code
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
+
+    input_names: ClassVar[dict[str, str]] = {"code": "agentCode"}
 
     def decide(self, ledger: "Ledger") -> Decision[UplineBound]:
         agent = ledger.agent(self.code)
@@ -64,13 +67,13 @@ class BindUpline(Command[UplineBound]):
 
 @dataclass(frozen=True)
 class DefinePackage(Command[PackageDefined]):
-    code: str
-    name: str
-    kind: str
-    purchase_price_fen: int
-    period_months: int
+    code: Code
+    name: Name
+    kind: Code
+    purchase_price_fen: Fen
+    period_months: Months
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[PackageDefined]:
         if ledger.exists("package", self.code):
@@ -90,11 +93,11 @@ class DefinePackage(Command[PackageDefined]):
 class SetCostPrice(Command[CostPriceSet]):
     """The price the agent's upline sells a package to it at (within the upline's band)."""
 
-    agent_code: str
-    package_code: str
-    cost_price_fen: int
+    agent_code: Code
+    package_code: Code
+    cost_price_fen: Fen
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[CostPriceSet]:
         agent = ledger.agent(self.agent_code)
@@ -110,11 +113,11 @@ class SetCostPrice(Command[CostPriceSet]):
 
 @dataclass(frozen=True)
 class SetRetailPrice(Command[RetailPriceSet]):
-    agent_code: str
-    package_code: str
-    retail_price_fen: int
+    agent_code: Code
+    package_code: Code
+    retail_price_fen: Fen
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[RetailPriceSet]:
         agent = ledger.agent(self.agent_code)

@@ -2,12 +2,14 @@
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import timedelta
+from typing import TYPE_CHECKING, ClassVar
 
 from application.commands import Command, Decision
 from application.results import UnfreezeRequested, UnfreezeRequestsDecided
 from domain.common import Audit
 from domain.errors import InvalidInput, UnfreezeRequestNotFound
+from domain.values import Code, Key
 from domain.wallet import Wallet
 
 if TYPE_CHECKING:
@@ -27,7 +29,11 @@ class ReleaseDueCommissions(Command[UnfreezeRequested]):
     """Turns frozen commissions whose hold has elapsed at audit.effective_at into requests."""
 
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
+
+    # An explicit `now` catches up on past releases; it is never later than the clock.
+    time_input: ClassVar[str] = "now"
+    time_tolerance: ClassVar[timedelta | None] = timedelta(0)
 
     def decide(self, ledger: "Ledger") -> Decision[UnfreezeRequested]:
         now = self.audit.effective_at
@@ -58,9 +64,11 @@ def _batch(ledger: "Ledger", request_ids: tuple[str, ...]) -> Iterator[tuple[Wal
 
 @dataclass(frozen=True)
 class ApproveUnfreezeRequests(Command[UnfreezeRequestsDecided]):
-    request_ids: tuple[str, ...]
+    request_ids: tuple[Code, ...]
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
+
+    input_names: ClassVar[dict[str, str]] = {"request_ids": "ids"}
 
     def decide(self, ledger: "Ledger") -> Decision[UnfreezeRequestsDecided]:
         changed: dict[str, Wallet] = {}
@@ -74,10 +82,12 @@ class ApproveUnfreezeRequests(Command[UnfreezeRequestsDecided]):
 class RejectUnfreezeRequests(Command[UnfreezeRequestsDecided]):
     """Sends the commissions back to frozen, or voids them (`void`); a reason is required."""
 
-    request_ids: tuple[str, ...]
+    request_ids: tuple[Code, ...]
     void: bool
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
+
+    input_names: ClassVar[dict[str, str]] = {"request_ids": "ids"}
 
     def decide(self, ledger: "Ledger") -> Decision[UnfreezeRequestsDecided]:
         changed: dict[str, Wallet] = {}

@@ -8,6 +8,7 @@ from application.results import AgentLevelSet, LevelsDefined
 from domain.common import Audit
 from domain.errors import InvalidInput
 from domain.levels import LADDER_CODE, LevelLadder
+from domain.values import Code, Json, Key
 
 if TYPE_CHECKING:
     from application.ledger import Ledger
@@ -17,9 +18,9 @@ if TYPE_CHECKING:
 class DefineAgentLevels(Command[LevelsDefined]):
     """Defines (or redefines) the level ladder: code, name, rank, upgrade conditions."""
 
-    levels: object  # the ladder document: [{code, name, rank, conditions?}]
+    levels: Json  # the ladder document: [{code, name, rank, conditions?}]
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[LevelsDefined]:
         ladder = ledger.ladder() or LevelLadder.start(LADDER_CODE)
@@ -31,10 +32,10 @@ class DefineAgentLevels(Command[LevelsDefined]):
 class SetAgentLevel(Command[AgentLevelSet]):
     """An admin sets an agent's level; it counts for sales processed from then on."""
 
-    agent_code: str
-    level_code: str
+    agent_code: Code
+    level_code: Code
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[AgentLevelSet]:
         agent = ledger.agent(self.agent_code)

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 from application.commands import Command, Decision
 from application.results import OrderCompleted, OrderPlaced, OrderRefunded
+from application.use_cases.limits import require_room_for_facts
 from domain.card import Card
 from domain.common import Audit
 from domain.errors import AlreadyExists, InvalidInput
@@ -12,6 +13,7 @@ from domain.order import Flow, Order
 from domain.package import Package
 from domain.pricing import PriceChain
 from domain.rules import has_one_time_rule
+from domain.values import Code, Fen, Key
 
 if TYPE_CHECKING:
     from eventsourcing.domain import Aggregate
@@ -21,14 +23,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PlaceOrder(Command[OrderPlaced]):
-    order_id: str
-    package_code: str
-    agent_code: str
-    iccid: str | None
-    buyer_code: str | None
-    flow: str
+    order_id: Code
+    package_code: Code
+    agent_code: Code
+    iccid: Code | None
+    buyer_code: Code | None
+    flow: Code
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[OrderPlaced]:
         if ledger.exists("order", self.order_id):
@@ -37,6 +39,8 @@ class PlaceOrder(Command[OrderPlaced]):
             raise InvalidInput("flow", f"flow must be one of {', '.join(Flow)}")
         package = ledger.package(self.package_code)
         seller = ledger.agent(self.agent_code)
+        for agent in ledger.ancestry(seller):  # every agent the sale may pay was in place
+            agent.require_in_tree_at(self.audit.effective_at)
         chain = ledger.price_chain(seller, self.package_code)
         chain.check()
         retail = seller.retail_price(self.package_code) if self.flow == Flow.CUSTOMER_PAYS else None
@@ -54,10 +58,14 @@ class PlaceOrder(Command[OrderPlaced]):
         if self.iccid is None:
             return []
         if ledger.exists("card", self.iccid):
-            owner = ledger.card(self.iccid).agent_code
-            if owner != self.agent_code:
-                raise InvalidInput("iccid", f"card '{self.iccid}' belongs to agent '{owner}'")
+            card = ledger.card(self.iccid)
+            if card.agent_code != self.agent_code:
+                raise InvalidInput(
+                    "iccid", f"card '{self.iccid}' belongs to agent '{card.agent_code}'"
+                )
+            card.require_existed_at(self.audit.effective_at)
             return []
+        require_room_for_facts(ledger)  # its assignment counts as a card picked up
         card = Card.assign(self.iccid, self.agent_code, package.code, package.kind, self.audit)
         self._refuse_customer_paid_one_time(ledger)
         return [card]
@@ -90,22 +98,23 @@ class PlaceOrder(Command[OrderPlaced]):
 
 @dataclass(frozen=True)
 class CompleteOrder(Command[OrderCompleted]):
-    order_id: str
+    order_id: Code
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[OrderCompleted]:
         order = ledger.order(self.order_id)
+        require_room_for_facts(ledger)
         order.complete(self.audit)
         return [order], OrderCompleted(self.order_id)
 
 
 @dataclass(frozen=True)
 class RefundOrder(Command[OrderRefunded]):
-    order_id: str
-    amount_fen: int
+    order_id: Code
+    amount_fen: Fen
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[OrderRefunded]:
         order = ledger.order(self.order_id)

@@ -2,13 +2,14 @@
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from application.commands import Command, Decision
 from application.results import PlanVersionRecorded
 from domain.common import Audit, require_code
 from domain.errors import PlanRefused
 from domain.plan import CommissionPlan, PlanCatalog
+from domain.values import Code, Json, Key, Version
 
 if TYPE_CHECKING:
     from application.ledger import Ledger
@@ -16,11 +17,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DefineCommissionPlan(Command[PlanVersionRecorded]):
-    code: str
+    code: Code
     effective_from: datetime
-    rules: object  # the rules document (docs/rules.md)
+    rules: Json  # the rules document (docs/rules.md)
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[PlanVersionRecorded]:
         plan = ledger.plan(self.code) or CommissionPlan.start(self.code)
@@ -38,13 +39,15 @@ class CorrectCommissionPlan(Command[PlanVersionRecorded]):
     adjusts every commission of the period already recorded (see simulation.py).
     expected_version: the version a simulation showed; refused if the plan moved on since."""
 
-    code: str
-    rules: object
+    code: Code
+    rules: Json
     start: datetime
     end: datetime | None
     audit: Audit
-    key: str | None = None
-    expected_version: int | None = None
+    key: Key | None = None
+    expected_version: Version | None = None
+
+    input_names: ClassVar[dict[str, str]] = {"start": "from", "end": "to"}
 
     def decide(self, ledger: "Ledger") -> Decision[PlanVersionRecorded]:
         require_code(self.code, "code")

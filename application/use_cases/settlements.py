@@ -1,14 +1,16 @@
 """Number-card settlements: a carrier's settlement file, one row at a time."""
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from application.commands import Command, Decision
 from application.results import SettlementRecorded
+from application.use_cases.limits import require_room_for_facts
 from domain.common import Audit
 from domain.errors import AlreadyExists
 from domain.rules import lines_for_settlement
 from domain.settlement import CarrierSettlement
+from domain.values import Code, Fen, Key, Periods
 
 if TYPE_CHECKING:
     from application.ledger import Ledger
@@ -21,15 +23,20 @@ class RecordCarrierSettlement(Command[SettlementRecorded]):
     id with other data is refused. A split that would pay agents more than the carrier paid
     is refused here when the plan says so (`overflow: REFUSE`)."""
 
-    row_id: str
-    iccid: str
-    period: str
-    total_fen: int
-    network_status: str
+    row_id: Code
+    iccid: Code
+    period: Code
+    total_fen: Fen
+    network_status: Code
     three_no: tuple[bool, bool, bool]  # no arrears, no suspension, no complaint
-    periods_used: int | None
+    periods_used: Periods | None
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
+
+    input_names: ClassVar[dict[str, str]] = {
+        "total_fen": "totalCommission",
+        "three_no": "noArrears",
+    }
 
     @property
     def idempotency_key(self) -> str | None:
@@ -39,6 +46,8 @@ class RecordCarrierSettlement(Command[SettlementRecorded]):
         if ledger.exists("carrier-settlement", self.row_id):
             raise AlreadyExists("rowId", f"settlement row '{self.row_id}' is already recorded")
         card = ledger.card(self.iccid)
+        card.require_existed_at(self.audit.effective_at)
+        require_room_for_facts(ledger)
         row = CarrierSettlement.record(
             self.row_id,
             self.iccid,

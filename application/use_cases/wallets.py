@@ -7,6 +7,7 @@ from application.commands import Command, Decision
 from application.results import DepositToppedUp, WithdrawalRecorded
 from domain.common import Audit
 from domain.errors import InvalidState
+from domain.values import Code, Fen, Key
 
 if TYPE_CHECKING:
     from application.ledger import Ledger
@@ -14,10 +15,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TopUpDeposit(Command[DepositToppedUp]):
-    agent_code: str
-    amount_fen: int
+    agent_code: Code
+    amount_fen: Fen
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[DepositToppedUp]:
         wallet = ledger.wallet(self.agent_code)
@@ -29,11 +30,11 @@ class TopUpDeposit(Command[DepositToppedUp]):
 class RequestWithdrawal(Command[WithdrawalRecorded]):
     """Sets available money aside for a payout; only real-name verified agents withdraw."""
 
-    agent_code: str
-    withdrawal_id: str
-    amount_fen: int
+    agent_code: Code
+    withdrawal_id: Code
+    amount_fen: Fen
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[WithdrawalRecorded]:
         agent = ledger.agent(self.agent_code)
@@ -48,11 +49,11 @@ class RequestWithdrawal(Command[WithdrawalRecorded]):
 class SettleWithdrawal(Command[WithdrawalRecorded]):
     """The payment channel's outcome: paid, or failed and the money made available again."""
 
-    agent_code: str
-    withdrawal_id: str
+    agent_code: Code
+    withdrawal_id: Code
     paid: bool
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[WithdrawalRecorded]:
         wallet = ledger.wallet(self.agent_code)

@@ -22,11 +22,20 @@ from pydantic import (
     Field,
     StrictInt,
     StrictStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from domain.money import ONE, format_money, parse_money, parse_multiplier, parse_rate
+from domain.money import (
+    MAX_AMOUNT_FEN,
+    ONE,
+    format_money,
+    parse_money,
+    parse_multiplier,
+    parse_rate,
+)
+from domain.values import CodeText, is_stored
 
 if TYPE_CHECKING:
     from domain.rules.line import CommissionLine
@@ -38,15 +47,18 @@ ZERO = Decimal(0)
 
 
 def rule_money(value: object) -> int:
-    return parse_money(value, field="rules")
+    """An amount of a parsed document: checked against the largest amount when the document
+    was defined (`_valid_money`), read back as it was accepted."""
+    return parse_money(value, field="rules", limit=None)
 
 
 def rule_rate(value: object) -> Decimal:
     return parse_rate(value, field="rules")
 
 
-def _valid_money(text: str) -> str:
-    rule_money(text)
+def _valid_money(text: str, info: ValidationInfo) -> str:
+    limit = None if is_stored(info) else MAX_AMOUNT_FEN  # a stored plan loads as it was accepted
+    parse_money(text, field="rules", limit=limit)
     return text
 
 
@@ -73,10 +85,10 @@ class BaseRule(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    code: Annotated[str, Field(min_length=1, max_length=64)]
-    packages: list[str] = Field(default_factory=list)
+    code: CodeText
+    packages: list[CodeText] = Field(default_factory=list)
     # Scope by the beneficiary's agent level (grade) code; empty = every agent.
-    agent_levels: list[str] = Field(default_factory=list, alias="agentLevels")
+    agent_levels: list[CodeText] = Field(default_factory=list, alias="agentLevels")
     hold_days: Annotated[StrictInt, Field(alias="holdDays", ge=0, le=3650)] = DEFAULT_HOLD_DAYS
     # A time-window bonus (holiday x 1.2): applies to facts with from <= effective time < to.
     multiplier: StrictStr | None = None

@@ -11,6 +11,7 @@ from domain.money import rate_to_str
 from domain.rules.base import MAX_LEVELS, ZERO, BaseRule, SharesABase, rule_rate
 from domain.rules.facts import Base, SaleFacts
 from domain.rules.line import CommissionLine, build_line
+from domain.values import CodeText
 
 
 class LevelDifferenceRule(SharesABase, BaseRule):
@@ -18,7 +19,7 @@ class LevelDifferenceRule(SharesABase, BaseRule):
     grade rate below it (the seller's own grade rate counts as already paid)."""
 
     kind: Literal["LEVEL_DIFFERENCE"]
-    rates: Annotated[dict[str, StrictStr], Field(min_length=1, max_length=50)]
+    rates: Annotated[dict[CodeText, StrictStr], Field(min_length=1, max_length=50)]
     base: Base = Base.PAID_AMOUNT
     include_seller: StrictBool = Field(default=False, alias="includeSeller")
     max_depth: Annotated[StrictInt, Field(alias="maxDepth", ge=1, le=MAX_LEVELS)] = MAX_LEVELS

@@ -22,6 +22,9 @@ from domain.rules.peer_level import PeerLevelRule
 from domain.rules.percentage import PercentageRule
 from domain.rules.price_difference import PriceDifferenceRule
 from domain.rules.tiered import TieredRule
+from domain.values import DOCUMENT
+
+MAX_RULES = 100  # rules in one plan version
 
 # In this order in refusals that list the kinds ("expected tags: 'PRICE_DIFFERENCE', ...").
 KINDS: tuple[type[BaseRule], ...] = (
@@ -59,14 +62,21 @@ def rule_class(kind: str) -> type[BaseRule]:
     return RULE_CLASSES.get(kind, BaseRule)
 
 
-def parse_rules(document: object) -> list[Any]:
-    """Validates a plan's rules document; refuses forbidden and malformed rules with a clear error."""
+def parse_rules(document: object, *, stored: bool = False) -> list[Any]:
+    """Validates a plan's rules document; refuses forbidden and malformed rules with a clear error.
+
+    stored: read back from a plan's event, as it was accepted (a bound tightened since does not
+    stop a stored plan from loading)."""
     if not isinstance(document, list) or not document:
         raise PlanRefused("rules", "rules must be a non-empty list of rule objects")
+    if not stored:
+        DOCUMENT.check(document, "rules")
+        if len(document) > MAX_RULES:
+            raise PlanRefused("rules", f"a plan has at most {MAX_RULES} rules")
     for item in document:
         _refuse_pyramid_selling(item)
     try:
-        rules = _RULES.validate_python(document)
+        rules = _RULES.validate_python(document, context={"stored": stored})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
 from domain.money import format_money, rate_to_str
-from domain.rules.base import ZERO, BaseRule, rule_money, rule_rate
+from domain.rules.base import ZERO, BaseRule, MoneyText, rule_money, rule_rate
 from domain.rules.facts import CardVolumeFacts, Metric, SaleFacts
 from domain.rules.line import CommissionLine, build_line
 from domain.rules.plans import PlanVersion
@@ -23,7 +23,7 @@ class Tier(BaseModel):
 
     up_to: StrictStr | StrictInt | None = Field(default=None, alias="upTo")
     rate: StrictStr | None = None
-    amount: StrictStr | None = None
+    amount: MoneyText | None = None  # paid per card: at most the largest amount
 
 
 class TieredRule(BaseRule):

@@ -4,6 +4,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -11,12 +12,28 @@ import pytest
 import uvicorn
 
 from api.app import create_app
+from application.clock import SetClock
+
+# The server's clock when a test starts: before every date the tests' facts carry.
+TESTS_BEGIN = datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=8)))
+_FACT_TIMES = ("occurredAt", "now")
 
 
 class GraphQLClient:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, clock: SetClock | None = None) -> None:
         self.http = httpx.Client(base_url=base_url, timeout=30)
         self.actor = "finance-1"
+        # Facts are reported as they happen: a mutation dated later moves the server's clock
+        # to its time first (off for tests of the clock itself).
+        self.clock = clock
+        self.follow_facts = clock is not None
+
+    def _report_at(self, input: dict[str, Any]) -> None:
+        if self.clock is None or not self.follow_facts:
+            return
+        for name in _FACT_TIMES:
+            if isinstance(input.get(name), str):
+                self.clock.move_to_at_least(datetime.fromisoformat(input[name]))
 
     def raw(
         self,
@@ -39,6 +56,7 @@ class GraphQLClient:
 
     def mutate(self, name: str, input: dict[str, Any], fields: str = "") -> dict[str, Any]:
         """Runs a mutation and returns its payload (userErrors included)."""
+        self._report_at(input)
         body = self(
             f"mutation($input: {name[0].upper()}{name[1:]}Input!) {{ {name}(input: $input)"
             f" {{ {fields} userErrors {{ code field message }} }} }}",
@@ -77,7 +95,8 @@ def server(fenrun) -> Iterator[str]:
 
 
 @pytest.fixture
-def gql(server: str) -> Iterator[GraphQLClient]:
-    client = GraphQLClient(server)
+def gql(server: str, clock: SetClock) -> Iterator[GraphQLClient]:
+    clock.set(TESTS_BEGIN)
+    client = GraphQLClient(server, clock)
     yield client
     client.http.close()

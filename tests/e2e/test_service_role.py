@@ -19,9 +19,10 @@ from tests.e2e.test_lifecycle import test_hold_release_approve as hold_release_a
 
 
 @pytest.fixture
-def fenrun(dsn: str) -> Iterator:
+def fenrun(dsn: str, clock) -> Iterator:
     """Overrides the suite's `fenrun`: migrations as the owner, the service as its own role."""
-    app = bootstrap(Settings(database_url=as_role(dsn, SERVICE_ROLE), migration_database_url=dsn))
+    settings = Settings(database_url=as_role(dsn, SERVICE_ROLE), migration_database_url=dsn)
+    app = bootstrap(settings, clock=clock)
     yield app
     app.close()
 

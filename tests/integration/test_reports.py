@@ -32,7 +32,8 @@ def set_recorded(dsn: str, since: int, when: datetime) -> None:
         )
 
 
-def test_activation_report_is_fixed_once_reported(fenrun, dsn: str) -> None:
+def test_activation_report_is_fixed_once_reported(fenrun, dsn: str, clock) -> None:
+    clock.set(at(2026, 12, 31))  # the server's clock at the end of the year the test reports
     ledger = fenrun.ledger
     ledger.register_agent("A", "A", None, True, audit(at(2025, 12)))
     reports = Reports(fenrun.read)

@@ -60,6 +60,7 @@ from hypothesis.stateful import (
 )
 
 from api.bootstrap import bootstrap
+from application.clock import SetClock
 from application.policy import CommissionPolicy
 from application.results import (
     AgentRegistered,
@@ -476,14 +477,16 @@ class LedgerMachine(RuleBasedStateMachine):
         self.db_name = f"fenrun_sm_{uuid.uuid4().hex[:12]}"
         dsn = create_database(self.server, self.db_name, template=self.template)
         try:
-            self.app = bootstrap(Settings(database_url=dsn), run_migrations=False)
+            # The ledger's clock is the machine's business time: advance_time moves it, and
+            # no command is ever dated past it.
+            self.clock = SetClock(START)
+            self.app = bootstrap(Settings(database_url=dsn), run_migrations=False, clock=self.clock)
         except BaseException:
             drop_database(self.server, self.db_name)
             raise
         self.ledger = self.app.ledger
         self.read = self.app.read
         self.m = Model()
-        self.now = START
         self.order_seq = self.key_seq = self.withdrawal_seq = 0
         self.rng: Any = None
 
@@ -494,6 +497,14 @@ class LedgerMachine(RuleBasedStateMachine):
             drop_database(self.server, self.db_name)
 
     # -- helpers ----------------------------------------------------------------------------------
+    @property
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    @now.setter
+    def now(self, at: datetime) -> None:
+        self.clock.set(at)
+
     def audit(self, actor: str = "admin", reason: str = "") -> Audit:
         return Audit(actor, self.now, reason)
 
@@ -612,6 +623,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def _set_cost_price(self, agent: str, package: str, cost: int) -> None:
         call = lambda: self.ledger.set_cost_price(agent, package, cost, self.audit())  # noqa: E731
+        if cost < 0:  # an input's own value is checked before anything is looked up (0018)
+            return self.refused(InvalidMoney, call)
         if agent not in self.m.agents:
             return self.refused(AgentNotFound, call)
         if package not in self.m.packages:
@@ -638,6 +651,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def _set_retail_price(self, agent: str, package: str, retail: int) -> None:
         call = lambda: self.ledger.set_retail_price(agent, package, retail, self.audit())  # noqa: E731
+        if retail < 0:  # an input's own value is checked before anything is looked up (0018)
+            return self.refused(InvalidMoney, call)
         if agent not in self.m.agents:
             return self.refused(AgentNotFound, call)
         if package not in self.m.packages:

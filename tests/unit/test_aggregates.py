@@ -9,6 +9,7 @@ from domain.agent import Agent
 from domain.card import Card, CardStatus
 from domain.common import Audit, aggregate_id, derived_id
 from domain.errors import (
+    BeforeSubjectExisted,
     IdempotencyKeyReused,
     InsufficientDeposit,
     InvalidInput,
@@ -305,7 +306,7 @@ def test_order_refund_refusals():
     o = order()
     with pytest.raises(InvalidState, match="PLACED; only completed orders"):
         o.refund(1000, audit(reason="early"))
-    with pytest.raises(InvalidInput, match="before it was placed"):
+    with pytest.raises(BeforeSubjectExisted, match=r"before order .* was placed"):
         o.complete(audit(T0 - timedelta(seconds=1)))
     o.complete(audit(T0))
     with pytest.raises(InvalidInput, match="needs a reason"):

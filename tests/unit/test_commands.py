@@ -20,6 +20,7 @@ from application.use_cases.orders import PlaceOrder
 from application.use_cases.wallets import TopUpDeposit
 from domain.common import Audit
 from domain.idempotency import IdempotencyKey, typed_v1_result
+from domain.values import Amount, Document, Text, Whole
 
 COMMANDS = sorted(Command.__subclasses__(), key=lambda c: c.__name__)
 T = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -27,22 +28,42 @@ T = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 TIMES = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
 )
-TEXT = st.text(max_size=6)
+# Texts every kind admits (no control characters, no lone surrogates), and codes: printable.
+TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=6)
+CODE = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc", "Cf", "Co", "Cn", "Zl", "Zp", "Zs")),
+    min_size=1,
+    max_size=6,
+)
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-1000, 1000) | TEXT,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(CODE, inner, max_size=3),
     max_leaves=6,
 )
 AUDITS = st.builds(
-    Audit, actor=st.text(min_size=1, max_size=6), effective_at=TIMES, reason=TEXT
+    Audit, actor=TEXT.filter(bool), effective_at=TIMES, reason=TEXT
 )  # time_given=True: a defaulted "now" is left out of the digest on purpose (below)
+
+
+def kind_strategy(kind: object) -> st.SearchStrategy[Any]:
+    """Values a field's value type (domain/values.py) admits."""
+    if isinstance(kind, Text):
+        return CODE if kind.code else TEXT.filter(lambda t: len(t) >= kind.min_length)
+    if isinstance(kind, Amount):
+        return st.integers(0, 10**9)
+    if isinstance(kind, Whole):
+        return st.integers(kind.low, kind.high)
+    assert isinstance(kind, Document)
+    return JSON
 
 
 def strategy(annotation: Any) -> st.SearchStrategy[Any]:
     """Values of a command field's type."""
     if annotation is Audit:
         return AUDITS
-    if isinstance(annotation, UnionType):
+    if typing.get_origin(annotation) is typing.Annotated:
+        return kind_strategy(annotation.__metadata__[0])
+    if typing.get_origin(annotation) in (typing.Union, UnionType):
         return st.one_of(*(strategy(a) for a in typing.get_args(annotation)))
     if typing.get_origin(annotation) is tuple:
         args = typing.get_args(annotation)
@@ -50,18 +71,15 @@ def strategy(annotation: Any) -> st.SearchStrategy[Any]:
             return st.lists(strategy(args[0]), max_size=3).map(tuple)
         return st.tuples(*(strategy(a) for a in args))
     simple: dict[Any, st.SearchStrategy[Any]] = {
-        str: TEXT,
-        int: st.integers(-(10**9), 10**9),
         bool: st.booleans(),
         datetime: TIMES,
         NoneType: st.none(),
-        object: JSON,
     }
     return simple[annotation]
 
 
 def field_strategies(cls: type) -> dict[str, st.SearchStrategy[Any]]:
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     return {f.name: strategy(hints[f.name]) for f in fields(cls)}
 
 

@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.errors import InvalidMoney, InvalidRate
+from domain.errors import AmountTooLarge, InvalidMoney, InvalidRate
 from domain.money import (
+    MAX_AMOUNT_FEN,
     allocate,
     apply_rate,
     format_money,
@@ -34,11 +35,31 @@ from domain.money import (
         ("0.5", 50),
         ("007", 700),
         (" 60.00 ", 6000),
-        ("999999999999999.99", 99_999_999_999_999_999),
+        ("9999999999.99", 999_999_999_999),  # the largest amount: ten whole digits of yuan
+        ("00009999999999.99", 999_999_999_999),
     ],
 )
 def test_parse_money_accepts_yuan_strings(text, fen):
     assert parse_money(text) == fen
+
+
+@pytest.mark.parametrize(
+    "text", ["10000000000", "10000000000.00", "999999999999999.99", "1" * 16, "-" + "9" * 30]
+)
+def test_parse_money_refuses_amounts_beyond_the_largest(text):
+    """Issue 9, finding 2: 93 top-ups of 999999999999999.99 overflowed a bigint column; one amount
+    is now at most 9,999,999,999.99 yuan (MAX_AMOUNT_FEN), so nine million of them still fit."""
+    with pytest.raises(AmountTooLarge) as info:
+        parse_money(text, field="amount", allow_negative=True)
+    assert (info.value.code, info.value.field) == ("AMOUNT_TOO_LARGE", "amount")
+    assert MAX_AMOUNT_FEN == 999_999_999_999
+    assert 9_000_000 * MAX_AMOUNT_FEN < 2**63
+
+
+def test_integer_fen_beyond_the_largest_amount_is_refused():
+    assert require_fen(MAX_AMOUNT_FEN) == MAX_AMOUNT_FEN
+    with pytest.raises(AmountTooLarge):
+        require_fen(MAX_AMOUNT_FEN + 1)
 
 
 @pytest.mark.parametrize("value", [60.0, 60.5, 60, 0, True, None, Decimal("60"), b"60"])
@@ -123,7 +144,7 @@ def test_format_money(fen, text):
     assert format_money(fen) == text
 
 
-@given(st.integers(min_value=-(10**17) + 1, max_value=10**17 - 1))
+@given(st.integers(min_value=-MAX_AMOUNT_FEN, max_value=MAX_AMOUNT_FEN))
 def test_format_then_parse_round_trips(fen):
     assert parse_money(format_money(fen), allow_negative=True) == fen
 

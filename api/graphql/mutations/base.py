@@ -8,7 +8,7 @@ the path, so money that does not parse is a userError like any refusal.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -34,8 +34,10 @@ def user_error(exc: LedgerError) -> UserError:
 
 
 def audit_of(info: strawberry.Info, at: datetime | None, reason: str | None = None) -> Audit:
-    """Who (the request's actor), when (the input's time, else now: left out of the digest), why."""
-    return Audit(info.context.actor, at or datetime.now(UTC), reason or "", at is not None)
+    """Who (the request's actor), when (the input's time, else the server's clock: left out of
+    the digest), why."""
+    now = at or info.context.app.clock.now()
+    return Audit(info.context.actor, now, reason or "", at is not None)
 
 
 def fen(text: str, field: str) -> int:
