@@ -16,6 +16,7 @@ from application.levels import LevelPolicy
 from application.policy import CommissionPolicy
 from application.settings import Settings
 from application.workflows import Workflows
+from domain.approvals import ApprovalPolicy
 from projections.queries import ReadModel
 from projections.runner import ProjectionRunner
 from projections.temporal import ActivationReport, PlatformMonths, TeamPerformance
@@ -102,6 +103,7 @@ def bootstrap(settings: Settings | None = None, *, run_migrations: bool = True) 
         price_factor=settings.price_factor,
         directory=read,
         business_tz=settings.zone,
+        approvals=ApprovalPolicy(settings.second_approver_from_fen),
     )
     policy = CommissionPolicy(
         ledger, batch_size=settings.policy_batch_size, business_tz=settings.zone

@@ -41,15 +41,31 @@ class Audit:
     # False when the caller gave no time and "now" was assumed: a retry then carries another
     # "now", which must not count as a different request for its idempotency key.
     time_given: bool = True
+    # The agent the actor acts as (an agent's user), if any: recorded with the actor, and what
+    # maker-checker compares with a beneficiary (domain/approvals.py).
+    agent_code: str | None = None
 
     def __post_init__(self) -> None:
         if not self.actor:
             raise InvalidInput("actor", "every change needs an actor")
+        if self.agent_code is not None and not self.agent_code:
+            raise InvalidInput("actor", "an agent code must not be empty")
         if self.effective_at.tzinfo is None:
             raise InvalidInput("occurredAt", "times must carry a UTC offset")
 
+    @property
+    def recorded_actor(self) -> str:
+        """Who, as the events record it: the subject, and for an agent's user its agent too."""
+        if self.agent_code is None:
+            return self.actor
+        return f"{self.actor} (agent {self.agent_code})"
+
     def fields(self) -> dict[str, Any]:
-        return {"actor": self.actor, "effective_at": self.effective_at, "reason": self.reason}
+        return {
+            "actor": self.recorded_actor,
+            "effective_at": self.effective_at,
+            "reason": self.reason,
+        }
 
     def time_for_key(self) -> str | None:
         return self.effective_at.isoformat() if self.time_given else None
