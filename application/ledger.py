@@ -18,15 +18,15 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Mapper, Tracking, Transcoder
 
 from application import use_cases as uc
-from application.use_cases import identity
 from application.commands import Command, use_case
 from application.legacy_digests import legacy_digest
 from application.log import LedgerMapper
 from application.results import Result, from_record, to_record
 from application.transcoder import OrjsonTranscoder
+from application.use_cases import identity
 from domain.agent import Agent
-from domain.card import Card
 from domain.approvals import ApprovalPolicy
+from domain.card import Card
 from domain.common import aggregate_id, require_code
 from domain.errors import (
     AgentNotFound,
@@ -36,8 +36,8 @@ from domain.errors import (
     OrderNotFound,
     PackageNotFound,
 )
-from domain.identity import ApiKey, User
 from domain.idempotency import CURRENT_SCHEME, IdempotencyKey
+from domain.identity import ApiKey, User
 from domain.levels import LADDER_CODE, LevelLadder
 from domain.order import Order
 from domain.package import Package

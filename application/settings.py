@@ -160,8 +160,7 @@ class Settings(BaseSettings):
     )
     auth_subject_claim: str = Field(
         default="sub",
-        description="The claim naming the person, recorded as the actor (e.g."
-        " preferred_username).",
+        description="The claim naming the person, recorded as the actor (e.g. preferred_username).",
     )
     auth_roles_claim: str = Field(
         default="roles",

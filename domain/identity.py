@@ -136,7 +136,12 @@ class User(Aggregate):
 
     @event(RolesSet)
     def _set_roles(
-        self, roles: list[str], agent_code: str | None, actor: str, effective_at: datetime, reason: str
+        self,
+        roles: list[str],
+        agent_code: str | None,
+        actor: str,
+        effective_at: datetime,
+        reason: str,
     ) -> None:
         self.roles = list(roles)
         self.agent_code = agent_code

@@ -33,9 +33,7 @@ class UnfreezeDecisions:
             f"unfreeze request {request_id}", self.agent_code, line.amount_fen, line.approvers
         )
 
-    def approve(
-        self, request_id: str, audit: Audit, policy: ApprovalPolicy | None = None
-    ) -> bool:
+    def approve(self, request_id: str, audit: Audit, policy: ApprovalPolicy | None = None) -> bool:
         """Approves a pending request. Returns False when it now waits for a second approver
         (the first approval is recorded), True when the money became available."""
         policy = policy or ApprovalPolicy()

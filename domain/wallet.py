@@ -17,10 +17,10 @@ from eventsourcing.domain import Aggregate, event
 from domain.book import BookKeeper, CommissionBook, CommissionStatus, LineEffect, hold_until
 from domain.common import Audit, aggregate_id, derived_id
 from domain.errors import InsufficientDeposit, InsufficientFunds, InvalidInput, InvalidState
-from domain.unfreezing import UnfreezeDecisions
 from domain.log import FilledFromHistory
 from domain.money import format_money, require_fen
 from domain.rules import CommissionLine
+from domain.unfreezing import UnfreezeDecisions
 
 BUCKETS = ("frozen", "unfreezing", "available", "withdrawing", "debt", "deposit")
 

@@ -1,6 +1,6 @@
 """Per request: an id (the caller's X-Request-ID when it is sane, else a new one) returned in the
-response, bound with the actor into every log line written while serving it, and one log line
-when it ends."""
+response, bound into every log line written while serving it, and one log line when it ends,
+with the authenticated caller (api/auth/web.py binds it once known)."""
 
 import re
 import time
@@ -15,8 +15,7 @@ from api.observability.metrics import count_failure
 log = structlog.get_logger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
-ACTOR_HEADER = "x-fenrun-actor"
-MAX_ACTOR_LENGTH = 200
+ACTOR_HEADER = "x-fenrun-actor"  # read with FENRUN_AUTH=off only (api/auth/authenticator.py)
 # Ids from proxies and tracers (uuids, hex, base64, "svc/123:4") pass; anything that could break
 # a log line or a header (spaces, control characters, very long values) is replaced.
 _SANE_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
@@ -30,16 +29,11 @@ def request_id(given: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def actor_of(header: str | None, default: str) -> str:
-    return (header or default)[:MAX_ACTOR_LENGTH]
-
-
 class RequestContext:
     """Pure ASGI middleware (no extra task per request, unlike BaseHTTPMiddleware)."""
 
-    def __init__(self, app: ASGIApp, default_actor: str) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.default_actor = default_actor
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,7 +41,6 @@ class RequestContext:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         rid = request_id(headers.get(REQUEST_ID_HEADER))
-        actor = actor_of(headers.get(ACTOR_HEADER), self.default_actor)
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -58,7 +51,7 @@ class RequestContext:
             await send(message)
 
         started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(request_id=rid, actor=actor):
+        with structlog.contextvars.bound_contextvars(request_id=rid, actor=None):
             try:
                 await self.app(scope, receive, send_with_id)
             except Exception:
@@ -67,8 +60,10 @@ class RequestContext:
                 raise
             finally:
                 quiet = scope["path"] in _QUIET_PATHS and status < 500
+                principal = scope.get("state", {}).get("principal")
                 (log.debug if quiet else log.info)(
                     "request",
+                    actor=principal.actor if principal is not None else None,
                     method=scope["method"],
                     path=scope["path"],
                     status=status,

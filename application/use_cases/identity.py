@@ -114,4 +114,3 @@ class RevokeApiKey(Command[ApiKeyRecorded]):
             raise NotFound("keyId", f"no API key '{self.key_id}'")
         found.revoke(self.audit)
         return [found], ApiKeyRecorded(self.key_id)
-

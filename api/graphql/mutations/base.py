@@ -34,8 +34,9 @@ def user_error(exc: LedgerError) -> UserError:
 
 
 def audit_of(info: strawberry.Info, at: datetime | None, reason: str | None = None) -> Audit:
-    """Who (the request's actor), when (the input's time, else now: left out of the digest), why."""
-    return Audit(info.context.actor, at or datetime.now(UTC), reason or "", at is not None)
+    """Who (the authenticated caller), when (the input's time, else now: left out of the
+    digest), why."""
+    return info.context.principal.audit(at or datetime.now(UTC), reason or "", at is not None)
 
 
 def fen(text: str, field: str) -> int:
