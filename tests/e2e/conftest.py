@@ -4,6 +4,8 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -11,12 +13,36 @@ import pytest
 import uvicorn
 
 from api.app import create_app
+from api.identity_cli import mint_token
+from domain.common import Audit
+
+# The default client's user: the roles the many existing tests need (set up the ledger,
+# place orders, approve). Tests of who may do what ask for clients of their own.
+DEFAULT_USER = "finance-1"
+DEFAULT_ROLES = ("admin", "operator", "finance")
 
 
 class GraphQLClient:
-    def __init__(self, base_url: str) -> None:
+    """Sends GraphQL as one user, with a bearer token minted the way `fenrun token` mints one
+    (the user is added as `fenrun users add` adds it)."""
+
+    def __init__(self, base_url: str, fenrun: Any, user: str, token: str | None) -> None:
+        self.base_url = base_url
+        self.fenrun = fenrun
+        self.user = user
+        self.token = token
         self.http = httpx.Client(base_url=base_url, timeout=30)
-        self.actor = "finance-1"
+
+    def as_user(
+        self, code: str, roles: tuple[str, ...] = ("finance",), agent: str | None = None
+    ) -> "GraphQLClient":
+        """A client of another user (added on first use, with these roles and agent)."""
+        return GraphQLClient(
+            self.base_url, self.fenrun, code, user_token(self.fenrun, code, roles, agent)
+        )
+
+    def anonymous(self) -> "GraphQLClient":
+        return GraphQLClient(self.base_url, self.fenrun, "anonymous", None)
 
     def raw(
         self,
@@ -24,10 +50,11 @@ class GraphQLClient:
         variables: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
+        auth = {"authorization": f"Bearer {self.token}"} if self.token else {}
         return self.http.post(
             "/graphql",
             json={"query": query, "variables": variables or {}},
-            headers={"x-fenrun-actor": self.actor, **(headers or {})},
+            headers={**auth, **(headers or {})},
         )
 
     def __call__(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -58,26 +85,44 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(fenrun) -> Iterator[str]:
+@contextmanager
+def running(app: Any) -> Iterator[str]:
+    """Serves an app (create_app's) on a free loopback port; yields its base URL."""
     port = _free_port()
-    config = uvicorn.Config(
-        create_app(fenrun=fenrun), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not srv.started:
         assert time.monotonic() < deadline, "server did not start"
+        assert thread.is_alive(), "server failed to start"
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture
-def gql(server: str) -> Iterator[GraphQLClient]:
-    client = GraphQLClient(server)
+def server(fenrun) -> Iterator[str]:
+    with running(create_app(fenrun=fenrun)) as url:
+        yield url
+
+
+def user_token(
+    fenrun: Any, code: str, roles: tuple[str, ...], agent: str | None = None, ttl: str = "1h"
+) -> str:
+    """Adds the user unless it exists, then mints its token through the CLI's own path."""
+    if fenrun.ledger.user(code) is None:
+        fenrun.ledger.add_user(code, roles, agent, Audit("test-setup", datetime.now(UTC)))
+    return mint_token(fenrun, code, ttl)
+
+
+@pytest.fixture
+def gql(server: str, fenrun) -> Iterator[GraphQLClient]:
+    client = GraphQLClient(server, fenrun, DEFAULT_USER, None)
+    client.token = user_token(fenrun, DEFAULT_USER, DEFAULT_ROLES)
     yield client
     client.http.close()
