@@ -154,6 +154,13 @@ class Settings(BaseSettings):
         description="Where the issuer publishes its keys (JWKS). Unset: read from its OpenID"
         " discovery document (ISSUER/.well-known/openid-configuration).",
     )
+    auth_jwks_refresh_seconds: float = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="A token naming a key the cached JWKS lacks (rotation) refetches it, at"
+        " most this often.",
+    )
     auth_algorithms: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["RS256", "ES256"],
         description="Signature algorithms accepted from the identity provider, comma-separated.",

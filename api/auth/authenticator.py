@@ -57,6 +57,7 @@ class Authenticator:
                 subject_claim=settings.auth_subject_claim,
                 roles_claim=settings.auth_roles_claim,
                 agent_claim=settings.auth_agent_claim,
+                cooldown=settings.auth_jwks_refresh_seconds,
             )
         else:
             issuer = EmbeddedIssuer(settings.data_dir)
