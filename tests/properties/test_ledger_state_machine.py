@@ -36,6 +36,7 @@ The tests at the end of the file pin down the bugs the machine found (fixed in f
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -59,7 +60,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from api.auth.principal import Principal
 from api.bootstrap import bootstrap
+from api.graphql.context import Context
+from api.graphql.schema import schema
 from application.policy import CommissionPolicy
 from application.results import (
     AgentRegistered,
@@ -89,8 +93,10 @@ from domain.errors import (
     PlanRefused,
     PriceAboveLimit,
     PriceRefused,
+    SelfApproval,
     UnfreezeRequestNotFound,
 )
+from domain.identity import Role
 from domain.wallet import BUCKETS, Wallet
 from tests.conftest import create_database, drop_database
 
@@ -458,6 +464,31 @@ PRICE = st.one_of(
 )
 PICK = st.integers(0, 10**6)
 BUYER = st.sampled_from(["none", "customer", "customer", "customer", "seller", "root"])
+
+
+# Who may try what (the policy table, decision 0021), with inputs the ledger refuses even when
+# the caller may: OTHER is an agent code.
+ATTEMPTS = {
+    "wallet": '{ wallet(agentCode: "OTHER") { frozen } }',
+    "commissions": '{ commissions(agentCode: "OTHER") { edges { node { id } } } }',
+    "platformTotals": "{ platformTotals { net } }",
+    "registerAgent": 'mutation { registerAgent(input: {code: "", name: "x"}) { userErrors { code } } }',
+    "setCostPrice": 'mutation { setCostPrice(input: {agentCode: "OTHER", packageCode: "NO-SUCH", costPrice: "1"}) { userErrors { code } } }',
+    "setRetailPrice": 'mutation { setRetailPrice(input: {agentCode: "OTHER", packageCode: "NO-SUCH", retailPrice: "1"}) { userErrors { code } } }',
+    "placeOrder": 'mutation { placeOrder(input: {orderId: "SM-X", packageCode: "NO-SUCH", agentCode: "OTHER", flow: CUSTOMER_PAYS}) { userErrors { code } } }',
+    "requestWithdrawal": 'mutation { requestWithdrawal(input: {agentCode: "OTHER", withdrawalId: "SM-W", amount: "0"}) { userErrors { code } } }',
+    "approveUnfreezeRequests": 'mutation { approveUnfreezeRequests(input: {ids: ["no-such"]}) { userErrors { code } } }',
+    "recordCarrierSettlement": 'mutation { recordCarrierSettlement(input: {rowId: "SM-R", iccid: "NO-SUCH", period: "2026-03", totalCommission: "1", networkStatus: NORMAL, noArrears: true, noSuspension: true, noComplaint: true}) { userErrors { code } } }',
+}  # fmt: skip
+ATTEMPT_ROLES = {
+    "registerAgent": {"admin"},
+    "setCostPrice": {"admin"},
+    "setRetailPrice": {"admin"},
+    "placeOrder": {"operator"},
+    "requestWithdrawal": {"finance"},
+    "approveUnfreezeRequests": {"finance"},
+    "recordCarrierSettlement": {"operator"},
+}
 
 
 # ---- the machine -------------------------------------------------------------------------------
@@ -1113,6 +1144,84 @@ class LedgerMachine(RuleBasedStateMachine):
             self.m.decide(request_id, approve, void, self.now)
         return None
 
+    # -- who may do what (decisions 0021, 0022) ---------------------------------------------------
+    def subtree(self, agent: str) -> set[str]:
+        """The model's downline of an agent (itself included), as the tree is now."""
+        found, grew = {agent}, True
+        while grew:
+            more = {c for c, a in self.m.agents.items() if a.parent in found} - found
+            found |= more
+            grew = bool(more)
+        return found
+
+    def may(self, role: str, field: str, me: str | None, other: str) -> bool:
+        """The table as the model reads it: staff by role, agents inside their downline."""
+        if role == "agent":
+            assert me is not None
+            parent = self.m.agents[other].parent if other in self.m.agents else None
+            return {
+                "wallet": other in self.subtree(me),
+                "commissions": other in self.subtree(me),
+                "setCostPrice": parent == me,
+                "setRetailPrice": other == me,
+                "placeOrder": other == me,
+                "requestWithdrawal": other == me,
+            }.get(field, False)
+        if field in ("wallet", "commissions", "platformTotals"):
+            return True  # staff read everything
+        return role in ATTEMPT_ROLES[field]
+
+    @precondition(lambda self: bool(self.m.agents))
+    @rule(
+        role=st.sampled_from(["admin", "operator", "finance", "auditor", "agent"]),
+        pick=PICK,
+        target=PICK,
+        field=st.sampled_from(sorted(ATTEMPTS)),
+    )
+    def someone_attempts(self, role: str, pick: int, target: int, field: str) -> None:
+        """A caller with one role tries a field through the real schema (the policy extension
+        and its confinement). Allowed mutations are given inputs the ledger refuses, so that
+        nothing changes either way: what is checked is FORBIDDEN exactly when the model says."""
+        self.app.catch_up()  # confinement reads the tree from the views
+        me = self._agent(pick) if role == "agent" else None
+        other = self._agent(target)
+        principal = Principal(f"user-{role}", frozenset({Role(role)}), me)
+        before = self.head()
+        result = asyncio.run(
+            schema.execute(
+                ATTEMPTS[field].replace("OTHER", other),
+                context_value=Context(app=self.app, principal=principal),
+            )
+        )
+        refused = [
+            e for e in result.errors or [] if (e.extensions or {}).get("code") == "FORBIDDEN"
+        ]
+        assert bool(refused) != self.may(role, field, me, other), (role, field, me, other, result)
+        assert self.head() == before, f"{role} changed the log through {field}"
+
+    @precondition(lambda self: bool(self.m.pending))
+    @rule(pick=PICK)
+    def beneficiary_approves(self, pick: int) -> None:
+        """Someone in finance who acts as the line's agent approves it: refused, always."""
+        self.app.catch_up()
+        request_id = sorted(self.m.pending)[pick % len(self.m.pending)]
+        agent = self.m.lines[self.m.pending[request_id]].agent
+        audit = Audit("finance-and-agent", self.now, "", True, agent)
+        self.refused(
+            SelfApproval, lambda: self.ledger.approve_unfreeze_requests([request_id], audit)
+        )
+
+    def check_no_self_approval(self) -> None:
+        """No line was ever approved, even in part, by someone acting as its beneficiary."""
+        with self.app.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT convert_from(state, 'UTF8')::jsonb FROM ledger_events WHERE topic LIKE"
+                " ANY(%s)",
+                (["%:Wallet.CommissionApproved", "%:Wallet.UnfreezeApprovalRecorded"],),
+            ).fetchall()
+        for (state,) in rows:
+            assert not state["actor"].endswith(f"(agent {state['agent_code']})"), state
+
     @rule()
     def catch_up(self) -> None:
         self.app.catch_up()
@@ -1129,6 +1238,7 @@ class LedgerMachine(RuleBasedStateMachine):
         head = self.head()
         self.check_against_model(head)
         self.check_no_double_commission()
+        self.check_no_self_approval()
         positions = sorted({head, self.rng.randint(1, head)})
         for position in positions:
             self.check_as_of(position)
