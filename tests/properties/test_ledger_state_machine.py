@@ -1175,16 +1175,16 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(
         role=st.sampled_from(["admin", "operator", "finance", "auditor", "agent"]),
         pick=PICK,
-        target=PICK,
+        whom=PICK,
         field=st.sampled_from(sorted(ATTEMPTS)),
     )
-    def someone_attempts(self, role: str, pick: int, target: int, field: str) -> None:
+    def someone_attempts(self, role: str, pick: int, whom: int, field: str) -> None:
         """A caller with one role tries a field through the real schema (the policy extension
         and its confinement). Allowed mutations are given inputs the ledger refuses, so that
         nothing changes either way: what is checked is FORBIDDEN exactly when the model says."""
         self.app.catch_up()  # confinement reads the tree from the views
         me = self._agent(pick) if role == "agent" else None
-        other = self._agent(target)
+        other = self._agent(whom)
         principal = Principal(f"user-{role}", frozenset({Role(role)}), me)
         before = self.head()
         result = asyncio.run(
