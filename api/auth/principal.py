@@ -1,12 +1,10 @@
 """The authenticated caller of a request, and what the ledger records of it."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from domain.common import Audit
 from domain.identity import Role, Scope
-
-STAFF = frozenset({Role.ADMIN, Role.OPERATOR, Role.FINANCE, Role.AUDITOR})
 
 
 @dataclass(frozen=True)
@@ -24,8 +22,8 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        """The actor as events record it: the subject, and an agent's code too."""
-        return self.audit(datetime.now().astimezone()).recorded_actor
+        """The actor as events record it: the subject, and an agent's code too (logs)."""
+        return self.audit(datetime.now(UTC)).recorded_actor
 
     def has(self, role: Role) -> bool:
         return self.unchecked or role in self.roles
