@@ -238,11 +238,9 @@ class ReadModel:
         ids: list[str] | None = None,
         *,
         awaiting: bool | None = None,
-        within: str | None = None,
     ) -> Page:
         """Requests as of `at`, each with the approvals recorded on it while pending (a request
-        that has some and is still pending awaits a second approver). `within`: only the
-        requests of that agent's subtree, as the tree is now."""
+        that has some and is still pending awaits a second approver)."""
         sql = (
             "SELECT * FROM (SELECT r.id, r.commission_id, r.agent_code, r.amount_fen,"
             " r.requested_position, r.requested_at,"
@@ -268,9 +266,6 @@ class ReadModel:
         if agent_code is not None:
             sql += " AND u.agent_code = %(agent)s"
             params["agent"] = agent_code
-        if within is not None:
-            sql += f" AND u.agent_code IN ({_SUBTREE})"
-            params["root"] = within
         if ids is not None:
             sql += " AND u.id = ANY(%(ids)s)"
             params["ids"] = ids
