@@ -6,25 +6,29 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from api import rest
+from api.auth.authenticator import Unauthenticated
+from api.auth.web import (
+    authenticate,
+    identity_routes,
+    refuse_open_without_auth,
+    start_identity,
+    unauthenticated,
+)
 from api.bootstrap import Fenrun, bootstrap
 from api.graphql.context import Context
+from api.graphql.persisted import PersistedQueries
 from api.graphql.schema import schema
 from api.http import GRAPHIQL_ASSETS, STATIC, BodyLimit, GraphQLView
 from api.observability import health
 from api.observability.logs import configure_logging
 from api.observability.metrics import count_failure
-from api.observability.requests import (
-    ACTOR_HEADER,
-    REQUEST_ID_HEADER,
-    ActorHeaderRefused,
-    RequestContext,
-    actor_of,
-)
+from api.observability.requests import ACTOR_HEADER, REQUEST_ID_HEADER, RequestContext
 from application.settings import Settings
 from projections.health import Operations
 
@@ -65,11 +69,19 @@ class CatchUpLoop:
 
 def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -> FastAPI:
     settings = settings or (fenrun.settings if fenrun else Settings())
+    refuse_open_without_auth(settings)
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         # Start-up and shutdown block (database, migrations, a thread join): off the event loop.
         app = fenrun or await run_in_threadpool(bootstrap, settings)
+        try:
+            identity = await run_in_threadpool(start_identity, app, settings)
+        except BaseException:
+            if fenrun is None:
+                await run_in_threadpool(app.close)
+            raise
+        api.state.auth, api.state.signed_requests = identity
         await run_in_threadpool(app.catch_up)
         loop = CatchUpLoop(app)
         loop.start()
@@ -85,15 +97,18 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
                 await run_in_threadpool(app.close)
 
     async def context(request: Request) -> Context:
-        try:
-            actor = actor_of(request.headers.get(ACTOR_HEADER), settings.default_actor)
-        except ActorHeaderRefused as exc:
-            raise HTTPException(status_code=400, detail=str(exc)) from None
-        return Context(app=request.app.state.fenrun, actor=actor)
+        principal = await authenticate(request)
+        return Context(app=request.app.state.fenrun, principal=principal)
 
     api = FastAPI(title="Fenrun", lifespan=lifespan)
-    api.include_router(GraphQLView(schema, context_getter=context), prefix="/graphql")
+    persisted = PersistedQueries.of(settings.persisted_queries_file)
+    api.include_router(
+        GraphQLView(schema, context_getter=context, persisted=persisted), prefix="/graphql"
+    )
     api.include_router(health.router)
+    api.include_router(identity_routes)
+    api.include_router(rest.router)
+    api.add_exception_handler(Unauthenticated, unauthenticated)  # type: ignore[arg-type]
     api.mount(GRAPHIQL_ASSETS, StaticFiles(directory=STATIC / "graphiql"), name="graphiql")
 
     # The last added runs first: the request id and its log line wrap everything, CORS answers
@@ -104,11 +119,17 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["content-type", "accept", ACTOR_HEADER, REQUEST_ID_HEADER],
+            allow_headers=[
+                "content-type",
+                "accept",
+                "authorization",
+                *([ACTOR_HEADER] if settings.auth == "off" else []),
+                REQUEST_ID_HEADER,
+            ],
             expose_headers=[REQUEST_ID_HEADER],
             max_age=600,
         )
-    api.add_middleware(RequestContext, default_actor=settings.default_actor)
+    api.add_middleware(RequestContext)
     return api
 
 

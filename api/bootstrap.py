@@ -19,6 +19,7 @@ from application.levels import LevelPolicy
 from application.policy import CommissionPolicy
 from application.settings import Settings
 from application.workflows import Workflows
+from domain.approvals import ApprovalPolicy
 from projections.queries import ReadModel
 from projections.replica import ReadRouter
 from projections.runner import ProjectionRunner
@@ -122,6 +123,7 @@ def bootstrap(
         business_tz=settings.zone,
         clock=clock or SystemClock(),
         clock_tolerance=timedelta(seconds=settings.clock_tolerance_seconds),
+        approvals=ApprovalPolicy(settings.second_approver_from_fen),
     )
     policy = CommissionPolicy(
         ledger, batch_size=settings.policy_batch_size, business_tz=settings.zone

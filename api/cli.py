@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from api.audit_cli import audit_cli
+from api.identity_cli import keys_cli, token, users_cli
 from api.observability.logs import configure_logging
 from application.settings import Settings
 
@@ -24,6 +25,9 @@ app.add_typer(projections_cli, name="projections")
 plans_cli = typer.Typer(no_args_is_help=True, help="Commission plans: simulate and correct.")
 app.add_typer(plans_cli, name="plans")
 app.add_typer(audit_cli, name="audit")
+app.add_typer(users_cli, name="users")
+app.add_typer(keys_cli, name="keys")
+app.command()(token)
 db_cli = typer.Typer(no_args_is_help=True, help="The embedded PostgreSQL server.")
 app.add_typer(db_cli, name="db")
 console = Console(stderr=True)
@@ -71,15 +75,14 @@ def serve(
 
     from api.app import create_app
 
-    settings = Settings()
-    console.print(
-        f"Fenrun: GraphQL at http://{host or settings.host}:{port or settings.port}/graphql"
-    )
+    given = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    settings = Settings(**given)  # the host given here is the one FENRUN_AUTH=off is checked on
+    console.print(f"Fenrun: GraphQL at http://{settings.host}:{settings.port}/graphql")
     # Logging is ours (JSON lines with request ids); our middleware logs each request.
     uvicorn.run(
         create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
+        host=settings.host,
+        port=settings.port,
         log_config=None,
         access_log=False,
     )

@@ -15,6 +15,8 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
+from api.graphql.persisted import PersistedQueries
+
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 STATIC = Path(__file__).resolve().parent / "static"
 GRAPHIQL_ASSETS = "/static/graphiql"  # where create_app mounts STATIC / "graphiql"
@@ -31,7 +33,12 @@ def wants_graphql_response(accept: str | None) -> bool:
 
 class GraphQLView(GraphQLRouter):
     """strawberry's router, plus the newer media type: with it, a request that fails to parse or
-    validate gets 400 and no `data` key; responses are encoded with orjson."""
+    validate gets 400 and no `data` key; responses are encoded with orjson. Operations may be
+    held to an allow-list of persisted queries (api/graphql/persisted.py)."""
+
+    def __init__(self, *args: Any, persisted: PersistedQueries | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.persisted = persisted or PersistedQueries(None)
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         # strawberry's page loads its scripts from a CDN; ours from this service, behind
@@ -51,6 +58,10 @@ class GraphQLView(GraphQLRouter):
     async def execute_single(
         self, request: Request, request_adapter: Any, *args: Any, **kwargs: Any
     ) -> ExecutionResult:
+        if "request_data" in kwargs and "context" in kwargs:
+            kwargs["request_data"] = self.persisted.resolve(
+                kwargs["request_data"], kwargs["context"].principal
+            )
         try:
             return await super().execute_single(request, request_adapter, *args, **kwargs)
         except HTTPException as exc:

@@ -109,11 +109,14 @@ def canonical(value: object) -> object:
     """One JSON form per value: times as ISO text, money as integer fen (as given), documents
     with their keys sorted (by the encoder), tuples as lists."""
     if isinstance(value, Audit):
-        return {
+        audit = {
             "actor": value.actor,
             "reason": value.reason,
             "effective_at": value.effective_at.isoformat() if value.time_given else None,
         }
+        if value.agent_code is not None:  # absent otherwise: digests recorded before hold
+            audit["agent_code"] = value.agent_code
+        return audit
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Enum):

@@ -24,7 +24,9 @@ from application.legacy_digests import legacy_digest
 from application.log import LedgerMapper
 from application.results import Result, from_record, to_record
 from application.transcoder import OrjsonTranscoder
+from application.use_cases import identity
 from domain.agent import Agent
+from domain.approvals import ApprovalPolicy
 from domain.card import Card
 from domain.common import aggregate_id, require_code
 from domain.errors import (
@@ -37,6 +39,7 @@ from domain.errors import (
     PlanNotFound,
 )
 from domain.idempotency import CURRENT_SCHEME, IdempotencyKey
+from domain.identity import ApiKey, User
 from domain.levels import LADDER_CODE, LevelLadder
 from domain.order import Order
 from domain.package import Package
@@ -85,9 +88,11 @@ class Ledger(Application):
         business_tz: tzinfo = BUSINESS_TZ,
         clock: Clock | None = None,
         clock_tolerance: timedelta = CLOCK_TOLERANCE,
+        approvals: ApprovalPolicy | None = None,
     ) -> None:
         super().__init__(env)
         self.price_factor = price_factor
+        self.approvals = approvals or ApprovalPolicy()  # maker-checker (domain/approvals.py)
         self.directory = directory
         self.business_tz = business_tz  # months of RERATE_MONTH corrections
         self.clock = clock or SystemClock()  # effective times are checked against it
@@ -116,6 +121,12 @@ class Ledger(Application):
     define_agent_levels = use_case(uc.DefineAgentLevels)
     set_agent_level = use_case(uc.SetAgentLevel)
     record_carrier_settlement = use_case(uc.RecordCarrierSettlement)
+    add_user = use_case(identity.AddUser)
+    set_user_roles = use_case(identity.SetUserRoles)
+    disable_user = use_case(identity.DisableUser)
+    enable_user = use_case(identity.EnableUser)
+    issue_api_key = use_case(identity.IssueApiKey)
+    revoke_api_key = use_case(identity.RevokeApiKey)
 
     # -- wiring ----------------------------------------------------------------------------------
     def construct_transcoder(self) -> Transcoder:
@@ -227,6 +238,12 @@ class Ledger(Application):
             self.agent(agent_code)  # only agents have wallets
             return Wallet.open(agent_code)
         return found
+
+    def user(self, code: str) -> User | None:
+        return self._find(User, aggregate_id("user", code))
+
+    def api_key(self, key_id: str) -> ApiKey | None:
+        return self._find(ApiKey, aggregate_id("api-key", key_id))
 
     def plan(self, code: str) -> CommissionPlan | None:
         return self._find(CommissionPlan, aggregate_id("plan", code))

@@ -163,6 +163,8 @@ _PAYLOADS: dict[type[Command[Any]], Callable[[Any], Payload]] = {
 
 def legacy_digest(command: Command[Any]) -> str:
     """The digest scheme 1 computed for this request: sha256 of {op, payload}, keys sorted."""
+    if type(command) not in _PAYLOADS:
+        return ""  # a command scheme 1 never knew: never the request a scheme-1 key recorded
     name, payload = _PAYLOADS[type(command)](command)
     body = orjson.dumps({"op": name, "payload": payload}, option=orjson.OPT_SORT_KEYS, default=str)
     return hashlib.sha256(body).hexdigest()

@@ -105,6 +105,9 @@ class UnfreezeRequested(Result):
 @dataclass(frozen=True)
 class UnfreezeRequestsDecided(Result):
     request_ids: tuple[str, ...]
+    # Of these, the requests whose first approval was recorded: they wait for a second,
+    # different approver (maker-checker). Recorded results without it had none.
+    awaiting_second_approval: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,20 @@ class LevelsDefined(Result):
 class AgentLevelSet(Result):
     agent_code: str
     level_code: str
+
+
+@dataclass(frozen=True)
+class UserRecorded(Result):
+    """A user added, changed, disabled or enabled."""
+
+    user_code: str
+
+
+@dataclass(frozen=True)
+class ApiKeyRecorded(Result):
+    """An API key issued or revoked."""
+
+    key_id: str
 
 
 @dataclass(frozen=True)
@@ -146,6 +163,8 @@ RESULTS: dict[str, type[Result]] = {
         LevelsDefined,
         AgentLevelSet,
         SettlementRecorded,
+        UserRecorded,
+        ApiKeyRecorded,
     )
 }
 

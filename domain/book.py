@@ -53,6 +53,7 @@ class LineEffect:
     opens_request: str | None = None  # the unfreeze request the event makes
     closes_request: str | None = None  # the pending request the event ends...
     decision: str | None = None  # ...and how: APPROVED, REJECTED or VOIDED
+    approver: str | None = None  # an approval recorded on the pending request, which waits on
 
     @classmethod
     def whole(
@@ -95,6 +96,7 @@ class OpenLine:
     releasable_at: datetime
     request_id: str | None = None  # its pending unfreeze request
     requests: int = 0  # unfreeze requests made for it so far (their ids count them)
+    approvers: tuple[str, ...] = ()  # who approved its pending request so far (maker-checker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,13 +252,15 @@ class CommissionBook:
         line = self.lines[cid]
         if effect.closes_request is not None:
             self.requests.pop(effect.closes_request, None)
-            line.request_id = None
+            line.request_id, line.approvers = None, ()
             if effect.decision == "REJECTED" and effect.to_status == CommissionStatus.VOIDED:
                 self.rejected.add(cid)
         if effect.opens_request is not None:
             self.requests[effect.opens_request] = cid
-            line.request_id = effect.opens_request
+            line.request_id, line.approvers = effect.opens_request, ()
             line.requests += 1
+        if effect.approver is not None:
+            line.approvers = (*line.approvers, effect.approver)
         line.status, line.amount_fen = effect.status, effect.remaining_fen
         if effect.releasable_at is not None:
             line.releasable_at = effect.releasable_at
@@ -272,7 +276,13 @@ class CommissionBook:
     def from_state(cls, state: dict[str, Any]) -> "CommissionBook":
         """The book again from a snapshot's plain state (lines come back as dicts)."""
         lines = {
-            cid: OpenLine(**{**line, "status": CommissionStatus(line["status"])})
+            cid: OpenLine(
+                **{
+                    **line,
+                    "status": CommissionStatus(line["status"]),
+                    "approvers": tuple(line.get("approvers", ())),
+                }
+            )
             for cid, line in state["lines"].items()
         }
         return cls(**{**state, "lines": lines})

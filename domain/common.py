@@ -42,6 +42,9 @@ class Audit:
     # False when the caller gave no time and "now" was assumed: a retry then carries another
     # "now", which must not count as a different request for its idempotency key.
     time_given: bool = True
+    # The agent the actor acts as (an agent's user), if any: recorded with the actor, and what
+    # maker-checker compares with a beneficiary (domain/approvals.py).
+    agent_code: str | None = None
 
     CHECKED_WHEN_MADE: ClassVar[bool] = True  # a command field of this type needs no other check
 
@@ -50,6 +53,8 @@ class Audit:
             raise InvalidInput("actor", "every change needs an actor")
         ACTOR.check(self.actor, "actor")
         REASON.check(self.reason, "reason")
+        if self.agent_code is not None:
+            CODE.check(self.agent_code, "actor")
         if not isinstance(self.effective_at, datetime) or self.effective_at.utcoffset() is None:
             raise InvalidInput("occurredAt", "times must carry a UTC offset")
 
@@ -60,8 +65,19 @@ class Audit:
         refused; the facts themselves stay whole in their own events."""
         return cls(ACTOR.fit(actor), effective_at, REASON.fit(reason))
 
+    @property
+    def recorded_actor(self) -> str:
+        """Who, as the events record it: the subject, and for an agent's user its agent too."""
+        if self.agent_code is None:
+            return self.actor
+        return f"{self.actor} (agent {self.agent_code})"
+
     def fields(self) -> dict[str, Any]:
-        return {"actor": self.actor, "effective_at": self.effective_at, "reason": self.reason}
+        return {
+            "actor": self.recorded_actor,
+            "effective_at": self.effective_at,
+            "reason": self.reason,
+        }
 
     def time_for_key(self) -> str | None:
         return self.effective_at.isoformat() if self.time_given else None

@@ -110,6 +110,18 @@ class PlanRefused(LedgerError):
     code = "PLAN_REFUSED"
 
 
+class SelfApproval(LedgerError):
+    """Maker-checker: the beneficiary (or anyone acting as that agent) approving its own money."""
+
+    code = "SELF_APPROVAL"
+
+
+class SameApprover(LedgerError):
+    """Maker-checker: an approval that needs two different approvers, given twice by one."""
+
+    code = "SAME_APPROVER"
+
+
 class IdempotencyKeyReused(LedgerError):
     code = "IDEMPOTENCY_KEY_REUSED"
 

@@ -16,11 +16,12 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.book import BookKeeper, CommissionBook, CommissionStatus, LineEffect, hold_until
 from domain.common import Audit, aggregate_id, derived_id
-from domain.errors import InsufficientDeposit, InvalidInput, InvalidState
+from domain.errors import InsufficientDeposit, InvalidState
 from domain.log import FilledFromHistory
 from domain.money import format_money, require_balance, require_fen
 from domain.payouts import Payouts
 from domain.rules import CommissionLine
+from domain.unfreezing import UnfreezeDecisions
 
 BUCKETS = ("frozen", "unfreezing", "available", "withdrawing", "debt", "deposit")
 
@@ -31,7 +32,7 @@ _BUCKET_OF = {
 }
 
 
-class Wallet(Aggregate, BookKeeper, Payouts):
+class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
     class Opened(Aggregate.Created):
         agent_code: str
 
@@ -170,6 +171,21 @@ class Wallet(Aggregate, BookKeeper, Payouts):
                 closes_request=self.request_id,
                 decision="APPROVED",
             )
+
+    class UnfreezeApprovalRecorded(LineEvent):
+        """A first approval of a request that needs two different approvers (maker-checker):
+        nothing moves; the request waits for a second approver (domain/approvals.py)."""
+
+        request_id: str
+        amount_fen: int
+        approver: str  # the approving subject, compared with the next approver
+
+        def line_effect(self) -> LineEffect:
+            requested = CommissionStatus.UNFREEZE_REQUESTED
+            return LineEffect(
+                self.commission_id, 0, requested, requested, requested, self.amount_fen,
+                approver=self.approver,
+            )  # fmt: skip
 
     class UnfreezeRejected(LineEvent):
         request_id: str
@@ -379,46 +395,6 @@ class Wallet(Aggregate, BookKeeper, Payouts):
         )
         return request_id
 
-    def approve(self, request_id: str, audit: Audit) -> None:
-        commission_id = self._pending(request_id)
-        amount = self.book.lines[commission_id].amount_fen
-        self._require_room("available", amount - min(amount, self.balances["debt"]), "ids")
-        self._record(
-            self.CommissionApproved,
-            commission_id=commission_id,
-            request_id=request_id,
-            amount_fen=amount,
-            debt_repaid_fen=min(amount, self.balances["debt"]),
-            **audit.fields(),
-        )
-
-    def reject(self, request_id: str, void: bool, audit: Audit) -> None:
-        if not audit.reason:
-            raise InvalidInput("reason", "a rejection needs a reason")
-        commission_id = self._pending(request_id)
-        line = self.book.lines[commission_id]
-        if void:
-            self._record(
-                self.CommissionVoided,
-                commission_id=commission_id,
-                amount_fen=line.amount_fen,
-                from_status=str(line.status),
-                remaining_fen=0,
-                closes_request=request_id,
-                decision="REJECTED",
-                **audit.fields(),
-            )
-            return
-        self._record(
-            self.UnfreezeRejected,
-            commission_id=commission_id,
-            request_id=request_id,
-            amount_fen=line.amount_fen,
-            # Back to frozen for another full hold, so it is not re-requested at once.
-            releasable_at=hold_until(audit.effective_at, line.hold_days),
-            **audit.fields(),
-        )
-
     def reduce(self, commission_id: str, amount_fen: int, audit: Audit) -> None:
         """Takes up to amount_fen off a line: void while unreleased, claw back once released."""
         effect = self.book.reduction(commission_id, amount_fen)
@@ -451,11 +427,3 @@ class Wallet(Aggregate, BookKeeper, Payouts):
     def _require_room(self, bucket: str, delta: int, field: str = "amount") -> None:
         """A bucket a command moves stays within MAX_BALANCE_FEN (domain/money.py)."""
         require_balance(self.balances[bucket] + delta, field, f"the {bucket} of {self.agent_code}")
-
-    def _pending(self, request_id: str) -> str:
-        try:
-            return self.book.requests[request_id]
-        except KeyError:
-            raise InvalidState(
-                "ids", f"unfreeze request {request_id} is not pending on {self.agent_code}"
-            ) from None

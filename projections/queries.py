@@ -35,6 +35,15 @@ VIEWS = (
 )
 
 
+# An agent's subtree as the tree is now (parents as last bound), whatever the read position:
+# access rights are today's (decision 0021). %(root)s is the agent.
+_SUBTREE = (
+    "WITH RECURSIVE sub(code) AS (SELECT %(root)s::text"
+    " UNION SELECT a.code FROM agents a JOIN sub ON a.parent_code = sub.code)"
+    " SELECT code FROM sub"
+)
+
+
 class PositionNotReady(Exception):
     """The requested position is beyond what the read models have processed."""
 
@@ -174,6 +183,14 @@ class ReadModel:
         )
         return Page(rows[:first], len(rows) > first)
 
+    def subtree(self, code: str) -> frozenset[str]:
+        """The agent and its whole downline, as the tree is now."""
+        return frozenset(r["code"] for r in self._all(_SUBTREE, {"root": code}))
+
+    def parent_now(self, code: str) -> str | None:
+        row = self._one("SELECT parent_code FROM agents WHERE code = %s", (code,))
+        return row["parent_code"] if row else None
+
     # -- wallets ---------------------------------------------------------------------------------
     def wallet(self, agent_code: str, at: int) -> dict[str, int] | None:
         if self.agent(agent_code, at) is None:
@@ -244,20 +261,33 @@ class ReadModel:
         first: int,
         after: str | None,
         ids: list[str] | None = None,
+        *,
+        awaiting: bool | None = None,
     ) -> Page:
+        """Requests as of `at`, each with the approvals recorded on it while pending (a request
+        that has some and is still pending awaits a second approver)."""
         sql = (
             "SELECT * FROM (SELECT r.id, r.commission_id, r.agent_code, r.amount_fen,"
             " r.requested_position, r.requested_at,"
             " CASE WHEN r.decided_position <= %(at)s THEN r.decision ELSE 'PENDING' END AS status,"
             " CASE WHEN r.decided_position <= %(at)s THEN r.decided_at END AS decided_at,"
             " CASE WHEN r.decided_position <= %(at)s THEN r.decided_by END AS decided_by,"
-            " CASE WHEN r.decided_position <= %(at)s THEN r.reason END AS reason"
+            " CASE WHEN r.decided_position <= %(at)s THEN r.reason END AS reason,"
+            " coalesce((SELECT jsonb_agg(jsonb_build_object('approver', a.approver,"
+            "   'actor', a.actor, 'approved_at', a.approved_at) ORDER BY a.position)"
+            "   FROM unfreeze_approvals a WHERE a.request_id = r.id AND a.position <= %(at)s),"
+            "  '[]'::jsonb) AS approvals"
             " FROM unfreeze_requests r WHERE r.requested_position <= %(at)s) u WHERE true"
         )
         params: dict[str, Any] = {"at": at, "limit": first + 1}
         if status is not None:
             sql += " AND u.status = %(status)s"
             params["status"] = status
+        if awaiting is not None:
+            sql += (
+                " AND (u.status = 'PENDING' AND jsonb_array_length(u.approvals) > 0) = %(awaiting)s"
+            )
+            params["awaiting"] = awaiting
         if agent_code is not None:
             sql += " AND u.agent_code = %(agent)s"
             params["agent"] = agent_code

@@ -162,7 +162,12 @@ class Commissions(View):
     Every status comes from the line effect its event declares (domain/book.py)."""
 
     name = "commissions"
-    tables = ("commission_lines", "commission_status_history", "unfreeze_requests")
+    tables = (
+        "commission_lines",
+        "commission_status_history",
+        "unfreeze_requests",
+        "unfreeze_approvals",
+    )
     event_types = (Wallet.LineEvent,)
 
     def begin(self, cur: Cursor[Any]) -> None:
@@ -171,6 +176,7 @@ class Commissions(View):
         self.history: list[tuple[Any, ...]] = []
         self.requests: list[tuple[Any, ...]] = []
         self.decisions: list[tuple[Any, ...]] = []
+        self.approvals: list[tuple[Any, ...]] = []
 
     def apply(self, event: Any, at: Position) -> None:
         effect: LineEffect = event.line_effect()
@@ -189,6 +195,10 @@ class Commissions(View):
             )
         if effect.closes_request is not None:
             self._decide(effect.closes_request, str(effect.decision), event, at)
+        if effect.approver is not None:  # a first approval: the request waits for a second
+            self.approvals.append(
+                (event.request_id, at.position, effect.approver, event.actor, event.effective_at)
+            )
         state = _LineState(effect.status, effect.remaining_fen, effect.releasable_at)
         previous = self.current.get(event.commission_id)
         if state.releasable_at is None and previous is not None:
@@ -308,6 +318,12 @@ class Commissions(View):
             "UPDATE unfreeze_requests SET decided_position = %s, decision = %s, decided_at = %s,"
             " decided_by = %s, reason = %s WHERE id = %s",
             self.decisions,
+        )
+        copy_rows(
+            cur,
+            "unfreeze_approvals",
+            ("request_id", "position", "approver", "actor", "approved_at"),
+            self.approvals,
         )
 
 

@@ -1,4 +1,5 @@
-"""Per-request context: the app, the actor, and the log position the whole request reads at.
+"""Per-request context: the app, the authenticated caller, and the log position the whole
+request reads at.
 
 Every read pins its position here and nowhere else: queries by (asOf, position), the same pin
 for every field asking the same; a mutation's payload at the newest position, just after its
@@ -13,6 +14,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from strawberry.fastapi import BaseContext
 
+from api.auth.principal import Principal
 from api.bootstrap import Fenrun
 from projections.queries import Pinned, ReadModel
 
@@ -20,11 +22,27 @@ from projections.queries import Pinned, ReadModel
 @dataclass
 class Context(BaseContext):
     app: Fenrun
-    actor: str
+    principal: Principal
     pins: dict[tuple[Any, Any], Pinned] = field(default_factory=dict)
+    _subtree: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         super().__init__()
+
+    @property
+    def actor(self) -> str:
+        return self.principal.actor
+
+    async def subtree(self) -> frozenset[str]:
+        """The caller's agent and its downline as the tree is now (agents' confinement)."""
+        if self._subtree is None:
+            code = self.principal.agent_code
+            found = await run_in_threadpool(self.app.read.subtree, code) if code else frozenset()
+            self._subtree = found
+        return self._subtree
+
+    async def parent_now(self, code: str) -> str | None:
+        return await run_in_threadpool(self.app.read.parent_now, code)
 
     async def pin(self, as_of: datetime | None, position: str | None) -> Pinned:
         """One position per (asOf, position) asked for; the first is reported in extensions."""

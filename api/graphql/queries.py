@@ -1,5 +1,6 @@
 """Queries: every field that reads state takes asOf (a time) or position (a log position)."""
 
+from functools import partial
 from typing import Annotated, Any
 
 import strawberry
@@ -117,15 +118,22 @@ class Query:
         position: Pos = None,
         first: int = 20,
         after: str | None = None,
+        awaiting_second_approval: Annotated[
+            bool | None,
+            strawberry.argument(description="Only those that wait for a second approver (or not)."),
+        ] = None,
     ) -> Connection[UnfreezeRequest]:
         pinned = await _ctx(info).pin(as_of, position)
         page = await run_in_threadpool(
-            _ctx(info).read(pinned.position).unfreeze_requests,
-            pinned.position,
-            status.value if status else None,
-            agent_code,
-            page_size(info, first),
-            after,
+            partial(
+                _ctx(info).read(pinned.position).unfreeze_requests,
+                pinned.position,
+                status.value if status else None,
+                agent_code,
+                page_size(info, first),
+                after,
+                awaiting=awaiting_second_approval,
+            )
         )
         return connection(
             page, lambda r: UnfreezeRequest.of(r, pinned.position), request_cursor, after

@@ -11,6 +11,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from api.graphql.audit import AuditQueries
+from api.graphql.me import MeQueries
 from api.graphql.mutations.agents import AgentMutations
 from api.graphql.mutations.cards import CardMutations
 from api.graphql.mutations.commissions import CommissionMutations
@@ -20,9 +21,12 @@ from api.graphql.mutations.plans import PlanCorrectionMutations, PlanMutations
 from api.graphql.mutations.settlements import SettlementMutations
 from api.graphql.mutations.wallets import WalletMutations
 from api.graphql.plans import PlanQueries
+from api.graphql.policy import enforce
 from api.graphql.queries import Query
 from api.graphql.reports import ReportQueries
 from api.graphql.scalars import SCALARS
+from api.graphql.types import Agent
+from api.graphql.visibility import SchemaVisibility
 from api.observability.metrics import OperationMetrics
 from projections.queries import PositionNotReady
 
@@ -75,9 +79,13 @@ MUTATIONS = (
     PlanCorrectionMutations,
 )
 
+QUERY = merge_types("Query", (MeQueries, Query, ReportQueries, PlanQueries, AuditQueries))
+MUTATION = merge_types("Mutation", MUTATIONS)
+enforce(QUERY, MUTATION, Agent)  # the policy table, on every field it names (api/graphql/policy.py)
+
 schema = strawberry.Schema(
-    query=merge_types("Query", (Query, ReportQueries, PlanQueries, AuditQueries)),
-    mutation=merge_types("Mutation", MUTATIONS),
+    query=QUERY,
+    mutation=MUTATION,
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
         OperationMetrics,
@@ -86,5 +94,6 @@ schema = strawberry.Schema(
         _factory(MaxAliasesLimiter, max_alias_count=30),
         _factory(MaxTokensLimiter, max_token_count=5000),
         _factory(MaskErrors, should_mask_error=_should_mask),
+        SchemaVisibility,
     ],
 )

@@ -1,6 +1,7 @@
 """Output types. Each object carries the log position it was read at (Private), so nested fields
 read at the same position as their parent."""
 
+from datetime import datetime
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
@@ -202,17 +203,36 @@ def commission_cursor(row: dict[str, Any]) -> str:
     return encode_cursor(row["position"], row["id"])
 
 
+@strawberry.type(description="An approval recorded on a request that needs two approvers.")
+class Approval:
+    approver: str = strawberry.field(description="Who approved (the authenticated subject).")
+    actor: str = strawberry.field(description="As the event records it (an agent's code too).")
+    at: DateTime
+
+
 @strawberry.type
 class UnfreezeRequest:
     id: str
+    agent_code: str
     status: UnfreezeRequestStatus
     requested_amount: Money
     requested_at: DateTime
     decided_at: DateTime | None
     decided_by: str | None
     reason: str | None
+    approvals: list[Approval] = strawberry.field(
+        description="Approvals recorded while it waits for a second, different approver "
+        "(maker-checker: amounts at or above FENRUN_SECOND_APPROVER_FROM)."
+    )
     commission_id: strawberry.Private[str]
     at: strawberry.Private[int]
+
+    @strawberry.field(
+        description="Pending, with its first approval recorded: a second, different finance "
+        "approver completes it; a rejection by either ends it."
+    )
+    def awaiting_second_approval(self) -> bool:
+        return self.status == UnfreezeRequestStatus.PENDING and bool(self.approvals)
 
     @strawberry.field
     async def commission(self, info: strawberry.Info) -> Commission | None:
@@ -225,15 +245,25 @@ class UnfreezeRequest:
     def of(cls, row: dict[str, Any], at: int) -> "UnfreezeRequest":
         return cls(
             id=row["id"],
+            agent_code=row["agent_code"],
             status=UnfreezeRequestStatus(row["status"]),
             requested_amount=row["amount_fen"],
             requested_at=row["requested_at"],
             decided_at=row["decided_at"],
             decided_by=row["decided_by"],
             reason=row["reason"],
+            approvals=[
+                Approval(approver=a["approver"], actor=a["actor"], at=_time(a["approved_at"]))
+                for a in row.get("approvals") or ()
+            ],
             commission_id=row["commission_id"],
             at=at,
         )
+
+
+def _time(value: Any) -> Any:
+    """Times inside a jsonb column come back as ISO text."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def request_cursor(row: dict[str, Any]) -> str:

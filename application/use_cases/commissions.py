@@ -71,11 +71,17 @@ class ApproveUnfreezeRequests(Command[UnfreezeRequestsDecided]):
     input_names: ClassVar[dict[str, str]] = {"request_ids": "ids"}
 
     def decide(self, ledger: "Ledger") -> Decision[UnfreezeRequestsDecided]:
+        """Maker-checker per request (domain/approvals.py): all or nothing, so one refused
+        approval (self-approval, the same approver twice) refuses the batch; requests whose
+        first approval this is are reported as waiting for a second approver."""
         changed: dict[str, Wallet] = {}
+        waiting = []
         for wallet, request_id in _batch(ledger, tuple(self.request_ids)):
-            wallet.approve(request_id, self.audit)
+            if not wallet.approve(request_id, self.audit, ledger.approvals):
+                waiting.append(request_id)
             changed[str(wallet.id)] = wallet
-        return list(changed.values()), UnfreezeRequestsDecided(tuple(self.request_ids))
+        result = UnfreezeRequestsDecided(tuple(self.request_ids), tuple(waiting))
+        return list(changed.values()), result
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -12,17 +13,37 @@ import pytest
 import uvicorn
 
 from api.app import create_app
+from api.identity_cli import mint_token
 from application.clock import SetClock
+from domain.common import Audit
 
 # The server's clock when a test starts: before every date the tests' facts carry.
 TESTS_BEGIN = datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=8)))
 _FACT_TIMES = ("occurredAt", "now")
 
+# The default client's user: the roles the many existing tests need (set up the ledger,
+# place orders, approve). Tests of who may do what ask for clients of their own.
+DEFAULT_USER = "finance-1"
+DEFAULT_ROLES = ("admin", "operator", "finance")
+
 
 class GraphQLClient:
-    def __init__(self, base_url: str, clock: SetClock | None = None) -> None:
+    """Sends GraphQL as one user, with a bearer token minted the way `fenrun token` mints one
+    (the user is added as `fenrun users add` adds it)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        fenrun: Any,
+        user: str,
+        token: str | None,
+        clock: SetClock | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.fenrun = fenrun
+        self.user = user
+        self.token = token
         self.http = httpx.Client(base_url=base_url, timeout=30)
-        self.actor = "finance-1"
         # Facts are reported as they happen: a mutation dated later moves the server's clock
         # to its time first (off for tests of the clock itself).
         self.clock = clock
@@ -35,16 +56,27 @@ class GraphQLClient:
             if isinstance(input.get(name), str):
                 self.clock.move_to_at_least(datetime.fromisoformat(input[name]))
 
+    def as_user(
+        self, code: str, roles: tuple[str, ...] = ("finance",), agent: str | None = None
+    ) -> "GraphQLClient":
+        """A client of another user (added on first use, with these roles and agent)."""
+        token = user_token(self.fenrun, code, roles, agent)
+        return GraphQLClient(self.base_url, self.fenrun, code, token, self.clock)
+
+    def anonymous(self) -> "GraphQLClient":
+        return GraphQLClient(self.base_url, self.fenrun, "anonymous", None, self.clock)
+
     def raw(
         self,
         query: str,
         variables: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
+        auth = {"authorization": f"Bearer {self.token}"} if self.token else {}
         return self.http.post(
             "/graphql",
             json={"query": query, "variables": variables or {}},
-            headers={"x-fenrun-actor": self.actor, **(headers or {})},
+            headers={**auth, **(headers or {})},
         )
 
     def __call__(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -76,27 +108,45 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(fenrun) -> Iterator[str]:
+@contextmanager
+def running(app: Any) -> Iterator[str]:
+    """Serves an app (create_app's) on a free loopback port; yields its base URL."""
     port = _free_port()
-    config = uvicorn.Config(
-        create_app(fenrun=fenrun), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not srv.started:
         assert time.monotonic() < deadline, "server did not start"
+        assert thread.is_alive(), "server failed to start"
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture
-def gql(server: str, clock: SetClock) -> Iterator[GraphQLClient]:
+def server(fenrun) -> Iterator[str]:
+    with running(create_app(fenrun=fenrun)) as url:
+        yield url
+
+
+def user_token(
+    fenrun: Any, code: str, roles: tuple[str, ...], agent: str | None = None, ttl: str = "1h"
+) -> str:
+    """Adds the user unless it exists, then mints its token through the CLI's own path."""
+    if fenrun.ledger.user(code) is None:
+        fenrun.ledger.add_user(code, roles, agent, Audit("test-setup", fenrun.clock.now()))
+    return mint_token(fenrun, code, ttl)
+
+
+@pytest.fixture
+def gql(server: str, fenrun, clock: SetClock) -> Iterator[GraphQLClient]:
     clock.set(TESTS_BEGIN)
-    client = GraphQLClient(server, clock)
+    client = GraphQLClient(server, fenrun, DEFAULT_USER, None, clock)
+    client.token = user_token(fenrun, DEFAULT_USER, DEFAULT_ROLES)
     yield client
     client.http.close()

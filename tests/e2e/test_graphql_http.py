@@ -43,16 +43,18 @@ def test_successful_query_with_new_media_type(gql: GraphQLClient) -> None:
 def test_get_queries_work_and_mutations_over_get_are_refused(
     gql: GraphQLClient, server: str
 ) -> None:
+    bearer = {"authorization": f"Bearer {gql.token}"}
     r = httpx.get(
         f"{server}/graphql",
         params={"query": "{ platformTotals { net } }"},
-        headers={"accept": "application/json"},
+        headers={"accept": "application/json", **bearer},
     )
     assert r.status_code == 200
     assert r.json()["data"]["platformTotals"]["net"] == "0.00"
     r = httpx.get(
         f"{server}/graphql",
         params={"query": 'mutation { registerAgent(input: {code: "G", name: "G"}) { agentCode } }'},
+        headers=bearer,
     )
     assert r.status_code == 405
 

@@ -145,7 +145,19 @@ def test_a_command_leaves_the_servers_database_running(tmp_path: Path, data_dir:
 
         assert postmaster(data_dir) == server
         assert httpx.get(f"{base}/healthz").status_code == 200
-        answer = httpx.post(f"{base}/graphql", json={"query": "{ platformTotals { net } }"})
+        query = {"query": "{ platformTotals { net } }"}
+        assert httpx.post(f"{base}/graphql", json=query).status_code == 401
+        # The embedded issuer, in two commands from any folder: the server made the key.
+        key = data_dir / "identity" / "signing-key.pem"
+        assert key.stat().st_mode & 0o777 == 0o600
+        added = fenrun(
+            "users", "add", "aud-1", "--role", "auditor", env=cli_env(data_dir), cwd=elsewhere
+        )
+        assert added.returncode == 0, added.stderr
+        token = fenrun("token", "aud-1", env=cli_env(data_dir), cwd=elsewhere)
+        assert token.returncode == 0, token.stderr
+        bearer = {"authorization": f"Bearer {token.stdout.strip()}"}
+        answer = httpx.post(f"{base}/graphql", json=query, headers=bearer)
         assert answer.status_code == 200
         assert answer.json() == {
             "data": {"platformTotals": {"net": "0.00"}},

@@ -37,10 +37,14 @@ from application.results import (
     UplineBound,
     WithdrawalRecorded,
 )
+from application.use_cases import identity
+from application.use_cases.identity import AddUser
 from domain.common import Audit, aggregate_id
 from domain.errors import IdempotencyKeyReused
 from domain.idempotency import IdempotencyKey
 from tests.conftest import ROOT
+
+IDENTITY = identity.__name__
 
 T = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 RULES = [{"code": "pct", "kind": "PERCENTAGE", "rate": "5%", "holdDays": 0}]
@@ -185,7 +189,18 @@ def another(command: Command[Any]) -> Command[Any]:
 
 def test_every_use_case_has_a_stored_v1_key() -> None:
     assert set(stored_v1()) == set(RETRIES)
-    assert len({type(c) for c, _ in RETRIES.values()}) == len(Command.__subclasses__()) == 22
+    # Every command that existed when scheme 1 was recorded; identity's came after it.
+    before_scheme_2 = {c for c in Command.__subclasses__() if c.__module__ != IDENTITY}
+    assert {type(c) for c, _ in RETRIES.values()} == before_scheme_2
+    assert len(before_scheme_2) == 22
+
+
+def test_a_v1_key_reused_by_a_later_command_is_refused(fenrun) -> None:
+    """A command that has no scheme-1 payload cannot be the request a v1 key recorded."""
+    load_v1(fenrun.ledger)
+    later = AddUser("u", ("auditor",), None, Audit("ops", T), key="k-release")
+    with pytest.raises(IdempotencyKeyReused):
+        fenrun.ledger.execute(later)
 
 
 def test_a_v1_key_loads_typed_and_marked_scheme_1(fenrun) -> None:

@@ -31,11 +31,19 @@ the log, the invariants compare:
     events recorded up to P (wallet balances, commission statuses, pending requests, platform
     totals).
 
+Actors and roles (decisions 0021, 0022): a rule has a caller of a random role (an agent's user
+acting as a random agent, registered or not) try fields through the real GraphQL schema, with
+the policy extension and its confinement to the tree as the views know it now; the model says
+which must be FORBIDDEN, the rest reach the ledger with inputs it refuses, and the log never
+moves. Another rule has a finance user acting as a line's own agent approve it (refused,
+SELF_APPROVAL), and an invariant finds no approval, first or final, recorded by a beneficiary.
+
 The tests at the end of the file pin down the bugs the machine found (fixed in f7f754e).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -59,7 +67,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from api.auth.principal import Principal
 from api.bootstrap import bootstrap
+from api.graphql.context import Context
+from api.graphql.schema import schema
 from application.clock import SetClock
 from application.policy import CommissionPolicy
 from application.results import (
@@ -90,8 +101,10 @@ from domain.errors import (
     PlanRefused,
     PriceAboveLimit,
     PriceRefused,
+    SelfApproval,
     UnfreezeRequestNotFound,
 )
+from domain.identity import Role
 from domain.wallet import BUCKETS, Wallet
 from tests.conftest import create_database, drop_database
 
@@ -459,6 +472,31 @@ PRICE = st.one_of(
 )
 PICK = st.integers(0, 10**6)
 BUYER = st.sampled_from(["none", "customer", "customer", "customer", "seller", "root"])
+
+
+# Who may try what (the policy table, decision 0021), with inputs the ledger refuses even when
+# the caller may: OTHER is an agent code.
+ATTEMPTS = {
+    "wallet": '{ wallet(agentCode: "OTHER") { frozen } }',
+    "commissions": '{ commissions(agentCode: "OTHER") { edges { node { id } } } }',
+    "platformTotals": "{ platformTotals { net } }",
+    "registerAgent": 'mutation { registerAgent(input: {code: "", name: "x"}) { userErrors { code } } }',
+    "setCostPrice": 'mutation { setCostPrice(input: {agentCode: "OTHER", packageCode: "NO-SUCH", costPrice: "1"}) { userErrors { code } } }',
+    "setRetailPrice": 'mutation { setRetailPrice(input: {agentCode: "OTHER", packageCode: "NO-SUCH", retailPrice: "1"}) { userErrors { code } } }',
+    "placeOrder": 'mutation { placeOrder(input: {orderId: "SM-X", packageCode: "NO-SUCH", agentCode: "OTHER", flow: CUSTOMER_PAYS}) { userErrors { code } } }',
+    "requestWithdrawal": 'mutation { requestWithdrawal(input: {agentCode: "OTHER", withdrawalId: "SM-W", amount: "0"}) { userErrors { code } } }',
+    "approveUnfreezeRequests": 'mutation { approveUnfreezeRequests(input: {ids: ["no-such"]}) { userErrors { code } } }',
+    "recordCarrierSettlement": 'mutation { recordCarrierSettlement(input: {rowId: "SM-R", iccid: "NO-SUCH", period: "2026-03", totalCommission: "1", networkStatus: NORMAL, noArrears: true, noSuspension: true, noComplaint: true}) { userErrors { code } } }',
+}  # fmt: skip
+ATTEMPT_ROLES = {
+    "registerAgent": {"admin"},
+    "setCostPrice": {"admin"},
+    "setRetailPrice": {"admin"},
+    "placeOrder": {"operator"},
+    "requestWithdrawal": {"finance"},
+    "approveUnfreezeRequests": {"finance"},
+    "recordCarrierSettlement": {"operator"},
+}
 
 
 # ---- the machine -------------------------------------------------------------------------------
@@ -1128,6 +1166,84 @@ class LedgerMachine(RuleBasedStateMachine):
             self.m.decide(request_id, approve, void, self.now)
         return None
 
+    # -- who may do what (decisions 0021, 0022) ---------------------------------------------------
+    def subtree(self, agent: str) -> set[str]:
+        """The model's downline of an agent (itself included), as the tree is now."""
+        found, grew = {agent}, True
+        while grew:
+            more = {c for c, a in self.m.agents.items() if a.parent in found} - found
+            found |= more
+            grew = bool(more)
+        return found
+
+    def may(self, role: str, name: str, me: str | None, other: str) -> bool:
+        """The table as the model reads it: staff by role, agents inside their downline."""
+        if role == "agent":
+            assert me is not None
+            parent = self.m.agents[other].parent if other in self.m.agents else None
+            return {
+                "wallet": other in self.subtree(me),
+                "commissions": other in self.subtree(me),
+                "setCostPrice": parent == me,
+                "setRetailPrice": other == me,
+                "placeOrder": other == me,
+                "requestWithdrawal": other == me,
+            }.get(name, False)
+        if name in ("wallet", "commissions", "platformTotals"):
+            return True  # staff read everything
+        return role in ATTEMPT_ROLES[name]
+
+    @precondition(lambda self: bool(self.m.agents))
+    @rule(
+        role=st.sampled_from(["admin", "operator", "finance", "auditor", "agent"]),
+        pick=PICK,
+        whom=PICK,
+    )
+    def someone_attempts(self, role: str, pick: int, whom: int) -> None:
+        """A caller with one role tries each field through the real schema (the policy
+        extension and its confinement) about one agent. Allowed mutations get inputs the ledger
+        refuses, so nothing changes either way: FORBIDDEN must come exactly when the model says."""
+        self.app.catch_up()  # confinement reads the tree from the views
+        me = self._agent(pick) if role == "agent" else None
+        other = self._agent(whom)
+        principal = Principal(f"user-{role}", frozenset({Role(role)}), me)
+        before = self.head()
+        for name, text in ATTEMPTS.items():
+            result = asyncio.run(
+                schema.execute(
+                    text.replace("OTHER", other),
+                    context_value=Context(app=self.app, principal=principal),
+                )
+            )
+            codes = [(e.extensions or {}).get("code") for e in result.errors or []]
+            assert codes in ([], ["FORBIDDEN"]), (name, result.errors)
+            may = self.may(role, name, me, other)
+            assert (codes == ["FORBIDDEN"]) != may, (role, name, me, other, result)
+        assert self.head() == before, f"{role} changed the log"
+
+    @precondition(lambda self: bool(self.m.pending))
+    @rule(pick=PICK)
+    def beneficiary_approves(self, pick: int) -> None:
+        """Someone in finance who acts as the line's agent approves it: refused, always."""
+        self.app.catch_up()
+        request_id = sorted(self.m.pending)[pick % len(self.m.pending)]
+        agent = self.m.lines[self.m.pending[request_id]].agent
+        audit = Audit("finance-and-agent", self.now, "", True, agent)
+        self.refused(
+            SelfApproval, lambda: self.ledger.approve_unfreeze_requests([request_id], audit)
+        )
+
+    def check_no_self_approval(self) -> None:
+        """No line was ever approved, even in part, by someone acting as its beneficiary."""
+        with self.app.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT convert_from(state, 'UTF8')::jsonb FROM ledger_events WHERE topic LIKE"
+                " ANY(%s)",
+                (["%:Wallet.CommissionApproved", "%:Wallet.UnfreezeApprovalRecorded"],),
+            ).fetchall()
+        for (state,) in rows:
+            assert not state["actor"].endswith(f"(agent {state['agent_code']})"), state
+
     @rule()
     def catch_up(self) -> None:
         self.app.catch_up()
@@ -1144,6 +1260,7 @@ class LedgerMachine(RuleBasedStateMachine):
         head = self.head()
         self.check_against_model(head)
         self.check_no_double_commission()
+        self.check_no_self_approval()
         positions = sorted({head, self.rng.randint(1, head)})
         for position in positions:
             self.check_as_of(position)

@@ -34,10 +34,10 @@ def user_error(exc: LedgerError) -> UserError:
 
 
 def audit_of(info: strawberry.Info, at: datetime | None, reason: str | None = None) -> Audit:
-    """Who (the request's actor), when (the input's time, else the server's clock: left out of
-    the digest), why."""
+    """Who (the authenticated caller), when (the input's time, else the server's clock: left
+    out of the digest), why."""
     now = at or info.context.app.clock.now()
-    return Audit(info.context.actor, now, reason or "", at is not None)
+    return info.context.principal.audit(now, reason or "", at is not None)
 
 
 def fen(text: str, field: str) -> int:

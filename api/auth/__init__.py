@@ -1,0 +1,1 @@
+"""Authentication: who is calling (people by bearer tokens, machines by signed requests)."""

@@ -1,0 +1,45 @@
+"""How much of the schema a caller sees: introspection and "Did you mean ...?" suggestions.
+
+Off by default for everyone but admins when authentication is on (FENRUN_GRAPHQL_INTROSPECTION,
+FENRUN_GRAPHQL_SUGGESTIONS): a company's frontends need neither, and both map the API for
+whoever holds a token. With FENRUN_AUTH=off everyone sees everything.
+
+The extension runs validation itself, with the introspection rule added and suggestions hidden
+as the caller's roles say; strawberry then skips its own validation (errors already set).
+"""
+
+from collections.abc import Iterator
+
+from graphql import NoSchemaIntrospectionCustomRule, validate
+from strawberry.extensions.base_extension import SchemaExtension
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+
+from api.auth.principal import Principal
+from domain.identity import Role
+
+
+def allowed(who: str, principal: Principal | None) -> bool:
+    if principal is None or principal.unchecked or who == "everyone":
+        return True
+    return who == "admins" and Role.ADMIN in principal.roles
+
+
+class SchemaVisibility(SchemaExtension):
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        app = getattr(context.context, "app", None)
+        if document is not None and app is not None and context.pre_execution_errors is None:
+            principal = getattr(context.context, "principal", None)
+            settings = app.settings
+            rules = [*context.validation_rules, MaybeNullValidationRule, OneOfInputValidationRule]
+            if not allowed(settings.graphql_introspection, principal):
+                rules.append(NoSchemaIntrospectionCustomRule)
+            context.pre_execution_errors = validate(
+                context.schema._schema,
+                document,
+                rules,
+                hide_suggestions=not allowed(settings.graphql_suggestions, principal),
+            )
+        yield

@@ -1,0 +1,116 @@
+"""Who may use the ledger: users of the embedded issuer and machines' API keys (domain/identity.py)."""
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from application.commands import Command, Decision
+from application.results import ApiKeyRecorded, UserRecorded
+from domain.common import Audit
+from domain.errors import AlreadyExists, NotFound
+from domain.identity import ApiKey, User
+
+if TYPE_CHECKING:
+    from application.ledger import Ledger
+
+
+def _user(ledger: "Ledger", code: str) -> User:
+    found = ledger.user(code)
+    if found is None:
+        raise NotFound("code", f"no user '{code}'")
+    return found
+
+
+def _agent_exists(ledger: "Ledger", agent_code: str | None) -> None:
+    if agent_code is not None:
+        ledger.agent(agent_code, "agent")
+
+
+@dataclass(frozen=True)
+class AddUser(Command[UserRecorded]):
+    """A person with roles; an agent's user names the agent it acts as."""
+
+    code: str
+    roles: tuple[str, ...]
+    agent_code: str | None
+    audit: Audit
+    key: str | None = None
+
+    def decide(self, ledger: "Ledger") -> Decision[UserRecorded]:
+        if ledger.user(self.code) is not None:
+            raise AlreadyExists("code", f"user '{self.code}' already exists")
+        user = User.add(self.code, self.roles, self.agent_code, self.audit)
+        _agent_exists(ledger, self.agent_code)
+        return [user], UserRecorded(self.code)
+
+
+@dataclass(frozen=True)
+class SetUserRoles(Command[UserRecorded]):
+    code: str
+    roles: tuple[str, ...]
+    agent_code: str | None
+    audit: Audit
+    key: str | None = None
+
+    def decide(self, ledger: "Ledger") -> Decision[UserRecorded]:
+        user = _user(ledger, self.code)
+        user.set_roles(self.roles, self.agent_code, self.audit)
+        _agent_exists(ledger, self.agent_code)
+        return [user], UserRecorded(self.code)
+
+
+@dataclass(frozen=True)
+class DisableUser(Command[UserRecorded]):
+    """Its tokens stop working at once (they are checked against the user on every request)."""
+
+    code: str
+    audit: Audit
+    key: str | None = None
+
+    def decide(self, ledger: "Ledger") -> Decision[UserRecorded]:
+        user = _user(ledger, self.code)
+        user.disable(self.audit)
+        return [user], UserRecorded(self.code)
+
+
+@dataclass(frozen=True)
+class EnableUser(Command[UserRecorded]):
+    code: str
+    audit: Audit
+    key: str | None = None
+
+    def decide(self, ledger: "Ledger") -> Decision[UserRecorded]:
+        user = _user(ledger, self.code)
+        user.enable(self.audit)
+        return [user], UserRecorded(self.code)
+
+
+@dataclass(frozen=True)
+class IssueApiKey(Command[ApiKeyRecorded]):
+    """A machine's key: the secret comes sealed (the API layer holds the sealing key)."""
+
+    key_id: str
+    name: str
+    scopes: tuple[str, ...]
+    sealed_secret: str
+    audit: Audit
+    key: str | None = None
+
+    def decide(self, ledger: "Ledger") -> Decision[ApiKeyRecorded]:
+        if ledger.exists("api-key", self.key_id):
+            raise AlreadyExists("keyId", f"API key '{self.key_id}' already exists")
+        issued = ApiKey.issue(self.key_id, self.name, self.scopes, self.sealed_secret, self.audit)
+        return [issued], ApiKeyRecorded(self.key_id)
+
+
+@dataclass(frozen=True)
+class RevokeApiKey(Command[ApiKeyRecorded]):
+    key_id: str
+    audit: Audit
+    key: str | None = None
+
+    def decide(self, ledger: "Ledger") -> Decision[ApiKeyRecorded]:
+        found = ledger.api_key(self.key_id)
+        if found is None:
+            raise NotFound("keyId", f"no API key '{self.key_id}'")
+        found.revoke(self.audit)
+        return [found], ApiKeyRecorded(self.key_id)

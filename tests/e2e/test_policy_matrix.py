@@ -1,0 +1,140 @@
+"""The policy table, proved field by field: every Query and Mutation field has an entry, and for
+every role x field a real HTTP request with that role's token is allowed or refused
+(FORBIDDEN) as the table says. An agent's calls name its own downline, so what it may call
+passes its confinement (test_authorization.py proves the confinement itself)."""
+
+import pytest
+
+from api.auth.principal import Principal
+from api.graphql.policy import POLICY, Authorize, fields_of, grant
+from api.graphql.schema import MUTATION, QUERY
+from domain.identity import Role
+from tests.e2e.conftest import GraphQLClient
+from tests.e2e.test_authorization import forbidden, tree
+from tests.e2e.test_lifecycle import DAY1, sell
+
+T = "2026-03-01T00:00:00+08:00"
+RULES = '[{code: "f", kind: "FIXED", amount: "1.00"}]'
+
+# One call per field, naming agents of P1's downline (the agent user acts as P1; P2 is its
+# direct sub-agent). Allowed calls may still answer userErrors: only FORBIDDEN counts here.
+CALLS: dict[str, str] = {
+    "me": "{ me { subject } }",
+    "agent": '{ agent(code: "P1") { code } }',
+    "wallet": '{ wallet(agentCode: "P1") { frozen } }',
+    "commissions": '{ commissions(agentCode: "P1") { edges { node { id } } } }',
+    "commission": '{ commission(id: "none") { id } }',
+    "unfreezeRequests": '{ unfreezeRequests(agentCode: "P1") { edges { node { id } } } }',
+    "platformTotals": "{ platformTotals { net } }",
+    "commissionPlans": "{ commissionPlans { code } }",
+    "replay": '{ replay(aggregate: WALLET, code: "P1") { version } }',
+    "teamPerformance": '{ teamPerformance(agentCode: "P1", month: "2026-03") { teamAmount } }',
+    "activationReport": '{ activationReport(agentCode: "P1", year: 2026) { count } }',
+    "platformMonth": '{ platformMonth(month: "2026-03") { net } }',
+    "ranking": '{ ranking(month: "2026-03") { agentCode } }',
+    "simulatePlan": f'{{ simulatePlan(code: "level1", from: "{T}", rules: {RULES}) {{ userErrors {{ code }} }} }}',
+    "auditHead": "{ auditHead { position } }",
+    "registerAgent": '{ registerAgent(input: {code: "N", name: "N"}) { userErrors { code } } }',
+    "bindUpline": '{ bindUpline(input: {agentCode: "P2", parentCode: "P1"}) { userErrors { code } } }',
+    "definePackage": '{ definePackage(input: {code: "PN", name: "N", kind: TRAFFIC, purchasePrice: "1"}) { userErrors { code } } }',
+    "setCostPrice": '{ setCostPrice(input: {agentCode: "P2", packageCode: "PK", costPrice: "100"}) { userErrors { code } } }',
+    "setRetailPrice": '{ setRetailPrice(input: {agentCode: "P1", packageCode: "PK", retailPrice: "100"}) { userErrors { code } } }',
+    "defineCommissionPlan": f'{{ defineCommissionPlan(input: {{code: "n", effectiveFrom: "{T}", rules: {RULES}}}) {{ userErrors {{ code }} }} }}',
+    "placeOrder": '{ placeOrder(input: {orderId: "ON", packageCode: "PK", agentCode: "P1", flow: CUSTOMER_PAYS}) { userErrors { code } } }',
+    "completeOrder": '{ completeOrder(input: {orderId: "none"}) { userErrors { code } } }',
+    "refundOrder": '{ refundOrder(input: {orderId: "none", amount: "1", reason: "r"}) { userErrors { code } } }',
+    "topUpDeposit": '{ topUpDeposit(input: {agentCode: "P1", amount: "1"}) { userErrors { code } } }',
+    "requestWithdrawal": '{ requestWithdrawal(input: {agentCode: "P1", withdrawalId: "w", amount: "1"}) { userErrors { code } } }',
+    "settleWithdrawal": '{ settleWithdrawal(input: {agentCode: "P1", withdrawalId: "w", paid: true}) { userErrors { code } } }',
+    "assignCard": '{ assignCard(input: {iccid: "I", agentCode: "P1"}) { userErrors { code } } }',
+    "activateCard": '{ activateCard(input: {iccid: "none"}) { userErrors { code } } }',
+    "recordRecharge": '{ recordRecharge(input: {iccid: "none", amount: "1"}) { userErrors { code } } }',
+    "releaseDueCommissions": f'{{ releaseDueCommissions(input: {{now: "{T}"}}) {{ userErrors {{ code }} }} }}',
+    "approveUnfreezeRequests": '{ approveUnfreezeRequests(input: {ids: ["none"]}) { userErrors { code } } }',
+    "rejectUnfreezeRequests": '{ rejectUnfreezeRequests(input: {ids: ["none"], reason: "r"}) { userErrors { code } } }',
+    "defineAgentLevels": '{ defineAgentLevels(input: {levels: [{code: "g1", name: "G1", rank: 1}]}) { userErrors { code } } }',
+    "setAgentLevel": '{ setAgentLevel(input: {agentCode: "P1", levelCode: "none"}) { userErrors { code } } }',
+    "recordCarrierSettlement": '{ recordCarrierSettlement(input: {rowId: "r", iccid: "none", period: "2026-03", totalCommission: "1", networkStatus: NORMAL, noArrears: true, noSuspension: true, noComplaint: true}) { userErrors { code } } }',
+    "applyPlanCorrection": f'{{ applyPlanCorrection(input: {{code: "level1", from: "{T}", rules: {RULES}, reason: "r"}}) {{ userErrors {{ code }} }} }}',
+}
+ROOTS = {"Query": QUERY, "Mutation": MUTATION}
+
+
+def schema_fields() -> list[tuple[str, str]]:
+    return [
+        (root, f.graphql_name or _camel(f.python_name))
+        for root, type_ in ROOTS.items()
+        for f in fields_of(type_)
+    ]
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def test_every_field_has_an_entry_enforced_on_it() -> None:
+    found = schema_fields()
+    assert {f for _, f in found} == set(CALLS), "a field without a call in this matrix"
+    for root, type_ in ROOTS.items():
+        for field in fields_of(type_):
+            key = (root, field.graphql_name or _camel(field.python_name))
+            assert key in POLICY, f"{key} has no entry in the policy table"
+            assert [e.key for e in field.extensions if isinstance(e, Authorize)] == [key]
+
+
+def test_a_new_field_without_an_entry_fails_the_build() -> None:
+    import strawberry
+    from strawberry.tools import merge_types
+
+    from api.graphql.policy import enforce
+
+    @strawberry.type
+    class Extra:
+        @strawberry.field
+        async def secret(self) -> str:
+            return "s"
+
+    with pytest.raises(LookupError, match=r"Query\.secret has no entry"):
+        enforce(merge_types("Query", (Extra,)))
+
+
+PEOPLE = {
+    Role.ADMIN: ("adm-1", ("admin",), None),
+    Role.OPERATOR: ("ops-1", ("operator",), None),
+    Role.FINANCE: ("fin-1", ("finance",), None),
+    Role.AGENT: ("agent-p1", ("agent",), "P1"),
+    Role.AUDITOR: ("aud-1", ("auditor",), None),
+}
+
+
+def test_every_role_against_every_field(gql: GraphQLClient) -> None:
+    tree(gql)
+    sell(gql, "O-1", "customer", DAY1)
+    clients = {role: gql.as_user(*person) for role, person in PEOPLE.items()}
+    refused: dict[Role, set[str]] = {role: set() for role in Role}
+    for root, name in schema_fields():
+        text = CALLS[name] if root == "Query" else "mutation " + CALLS[name]
+        for role, client in clients.items():
+            response = client.raw(text)
+            assert response.status_code == 200, (role, name, response.text)
+            body = response.json()
+            if forbidden(body):
+                assert forbidden(body) == [name]
+                refused[role].add(name)
+            else:
+                assert "errors" not in body, (role, name, body["errors"])
+    for role, (subject, roles, agent) in PEOPLE.items():
+        principal = Principal(subject, frozenset(Role(r) for r in roles), agent)
+        expected = {
+            name for root, name in schema_fields() if grant(POLICY[(root, name)], principal) is None
+        }
+        assert refused[role] == expected, role
+    # The table as decided (decision 0021), spelled out once more.
+    assert refused[Role.AUDITOR] == {n for r, n in schema_fields() if r == "Mutation"}
+    assert refused[Role.AGENT] == {
+        "platformTotals", "commissionPlans", "platformMonth", "simulatePlan", "auditHead",
+        *(n for r, n in schema_fields() if r == "Mutation"),
+    } - {"setCostPrice", "setRetailPrice", "placeOrder", "requestWithdrawal"}  # fmt: skip
+    assert "approveUnfreezeRequests" in refused[Role.ADMIN] & refused[Role.OPERATOR]
+    assert "approveUnfreezeRequests" not in refused[Role.FINANCE]
