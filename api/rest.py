@@ -1,7 +1,6 @@
 """REST for machines, signed with an API key (api/auth/signatures.py): a carrier's settlement
 row, the same command as the recordCarrierSettlement mutation."""
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -89,7 +88,7 @@ async def record_carrier_settlement(request: Request) -> JSONResponse:
         three_no=(row.no_arrears, row.no_suspension, row.no_complaint),
         periods_used=row.periods_used,
         audit=machine.audit(
-            row.occurred_at or datetime.now(UTC),
+            row.occurred_at or request.app.state.fenrun.clock.now(),
             f"carrier settlement {row.row_id}",
             row.occurred_at is not None,
         ),

@@ -8,6 +8,7 @@ from application.results import ApiKeyRecorded, UserRecorded
 from domain.common import Audit
 from domain.errors import AlreadyExists, NotFound
 from domain.identity import ApiKey, User
+from domain.values import Code, Key, Name
 
 if TYPE_CHECKING:
     from application.ledger import Ledger
@@ -29,11 +30,11 @@ def _agent_exists(ledger: "Ledger", agent_code: str | None) -> None:
 class AddUser(Command[UserRecorded]):
     """A person with roles; an agent's user names the agent it acts as."""
 
-    code: str
-    roles: tuple[str, ...]
-    agent_code: str | None
+    code: Code
+    roles: tuple[Code, ...]
+    agent_code: Code | None
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[UserRecorded]:
         if ledger.user(self.code) is not None:
@@ -45,11 +46,11 @@ class AddUser(Command[UserRecorded]):
 
 @dataclass(frozen=True)
 class SetUserRoles(Command[UserRecorded]):
-    code: str
-    roles: tuple[str, ...]
-    agent_code: str | None
+    code: Code
+    roles: tuple[Code, ...]
+    agent_code: Code | None
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[UserRecorded]:
         user = _user(ledger, self.code)
@@ -62,9 +63,9 @@ class SetUserRoles(Command[UserRecorded]):
 class DisableUser(Command[UserRecorded]):
     """Its tokens stop working at once (they are checked against the user on every request)."""
 
-    code: str
+    code: Code
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[UserRecorded]:
         user = _user(ledger, self.code)
@@ -74,9 +75,9 @@ class DisableUser(Command[UserRecorded]):
 
 @dataclass(frozen=True)
 class EnableUser(Command[UserRecorded]):
-    code: str
+    code: Code
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[UserRecorded]:
         user = _user(ledger, self.code)
@@ -88,12 +89,12 @@ class EnableUser(Command[UserRecorded]):
 class IssueApiKey(Command[ApiKeyRecorded]):
     """A machine's key: the secret comes sealed (the API layer holds the sealing key)."""
 
-    key_id: str
-    name: str
-    scopes: tuple[str, ...]
-    sealed_secret: str
+    key_id: Code
+    name: Name
+    scopes: tuple[Code, ...]
+    sealed_secret: Name  # base64 of the AES-GCM box: printable, well under a name's bound
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[ApiKeyRecorded]:
         if ledger.exists("api-key", self.key_id):
@@ -104,9 +105,9 @@ class IssueApiKey(Command[ApiKeyRecorded]):
 
 @dataclass(frozen=True)
 class RevokeApiKey(Command[ApiKeyRecorded]):
-    key_id: str
+    key_id: Code
     audit: Audit
-    key: str | None = None
+    key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[ApiKeyRecorded]:
         found = ledger.api_key(self.key_id)

@@ -66,17 +66,20 @@ class GraphQLClient:
     def anonymous(self) -> "GraphQLClient":
         return GraphQLClient(self.base_url, self.fenrun, "anonymous", None, self.clock)
 
+    def auth(self) -> dict[str, str]:
+        """The headers that authenticate this client's requests."""
+        return {"authorization": f"Bearer {self.token}"} if self.token else {}
+
     def raw(
         self,
         query: str,
         variables: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        auth = {"authorization": f"Bearer {self.token}"} if self.token else {}
         return self.http.post(
             "/graphql",
             json={"query": query, "variables": variables or {}},
-            headers={**auth, **(headers or {})},
+            headers={**self.auth(), **(headers or {})},
         )
 
     def __call__(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:

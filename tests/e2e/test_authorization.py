@@ -69,6 +69,7 @@ def test_a_disabled_users_token_stops_working(gql: GraphQLClient, fenrun) -> Non
         "agentCode": None,
         "authenticated": True,
     }
+    gql.clock.move_to_at_least(datetime.fromisoformat(DAY9))
     fenrun.ledger.disable_user("aud-1", Audit("admin-1", datetime.fromisoformat(DAY9)))
     refused = auditor.raw("{ me { subject } }")
     assert refused.status_code == 401
@@ -159,7 +160,7 @@ def test_agents_price_their_own_downline_only(gql: GraphQLClient) -> None:
         ).json()
         assert forbidden(body) == [name]
     state = gql('{ replay(aggregate: AGENT, code: "P1") { state } }')["data"]["replay"]["state"]
-    assert state["cost_prices"] == {"PK": 10000}  # refused: P1 kept the cost its upline set
+    assert state["costPrices"] == {"PK": "100.00"}  # refused: P1 kept the cost its upline set
 
 
 def test_auditors_read_any_time_and_change_nothing(gql: GraphQLClient) -> None:

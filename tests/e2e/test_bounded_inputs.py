@@ -4,8 +4,10 @@ nothing saved, and time taken from the server's clock."""
 import json
 from datetime import datetime, timedelta
 
+import httpx
 import pytest
 
+from domain.common import aggregate_id
 from tests.e2e.conftest import GraphQLClient
 
 DAY1 = "2026-03-01T12:00:00+08:00"
@@ -46,7 +48,8 @@ def test_a_name_the_views_cannot_hold_is_refused_and_nothing_breaks(
         " { userErrors { code field } } }"
     )
     body = json.dumps({"query": mutation, "variables": {"name": name}})  # ASCII, escaped
-    response = gql.http.post("/graphql", content=body, headers={"content-type": "application/json"})
+    headers = {"content-type": "application/json", **gql.auth()}
+    response = gql.http.post("/graphql", content=body, headers=headers)
     errors = response.json()["data"]["registerAgent"]["userErrors"]
     assert errors == [{"code": "INVALID_TEXT", "field": ["input", "name"]}]
     assert head(gql) == before
@@ -154,7 +157,8 @@ def test_as_of_a_time_to_come_reads_the_head_and_reports_when(gql: GraphQLClient
 
 
 def test_a_non_ascii_actor_is_recorded_exactly(gql: GraphQLClient) -> None:
-    """Finding 6: a non-ASCII actor header was stored garbled (read as latin-1)."""
+    """Finding 6: a non-ASCII actor was stored garbled (read as latin-1). The actor is now the
+    authenticated subject: a user named in Chinese is recorded as named."""
     seller(gql)
     sale = {"orderId": "O", "packageCode": "P", "agentCode": "A", "flow": "CUSTOMER_PAYS"}
     gql.ok("placeOrder", {**sale, "occurredAt": DAY1})
@@ -162,23 +166,42 @@ def test_a_non_ascii_actor_is_recorded_exactly(gql: GraphQLClient) -> None:
     [request] = gql.ok(
         "releaseDueCommissions", {"now": "2026-03-09T12:00:00+08:00"}, "requests { id }"
     )["requests"]
-    approve = (
-        "mutation($ids: [String!]!) { approveUnfreezeRequests(input: {ids: $ids})"
-        " { requests { decidedBy } userErrors { code } } }"
+    finance = gql.as_user("财务-1Zoë", roles=("finance",))
+    payload = finance.ok(
+        "approveUnfreezeRequests", {"ids": [request["id"]]}, "requests { decidedBy }"
     )
-    response = gql.http.post(
-        "/graphql",
-        json={"query": approve, "variables": {"ids": [request["id"]]}},
-        headers={"x-fenrun-actor": "财务-1 Zoë".encode()},
-    )
-    payload = response.json()["data"]["approveUnfreezeRequests"]
-    assert payload == {"requests": [{"decidedBy": "财务-1 Zoë"}], "userErrors": []}
+    assert payload["requests"] == [{"decidedBy": "财务-1Zoë"}]
     lines = gql('{ commissions(orderId: "O") { edges { node { history { actor } } } } }')
     [line] = lines["data"]["commissions"]["edges"]
-    assert line["node"]["history"][-1]["actor"] == "财务-1 Zoë"
-    bad = gql.http.post(
-        "/graphql",
-        json={"query": "{ platformTotals { net } }"},
-        headers={"x-fenrun-actor": b"\xff\xfe"},
-    )
-    assert bad.status_code == 400
+    assert line["node"]["history"][-1]["actor"] == "财务-1Zoë"
+
+
+def test_without_authentication_the_actor_header_is_read_as_utf8(dsn: str, tmp_path, clock) -> None:
+    """FENRUN_AUTH=off (loopback): the header names the actor, read as the UTF-8 the client
+    sent; bytes that are not UTF-8 are refused (HTTP 400), never recorded garbled."""
+    from api.app import create_app
+    from api.bootstrap import bootstrap
+    from application.settings import Settings
+    from tests.e2e.conftest import TESTS_BEGIN, running
+
+    clock.set(TESTS_BEGIN)
+    app = bootstrap(Settings(database_url=dsn, data_dir=tmp_path, auth="off"), clock=clock)
+    register = 'mutation { registerAgent(input: {code: "Z", name: "Z"}) { userErrors { code } } }'
+    try:
+        with running(create_app(fenrun=app)) as url:
+            named = httpx.post(
+                url + "/graphql",
+                json={"query": register},
+                headers={"x-fenrun-actor": "财务-1 Zoë".encode()},
+            )
+            bad = httpx.post(
+                url + "/graphql",
+                json={"query": "{ platformTotals { net } }"},
+                headers={"x-fenrun-actor": b"\xff\xfe"},
+            )
+        assert named.json()["data"]["registerAgent"] == {"userErrors": []}
+        assert bad.status_code == 400
+        [event] = list(app.ledger.events_of(aggregate_id("agent", "Z"), None))
+        assert event.actor == "财务-1 Zoë"
+    finally:
+        app.close()

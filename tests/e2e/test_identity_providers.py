@@ -203,9 +203,10 @@ def test_a_signed_settlement_row(gql: GraphQLClient, server: str, fenrun) -> Non
     secret, key_id = secrets.token_urlsafe(32), "fk_test"
     sealed = Sealer.of(fenrun.settings).seal(secret, key_id)
     fenrun.ledger.issue_api_key(
-        key_id, "carrier", ("settlements",), sealed, Audit("ops", datetime.now(UTC))
+        key_id, "carrier", ("settlements",), sealed, Audit("ops", fenrun.clock.now())
     )
     body = orjson.dumps(row("R-1"))
+    gql.clock.move_to_at_least(datetime.fromisoformat(row("R-1")["occurredAt"]))  # reported then
     url = server + "/v1/carrier-settlements"
     headers = signed(secret, key_id, body)
     done = httpx.post(url, content=body, headers=headers)
@@ -235,12 +236,12 @@ def test_a_signed_settlement_row(gql: GraphQLClient, server: str, fenrun) -> Non
     assert orjson.loads(bytes(state))["actor"] == "key:fk_test"
     openapi = httpx.get(server + "/openapi.json").json()
     assert "/v1/carrier-settlements" in openapi["paths"]
-    fenrun.ledger.revoke_api_key(key_id, Audit("ops", datetime.now(UTC)))
+    fenrun.ledger.revoke_api_key(key_id, Audit("ops", fenrun.clock.now()))
     assert httpx.post(url, content=body, headers=signed(secret, key_id, body)).status_code == 401
 
 
 def test_tokens_mint_only_for_enabled_users(fenrun) -> None:
     assert user_token(fenrun, "u-1", ("auditor",))
-    fenrun.ledger.disable_user("u-1", Audit("ops", datetime.now(UTC)))
+    fenrun.ledger.disable_user("u-1", Audit("ops", fenrun.clock.now()))
     with pytest.raises(Exception, match="no enabled user"):
         user_token(fenrun, "u-1", ("auditor",))

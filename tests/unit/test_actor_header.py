@@ -2,7 +2,7 @@
 
 import pytest
 
-from api.observability.requests import ActorHeaderRefused, actor_of, logged_actor
+from api.observability.requests import ActorHeaderRefused, actor_of
 
 
 def as_starlette_hands_it_over(raw: bytes) -> str:
@@ -11,15 +11,15 @@ def as_starlette_hands_it_over(raw: bytes) -> str:
 
 @pytest.mark.parametrize("actor", ["finance-1", "财务-1", "Zoë", "運営 😀"])
 def test_a_non_ascii_actor_is_read_exactly(actor: str) -> None:
-    assert actor_of(as_starlette_hands_it_over(actor.encode()), "anonymous") == actor
+    assert actor_of(as_starlette_hands_it_over(actor.encode())) == actor
 
 
 def test_bytes_that_are_not_utf8_are_refused_never_garbled() -> None:
     header = as_starlette_hands_it_over(b"caf\xe9")  # latin-1 bytes, not UTF-8
     with pytest.raises(ActorHeaderRefused):
-        actor_of(header, "anonymous")
-    assert logged_actor(header, "anonymous") == "(refused actor header)"
+        actor_of(header)
 
 
-def test_no_header_is_the_default_actor() -> None:
-    assert actor_of(None, "anonymous") == actor_of("", "anonymous") == "anonymous"
+def test_no_header_names_nobody() -> None:
+    assert actor_of(None) is None
+    assert actor_of("") is None
