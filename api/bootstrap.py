@@ -1,5 +1,6 @@
 """The composition root: the one place that wires settings, database, ledger, policies, views."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,6 +12,7 @@ from psycopg_pool import ConnectionPool
 from api.db_roles import SERVICE_ROLE, as_role
 from api.embedded_db import EmbeddedPostgres, start_embedded_postgres
 from api.migrate import migrate
+from api.observability.metrics import count_failure
 from application.ledger import Ledger
 from application.levels import LevelPolicy
 from application.policy import CommissionPolicy
@@ -19,7 +21,14 @@ from application.workflows import Workflows
 from projections.queries import ReadModel
 from projections.runner import ProjectionRunner
 from projections.temporal import ActivationReport, PlatformMonths, TeamPerformance
-from projections.views import Commissions, Directory, Names, PlatformTotals, WalletBalances
+from projections.views import (
+    Commissions,
+    Directory,
+    Names,
+    PlatformTotals,
+    View,
+    WalletBalances,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -66,20 +75,33 @@ class Fenrun:
     workflows: Workflows = field(init=False)
 
     def __post_init__(self) -> None:
-        self.workflows = Workflows(self, self.read, self.settings.zone)
+        self.workflows = Workflows(
+            self,
+            self.read,
+            self.settings.zone,
+            request_wait=self.settings.mutation_catch_up_seconds,
+            on_failure=lambda part, error: count_failure("catch_up"),
+        )
 
     def catch_up(self) -> int:
         """Runs the policies and the views until none has anything left (read-your-writes)."""
         return self.workflows.catch_up()
 
     def close(self) -> None:
+        self.workflows.close()
         self.ledger.close()
         self.pool.close()
         if self.embedded is not None:
             self.embedded.stop()
 
 
-def bootstrap(settings: Settings | None = None, *, run_migrations: bool = True) -> Fenrun:
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    run_migrations: bool = True,
+    views: Sequence[View] | None = None,
+) -> Fenrun:
+    """views: the read models to run (default: build_views; tests put in their own)."""
     settings = settings or Settings()
     embedded = None
     dsn, owner_dsn = settings.database_dsn, settings.migration_dsn
@@ -95,7 +117,10 @@ def bootstrap(settings: Settings | None = None, *, run_migrations: bool = True) 
             if embedded is not None:
                 embedded.stop()  # the process exits: a server it started must not outlive it
             raise
-    pool = ConnectionPool(dsn, min_size=1, max_size=10, open=True)
+    # Named, so that operators (and tests that cut connections) can tell them in pg_stat_activity.
+    pool = ConnectionPool(
+        dsn, min_size=1, max_size=10, open=True, kwargs={"application_name": "fenrun-views"}
+    )
     read = ReadModel(pool)
     ledger = Ledger(
         eventsourcing_env(dsn),
@@ -110,7 +135,7 @@ def bootstrap(settings: Settings | None = None, *, run_migrations: bool = True) 
     runner = ProjectionRunner(
         pool,
         ledger.mapper.to_domain_event,
-        build_views(settings.zone),
+        list(views) if views is not None else build_views(settings.zone),
         batch_size=settings.projection_batch_size,
     )
     return Fenrun(

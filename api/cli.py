@@ -340,7 +340,7 @@ def plans_correct(
             audit=Audit(actor, datetime.now(UTC), reason),
             expected_version=expected_version,
         )
-        recorded = fenrun.workflows.correct(command, preview=False).recorded
+        recorded = fenrun.workflows.correct(command, preview=False).result.recorded
     except LedgerError as exc:
         console.print(f"[red]{exc.code}[/red] {exc.field}: {exc.message}")
         raise typer.Exit(2) from None

@@ -68,6 +68,15 @@ class Settings(BaseSettings):
         le=60,
         description="How often the API and the worker look for events other processes wrote.",
     )
+    mutation_catch_up_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description="How long a mutation waits for the policies and views to process its write"
+        " before it answers. It answers its result and position either way; payload fields read"
+        " from a view that has not got there yet come back empty, with the view's lag in the"
+        " response's extensions.",
+    )
     default_actor: str = Field(
         default="anonymous",
         min_length=1,
