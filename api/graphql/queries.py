@@ -44,7 +44,7 @@ class Query:
         as_of: AsOf = None,
         position: Pos = None,
     ) -> Agent | None:
-        pinned = await _ctx(info).pin(as_of, position)
+        pinned = await _ctx(info).pin(as_of, position, info)
         row = await run_in_threadpool(_ctx(info).app.read.agent, code, pinned.position)
         return Agent.of(row, pinned.position) if row else None
 
@@ -56,7 +56,7 @@ class Query:
         as_of: AsOf = None,
         position: Pos = None,
     ) -> Wallet | None:
-        pinned = await _ctx(info).pin(as_of, position)
+        pinned = await _ctx(info).pin(as_of, position, info)
         balances = await run_in_threadpool(_ctx(info).app.read.wallet, agent_code, pinned.position)
         return Wallet.of(agent_code, balances) if balances is not None else None
 
@@ -72,7 +72,7 @@ class Query:
         first: int = 20,
         after: str | None = None,
     ) -> Connection[Commission]:
-        pinned = await _ctx(info).pin(as_of, position)
+        pinned = await _ctx(info).pin(as_of, position, info)
         page = await run_in_threadpool(
             _ctx(info).app.read.commissions,
             pinned.position,
@@ -94,7 +94,7 @@ class Query:
         as_of: AsOf = None,
         position: Pos = None,
     ) -> Commission | None:
-        pinned = await _ctx(info).pin(as_of, position)
+        pinned = await _ctx(info).pin(as_of, position, info)
         row = await run_in_threadpool(_ctx(info).app.read.commission, id, pinned.position)
         return Commission.of(row, pinned.position) if row else None
 
@@ -109,7 +109,7 @@ class Query:
         first: int = 20,
         after: str | None = None,
     ) -> Connection[UnfreezeRequest]:
-        pinned = await _ctx(info).pin(as_of, position)
+        pinned = await _ctx(info).pin(as_of, position, info)
         page = await run_in_threadpool(
             _ctx(info).app.read.unfreeze_requests,
             pinned.position,
@@ -129,7 +129,7 @@ class Query:
         as_of: AsOf = None,
         position: Pos = None,
     ) -> PlatformTotals:
-        pinned = await _ctx(info).pin(as_of, position)
+        pinned = await _ctx(info).pin(as_of, position, info)
         t = await run_in_threadpool(_ctx(info).app.read.platform_totals, pinned.position)
         return PlatformTotals(
             income=t["income_fen"],
@@ -146,7 +146,7 @@ class Query:
         as_of: AsOf = None,
         position: Pos = None,
     ) -> list[CommissionPlanVersion]:
-        pinned = await _ctx(info).pin(as_of, position)
+        pinned = await _ctx(info).pin(as_of, position, info)
         rows = await run_in_threadpool(_ctx(info).app.read.plans, pinned.position)
         return [
             CommissionPlanVersion(
