@@ -4,6 +4,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -58,8 +59,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(fenrun) -> Iterator[str]:
+@contextmanager
+def serving(fenrun) -> Iterator[str]:
+    """The API over this composition root, on a free port, until the block ends."""
     port = _free_port()
     config = uvicorn.Config(
         create_app(fenrun=fenrun), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
@@ -70,10 +72,19 @@ def server(fenrun) -> Iterator[str]:
     deadline = time.monotonic() + 20
     while not srv.started:
         assert time.monotonic() < deadline, "server did not start"
+        assert thread.is_alive(), "server did not start"
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(fenrun) -> Iterator[str]:
+    with serving(fenrun) as url:
+        yield url
 
 
 @pytest.fixture
