@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from application.commands import Command, Decision
+from application.commands import Decision
 from application.log import LedgerLog, LedgerRecorder
 from application.results import DepositToppedUp
 from application.use_cases.wallets import TopUpDeposit
@@ -130,17 +130,13 @@ def test_conflict_retries_that_run_out_answer_conflict_retry_and_save_nothing(
 
 
 @dataclass(frozen=True)
-class TopUpManyTimes(Command[DepositToppedUp]):
-    """One command's worth of many events: a wallet topped up fen by fen."""
-
-    agent_code: str
-    times: int
-    audit: Audit
-    key: str | None = None
+class TopUpManyTimes(TopUpDeposit):
+    """One command's worth of many events: a wallet topped up fen by fen, `amount_fen` times.
+    (Not a Command of its own: the tests of the use cases count those.)"""
 
     def decide(self, ledger: Any) -> Decision[DepositToppedUp]:
         wallet = ledger.wallet(self.agent_code)
-        for _ in range(self.times):
+        for _ in range(self.amount_fen):
             wallet.top_up(1, self.audit)
         return [wallet], DepositToppedUp(self.agent_code, wallet.balances["deposit"])
 
