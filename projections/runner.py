@@ -24,7 +24,7 @@ from typing import Any
 
 import psycopg
 import structlog
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.utils import resolve_topic
 from psycopg import Connection, Cursor
 from psycopg_pool import ConnectionPool
@@ -32,6 +32,7 @@ from psycopg_pool import ConnectionPool
 from projections.views import Names, Position, View
 
 log = structlog.get_logger(__name__)
+TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, OperationalError, InterfaceError)
 Decode = Callable[[StoredEvent], Any]
 SWITCH_LOCK = 0x46454E53  # "FENS": held shared by every batch and read, exclusively by a switch
 _ERROR_LENGTH = 2000
@@ -49,8 +50,9 @@ def use_schemas(cur: Cursor[Any], schemas: Sequence[str]) -> None:
 
 def is_transient(error: BaseException) -> bool:
     """A lost or refused connection, a timeout, a deadlock: nothing to do with the events, so
-    the batch is tried again as it was, and no view is stopped for it."""
-    return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+    the batch is tried again as it was, and no view is stopped for it. (The library's own
+    classes too: decoding an old event may read its aggregate's first events through it.)"""
+    return isinstance(error, TRANSIENT)
 
 
 def describe_error(error: BaseException) -> str:
@@ -205,6 +207,8 @@ class ProjectionRunner:
         try:
             event = self.decode(StoredEvent(oid, version, topic, bytes(state)))
         except Exception as exc:
+            if is_transient(exc):
+                raise
             log.error("projections.undecodable", position=notification_id, error=str(exc))
             return Position(notification_id, recorded_at), _Undecodable(_class_of(topic), exc)
         self.names.learn(event)

@@ -20,6 +20,15 @@ A = Audit("admin", datetime(2026, 1, 5, tzinfo=UTC))
 PLAN = [{"code": "fixed", "kind": "FIXED", "amount": "1.00"}]
 
 
+def seller(ledger: Any) -> None:
+    """Agent A sells package P under a plan paying 1.00 per sale."""
+    ledger.register_agent("A", "Agent A", None, True, A)
+    ledger.define_package("P", "Traffic 50", "TRAFFIC", 5000, 1, A)
+    ledger.set_cost_price("A", "P", 6000, A)
+    ledger.set_retail_price("A", "P", 9000, A)
+    ledger.define_commission_plan("p", A.effective_at, PLAN, A)
+
+
 def sell(ledger: Any, order_id: str) -> int:
     ledger.place_order(order_id, "P", "A", None, "cust", "CUSTOMER_PAYS", A)
     return ledger.commit(complete(order_id)).position - 1  # the completion; then its key
@@ -51,11 +60,7 @@ def test_a_failing_policy_stops_before_the_event_and_skips_nothing(
     fenrun: Any, dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ledger = fenrun.ledger
-    ledger.register_agent("A", "Agent A", None, True, A)
-    ledger.define_package("P", "Traffic 50", "TRAFFIC", 5000, 1, A)
-    ledger.set_cost_price("A", "P", 6000, A)
-    ledger.set_retail_price("A", "P", 9000, A)
-    ledger.define_commission_plan("p", A.effective_at, PLAN, A)
+    seller(ledger)
     sell(ledger, "O1")
     fenrun.catch_up()
     paid = lines_by_order(ledger)["O1"]
@@ -101,11 +106,7 @@ def test_a_new_process_tries_a_stopped_policy_again_at_once(
     fenrun: Any, dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ledger = fenrun.ledger
-    ledger.register_agent("A", "Agent A", None, True, A)
-    ledger.define_package("P", "Traffic 50", "TRAFFIC", 5000, 1, A)
-    ledger.set_cost_price("A", "P", 6000, A)
-    ledger.set_retail_price("A", "P", 9000, A)
-    ledger.define_commission_plan("p", A.effective_at, PLAN, A)
+    seller(ledger)
     handle = CommissionPolicy._handle
     with monkeypatch.context() as patch:
         patch.setattr(CommissionPolicy, "_handle", _fails_on_sales)

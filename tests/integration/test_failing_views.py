@@ -158,3 +158,23 @@ def ledger_top_up(amount: int) -> Any:
 def _retry_now(dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("UPDATE projection_tracking SET retry_at = now() WHERE retry_at IS NOT NULL")
+
+
+def test_an_event_that_does_not_decode_stops_only_the_views_of_its_class(fenrun, dsn: str) -> None:
+    from eventsourcing.utils import get_topic
+
+    from domain.wallet import Wallet
+
+    fenrun.ledger.register_agent("A", "A", None, True, audit())
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        bad = conn.execute(
+            "INSERT INTO ledger_events (originator_id, originator_version, topic, state)"
+            " VALUES (gen_random_uuid(), 1, %s, 'not an event') RETURNING notification_id",
+            (get_topic(Wallet.DepositToppedUp),),
+        ).fetchone()[0]
+    after = fenrun.ledger.commit(ledger_top_up(100)).position
+    fenrun.catch_up()
+    stopped = tracking(dsn, "wallet_balances")
+    assert (stopped["position"], stopped["failed_position"]) == (bad - 1, bad)
+    for other in set(VIEWS) - {"wallet_balances"}:
+        assert tracking(dsn, other)["position"] == after, other
