@@ -59,11 +59,6 @@ class Context(BaseContext):
                 raise position_not_ready(exc) from None
         return self.pins[key]
 
-    def latest(self) -> Pinned:
-        """The newest position the views have processed. It blocks: call it from a worker
-        thread."""
-        return self.app.read.pin()
-
 
 def position_not_ready(exc: PositionNotReady) -> GraphQLError:
     """A read asked for a position that a view it needs has not reached: a retryable error
