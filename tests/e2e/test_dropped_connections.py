@@ -133,3 +133,24 @@ def dropping_connections_while_writing(
         "answered_ok_but_not_applied": len(ok - set(applied)),
     }
     return figures, sorted({a for a in answers.values() if a != "ok"})
+
+
+def test_a_write_whose_payload_cannot_be_read_is_still_a_success(
+    gql: GraphQLClient, fenrun: Any, monkeypatch: Any
+) -> None:
+    """The write committed, then the connection to the views was lost: the answer is the
+    write's result and position, its view fields empty, never "Unexpected error."."""
+    from projections.queries import ReadModel
+
+    gql.ok("registerAgent", {"code": "A", "name": "A"})
+
+    def lost(self: ReadModel) -> Any:
+        raise psycopg.OperationalError("server closed the connection unexpectedly (test)")
+
+    monkeypatch.setattr(ReadModel, "progress", lost)
+    body = gql(TOP_UP, {"input": {"agentCode": "A", "amount": "5.00"}})
+    assert body["data"]["topUpDeposit"] == {"wallet": None, "userErrors": []}
+    assert body["extensions"]["readAt"] is None
+    assert int(body["extensions"]["position"]) == fenrun.ledger.recorder.max_notification_id()
+    monkeypatch.undo()
+    assert fenrun.ledger.wallet("A").balances["deposit"] == 500

@@ -100,8 +100,7 @@ def _committed(
     try:
         at, behind = _payload_position(read, done.position, views)
     except Exception:
-        log.exception("mutation.payload_unread", position=done.position)
-        count_failure("mutation_payload")
+        _unread(done)
         at, behind = None, ()
     context.writes.append(Written(done.position, bool(views), at, behind, done.caught_up))
     if at is None:
@@ -109,10 +108,15 @@ def _committed(
     try:
         return payload(Outcome(done.result, [], read, at))
     except Exception:
-        log.exception("mutation.payload_unread", position=done.position)
-        count_failure("mutation_payload")
+        _unread(done)
         context.writes[-1] = replace(context.writes[-1], read_at=None)
         return payload(Outcome(done.result, [], read, None))
+
+
+def _unread(done: Submitted[Any]) -> None:
+    """The views could not be read for a committed write's payload (a lost connection)."""
+    log.exception("mutation.payload_unread", position=done.position)
+    count_failure("mutation_payload")
 
 
 def _payload_position(
