@@ -203,6 +203,7 @@ def projections_rebuild(
     from api.bootstrap import bootstrap, build_views
     from projections.chain import ChainBroken
     from projections.rebuild import rebuild
+    from projections.runner import ViewFailed
 
     fenrun = bootstrap(Settings())
     views = {v.name: v for v in build_views(fenrun.settings.zone)}
@@ -230,7 +231,7 @@ def projections_rebuild(
                 ),
             )
         console.print(f"{name} is now served from version {version}")
-    except ChainBroken as exc:
+    except (ChainBroken, ViewFailed) as exc:
         console.print(f"[red]refusing to rebuild {name}: {exc}[/red]")
         raise typer.Exit(1) from None
     finally:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from api.cli import app as cli
 from tests.e2e.conftest import GraphQLClient, serving
-from tests.fixtures.poison import poisoned
+from tests.fixtures.poison import poisoned, poisoned_views
 
 WALLET = "wallet { deposit }"
 
@@ -95,9 +95,17 @@ def test_a_failing_view_takes_down_neither_writes_nor_other_views(
         again = top_up(gql, "3.00")
         assert again["data"]["topUpDeposit"]["wallet"] is None
 
+        # A rebuild with the bug still there refuses to switch.
+        monkeypatch.setenv("FENRUN_DATABASE_URL", dsn)
+        with monkeypatch.context() as patch:
+            patch.setattr("api.bootstrap.build_views", poisoned_views)
+            refused = CliRunner().invoke(cli, ["projections", "rebuild", "wallet_balances"])
+        assert refused.exit_code == 1, refused.output
+        assert "refusing to rebuild wallet_balances" in refused.output
+        assert f"fails on the event at position {written - 1}" in " ".join(refused.output.split())
+
         # The fix deployed, the view rebuilt: back, with every top-up in it.
         view.broken = False
-        monkeypatch.setenv("FENRUN_DATABASE_URL", dsn)
         rebuilt = CliRunner().invoke(cli, ["projections", "rebuild", "wallet_balances"])
         assert rebuilt.exit_code == 0, rebuilt.output
         assert "version 2" in rebuilt.output
