@@ -27,7 +27,6 @@ from api.graphql.schema import schema
 from api.http import GRAPHIQL_ASSETS, STATIC, BodyLimit, GraphQLView
 from api.observability import health
 from api.observability.logs import configure_logging
-from api.observability.metrics import count_failure
 from api.observability.requests import ACTOR_HEADER, REQUEST_ID_HEADER, RequestContext
 from application.settings import Settings
 from projections.health import Operations
@@ -38,9 +37,12 @@ log = structlog.get_logger(__name__)
 class CatchUpLoop:
     """Keeps the policy and the views caught up with events other processes write (CLI jobs).
 
-    A failed batch is not skipped: it is logged, recorded as the views' last error, and tried
-    again on the next tick, so nothing is lost and the error is visible.
+    A part that fails on an event stops just before it and records why (decision 0019); a round
+    that fails otherwise (a lost connection) is logged, counted (by the workflows), shown as the
+    views' last error, and tried again after a wait that doubles while it keeps failing.
     """
+
+    MOST_WAIT_SECONDS = 30.0
 
     def __init__(self, app: Fenrun) -> None:
         self.app = app
@@ -48,14 +50,14 @@ class CatchUpLoop:
         self.thread = threading.Thread(target=self._loop, name="fenrun-catch-up", daemon=True)
 
     def _loop(self) -> None:
-        while not self.stopping.wait(self.app.settings.poll_interval_seconds):
-            try:
-                self.app.catch_up()
-            except Exception as exc:
-                count_failure("catch_up")
-                log.exception("catch_up.failed")
+        poll = self.app.settings.poll_interval_seconds
+        failed_rounds = 0
+        while not self.stopping.wait(min(self.MOST_WAIT_SECONDS, poll * 2**failed_rounds)):
+            finished = self.app.workflows.round()
+            failed_rounds = failed_rounds + 1 if finished.failures else 0
+            if "views" in finished.failures:
                 try:
-                    self.app.projections.record_error(exc)
+                    self.app.projections.record_error(finished.failures["views"])
                 except Exception:
                     log.exception("catch_up.record_error_failed")
 
@@ -82,7 +84,8 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
                 await run_in_threadpool(app.close)
             raise
         api.state.auth, api.state.signed_requests = identity
-        await run_in_threadpool(app.catch_up)
+        # Never fails the start: a part that fails is logged and shown by /readyz (issue 9).
+        await run_in_threadpool(app.workflows.round)
         loop = CatchUpLoop(app)
         loop.start()
         api.state.fenrun = app

@@ -1,5 +1,6 @@
 """The composition root: the one place that wires settings, database, ledger, policies, views."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from psycopg_pool import ConnectionPool
 from api.db_roles import SERVICE_ROLE, as_role
 from api.embedded_db import EmbeddedPostgres, start_embedded_postgres
 from api.migrate import migrate
-from api.observability.metrics import count_read
+from api.observability.metrics import count_failure, count_read
 from application.clock import Clock, SystemClock
 from application.ledger import Ledger
 from application.levels import LevelPolicy
@@ -24,7 +25,14 @@ from projections.queries import ReadModel
 from projections.replica import ReadRouter
 from projections.runner import ProjectionRunner
 from projections.temporal import ActivationReport, PlatformMonths, TeamPerformance
-from projections.views import Commissions, Directory, Names, PlatformTotals, WalletBalances
+from projections.views import (
+    Commissions,
+    Directory,
+    Names,
+    PlatformTotals,
+    View,
+    WalletBalances,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -74,7 +82,13 @@ class Fenrun:
     reads: ReadRouter = field(init=False)
 
     def __post_init__(self) -> None:
-        self.workflows = Workflows(self, self.read, self.settings.zone)
+        self.workflows = Workflows(
+            self,
+            self.read,
+            self.settings.zone,
+            request_wait=self.settings.mutation_catch_up_seconds,
+            on_failure=lambda part, error: count_failure("catch_up"),
+        )
         self.reads = ReadRouter(self.read, self.replica, observe=count_read)
 
     @property
@@ -87,6 +101,7 @@ class Fenrun:
         return self.workflows.catch_up()
 
     def close(self) -> None:
+        self.workflows.close()
         self.ledger.close()
         self.pool.close()
         if self.replica is not None:
@@ -96,9 +111,14 @@ class Fenrun:
 
 
 def bootstrap(
-    settings: Settings | None = None, *, run_migrations: bool = True, clock: Clock | None = None
+    settings: Settings | None = None,
+    *,
+    run_migrations: bool = True,
+    clock: Clock | None = None,
+    views: Sequence[View] | None = None,
 ) -> Fenrun:
-    """clock: the server's clock (default: the system's); tests hand in one they set."""
+    """clock: the server's clock (default: the system's); tests hand in one they set.
+    views: the read models to run (default: build_views; tests put in their own)."""
     settings = settings or Settings()
     embedded = None
     dsn, owner_dsn = settings.database_dsn, settings.migration_dsn
@@ -114,7 +134,10 @@ def bootstrap(
             if embedded is not None:
                 embedded.stop()  # the process exits: a server it started must not outlive it
             raise
-    pool = ConnectionPool(dsn, min_size=1, max_size=10, open=True)
+    # Named, so that operators (and tests that cut connections) can tell them in pg_stat_activity.
+    pool = ConnectionPool(
+        dsn, min_size=1, max_size=10, open=True, kwargs={"application_name": "fenrun-views"}
+    )
     read = ReadModel(pool)
     ledger = Ledger(
         eventsourcing_env(dsn),
@@ -132,7 +155,7 @@ def bootstrap(
     runner = ProjectionRunner(
         pool,
         ledger.mapper.to_domain_event,
-        build_views(settings.zone),
+        list(views) if views is not None else build_views(settings.zone),
         batch_size=settings.projection_batch_size,
     )
     return Fenrun(

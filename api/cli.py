@@ -222,6 +222,7 @@ def projections_rebuild(
     from api.bootstrap import bootstrap, build_views
     from projections.chain import ChainBroken
     from projections.rebuild import rebuild
+    from projections.runner import ViewFailed
 
     fenrun = bootstrap(Settings())
     views = {v.name: v for v in build_views(fenrun.settings.zone)}
@@ -249,7 +250,7 @@ def projections_rebuild(
                 ),
             )
         console.print(f"{name} is now served from version {version}")
-    except ChainBroken as exc:
+    except (ChainBroken, ViewFailed) as exc:
         console.print(f"[red]refusing to rebuild {name}: {exc}[/red]")
         raise typer.Exit(1) from None
     finally:
@@ -359,7 +360,7 @@ def plans_correct(
             audit=Audit(actor, datetime.now(UTC), reason),
             expected_version=expected_version,
         )
-        recorded = fenrun.workflows.correct(command, preview=False).recorded
+        recorded = fenrun.workflows.correct(command, preview=False).result.recorded
     except LedgerError as exc:
         console.print(f"[red]{exc.code}[/red] {exc.field}: {exc.message}")
         raise typer.Exit(2) from None

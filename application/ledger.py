@@ -6,10 +6,13 @@ Refusals are LedgerError subclasses raised before anything is saved, so a refuse
 changes nothing.
 """
 
+import random
+import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import Any, Protocol, TypeVar
-from uuid import UUID
+from typing import Any, Generic, Protocol, TypeVar
+from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -32,7 +35,9 @@ from domain.common import aggregate_id, require_code
 from domain.errors import (
     AgentNotFound,
     CardNotFound,
+    ConflictRetriesExhausted,
     CycleInAgentTree,
+    InvalidInput,
     LedgerError,
     OrderNotFound,
     PackageNotFound,
@@ -52,9 +57,30 @@ from domain.wallet import Wallet
 T = TypeVar("T", bound=Aggregate)
 R = TypeVar("R", bound=Result)
 MAX_TREE_DEPTH = 1000  # a guard against a corrupted tree; real trees are far shallower
-_CONFLICT_RETRIES = 5
+CONFLICT_ATTEMPTS = 6  # decisions of one command on fresh state before CONFLICT_RETRY
+# Keys the server generates for commands that came without one: recognisable in the audit trail,
+# and a namespace clients may not use.
+RESERVED_KEY_PREFIX = "fenrun:"
+GENERATED_KEY_PREFIX = "fenrun:generated:"
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")  # the default business calendar (settings override it)
 CLOCK_TOLERANCE = timedelta(minutes=5)  # how far past the clock an effective time may be
+
+
+@dataclass(frozen=True)
+class Committed(Generic[R]):
+    """A command's result and the log position of its write. `replayed`: answered from the
+    record of an earlier write under the same key (the position is that write's)."""
+
+    result: R
+    position: int
+    key: str
+    replayed: bool = False
+
+
+def _back_off(attempt: int) -> None:
+    """A short random pause before deciding again, so that writers contending for one aggregate
+    spread out instead of colliding again at once."""
+    time.sleep(random.uniform(0, 0.002 * 2**attempt))
 
 
 class Directory(Protocol):
@@ -168,31 +194,49 @@ class Ledger(Application):
 
     # -- idempotent execution ---------------------------------------------------------------------
     def execute(self, command: Command[R]) -> R:
-        """Decides the command and saves what it changed, with its idempotency key if any.
+        """Decides the command and saves what it changed with its idempotency key."""
+        return self.commit(command).result
 
-        The same key with the same request returns the first result; with another request it is
-        refused. A concurrent duplicate loses the race on the key's aggregate id and is answered
-        from the winner's record.
+    def commit(self, command: Command[R]) -> Committed[R]:
+        """Decides the command and saves what it changed, with its idempotency key: the client's,
+        or one generated here, so that every write can be recognised (decision 0019).
+
+        The same key with the same request returns the first result and position; with another
+        request it is refused. When a save fails on a key, the key's record decides: ours (the
+        library retried an insert whose commit had succeeded, or a concurrent duplicate won)
+        answers from it; none means someone changed the aggregates since we loaded them, and
+        the command is decided again on fresh state, checks included, a few times at most.
         """
-        key = command.idempotency_key
-        for attempt in range(_CONFLICT_RETRIES):
-            if key:
-                previous = self._find(IdempotencyKey, aggregate_id("idempotency", key))
-                if previous is not None:
-                    return self._first_result(previous, command)
+        given = command.idempotency_key
+        if given is not None and given.startswith(RESERVED_KEY_PREFIX):
+            raise InvalidInput(
+                "idempotencyKey", f"keys starting with '{RESERVED_KEY_PREFIX}' are the server's"
+            )
+        key = given or f"{GENERATED_KEY_PREFIX}{uuid4()}"
+        if given is not None and (answered := self._answered(key, command)) is not None:
+            return answered
+        for attempt in range(CONFLICT_ATTEMPTS):
             command.check_time(self.clock.now(), self.clock_tolerance)
             changed, result = command.decide(self)
-            used = [IdempotencyKey.use(key, command.digest(), to_record(result))] if key else []
+            used = IdempotencyKey.use(key, command.digest(), to_record(result))
             try:
-                self.save(*changed, *used)
+                recordings = self.save(*changed, used)
             except IntegrityError:
-                # Someone changed one of these aggregates since we loaded it (the policy, a
-                # concurrent request): decide again on fresh state, checks included.
-                if attempt == _CONFLICT_RETRIES - 1:
-                    raise
+                if (answered := self._answered(key, command)) is not None:
+                    return answered
+                _back_off(attempt)
                 continue
-            return result
-        raise AssertionError("unreachable")
+            return Committed(result, max(r.notification.id for r in recordings), key)
+        raise ConflictRetriesExhausted(CONFLICT_ATTEMPTS)
+
+    def _answered(self, key: str, command: Command[R]) -> Committed[R] | None:
+        """The recorded answer under this key, if a command was recorded under it."""
+        previous = self._find(IdempotencyKey, aggregate_id("idempotency", key))
+        if previous is None:
+            return None
+        result = self._first_result(previous, command)
+        position = self.recorder.position_of(previous.id)  # type: ignore[attr-defined]
+        return Committed(result, position, key, replayed=True)
 
     @staticmethod
     def _first_result(previous: IdempotencyKey, command: Command[R]) -> R:

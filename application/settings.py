@@ -93,6 +93,15 @@ class Settings(BaseSettings):
         description="How far past the server's clock an effective time (occurredAt) may be:"
         " later ones are refused (FUTURE_TIME), so no fact is dated ahead of the ledger.",
     )
+    mutation_catch_up_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description="How long a mutation waits for the policies and views to process its write"
+        " before it answers. It answers its result and position either way; payload fields read"
+        " from a view that has not got there yet come back empty, with the view's lag in the"
+        " response's extensions.",
+    )
     default_actor: str = Field(
         default="anonymous",
         min_length=1,

@@ -1,15 +1,24 @@
 """Use cases that span more than one command: read-your-writes, simulate then correct, replay.
 
 The GraphQL API and the CLI both call these, so neither writes them again. Catching up runs the
-policies and the read models until none has anything left; the read models come in through the
-`Projector` protocol (application and projections never import each other).
+policies and the read models until none has anything left, each on its own (application/
+catch_up.py); the read models come in through the `Projector` protocol (application and
+projections never import each other).
+
+Once a command's events are committed, its caller is answered with its result and position,
+whatever happens after: catching up is then waited for (bounded for a request), and its
+failures are logged and reported, never raised (decision 0019).
 """
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
+import structlog
+
+from application.catch_up import Background, CatchUpFailed, Part, Round, run_round
 from application.commands import Command
 from application.ledger import Ledger
 from application.levels import LevelPolicy
@@ -20,6 +29,8 @@ from application.use_cases.plans import CorrectCommissionPlan
 from domain.common import aggregate_id
 
 R = TypeVar("R", bound=Result)
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 
 class Projector(Protocol):
@@ -47,6 +58,18 @@ class LogPositions(Protocol):
 
 
 @dataclass(frozen=True)
+class Submitted(Generic[T]):
+    """A committed command: its result, the log position of its write (for a retry answered
+    from its idempotency key: the first write's), and whether catching up after it finished
+    without failing in the time the caller waited."""
+
+    result: T
+    position: int
+    replayed: bool
+    caught_up: bool
+
+
+@dataclass(frozen=True)
 class Correction:
     recorded: PlanVersionRecorded
     preview: Simulation | None  # what the correction changes, simulated just before it
@@ -64,41 +87,82 @@ class Replayed:
 
 
 class Workflows:
-    def __init__(self, parts: Processes, positions: LogPositions, zone: tzinfo) -> None:
+    def __init__(
+        self,
+        parts: Processes,
+        positions: LogPositions,
+        zone: tzinfo,
+        *,
+        request_wait: float = 10.0,
+        on_failure: Callable[[str, BaseException], None] | None = None,
+    ) -> None:
+        """request_wait: how long a request waits for catching up after its write.
+        on_failure: told of each part that failed in a round (metrics)."""
         self.parts = parts
         self.positions = positions
         self.zone = zone
+        self.request_wait = request_wait
+        self.on_failure = on_failure
         self._lock = threading.Lock()
+        self._background = Background(self.round)
 
     @property
     def ledger(self) -> Ledger:
         return self.parts.ledger
 
-    def catch_up(self) -> int:
-        """Runs the policies and the views until none has anything left (read-your-writes).
+    def _followers(self) -> list[tuple[str, Part]]:
+        # The level policy runs after the commission policy and before the views: the views
+        # then serve its upgrades in the same round, and the next lets the commission policy
+        # read them (a grade counts for the facts logged after it).
+        policy, levels = self.parts.policy, self.parts.level_policy
+        return [(policy.name, policy), (levels.name, levels), ("views", self.parts.projections)]
 
-        The level policy runs after the commission policy and before the views: the views then
-        serve its upgrades in the same catch-up, and the next round lets the commission policy
-        read them (a grade counts for the facts logged after it).
-        """
-        total = 0
+    def round(self) -> Round:
+        """Runs the policies and the views until none has anything left (read-your-writes). A
+        part that fails sits out the rest of the round; never raises."""
         with self._lock:
-            while True:
-                done = (
-                    self.parts.policy.run_until_idle()
-                    + self.parts.level_policy.run_until_idle()
-                    + self.parts.projections.run_until_idle()
-                )
-                total += done
-                if not done:
-                    return total
+            finished = run_round(self._followers())
+        for name, error in finished.failures.items():
+            if self.on_failure is not None:
+                self.on_failure(name, error)
+        return finished
+
+    def catch_up(self) -> int:
+        """A round; raises CatchUpFailed, after the other parts finished, if a part failed."""
+        finished = self.round()
+        if finished.failures:
+            raise CatchUpFailed(finished.failures)
+        return finished.done
+
+    def commit(self, command: Command[R], wait: float | None = None) -> Submitted[R]:
+        """Executes a command, then catches up: a read that follows sees what it wrote (and
+        what the policies wrote in reaction to it). A refused command catches nothing up.
+
+        wait: at most this many seconds (the round goes on in the background); None: until
+        done, in this thread."""
+        done = self.ledger.commit(command)
+        return Submitted(done.result, done.position, done.replayed, self._settle(wait))
+
+    def answer(self, command: Command[R]) -> Submitted[R]:
+        """commit() for a request: catching up is waited for `request_wait` seconds at most."""
+        return self.commit(command, self.request_wait)
 
     def submit(self, command: Command[R]) -> R:
-        """Executes a command and catches up: a read that follows sees what it wrote (and what
-        the policies wrote in reaction to it). A refused command catches nothing up."""
-        result = self.ledger.execute(command)
-        self.catch_up()
-        return result
+        return self.commit(command).result
+
+    def _settle(self, wait: float | None) -> bool:
+        """Catches up after a committed write; never raises: the write stands."""
+        try:
+            finished = self.round() if wait is None else self._background.wait(wait)
+        except Exception:
+            log.exception("catch_up.after_write_failed")
+            return False
+        if finished is None:
+            log.warning("catch_up.still_running", waited_seconds=wait)
+        return finished is not None and not finished.failures
+
+    def close(self) -> None:
+        self._background.close()
 
     def simulate(
         self, code: str, rules: object, start: datetime, end: datetime | None
@@ -109,7 +173,9 @@ class Workflows:
         self.catch_up()
         return simulate(self.ledger, candidate, self.parts.policy.position(), self.zone)
 
-    def correct(self, command: CorrectCommissionPlan, *, preview: bool) -> Correction:
+    def correct(
+        self, command: CorrectCommissionPlan, *, preview: bool, wait: float | None = None
+    ) -> Submitted[Correction]:
         """Records a correcting version and lets the commission policy record the adjustments
         (it replays the same facts when it meets the correction: the same differences).
 
@@ -120,7 +186,10 @@ class Workflows:
             shown = self.simulate(command.code, command.rules, command.start, command.end)
         else:
             self.catch_up()
-        return Correction(self.submit(command), shown)
+        done = self.commit(command, wait)
+        return Submitted(
+            Correction(done.result, shown), done.position, done.replayed, done.caught_up
+        )
 
     def replay(self, kind: str, code: str, at: datetime | None) -> Replayed:
         """An aggregate as its events recorded up to `at` (default: the whole log) make it."""

@@ -122,6 +122,20 @@ class SameApprover(LedgerError):
     code = "SAME_APPROVER"
 
 
+class ConflictRetriesExhausted(LedgerError):
+    """Others kept changing what the command reads: nothing was saved; sending it again (with
+    the same idempotency key) is safe and will likely succeed."""
+
+    code = "CONFLICT_RETRY"
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(
+            None,
+            f"the ledger changed under this request {attempts} times; nothing was saved:"
+            " send it again",
+        )
+
+
 class IdempotencyKeyReused(LedgerError):
     code = "IDEMPOTENCY_KEY_REUSED"
 

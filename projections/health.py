@@ -1,10 +1,10 @@
-"""What operators watch: how far each view and policy lags behind the log, whether a view is
-failing, how many unfreeze requests wait for finance. Read from the tracking tables with index
+"""What operators watch: how far each view and policy lags behind the log, whether a view or a
+policy is failing, how many unfreeze requests wait for finance. Read from the tracking tables with index
 lookups only, for /metrics and /readyz, and never for longer than a probe may wait."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import Connection
@@ -36,6 +36,13 @@ _POLICY_LAG = (
     " LEFT JOIN ledger_tracking t ON t.application_name = p.name"
     f"{_FIRST_AFTER.format('coalesce(t.notification_id, 0)')} ORDER BY 1"
 )
+# The policies stopped before an event they failed on (a row whose event the policy has got past
+# is history: the policy recovered, in this process or another).
+_FAILING_POLICIES = (
+    "SELECT f.name, f.last_error FROM policy_failures f"
+    " LEFT JOIN ledger_tracking t ON t.application_name = f.name"
+    " WHERE f.name = ANY(%s) AND coalesce(t.notification_id, 0) < f.failed_position ORDER BY 1"
+)
 # Each live view's position and last error (a view not started yet is at 0).
 _LIVE = (
     "SELECT v.name, coalesce(t.position, 0), t.last_error FROM projection_versions v"
@@ -60,6 +67,16 @@ class Backlog:
     failing_views: dict[str, str]
     pending_approvals: int
     pending_approval_fen: int
+    failing_policies: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """The position every live view has reached; the views and policies that are failing."""
+
+    position: int
+    failing_views: dict[str, str]
+    failing_policies: dict[str, str]
 
 
 class Operations:
@@ -77,12 +94,13 @@ class Operations:
             conn.execute(f"SET LOCAL statement_timeout = {int(self.timeout_s * 1000)}")
             yield conn
 
-    def readiness(self) -> tuple[int, dict[str, str]]:
-        """The position every live view has reached, and those whose last batch failed."""
+    def readiness(self) -> Readiness:
         with self._connection() as conn:
             rows = conn.execute(_LIVE).fetchall()
+            policies = dict(conn.execute(_FAILING_POLICIES, (self.policies,)).fetchall())
         position = min((p for _, p, _ in rows), default=0)
-        return position, {name: error for name, _, error in rows if error is not None}
+        failing = {name: error for name, _, error in rows if error is not None}
+        return Readiness(position, failing, policies)
 
     def backlog(self) -> Backlog:
         with self._connection() as conn:
@@ -98,7 +116,8 @@ class Operations:
                 for name, events, seconds in conn.execute(_POLICY_LAG, (self.policies,)).fetchall()
             ]
             count, fen = _pending_approvals(conn)
-        return Backlog(log_head, views, policies, failing, count, fen)
+            stopped = dict(conn.execute(_FAILING_POLICIES, (self.policies,)).fetchall())
+        return Backlog(log_head, views, policies, failing, count, fen, stopped)
 
 
 def _pending_approvals(conn: Connection[Any]) -> tuple[int, int]:

@@ -2,6 +2,7 @@
 fields there, so the answer is one consistent picture of the ledger."""
 
 import base64
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -24,6 +25,13 @@ _LIVE_SCHEMAS = (
     " (SELECT string_agg(DISTINCT quote_ident(schema_name), ',') FROM public.projection_versions"
     "  WHERE schema_name <> 'public'), 'public'), true)"
 )
+# Each live view's position and failure, with the log's head.
+_PROGRESS = (
+    "SELECT v.name, coalesce(t.position, 0) AS position, t.last_error AS error,"
+    " t.failed_position, (SELECT coalesce(max(notification_id), 0) FROM public.ledger_events)"
+    " AS head FROM public.projection_versions v LEFT JOIN public.projection_tracking t"
+    " ON t.name = v.name || '@' || v.version WHERE v.name = ANY(%s)"
+)
 VIEWS = (
     "directory",
     "wallet_balances",
@@ -44,8 +52,47 @@ _SUBTREE = (
 )
 
 
+@dataclass(frozen=True)
+class ViewState:
+    """How far a live view has got, and why it stopped if it did (decision 0019)."""
+
+    name: str
+    position: int
+    lag: int  # events of the log after its position
+    error: str | None  # its last failure, while it lasts
+    failed_position: int | None  # the event it stopped before (None: not stopped)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Every live view's state, read in one query."""
+
+    head: int
+    views: dict[str, ViewState]
+
+    def reached(self, names: Iterable[str]) -> int:
+        """The newest position every one of these views has processed."""
+        return min((self.views[n].position for n in names), default=self.head)
+
+    def behind(self, names: Iterable[str]) -> tuple[ViewState, ...]:
+        """Those of these views that lag behind the log or have failed."""
+        states = (self.views[n] for n in sorted(set(names)))
+        return tuple(s for s in states if s.lag > 0 or s.error is not None)
+
+
+def _names(views: tuple[ViewState, ...]) -> str:
+    return ", ".join(v.name for v in views) or "the read models"
+
+
 class PositionNotReady(Exception):
-    """The requested position is beyond what the read models have processed."""
+    """The requested position is beyond what the views a read needs have processed."""
+
+    def __init__(
+        self, message: str, views: tuple[ViewState, ...] = (), wanted: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.views = views
+        self.wanted = wanted
 
 
 # The servers that can answer a read (projections/replica.py picks one per pinned read).
@@ -57,6 +104,7 @@ class Pinned:
     position: int
     as_of: datetime | None  # the recorded time of that position (None before the first event)
     server: str = PRIMARY  # whose copy of the views answers reads at this position
+    behind: tuple[ViewState, ...] = ()  # views read that lag behind the log or have failed
 
 
 @dataclass(frozen=True)
@@ -102,6 +150,19 @@ class ReadModel:
         return rows[0] if rows else None
 
     # -- positions -------------------------------------------------------------------------------
+    def progress(self) -> Progress:
+        rows = self._all(_PROGRESS, (list(VIEWS),))
+        head = rows[0]["head"] if rows else 0
+        views = {
+            r["name"]: ViewState(
+                r["name"], r["position"], head - r["position"], r["error"], r["failed_position"]
+            )
+            for r in rows
+        }
+        return Progress(
+            head, {name: views.get(name, ViewState(name, 0, head, None, None)) for name in VIEWS}
+        )
+
     def caught_up(self, wait_s: float | None = None) -> int:
         """The position every live view has processed (0 until each has a tracking row).
         wait_s: how long to wait for a connection (default: the pool's)."""
@@ -147,21 +208,38 @@ class ReadModel:
         )
         return row["recorded_at"] if row else None
 
-    def pin(self, as_of: datetime | None = None, position: int | None = None) -> Pinned:
-        """Resolves a request's read position: explicit, as of a time, or the latest projected."""
-        ready = self.caught_up()
+    def pin(
+        self,
+        as_of: datetime | None = None,
+        position: int | None = None,
+        views: Iterable[str] = VIEWS,
+    ) -> Pinned:
+        """Resolves a read's position: explicit, as of a time, or the newest that every view it
+        reads has processed. A position beyond what one of those views has processed is
+        refused, naming the views (a failing view stays behind until it is fixed)."""
+        views = tuple(views)
+        progress = self.progress()
+        ready, behind = progress.reached(views), progress.behind(views)
         if position is not None:
             if position < 0:
                 raise PositionNotReady("position must not be negative")
             if position > ready:
-                raise PositionNotReady(f"position {position} is not yet projected (at {ready})")
-            return Pinned(position, self.recorded_at(position) if position else None)
+                late = tuple(v for v in behind if v.position < position)
+                raise PositionNotReady(
+                    f"position {position} is not yet projected by {_names(late)} (at {ready})",
+                    late,
+                    position,
+                )
+            return Pinned(position, self.recorded_at(position) if position else None, behind=behind)
         if as_of is not None:
             read_at, wanted = self._as_of(as_of)
             if wanted > ready:
-                raise PositionNotReady(f"read models are at {ready}, {as_of} needs {wanted}")
-            return Pinned(wanted, read_at)
-        return Pinned(ready, self.recorded_at(ready) if ready else None)
+                late = tuple(v for v in behind if v.position < wanted)
+                raise PositionNotReady(
+                    f"{_names(late)} at {ready}, {as_of} needs {wanted}", late, wanted
+                )
+            return Pinned(wanted, read_at, behind=behind)
+        return Pinned(ready, self.recorded_at(ready) if ready else None, behind=behind)
 
     # -- agents ----------------------------------------------------------------------------------
     def agent(self, code: str, at: int) -> dict[str, Any] | None:

@@ -72,7 +72,8 @@ def rebuild(
     """Builds the next version beside the live one and switches to it; returns that version.
 
     Raises ChainBroken, before it builds or switches, when the log does not match its hash
-    chain: a view rebuilt from edited history would serve the edit as truth.
+    chain: a view rebuilt from edited history would serve the edit as truth. Raises ViewFailed
+    when the view fails on an event: nothing is switched (the next rebuild resumes the build).
     """
     chain = ChainVerifier(pool)
     chain.verify_or_raise()
@@ -140,7 +141,7 @@ def status(pool: ConnectionPool) -> list[dict[str, Any]]:
             "  AS version, v.version = split_part(t.name, '@', 2)::int AS live, t.position,"
             "  head.head - t.position AS lag_events,"
             "  extract(epoch FROM head.head_at - coalesce(e.recorded_at, head.head_at))"
-            "  AS lag_seconds, t.updated_at, t.last_error"
+            "  AS lag_seconds, t.updated_at, t.last_error, t.failed_position, t.retry_at"
             " FROM projection_tracking t CROSS JOIN head"
             " JOIN projection_versions v ON v.name = split_part(t.name, '@', 1)"
             " LEFT JOIN ledger_events e ON e.notification_id = t.position + 1"
@@ -156,6 +157,11 @@ def describe(row: dict[str, Any]) -> str:
     updated: datetime = row["updated_at"]
     state = "live" if row["live"] else "building"
     error = f" error: {row['last_error']}" if row["last_error"] else ""
+    if row.get("failed_position") is not None:
+        error = (
+            f" STOPPED before the event at {row['failed_position']} (tried again at"
+            f" {row['retry_at']:%Y-%m-%d %H:%M:%S}; rebuild it once its code is fixed){error}"
+        )
     return (
         f"{row['view']} v{row['version']} ({state}) at {row['position']}, lag "
         f"{row['lag_events']} events / {row['lag_seconds']:.1f}s,"

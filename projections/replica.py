@@ -12,14 +12,14 @@ from either server. Otherwise, or while the replica does not answer, the primary
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 import psycopg
 import structlog
 
-from projections.queries import PRIMARY, REPLICA, Pinned, ReadModel
+from projections.queries import PRIMARY, REPLICA, VIEWS, Pinned, ReadModel
 
 log = structlog.get_logger(__name__)
 
@@ -76,9 +76,14 @@ class ReadRouter:
             return self.replica
         return self.primary
 
-    def pin(self, as_of: datetime | None = None, position: int | None = None) -> Pinned:
+    def pin(
+        self,
+        as_of: datetime | None = None,
+        position: int | None = None,
+        views: Iterable[str] = VIEWS,
+    ) -> Pinned:
         """Resolves the read position on the primary, then picks the server that answers it."""
-        pinned = self.primary.pin(as_of, position)
+        pinned = self.primary.pin(as_of, position, views)
         server, reason = self._route(pinned.position)
         self.observe(server, reason)
         return replace(pinned, server=server)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
@@ -55,12 +56,26 @@ class Names:
         return self.codes[originator_id]
 
     def flush(self, cur: Cursor[Any]) -> None:
-        cur.executemany(
-            "INSERT INTO aggregate_codes (id, kind, code) VALUES (%s, %s, %s)"
-            " ON CONFLICT (id) DO NOTHING",
-            self.new,
-        )
+        cur.executemany(_INSERT_CODE, self.new)
         self.new = []
+
+    def flush_each(self, cur: Cursor[Any]) -> None:
+        """Each code in a savepoint of its own: a code the database refuses (a NUL character)
+        is forgotten, so that only the views that need it fail, on their own events."""
+        for row in self.new:
+            try:
+                with cur.connection.transaction():
+                    cur.execute(_INSERT_CODE, row)
+            except psycopg.DatabaseError as exc:
+                if isinstance(exc, psycopg.OperationalError):
+                    raise
+                self.codes.pop(row[0], None)
+        self.new = []
+
+
+_INSERT_CODE = (
+    "INSERT INTO aggregate_codes (id, kind, code) VALUES (%s, %s, %s) ON CONFLICT (id) DO NOTHING"
+)
 
 
 _CREATED: dict[type, tuple[str, str]] = {

@@ -1,29 +1,49 @@
 """Per-request context: the app, the authenticated caller, and the log position the whole
 request reads at.
 
-Every read pins its position here and nowhere else: queries by (asOf, position), the same pin
-for every field asking the same; a mutation's payload at the newest position, just after its
-own catch-up. A query's pin also names the server that answers it (the replica where it has
-caught up: projections/replica.py); `read(at)` is that server's copy of the views.
+Every read pins its position here and nowhere else: queries by (asOf, position) and the views
+their field reads (api/graphql/reads.py), the same pin for every field asking the same; a
+mutation records the position of its write and where its payload read (decision 0019). A
+query's pin also names the server that answers it (the replica where it has caught up:
+projections/replica.py); `read(at)` is that server's copy of the views.
 """
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import strawberry
+from graphql import GraphQLError
 from starlette.concurrency import run_in_threadpool
 from strawberry.fastapi import BaseContext
 
 from api.auth.principal import Principal
 from api.bootstrap import Fenrun
-from projections.queries import Pinned, ReadModel
+from api.graphql.reads import views_read
+from projections.queries import Pinned, PositionNotReady, ReadModel, ViewState
+
+POSITION_NOT_READY = "POSITION_NOT_READY"
+
+
+@dataclass(frozen=True)
+class Written:
+    """A mutation's write: its position, where its payload read the views (None: it did not,
+    they had not reached the write or could not be read), the views it read that are behind the
+    write or failing, and whether catching up after it finished in time without failing."""
+
+    position: int
+    reads_views: bool
+    read_at: int | None
+    behind: tuple[ViewState, ...]
+    caught_up: bool
 
 
 @dataclass
 class Context(BaseContext):
     app: Fenrun
     principal: Principal
-    pins: dict[tuple[Any, Any], Pinned] = field(default_factory=dict)
+    pins: dict[tuple[Any, Any, Any], Pinned] = field(default_factory=dict)
+    writes: list[Written] = field(default_factory=list)
     _subtree: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
@@ -44,14 +64,6 @@ class Context(BaseContext):
     async def parent_now(self, code: str) -> str | None:
         return await run_in_threadpool(self.app.read.parent_now, code)
 
-    async def pin(self, as_of: datetime | None, position: str | None) -> Pinned:
-        """One position per (asOf, position) asked for; the first is reported in extensions."""
-        key = (as_of, position)
-        if key not in self.pins:
-            wanted = _parse_position(position)
-            self.pins[key] = await run_in_threadpool(self.app.reads.pin, as_of, wanted)
-        return self.pins[key]
-
     def read(self, at: int) -> ReadModel:
         """The views that answer reads at `at`: those of the server this request's pin at `at`
         chose; the primary's for any other position (a mutation's payload reads its writes)."""
@@ -60,11 +72,42 @@ class Context(BaseContext):
                 return self.app.reads.model(pinned.server)
         return self.app.read
 
-    def latest(self) -> Pinned:
-        """The newest position the views have processed: what a mutation's payload reads at
-        after the mutation caught them up. Not cached: each mutation reads its own writes.
-        It blocks: call it from a worker thread."""
-        return self.app.read.pin()
+    async def pin(
+        self, as_of: datetime | None, position: str | None, info: strawberry.Info | None = None
+    ) -> Pinned:
+        """One position per (asOf, position, views read); the first is reported in extensions.
+        info: the field being resolved, to read only the views it needs (else all of them)."""
+        views = views_read(info)
+        key = (as_of, position, views)
+        if key not in self.pins:
+            wanted = _parse_position(position)
+            try:
+                self.pins[key] = await run_in_threadpool(self.app.reads.pin, as_of, wanted, views)
+            except PositionNotReady as exc:
+                raise position_not_ready(exc) from None
+        return self.pins[key]
+
+
+def position_not_ready(exc: PositionNotReady) -> GraphQLError:
+    """A read asked for a position that a view it needs has not reached: a retryable error
+    with a code, the views in question and how far each has got."""
+    extensions: dict[str, Any] = {"code": POSITION_NOT_READY, "views": view_states(exc.views)}
+    if exc.wanted is not None:
+        extensions["position"] = str(exc.wanted)
+    return GraphQLError(str(exc), extensions=extensions, original_error=exc)
+
+
+def view_states(views: tuple[ViewState, ...]) -> dict[str, dict[str, Any]]:
+    """How views that lag or failed are shown in extensions (positions as strings)."""
+    return {
+        v.name: {
+            "position": str(v.position),
+            "lag": v.lag,
+            "error": v.error,
+            "failedPosition": None if v.failed_position is None else str(v.failed_position),
+        }
+        for v in views
+    }
 
 
 def _parse_position(position: str | None) -> int | None:

@@ -50,7 +50,7 @@ class Query:
         as_of: AsOf = None,
         position: Pos = None,
     ) -> Agent | None:
-        pinned = await _ctx(info).pin(as_of, position)
+        pinned = await _ctx(info).pin(as_of, position, info)
         row = await run_in_threadpool(_ctx(info).read(pinned.position).agent, code, pinned.position)
         return Agent.of(row, pinned.position) if row else None
 
@@ -62,7 +62,7 @@ class Query:
         as_of: AsOf = None,
         position: Pos = None,
     ) -> Wallet | None:
-        pinned = await _ctx(info).pin(as_of, position)
+        pinned = await _ctx(info).pin(as_of, position, info)
         balances = await run_in_threadpool(
             _ctx(info).read(pinned.position).wallet, agent_code, pinned.position
         )
@@ -80,7 +80,7 @@ class Query:
         first: int = 20,
         after: str | None = None,
     ) -> Connection[Commission]:
-        pinned = await _ctx(info).pin(as_of, position)
+        pinned = await _ctx(info).pin(as_of, position, info)
         page = await run_in_threadpool(
             _ctx(info).read(pinned.position).commissions,
             pinned.position,
@@ -102,7 +102,7 @@ class Query:
         as_of: AsOf = None,
         position: Pos = None,
     ) -> Commission | None:
-        pinned = await _ctx(info).pin(as_of, position)
+        pinned = await _ctx(info).pin(as_of, position, info)
         row = await run_in_threadpool(
             _ctx(info).read(pinned.position).commission, id, pinned.position
         )
@@ -123,7 +123,7 @@ class Query:
             strawberry.argument(description="Only those that wait for a second approver (or not)."),
         ] = None,
     ) -> Connection[UnfreezeRequest]:
-        pinned = await _ctx(info).pin(as_of, position)
+        pinned = await _ctx(info).pin(as_of, position, info)
         page = await run_in_threadpool(
             partial(
                 _ctx(info).read(pinned.position).unfreeze_requests,
@@ -146,7 +146,7 @@ class Query:
         as_of: AsOf = None,
         position: Pos = None,
     ) -> PlatformTotals:
-        pinned = await _ctx(info).pin(as_of, position)
+        pinned = await _ctx(info).pin(as_of, position, info)
         t = await run_in_threadpool(
             _ctx(info).read(pinned.position).platform_totals, pinned.position
         )
@@ -165,7 +165,7 @@ class Query:
         as_of: AsOf = None,
         position: Pos = None,
     ) -> list[CommissionPlanVersion]:
-        pinned = await _ctx(info).pin(as_of, position)
+        pinned = await _ctx(info).pin(as_of, position, info)
         rows = await run_in_threadpool(_ctx(info).read(pinned.position).plans, pinned.position)
         return [
             CommissionPlanVersion(

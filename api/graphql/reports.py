@@ -118,7 +118,7 @@ class ReportQueries:
         position: Pos = None,
     ) -> Performance | None:
         wanted = parse_month(month)
-        pinned = await info.context.pin(as_of, position)
+        pinned = await info.context.pin(as_of, position, info)
         if (
             await run_in_threadpool(
                 info.context.read(pinned.position).agent, agent_code, pinned.position
@@ -141,7 +141,7 @@ class ReportQueries:
     ) -> list[MonthlyCount]:
         if not 2000 <= year <= 2200:
             raise ValueError("year must be between 2000 and 2200")
-        pinned = await info.context.pin(as_of, position)
+        pinned = await info.context.pin(as_of, position, info)
         rows = await run_in_threadpool(
             _reports(info, pinned.position).activation_report, agent_code, year, pinned.position
         )
@@ -157,7 +157,7 @@ class ReportQueries:
         self, info: strawberry.Info, month: str, as_of: AsOf = None, position: Pos = None
     ) -> PlatformMonth:
         wanted = parse_month(month)
-        pinned = await info.context.pin(as_of, position)
+        pinned = await info.context.pin(as_of, position, info)
         t = await run_in_threadpool(
             _reports(info, pinned.position).platform_month, wanted, pinned.position
         )
@@ -187,7 +187,7 @@ class ReportQueries:
         wanted = parse_month(month)
         if not 1 <= first <= 100:
             raise ValueError("first must be between 1 and 100")
-        pinned = await info.context.pin(as_of, position)
+        pinned = await info.context.pin(as_of, position, info)
         rows = await run_in_threadpool(
             _reports(info, pinned.position).ranking, wanted, pinned.position, first
         )

@@ -11,6 +11,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from api.graphql.audit import AuditQueries
+from api.graphql.context import Written, view_states
 from api.graphql.me import MeQueries
 from api.graphql.mutations.agents import AgentMutations
 from api.graphql.mutations.cards import CardMutations
@@ -32,11 +33,15 @@ from projections.queries import PositionNotReady
 
 
 class ReadPosition(SchemaExtension):
-    """Puts the log position (and its time) the request read at into the response extensions,
-    and the server that answered it (`readFrom`: "replica" or "primary")."""
+    """Puts into the response extensions the log position the request read at (and its time)
+    and the server that answered it (`readFrom`: "replica" or "primary"), or for a mutation the
+    position of its write; and the views it read that lag or failed."""
 
     def get_results(self) -> dict[str, Any]:
         context = self.execution_context.context
+        writes = getattr(context, "writes", None)
+        if writes:
+            return _written(writes)
         pins = getattr(context, "pins", None)
         if not pins:
             return {}
@@ -48,7 +53,25 @@ class ReadPosition(SchemaExtension):
         }
         if len({p.position for p in pins.values()}) > 1:
             out["positions"] = sorted({str(p.position) for p in pins.values()})
+        behind = {v.name: v for p in pins.values() for v in p.behind}
+        if behind:
+            out["views"] = view_states(tuple(behind.values()))
         return out
+
+
+def _written(writes: list[Written]) -> dict[str, Any]:
+    """A mutation's answer: the position of its write (the last one's, if it had several)."""
+    last = writes[-1]
+    out: dict[str, Any] = {"position": str(last.position)}
+    if len(writes) > 1:
+        out["positions"] = [str(w.position) for w in writes]
+    if last.reads_views:
+        out["readAt"] = None if last.read_at is None else str(last.read_at)
+    if last.behind:
+        out["views"] = view_states(last.behind)
+    if not all(w.caught_up for w in writes):
+        out["caughtUp"] = False
+    return out
 
 
 def _is_expected(error: GraphQLError) -> bool:

@@ -1,7 +1,8 @@
 """Probes and the metrics page.
 
 /livez: the process answers (restart it if not). /readyz: it can serve, i.e. the database answers
-and no view is failing (send it no traffic if not: 503 with a JSON body that says why). /healthz
+and no view or policy is failing (503 with a JSON body that says why, naming them). A failing
+view or policy does not stop writes or the other views (decision 0019): alert on it. /healthz
 is /readyz under its older name. /metrics: Prometheus. Whatever reads the database runs in a
 worker thread, never on the event loop.
 """
@@ -24,18 +25,18 @@ router = APIRouter()
 
 def readiness(operations: Operations) -> tuple[bool, dict[str, Any]]:
     try:
-        position, failing = operations.readiness()
+        found = operations.readiness()
     except (psycopg.Error, PoolTimeout) as exc:
         log.warning("readiness.database_unreachable", error=str(exc))
         return False, {"status": "unavailable", "database": "unreachable"}
-    if failing:
-        return False, {
-            "status": "unavailable",
-            "database": "ok",
-            "failingViews": failing,
-            "position": position,
-        }
-    return True, {"status": "ok", "database": "ok", "position": position}
+    if found.failing_views or found.failing_policies:
+        body: dict[str, Any] = {"status": "unavailable", "database": "ok"}
+        if found.failing_views:
+            body["failingViews"] = found.failing_views
+        if found.failing_policies:
+            body["failingPolicies"] = found.failing_policies
+        return False, {**body, "position": found.position}
+    return True, {"status": "ok", "database": "ok", "position": found.position}
 
 
 @router.get("/livez")

@@ -3,7 +3,7 @@
 Counted where they happen, in this process: GraphQL operations by name, type and outcome with
 their latency, failures of background work, scheduled job runs. Read from the database when
 scraped, so that every API process reports the same truth: events appended to the log, each
-policy's and view's lag, failing views, unfreeze requests waiting for approval.
+policy's and view's lag, failing views and policies, unfreeze requests waiting for approval.
 """
 
 import threading
@@ -45,7 +45,8 @@ GRAPHQL_DURATION = Histogram(
 )
 FAILURES = Counter(
     "fenrun_failures",
-    "Unexpected failures by component (catch_up, worker, job, http).",
+    "Unexpected failures by component (catch_up, worker, job, http; mutation_payload: a"
+    " committed write whose payload could not read its views).",
     ["component"],
 )
 JOB_RUNS = Counter("fenrun_job_runs", "Scheduled job runs by job and outcome.", ["job", "outcome"])
@@ -155,6 +156,14 @@ class _Backlog(Collector):
         for lag in found.views:
             failing.add_metric([lag.name], 1 if lag.name in found.failing_views else 0)
         yield failing
+        stopped = GaugeMetricFamily(
+            "fenrun_policy_failing",
+            "1 when the policy stopped before an event it fails on.",
+            labels=["policy"],
+        )
+        for lag in found.policies:
+            stopped.add_metric([lag.name], 1 if lag.name in found.failing_policies else 0)
+        yield stopped
         pending = GaugeMetricFamily(
             "fenrun_pending_approvals", "Unfreeze requests waiting for finance's decision."
         )

@@ -131,6 +131,13 @@ def running(app: Any) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+@contextmanager
+def serving(fenrun) -> Iterator[str]:
+    """The API over this composition root, on a free port, until the block ends."""
+    with running(create_app(fenrun=fenrun)) as url:
+        yield url
+
+
 @pytest.fixture
 def server(fenrun) -> Iterator[str]:
     with running(create_app(fenrun=fenrun)) as url:

@@ -151,7 +151,7 @@ def test_cycle_through_bind_upline(seeded: GraphQLClient) -> None:
     # Only agents without an upline can be bound; A is a root: A under Y is a cycle.
     cycle = seeded.mutate("bindUpline", {"agentCode": "A", "parentCode": "Y"})
     assert cycle["userErrors"][0]["code"] == "CYCLE_IN_AGENT_TREE"
-    assert head(seeded) == before + 1
+    assert head(seeded) == before + 2  # the bind and its idempotency key (decision 0019)
 
 
 def test_idempotency_keys(seeded: GraphQLClient) -> None:

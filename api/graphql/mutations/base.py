@@ -4,23 +4,34 @@ catch up -> payload from the typed result, or userErrors.
 Resolvers only translate: they build the command from the input (keyword arguments, the API's
 names becoming the ledger's) and the payload from the result. Building the command is inside
 the path, so money that does not parse is a userError like any refusal.
+
+Once the command's events are committed the answer is its result, with the position of its
+write in extensions.position, whatever happens after (decision 0019): catching up is waited for
+a bounded time, and payload fields read from views are read only where those views have
+processed the write; otherwise they come back empty, with extensions saying why.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
+import structlog
 from starlette.concurrency import run_in_threadpool
 
+from api.graphql.context import Context, Written
+from api.graphql.reads import views_read
 from api.graphql.types import UserError
+from api.observability.metrics import count_failure
 from application.commands import Command
-from application.workflows import Workflows
+from application.workflows import Submitted, Workflows
 from domain.common import Audit
 from domain.errors import LedgerError
 from domain.money import parse_money
-from projections.queries import ReadModel
+from projections.queries import ReadModel, ViewState
+
+log = structlog.get_logger(__name__)
 
 C = TypeVar("C", bound=Command[Any])
 R = TypeVar("R")
@@ -47,12 +58,13 @@ def fen(text: str, field: str) -> int:
 @dataclass(frozen=True)
 class Outcome(Generic[R]):
     """What a payload is built from: the result (None when refused) and its userErrors, with
-    the read models pinned just after the command's catch-up (read-your-writes)."""
+    the read models pinned at the newest position the payload's views have processed, which
+    includes the write (read-your-writes)."""
 
     result: R | None
     errors: list[UserError]
     read: ReadModel
-    at: int | None  # None when refused: nothing to read
+    at: int | None  # None: nothing to read (refused, or the views have not reached the write)
 
     def get(self, field: Callable[[R], Any]) -> Any:
         return None if self.result is None else field(self.result)
@@ -62,19 +74,61 @@ async def mutate(
     info: strawberry.Info,
     command: Callable[[], C],
     payload: Callable[[Outcome[R]], P],
-    run: Callable[[Workflows, C], R] = Workflows.submit,  # type: ignore[assignment]
+    run: Callable[[Workflows, C], Submitted[R]] = Workflows.answer,  # type: ignore[assignment]
 ) -> P:
     """Runs the command in a worker thread (eventsourcing and psycopg block), catches the policies
     and views up, and builds the payload there too, so nothing blocks the event loop.
 
-    run: the workflow that executes it (default: execute, then catch up)."""
+    run: the workflow that executes it (default: commit, then catch up for a bounded time)."""
     context = info.context
+    views = views_read(info)
 
     def work() -> P:
         try:
-            result = run(context.app.workflows, command())
+            done = run(context.app.workflows, command())
         except LedgerError as exc:
             return payload(Outcome(None, [user_error(exc)], context.app.read, None))
-        return payload(Outcome(result, [], context.app.read, context.latest().position))
+        return _committed(context, payload, done, views)
 
     return await run_in_threadpool(work)
+
+
+def _committed(
+    context: Context, payload: Callable[[Outcome[R]], P], done: Submitted[R], views: tuple[str, ...]
+) -> P:
+    """The answer to a committed write: its result and position, never an error. Its payload's
+    view fields come back empty if the views cannot be read."""
+    read = context.app.read
+    try:
+        at, behind = _payload_position(read, done.position, views)
+    except Exception:
+        _unread(done)
+        at, behind = None, ()
+    context.writes.append(Written(done.position, bool(views), at, behind, done.caught_up))
+    if at is None:
+        return payload(Outcome(done.result, [], read, None))
+    try:
+        return payload(Outcome(done.result, [], read, at))
+    except Exception:
+        _unread(done)
+        context.writes[-1] = replace(context.writes[-1], read_at=None)
+        return payload(Outcome(done.result, [], read, None))
+
+
+def _unread(done: Submitted[Any]) -> None:
+    """The views could not be read for a committed write's payload (a lost connection)."""
+    log.exception("mutation.payload_unread", position=done.position)
+    count_failure("mutation_payload")
+
+
+def _payload_position(
+    read: ReadModel, written: int, views: tuple[str, ...]
+) -> tuple[int | None, tuple[ViewState, ...]]:
+    """Where the payload reads its views: the newest position they have all processed, if that
+    includes the write (else None); and those of them behind the write or failing."""
+    if not views:
+        return None, ()
+    progress = read.progress()
+    reached = progress.reached(views)
+    behind = tuple(v for v in progress.behind(views) if v.position < written or v.error)
+    return (reached if reached >= written else None), behind

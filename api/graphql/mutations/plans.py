@@ -9,7 +9,7 @@ from api.graphql.scalars import DateTime
 from api.graphql.types import UserError
 from application.results import PlanVersionRecorded
 from application.use_cases.plans import CorrectCommissionPlan, DefineCommissionPlan
-from application.workflows import Correction, Workflows
+from application.workflows import Correction, Submitted, Workflows
 
 
 @strawberry.input
@@ -72,8 +72,8 @@ class ApplyPlanCorrectionPayload:
         )
 
 
-def _with_preview(workflows: Workflows, command: CorrectCommissionPlan) -> Correction:
-    return workflows.correct(command, preview=True)
+def _with_preview(workflows: Workflows, command: CorrectCommissionPlan) -> Submitted[Correction]:
+    return workflows.correct(command, preview=True, wait=workflows.request_wait)
 
 
 @strawberry.type
