@@ -153,6 +153,11 @@ def user_token(
     return mint_token(fenrun, code, ttl)
 
 
+def client_for(url: str, fenrun: Any) -> GraphQLClient:
+    """The default test user's client of a server a test started itself."""
+    return GraphQLClient(url, fenrun, DEFAULT_USER, user_token(fenrun, DEFAULT_USER, DEFAULT_ROLES))
+
+
 @pytest.fixture
 def gql(server: str, fenrun, clock: SetClock) -> Iterator[GraphQLClient]:
     clock.set(TESTS_BEGIN)

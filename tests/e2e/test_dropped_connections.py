@@ -70,9 +70,13 @@ def drop_connections(dsn: str, stop: threading.Event, kills: list[int]) -> None:
             stop.wait(rng.uniform(0.3, 1.0))
 
 
-def test_dropped_connections_neither_double_writes_nor_hide_them(dsn: str) -> None:
-    # A shorter wait for catching up: its rounds retry lost connections for seconds.
-    settings = Settings(database_url=dsn, mutation_catch_up_seconds=2)
+def test_dropped_connections_neither_double_writes_nor_hide_them(dsn: str, tmp_path: Any) -> None:
+    # A shorter wait for catching up: its rounds retry lost connections for seconds. Without
+    # authentication (loopback): each write names itself in the actor header, so that the log
+    # tells which writes were applied.
+    settings = Settings(
+        database_url=dsn, mutation_catch_up_seconds=2, auth="off", data_dir=tmp_path
+    )
     fenrun = bootstrap(settings, run_migrations=False)
     try:
         with serving(fenrun) as server:
@@ -91,7 +95,7 @@ def test_dropped_connections_neither_double_writes_nor_hide_them(dsn: str) -> No
 def dropping_connections_while_writing(
     fenrun: Any, server: str, dsn: str
 ) -> tuple[dict[str, Any], list[str]]:
-    GraphQLClient(server).ok("registerAgent", {"code": "A", "name": "A"})
+    GraphQLClient(server, fenrun, "setup", None).ok("registerAgent", {"code": "A", "name": "A"})
     with psycopg.connect(dsn) as conn:
         names = {r[0] for r in conn.execute("SELECT application_name FROM pg_stat_activity")}
     assert {"fenrun-ledger", "fenrun-views"} <= names  # the service's pools say who they are

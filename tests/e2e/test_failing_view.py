@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app as cli
-from tests.e2e.conftest import GraphQLClient, serving
+from tests.e2e.conftest import GraphQLClient, client_for, serving
 from tests.fixtures.poison import poisoned, poisoned_views
 
 WALLET = "wallet { deposit }"
@@ -33,10 +33,10 @@ def wallet(gql: GraphQLClient, position: str | None = None) -> httpx.Response:
 
 
 def test_a_failing_view_takes_down_neither_writes_nor_other_views(
-    dsn: str, monkeypatch: pytest.MonkeyPatch
+    dsn: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
-    with poisoned(dsn) as (fenrun, view), serving(fenrun) as url:
-        gql = GraphQLClient(url)
+    with poisoned(dsn, data_dir=tmp_path) as (fenrun, view), serving(fenrun) as url:
+        gql = client_for(url, fenrun)
         gql.ok("registerAgent", {"code": "A", "name": "A"})
         first = top_up(gql, "1.00")
         assert first["data"]["topUpDeposit"]["wallet"] == {"deposit": "1.00"}
@@ -89,8 +89,8 @@ def test_a_failing_view_takes_down_neither_writes_nor_other_views(
         assert 'fenrun_view_failing{view="wallet_balances"} 1.0' in httpx.get(f"{url}/metrics").text
 
     # The service starts (and writes) with the view still failing.
-    with poisoned(dsn) as (fenrun, view), serving(fenrun) as url:
-        gql = GraphQLClient(url)
+    with poisoned(dsn, data_dir=tmp_path) as (fenrun, view), serving(fenrun) as url:
+        gql = client_for(url, fenrun)
         assert httpx.get(f"{url}/livez").status_code == 200
         again = top_up(gql, "3.00")
         assert again["data"]["topUpDeposit"]["wallet"] is None
