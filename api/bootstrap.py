@@ -10,6 +10,8 @@ from psycopg_pool import ConnectionPool
 
 from api.db_roles import SERVICE_ROLE, as_role
 from api.embedded_db import EmbeddedPostgres, start_embedded_postgres
+from api.jobs.simulations import PlanSimulations
+from api.jobs.store import JobStore
 from api.migrate import migrate
 from application.ledger import Ledger
 from application.levels import LevelPolicy
@@ -64,9 +66,13 @@ class Fenrun:
     owner_dsn: str = ""  # the tables' owner: migrations and rebuilds (DDL)
     embedded: EmbeddedPostgres | None = None
     workflows: Workflows = field(init=False)
+    jobs: JobStore = field(init=False)  # background jobs' state (api/jobs/)
+    simulations: PlanSimulations = field(init=False)
 
     def __post_init__(self) -> None:
         self.workflows = Workflows(self, self.read, self.settings.zone)
+        self.jobs = JobStore(self.pool)
+        self.simulations = PlanSimulations(self, self.jobs)
 
     def catch_up(self) -> int:
         """Runs the policies and the views until none has anything left (read-your-writes)."""
@@ -96,7 +102,7 @@ def bootstrap(settings: Settings | None = None, *, run_migrations: bool = True) 
                 embedded.stop()  # the process exits: a server it started must not outlive it
             raise
     pool = ConnectionPool(dsn, min_size=1, max_size=10, open=True)
-    read = ReadModel(pool)
+    read = ReadModel(pool, statement_timeout_ms=round(settings.request_timeout_seconds * 1000))
     ledger = Ledger(
         eventsourcing_env(dsn),
         price_factor=settings.price_factor,

@@ -1,12 +1,14 @@
-"""GraphQL over HTTP: media types, status codes and request limits (GraphQL-over-HTTP spec), and
-the GraphiQL page with its assets served from the package."""
+"""GraphQL over HTTP: media types, status codes and request limits (GraphQL-over-HTTP spec), the
+request's deadline, and the GraphiQL page with its assets served from the package."""
 
+import asyncio
 import functools
 from pathlib import Path
 from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -16,6 +18,8 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+TIMEOUT = "TIMEOUT"
+RATE_LIMITED = "RATE_LIMITED"  # api/graphql/limits.py
 STATIC = Path(__file__).resolve().parent / "static"
 GRAPHIQL_ASSETS = "/static/graphiql"  # where create_app mounts STATIC / "graphiql"
 
@@ -51,6 +55,22 @@ class GraphQLView(GraphQLRouter):
     async def execute_single(
         self, request: Request, request_adapter: Any, *args: Any, **kwargs: Any
     ) -> ExecutionResult:
+        """Runs the request within its deadline: a query over it is cut and answered TIMEOUT (its
+        reads are cut by the database's statement timeout too). A mutation is never cut: once
+        it runs, its answer must say what it did (the mark is set just before execution)."""
+        seconds = request.app.state.fenrun.settings.request_timeout_seconds
+        running = asyncio.ensure_future(self._execute(request, request_adapter, *args, **kwargs))
+        try:
+            return await asyncio.wait_for(asyncio.shield(running), seconds)
+        except TimeoutError:
+            if getattr(request.state, "mutating", False):
+                return await running
+            running.cancel()
+            return ExecutionResult(data=None, errors=[timed_out(seconds)])
+
+    async def _execute(
+        self, request: Request, request_adapter: Any, *args: Any, **kwargs: Any
+    ) -> ExecutionResult:
         try:
             return await super().execute_single(request, request_adapter, *args, **kwargs)
         except HTTPException as exc:
@@ -69,6 +89,7 @@ class GraphQLView(GraphQLRouter):
             wants_graphql_response(request.headers.get("accept"))
             and result.data is None
             and result.errors
+            and not any(_code(e) == TIMEOUT for e in result.errors)  # it ran: not a bad request
         ):
             data.pop("data", None)  # the request never executed
             request.state.graphql_status = 400
@@ -86,13 +107,42 @@ class GraphQLView(GraphQLRouter):
             and "data" not in response_data
             else (sub_response.status_code or 200)
         )
+        retry_after = _refused_for_rate(response_data)
+        if retry_after is not False:
+            status = 429
         response = Response(
             self.encode_json(response_data), status_code=status, media_type=media_type
         )
         for key, value in sub_response.headers.items():
             if key not in ("content-type", "content-length"):
                 response.headers[key] = value
+        if retry_after not in (False, None):
+            response.headers["retry-after"] = str(retry_after)
         return response
+
+
+def timed_out(seconds: float) -> GraphQLError:
+    return GraphQLError(
+        f"the request ran longer than its {seconds:g} s and was stopped: ask for less (smaller"
+        " pages, fewer fields), or start a job for long work",
+        extensions={"code": TIMEOUT, "seconds": seconds},
+    )
+
+
+def _code(error: GraphQLError) -> object:
+    return (error.extensions or {}).get("code")
+
+
+def _refused_for_rate(response_data: Any) -> object:
+    """The retry-after seconds (None: unknown) when the rate limit refused the whole request;
+    False when it did not."""
+    if not isinstance(response_data, dict) or response_data.get("data") is not None:
+        return False
+    errors = response_data.get("errors") or []
+    limited = [e for e in errors if (e.get("extensions") or {}).get("code") == RATE_LIMITED]
+    if not limited or len(limited) != len(errors):
+        return False
+    return limited[0]["extensions"].get("retryAfter")
 
 
 class BodyLimit:

@@ -66,15 +66,21 @@ def decode_cursor(cursor: str, arity: int) -> list[str]:
 
 
 class ReadModel:
-    def __init__(self, pool: ConnectionPool) -> None:
+    def __init__(self, pool: ConnectionPool, statement_timeout_ms: int = 0) -> None:
         self.pool = pool
+        self.statement_timeout = str(statement_timeout_ms)  # 0: none
 
     def _all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             # Read the live versions' tables; the shared lock keeps a switch from dropping
             # them under this transaction. Two statements: the versions must be read with a
-            # snapshot taken after the lock is granted, not before.
-            cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", (SWITCH_LOCK,))
+            # snapshot taken after the lock is granted, not before. A read may take no longer
+            # than a request (for this transaction only: the pool's connections also write).
+            cur.execute(
+                "SELECT pg_advisory_xact_lock_shared(%s),"
+                " set_config('statement_timeout', %s, true)",
+                (SWITCH_LOCK, self.statement_timeout),
+            )
             cur.execute(_LIVE_SCHEMAS)
             cur.execute(sql, params)
             return cur.fetchall()

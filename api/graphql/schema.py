@@ -5,12 +5,21 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxTokensLimiter,
+    max_aliases,
+    query_depth_limiter,
+)
 from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from api.graphql.audit import AuditQueries
+from api.graphql.cost import QueryCost
+from api.graphql.jobs import JobMutations, JobQueries
+from api.graphql.limits import ExpensiveRate
 from api.graphql.mutations.agents import AgentMutations
 from api.graphql.mutations.cards import CardMutations
 from api.graphql.mutations.commissions import CommissionMutations
@@ -60,6 +69,13 @@ def _factory(cls: type, **kwargs: Any) -> Callable[[], Any]:
     return lambda: cls(**kwargs)
 
 
+# Built once: limiters built per request would defeat the validation cache (strawberry #4635).
+# The cost rule depends on the settings: QueryCost adds the one built for them.
+RULES = (
+    query_depth_limiter.create_validator(max_depth=10, should_ignore=None),
+    max_aliases.create_validator(max_alias_count=30),
+)
+
 # In the order of the schema's fields (schema.graphql).
 MUTATIONS = (
     AgentMutations,
@@ -71,18 +87,20 @@ MUTATIONS = (
     LevelMutations,
     SettlementMutations,
     PlanCorrectionMutations,
+    JobMutations,
 )
 
 schema = strawberry.Schema(
-    query=merge_types("Query", (Query, ReportQueries, PlanQueries, AuditQueries)),
+    query=merge_types("Query", (Query, ReportQueries, PlanQueries, AuditQueries, JobQueries)),
     mutation=merge_types("Mutation", MUTATIONS),
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
         OperationMetrics,
         ReadPosition,
-        _factory(QueryDepthLimiter, max_depth=10),
-        _factory(MaxAliasesLimiter, max_alias_count=30),
+        lambda: AddValidationRules(list(RULES)),
+        QueryCost,
         _factory(MaxTokensLimiter, max_token_count=5000),
+        ExpensiveRate,
         _factory(MaskErrors, should_mask_error=_should_mask),
     ],
 )

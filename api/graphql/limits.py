@@ -1,0 +1,128 @@
+"""Per-client rate of expensive operations, and the mark that lets a request's deadline spare
+mutations (decision 0020).
+
+Expensive operations are the fields COSTS marks rate-limited (simulations, replays, plan
+corrections). Each client has a token bucket: `expensive_burst` tokens, refilled at
+`expensive_per_minute`; a request takes one token per expensive call, all or none, before it
+runs. Without enough tokens the whole request is refused with `RATE_LIMITED` and the seconds to
+wait (HTTP 429 with Retry-After: api/http.py). The buckets live in this process: with several
+API processes a client may start that many times as much (a shared limit would need a table).
+"""
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import ExecutionResult, GraphQLError
+from strawberry.extensions.base_extension import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from api.graphql.cost import limits_of, tally
+from api.observability.requests import ACTOR_HEADER
+
+RATE_LIMITED = "RATE_LIMITED"
+_MAX_CLIENTS = 10_000  # past this many buckets, the full ones (idle clients) are forgotten
+
+
+def client_key(context: Any) -> str:
+    """Who a request is charged to: the actor it names, else its address. The one place that
+    decides it (the authenticated subject replaces the actor when identity lands)."""
+    request = getattr(context, "request", None)
+    actor = request.headers.get(ACTOR_HEADER) if request is not None else None
+    if actor:
+        return f"actor:{actor}"
+    client = getattr(request, "client", None)
+    return f"address:{client.host if client else 'unknown'}"
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+class TokenBuckets:
+    """One bucket per client; thread-safe. `take` answers 0 when granted, else the seconds
+    until the tokens are there (infinite when the request wants more than a full bucket)."""
+
+    def __init__(
+        self, per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = burst
+        self.clock = clock
+        self.buckets: dict[str, _Bucket] = {}
+        self.lock = threading.Lock()
+
+    def take(self, client: str, tokens: int) -> float:
+        with self.lock:
+            now = self.clock()
+            bucket = self.buckets.get(client) or self._new(client, now)
+            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
+            bucket.at = now
+            if tokens > self.burst:
+                return math.inf
+            if bucket.tokens >= tokens:
+                bucket.tokens -= tokens
+                return 0.0
+            return (tokens - bucket.tokens) / self.rate
+
+    def _new(self, client: str, now: float) -> _Bucket:
+        if len(self.buckets) >= _MAX_CLIENTS:
+            for key in [k for k, b in self.buckets.items() if self._full(b, now)]:
+                del self.buckets[key]
+        bucket = self.buckets[client] = _Bucket(float(self.burst), now)
+        return bucket
+
+    def _full(self, bucket: _Bucket, now: float) -> bool:
+        return bucket.tokens + (now - bucket.at) * self.rate >= self.burst
+
+
+def rate_limited(wait: float, tokens: int, burst: int) -> GraphQLError:
+    if math.isinf(wait):
+        message = (
+            f"this request starts {tokens} expensive operations, more than the {burst} a client"
+            " may start at once: split it"
+        )
+        retry_after = None
+    else:
+        retry_after = max(1, math.ceil(wait))
+        message = f"too many expensive operations from this client: retry in {retry_after} s"
+    return GraphQLError(message, extensions={"code": RATE_LIMITED, "retryAfter": retry_after})
+
+
+def buckets_of(context: Any) -> TokenBuckets:
+    """The app's buckets, made on first use (one set per FastAPI app, so per process)."""
+    state = context.request.app.state
+    settings = context.app.settings
+    found = getattr(state, "expensive_buckets", None)
+    if found is None:
+        found = state.expensive_buckets = TokenBuckets(
+            settings.expensive_per_minute, settings.expensive_burst
+        )
+    return found
+
+
+class ExpensiveRate(SchemaExtension):
+    """Charges the request's expensive calls to its client before it runs; refuses it whole
+    when the client's bucket cannot pay. Also marks mutations, so the request's deadline
+    (api/http.py) never cuts a write."""
+
+    def on_execute(self) -> Iterator[None]:
+        ctx = self.execution_context
+        context = ctx.context
+        request = getattr(context, "request", None)
+        if request is not None and ctx.operation_type is OperationType.MUTATION:
+            request.state.mutating = True
+        if request is not None and ctx.graphql_document is not None:
+            calls = tally(
+                ctx.schema._schema, ctx.graphql_document, ctx.operation_name, limits_of(context)
+            ).rate_limited
+            wait = buckets_of(context).take(client_key(context), calls) if calls else 0.0
+            if wait:
+                burst = context.app.settings.expensive_burst
+                ctx.result = ExecutionResult(None, [rate_limited(wait, calls, burst)])
+        yield
