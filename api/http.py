@@ -17,9 +17,9 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
+from api.graphql.limits import RATE_LIMITED, TIMEOUT, timed_out
+
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-TIMEOUT = "TIMEOUT"
-RATE_LIMITED = "RATE_LIMITED"  # api/graphql/limits.py
 STATIC = Path(__file__).resolve().parent / "static"
 GRAPHIQL_ASSETS = "/static/graphiql"  # where create_app mounts STATIC / "graphiql"
 
@@ -119,14 +119,6 @@ class GraphQLView(GraphQLRouter):
         if retry_after not in (False, None):
             response.headers["retry-after"] = str(retry_after)
         return response
-
-
-def timed_out(seconds: float) -> GraphQLError:
-    return GraphQLError(
-        f"the request ran longer than its {seconds:g} s and was stopped: ask for less (smaller"
-        " pages, fewer fields), or start a job for long work",
-        extensions={"code": TIMEOUT, "seconds": seconds},
-    )
 
 
 def _code(error: GraphQLError) -> object:

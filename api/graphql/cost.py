@@ -4,8 +4,8 @@ Every root field (and every field with a resolver of its own, and every list of 
 entry in COSTS; a test walks the schema and fails when one has none, so a new field cannot skip
 this. A request's cost is the sum over its selections, aliases and fragments included:
 
-- a field's own work: its entry's `own` (a database query: 1; a write and its catch-up: 10; a
-  replay: 50); a field without an entry costs 1 if it builds an object, 0 for a plain value;
+- a field's own work, its entry's `own` (a database query: 1; a write and its catch-up: 10; a
+  replay: 50; none without an entry), plus 1 for each object it builds (0 for plain values);
 - a list multiplies what it holds: a connection by its `first` (the schema's default when
   absent; a variable counts as the largest page, since validation runs before variables are
   known), any other list by the length its entry assumes;
@@ -82,7 +82,7 @@ COSTS: dict[str, FieldCost] = {
     "Agent.children": FieldCost(1, paged=True),
     "Agent.wallet": QUERY,
     "Agent.commissions": FieldCost(1, paged=True),
-    "Commission.history": FieldCost(1, items=10),
+    "Commission.history": FieldCost(1, items=5),  # a line moves through a few statuses
     "UnfreezeRequest.commission": QUERY,
     "UnfreezeRequestsPayload.requests": FieldCost(0, items=100),
     "PlanSimulation.commissions": FieldCost(0, paged=True),  # pages through a result in memory
@@ -160,7 +160,7 @@ class Walk:
 
     def selections(self, selection_set: SelectionSetNode | None, parent: Any, page: int) -> Tally:
         total = NOTHING
-        for selection in selection_set.selections if selection_set else ():
+        for selection in (selection_set.selections or ()) if selection_set else ():
             if isinstance(selection, FieldNode):
                 total += self.field(selection, parent, page)
             elif isinstance(selection, InlineFragmentNode):
@@ -190,20 +190,19 @@ class Walk:
         entry = cost_of(parent.name, node.name.value)
         named = get_named_type(definition.type)
         builds = 1 if is_composite_type(named) else 0
-        own = self.own(entry) if entry else builds
         first = self.first(node, definition) if entry and entry.paged else page
-        inner = self.selections(node.selection_set, named, first)
-        calls = Tally(own, 1 if entry and entry.rate_limited else 0)
+        each = Tally(builds) + self.selections(node.selection_set, named, first)
+        calls = Tally(self.own(entry), 1 if entry.rate_limited else 0) if entry else NOTHING
         if not is_list_type(get_nullable_type(definition.type)):
-            return calls + inner
+            return calls + each
         count = first if entry is None or entry.paged else entry.items
-        return calls + (Tally(builds) + inner).times(count)
+        return calls + each.times(count)
 
     def own(self, entry: FieldCost) -> int:
         return self.limits.max_cost // 2 + 1 if entry.exclusive else entry.own
 
     def first(self, node: FieldNode, definition: Any) -> int:
-        for argument in node.arguments:
+        for argument in node.arguments or ():
             if argument.name.value == "first":
                 if isinstance(argument.value, IntValueNode):
                     return max(0, min(int(argument.value.value), self.limits.max_page))

@@ -1,5 +1,5 @@
-"""Per-client rate of expensive operations, and the mark that lets a request's deadline spare
-mutations (decision 0020).
+"""Per-client rate of expensive operations, and the request's time limit as GraphQL sees it:
+a TIMEOUT error, and the mark that lets the deadline spare mutations (decision 0020).
 
 Expensive operations are the fields COSTS marks rate-limited (simulations, replays, plan
 corrections). Each client has a token bucket: `expensive_burst` tokens, refilled at
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import ExecutionResult, GraphQLError
+from psycopg.errors import QueryCanceled
 from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.types.graphql import OperationType
 
@@ -24,6 +25,7 @@ from api.graphql.cost import limits_of, tally
 from api.observability.requests import ACTOR_HEADER
 
 RATE_LIMITED = "RATE_LIMITED"
+TIMEOUT = "TIMEOUT"
 _MAX_CLIENTS = 10_000  # past this many buckets, the full ones (idle clients) are forgotten
 
 
@@ -126,3 +128,31 @@ class ExpensiveRate(SchemaExtension):
                 burst = context.app.settings.expensive_burst
                 ctx.result = ExecutionResult(None, [rate_limited(wait, calls, burst)])
         yield
+
+
+def timed_out(seconds: float | None, path: Any = None, nodes: Any = None) -> GraphQLError:
+    limit = f"its {seconds:g} s" if seconds is not None else "its time"
+    return GraphQLError(
+        f"the request ran longer than {limit} and was stopped: ask for less (smaller pages,"
+        " fewer fields), or start a job for long work",
+        nodes,
+        path=path,
+        extensions={"code": TIMEOUT, "seconds": seconds},
+    )
+
+
+class ReadTimeouts(SchemaExtension):
+    """A read the database cut at its statement timeout (the request's time) answers TIMEOUT,
+    not the masked message of a bug."""
+
+    def on_execute(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = [_as_timeout(error) for error in result.errors]
+
+
+def _as_timeout(error: GraphQLError) -> GraphQLError:
+    if not isinstance(error.original_error, QueryCanceled):
+        return error
+    return timed_out(None, error.path, error.nodes)

@@ -19,7 +19,7 @@ from strawberry.tools import merge_types
 from api.graphql.audit import AuditQueries
 from api.graphql.cost import QueryCost
 from api.graphql.jobs import JobMutations, JobQueries
-from api.graphql.limits import ExpensiveRate
+from api.graphql.limits import ExpensiveRate, ReadTimeouts
 from api.graphql.mutations.agents import AgentMutations
 from api.graphql.mutations.cards import CardMutations
 from api.graphql.mutations.commissions import CommissionMutations
@@ -101,6 +101,7 @@ schema = strawberry.Schema(
         QueryCost,
         _factory(MaxTokensLimiter, max_token_count=5000),
         ExpensiveRate,
+        ReadTimeouts,
         _factory(MaskErrors, should_mask_error=_should_mask),
     ],
 )
