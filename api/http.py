@@ -3,6 +3,7 @@ request's deadline, and the GraphiQL page with its assets served from the packag
 
 import asyncio
 import functools
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
+from api.graphql.cost import Limits
 from api.graphql.limits import RATE_LIMITED, TIMEOUT, timed_out
+from api.heavy import is_heavy, run_heavy
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -57,9 +60,21 @@ class GraphQLView(GraphQLRouter):
     ) -> ExecutionResult:
         """Runs the request within its deadline: a query over it is cut and answered TIMEOUT (its
         reads are cut by the database's statement timeout too). A mutation is never cut: once
-        it runs, its answer must say what it did (the mark is set just before execution)."""
-        seconds = request.app.state.fenrun.settings.request_timeout_seconds
-        running = asyncio.ensure_future(self._execute(request, request_adapter, *args, **kwargs))
+        it runs, its answer must say what it did (the mark is set just before execution).
+        A heavy request waits its turn and runs off the main event loop (api/heavy.py)."""
+        settings = request.app.state.fenrun.settings
+        seconds = settings.request_timeout_seconds
+        data = kwargs.get("request_data") or args[-1]
+
+        def execute() -> Awaitable[ExecutionResult]:
+            return self._execute(request, request_adapter, *args, **kwargs)
+
+        limits = Limits(settings.max_query_cost, settings.max_page_size)
+        if is_heavy(self.schema._schema, data.query, data.operation_name, limits):
+            work = run_heavy(request.app.state, settings.heavy_requests_at_once, execute)
+        else:
+            work = execute()
+        running = asyncio.ensure_future(work)
         try:
             return await asyncio.wait_for(asyncio.shield(running), seconds)
         except TimeoutError:

@@ -115,7 +115,7 @@ class Settings(BaseSettings):
 
     # What one request may cost (decision 0020): refused before it runs, cut when it runs long.
     max_query_cost: int = Field(
-        default=1000,
+        default=500,
         ge=10,
         le=1_000_000,
         description="The most a GraphQL request may cost (api/graphql/cost.py: every field's"
@@ -143,6 +143,14 @@ class Settings(BaseSettings):
         le=1000,
         description="Expensive operations a client may start at once before the per-minute rate"
         " applies.",
+    )
+    heavy_requests_at_once: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description="Requests costing over a tenth of max_query_cost that run at once in each API"
+        " process; the others wait their turn (within their time limit), so light reads stay"
+        " fast however many clients send large ones.",
     )
     max_running_jobs: int = Field(
         default=1,

@@ -210,12 +210,19 @@ class ReadModel:
         )  # type: ignore[arg-type]
 
     def commission_history(self, commission_id: str, at: int) -> list[dict[str, Any]]:
-        return self._all(
-            "SELECT status, amount_fen, event, recorded_at, effective_at, actor, reason"
-            " FROM commission_status_history WHERE commission_id = %s AND position <= %s"
-            " ORDER BY position",
-            (commission_id, at),
-        )
+        return self.commission_histories([commission_id], at)[commission_id]
+
+    def commission_histories(self, ids: list[str], at: int) -> dict[str, list[dict[str, Any]]]:
+        """commission_history for many lines in one query (a page of commissions)."""
+        found: dict[str, list[dict[str, Any]]] = {id: [] for id in ids}
+        for row in self._all(
+            "SELECT commission_id, status, amount_fen, event, recorded_at, effective_at, actor,"
+            " reason FROM commission_status_history WHERE commission_id = ANY(%s)"
+            " AND position <= %s ORDER BY commission_id, position",
+            (ids, at),
+        ):
+            found[row.pop("commission_id")].append(row)
+        return found
 
     def unfreeze_requests(
         self,

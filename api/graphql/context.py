@@ -21,6 +21,7 @@ class Context(BaseContext):
     app: Fenrun
     actor: str
     pins: dict[tuple[Any, Any], Pinned] = field(default_factory=dict)
+    loaders: dict[str, Any] = field(default_factory=dict)  # DataLoaders, one per request
 
     def __post_init__(self) -> None:
         super().__init__()

@@ -53,12 +53,14 @@ class FieldCost:
     items: int = 1  # a list's assumed length when nothing bounds it
     exclusive: bool = False  # over half the limit: one per request
     rate_limited: bool = False  # charged to the client's expensive-operation rate
+    background: bool = False  # its own work runs in a job process, not in this one
 
 
 QUERY = FieldCost(1)  # one read of the views
 REPORT = FieldCost(2)  # a report: a few reads
 WRITE = FieldCost(10)  # a command, its catch-up and the payload's read
 SIMULATION = FieldCost(exclusive=True, rate_limited=True)
+SIMULATION_JOB = FieldCost(exclusive=True, rate_limited=True, background=True)
 
 # Keyed "Type.field"; "*.field" for a field of that name on any type.
 COSTS: dict[str, FieldCost] = {
@@ -75,7 +77,7 @@ COSTS: dict[str, FieldCost] = {
     "Query.activationReport": FieldCost(2, items=12),
     "Query.platformMonth": REPORT,
     "Query.ranking": FieldCost(2, paged=True),
-    "Query.simulatePlan": SIMULATION,
+    "Query.simulatePlan": SIMULATION_JOB,  # waits for a job
     "Query.auditHead": QUERY,
     "Query.planSimulationJob": QUERY,
     # -- fields that read more ---------------------------------------------------------------------
@@ -129,12 +131,18 @@ class Limits:
 class Tally(NamedTuple):
     cost: int = 0
     rate_limited: int = 0  # calls of rate-limited fields
+    background: int = 0  # the part of the cost that job processes bear
 
     def __add__(self, other: Any) -> "Tally":
-        return Tally(self.cost + other.cost, self.rate_limited + other.rate_limited)
+        return Tally(*(a + b for a, b in zip(self, other, strict=True)))
 
     def times(self, count: int) -> "Tally":
-        return Tally(self.cost * count, self.rate_limited * count)
+        return Tally(*(a * count for a in self))
+
+    @property
+    def local(self) -> int:
+        """The work this process does itself."""
+        return self.cost - self.background
 
 
 NOTHING = Tally()
@@ -192,7 +200,10 @@ class Walk:
         builds = 1 if is_composite_type(named) else 0
         first = self.first(node, definition) if entry and entry.paged else page
         each = Tally(builds) + self.selections(node.selection_set, named, first)
-        calls = Tally(self.own(entry), 1 if entry.rate_limited else 0) if entry else NOTHING
+        calls = NOTHING
+        if entry is not None:
+            own = self.own(entry)
+            calls = Tally(own, int(entry.rate_limited), own if entry.background else 0)
         if not is_list_type(get_nullable_type(definition.type)):
             return calls + each
         count = first if entry is None or entry.paged else entry.items

@@ -60,6 +60,8 @@ class TokenBuckets:
         self.lock = threading.Lock()
 
     def take(self, client: str, tokens: int) -> float:
+        if not tokens:
+            return 0.0
         with self.lock:
             now = self.clock()
             bucket = self.buckets.get(client) or self._new(client, now)
@@ -108,25 +110,31 @@ def buckets_of(context: Any) -> TokenBuckets:
     return found
 
 
-class ExpensiveRate(SchemaExtension):
-    """Charges the request's expensive calls to its client before it runs; refuses it whole
-    when the client's bucket cannot pay. Also marks mutations, so the request's deadline
-    (api/http.py) never cuts a write."""
+class Admission(SchemaExtension):
+    """What a valid request may do before it runs:
+    - a mutation is marked, so that the request's deadline (api/http.py) never cuts a write;
+    - its expensive calls are charged to its client, and the request refused whole when the
+      client's bucket cannot pay.
+    Heavy requests take turns before this (api/heavy.py).
+    """
 
     def on_execute(self) -> Iterator[None]:
         ctx = self.execution_context
         context = ctx.context
         request = getattr(context, "request", None)
-        if request is not None and ctx.operation_type is OperationType.MUTATION:
+        if request is None or ctx.graphql_document is None:
+            yield
+            return
+        if ctx.operation_type is OperationType.MUTATION:
             request.state.mutating = True
-        if request is not None and ctx.graphql_document is not None:
-            calls = tally(
-                ctx.schema._schema, ctx.graphql_document, ctx.operation_name, limits_of(context)
-            ).rate_limited
-            wait = buckets_of(context).take(client_key(context), calls) if calls else 0.0
-            if wait:
-                burst = context.app.settings.expensive_burst
-                ctx.result = ExecutionResult(None, [rate_limited(wait, calls, burst)])
+        limits = limits_of(context)
+        counted = tally(ctx.schema._schema, ctx.graphql_document, ctx.operation_name, limits)
+        wait = buckets_of(context).take(client_key(context), counted.rate_limited)
+        if wait:
+            burst = context.app.settings.expensive_burst
+            ctx.result = ExecutionResult(None, [rate_limited(wait, counted.rate_limited, burst)])
+            yield
+            return
         yield
 
 

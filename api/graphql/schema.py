@@ -9,6 +9,7 @@ from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
     MaxTokensLimiter,
+    ValidationCache,
     max_aliases,
     query_depth_limiter,
 )
@@ -19,7 +20,7 @@ from strawberry.tools import merge_types
 from api.graphql.audit import AuditQueries
 from api.graphql.cost import QueryCost
 from api.graphql.jobs import JobMutations, JobQueries
-from api.graphql.limits import ExpensiveRate, ReadTimeouts
+from api.graphql.limits import Admission, ReadTimeouts
 from api.graphql.mutations.agents import AgentMutations
 from api.graphql.mutations.cards import CardMutations
 from api.graphql.mutations.commissions import CommissionMutations
@@ -32,6 +33,7 @@ from api.graphql.plans import PlanQueries
 from api.graphql.queries import Query
 from api.graphql.reports import ReportQueries
 from api.graphql.scalars import SCALARS
+from api.heavy import MAX_TOKENS
 from api.observability.metrics import OperationMetrics
 from projections.queries import PositionNotReady
 
@@ -99,8 +101,12 @@ schema = strawberry.Schema(
         ReadPosition,
         lambda: AddValidationRules(list(RULES)),
         QueryCost,
-        _factory(MaxTokensLimiter, max_token_count=5000),
-        ExpensiveRate,
+        _factory(MaxTokensLimiter, max_token_count=MAX_TOKENS),
+        # Clients send the same texts again and again: validate each once. (strawberry's
+        # ParserCache raises a syntax error from its hook, which the metrics then count as an
+        # execution error: not used.)
+        _factory(ValidationCache, maxsize=512),
+        Admission,
         ReadTimeouts,
         _factory(MaskErrors, should_mask_error=_should_mask),
     ],

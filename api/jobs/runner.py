@@ -10,6 +10,7 @@ went silent, and forgets finished jobs past their retention.
 """
 
 import multiprocessing
+import os
 import threading
 import time
 import uuid
@@ -28,6 +29,7 @@ from api.jobs.store import CHANNEL, Job, JobStore
 from api.observability.metrics import count_failure, job_run
 
 log = structlog.get_logger(__name__)
+JOB_NICENESS = 10
 STALE_SECONDS = 30.0  # a running job whose heartbeat is older is taken as abandoned
 _MAINTENANCE_EVERY = 10.0  # seconds between recovering stale jobs and forgetting old ones
 
@@ -52,6 +54,8 @@ class _JobProcess:
 
 def _open(config: JobConfig) -> None:
     _JobProcess.config = config
+    # Background work: when cores are short, the API's requests and the database go first.
+    os.nice(JOB_NICENESS)
 
 
 def run_job(id: uuid.UUID) -> None:

@@ -60,8 +60,8 @@ def test_thirty_aliased_simulations_are_refused_before_running(gql: GraphQLClien
     assert "data" not in body
     [error] = body["errors"]
     assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
-    assert error["extensions"]["limit"] == 1000
-    assert error["extensions"]["cost"] > 30 * 500
+    assert error["extensions"]["limit"] == 500  # the default
+    assert error["extensions"]["cost"] > 30 * 250
     assert jobs(dsn) == 0  # nothing was simulated, nor queued
 
 
@@ -77,8 +77,12 @@ def test_one_simulation_and_the_largest_pages_are_allowed(gql: GraphQLClient) ->
     history(gql)
     one = gql(aliased(1, SIMULATION), VARIABLES)["data"]["s0"]
     assert one["simulation"]["difference"] == "-4.50"  # open period: O-late too
-    pages = "{ commissions(first: 100) { edges { node { id amount history { status } } } } }"
+    pages = "{ commissions(first: 100) { edges { node { id amount ruleCode explanation } } } }"
     assert len(gql(pages)["data"]["commissions"]["edges"]) > 0
+    nested = "{ commissions(first: 50) { edges { node { id history { status actor } } } } }"
+    assert len(gql(nested)["data"]["commissions"]["edges"]) > 0
+    response = gql.raw(nested.replace("50", "100"))  # 100 histories: over the limit
+    assert response.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
 
 
 @pytest.mark.parametrize("overrides", [{"expensive_burst": 2, "expensive_per_minute": 1}])
