@@ -93,13 +93,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(dsn: str, port: int) -> subprocess.Popen[bytes]:
+def start_server(
+    dsn: str, port: int, settings: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """The API in a process of its own (settings: more FENRUN_* variables)."""
     env = {
         **os.environ,
         "FENRUN_DATABASE_URL": dsn,
         "FENRUN_MIGRATION_DATABASE_URL": dsn,
         "FENRUN_LOG_LEVEL": "warning",
         "FENRUN_LOG_FORMAT": "json",
+        **(settings or {}),
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "api.app:serve_app", "--host",
