@@ -87,7 +87,8 @@ def test_migrations_chain_the_events_stored_before_them(empty_db: str, tmp_path:
             "UPDATE ledger_events SET recorded_at = recorded_at + interval '1 second';"
         )
         applied = migrate(empty_db, tmp_path)
-        assert applied == ["0009_tamper_evident_log", "9999_edit_the_log"]
+        later = sorted(p.stem for p in MIGRATIONS.glob("*.sql") if p.stem[:4] > "0009")
+        assert applied == ["0009_tamper_evident_log", *later, "9999_edit_the_log"]
         app.ledger.register_agent("D", "D", "C", True, Audit("ops", T0))
         report = ChainVerifier(app.pool).verify()
         assert report.first_break is None
