@@ -13,24 +13,11 @@ import pytest
 from api.bootstrap import bootstrap
 from api.graphql.schema import schema
 from application.settings import Settings
-from bench.fuzz import Fuzzer, Report, operations, seed
+from bench.fuzz import KNOWN, Fuzzer, Report, operations, seed
 from tests.e2e.conftest import GraphQLClient
 
 QUERIES = 200
 MUTATIONS = 150
-# Sent before the generated ones, so that what is known to break is always tried.
-KNOWN = [
-    'mutation { topUpDeposit(input: {agentCode: "A", amount: "92233720368547758.07"}) {'
-    " userErrors { code } } }",
-    'mutation { placeOrder(input: {orderId: "far", packageCode: "PK", agentCode: "B",'
-    ' flow: CUSTOMER_PAYS, occurredAt: "9999-12-31T23:59:59-12:00"}) { userErrors { code } } }',
-    '{ commissions(first: 5, after: "\\ud800") { edges { cursor } } }',
-    '{ replay(aggregate: AGENT, code: "\\u0000") { version } }',
-    '{ planSimulationJob(id: "\\u0000") { id } }',
-    # Last: today it breaks every view that follows (see the xfail below).
-    'mutation { registerAgent(input: {code: "N\\u0000UL", name: "x"}) { agentCode userErrors'
-    " { code } } }",
-]
 
 
 @pytest.fixture
