@@ -55,22 +55,29 @@ class GraphQLView(GraphQLRouter):
         )
         return response
 
-    async def execute_single(
-        self, request: Request, request_adapter: Any, *args: Any, **kwargs: Any
+    async def execute_single(  # type: ignore[override]
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Any,
+        root_value: Any,
+        request_data: Any,
     ) -> ExecutionResult:
         """Runs the request within its deadline: a query over it is cut and answered TIMEOUT (its
         reads are cut by the database's statement timeout too). A mutation is never cut: once
         it runs, its answer must say what it did (the mark is set just before execution).
-        A heavy request waits its turn and runs off the main event loop (api/heavy.py)."""
+        A heavy request first waits its turn (api/heavy.py); the deadline counts the wait."""
         settings = request.app.state.fenrun.settings
         seconds = settings.request_timeout_seconds
-        data = kwargs.get("request_data") or args[-1]
 
         def execute() -> Awaitable[ExecutionResult]:
-            return self._execute(request, request_adapter, *args, **kwargs)
+            return self._execute(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
 
         limits = Limits(settings.max_query_cost, settings.max_page_size)
-        if is_heavy(self.schema._schema, data.query, data.operation_name, limits):
+        if is_heavy(self.schema._schema, request_data.query, request_data.operation_name, limits):
             work = run_heavy(request.app.state, settings.heavy_requests_at_once, execute)
         else:
             work = execute()
@@ -84,10 +91,23 @@ class GraphQLView(GraphQLRouter):
             return ExecutionResult(data=None, errors=[timed_out(seconds)])
 
     async def _execute(
-        self, request: Request, request_adapter: Any, *args: Any, **kwargs: Any
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Any,
+        root_value: Any,
+        request_data: Any,
     ) -> ExecutionResult:
         try:
-            return await super().execute_single(request, request_adapter, *args, **kwargs)
+            return await super().execute_single(
+                request=request,
+                request_adapter=request_adapter,
+                sub_response=sub_response,
+                context=context,
+                root_value=root_value,
+                request_data=request_data,
+            )
         except HTTPException as exc:
             # A mutation sent with GET: the method is what is wrong (GraphQL over HTTP: 405).
             if request_adapter.method == "GET" and isinstance(
