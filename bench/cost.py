@@ -13,9 +13,9 @@ Scenarios, `seconds` each (the first second's light reads are not counted):
 - `simulations`: four clients sending simulatePlan (cost: over half the limit, so the most a
   request may hold), each waited for in the request; the simulations run as jobs in the job
   process; over a client's rate they get 429;
-- `largest_reads`: four clients sending a read just under `max_query_cost`: a page of 100
-  commissions, each with its status history (~800 of 1000), plus a page of unfreeze requests
-  with their commission;
+- `largest_reads`: four clients sending the largest read `max_query_cost` allows: a page of
+  commissions, each with its status history and every field (as many as the limit allows: 48
+  at 500), plus a page of unfreeze requests with their commission and the platform totals;
 - `refused`: four clients sending 30 aliased simulations (the issue's request), refused by cost.
 
 Per scenario: light reads p50/p99/max (ms) and count; heavy requests by HTTP status, their p50;
@@ -246,12 +246,16 @@ def run(server_url: str, *, sales: int, seconds: float) -> dict[str, Any]:
         finally:
             app.close()
         agent = sorted(built.wallets)[0]
+        defaults = Settings(database_url=dsn)
+        largest, largest_cost = largest_read(defaults.max_query_cost, defaults.max_page_size)
         port = free_port()
         server = start_server(dsn, port)
         base = f"http://127.0.0.1:{port}"
         try:
-            found = scenarios(base, dsn, agent, built, seconds)
+            found = scenarios(base, dsn, agent, built, seconds, largest)
             found["costs"] = costs(base, {"rules": CANDIDATE, "from": built.start.isoformat()})
+            found["costs"]["largest_read"] = largest_cost
+            found["costs"]["max_query_cost"] = defaults.max_query_cost
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -113,6 +113,7 @@ class JobRunner:
             running = list(self.running)
             self.running.clear()
         if executor is not None:
+            # The executor keeps its processes in a private dict (3.11 has no terminate_workers).
             processes = list(getattr(executor, "_processes", {}).values())
             executor.shutdown(wait=False, cancel_futures=True)
             for process in processes:  # a job may run for minutes: do not wait for it
