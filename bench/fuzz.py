@@ -289,8 +289,7 @@ class Fuzzer:
         return self.report
 
 
-# Sent by the CI test before the generated documents, and by the command after them, so that
-# what is known to break is always tried.
+# Documents that found bugs once, sent before the generated ones so they are always tried.
 KNOWN = [
     'mutation { topUpDeposit(input: {agentCode: "A", amount: "92233720368547758.07"}) {'
     " userErrors { code } } }",
@@ -299,7 +298,14 @@ KNOWN = [
     '{ commissions(first: 5, after: "\\ud800") { edges { cursor } } }',
     '{ replay(aggregate: AGENT, code: "\\u0000") { version } }',
     '{ planSimulationJob(id: "\\u0000") { id } }',
-    # Last: today it breaks every view that follows (tests/e2e/test_fuzz.py's xfail).
+]
+# Documents that break today, each an open finding another helper is fixing (issue 9): the CI
+# test's strict xfail sends them last (the first breaks every view that follows).
+OPEN = [
+    # A time past year 9999 in UTC: the release commits, then 'Unexpected error.' (inputs, truth).
+    'mutation { releaseDueCommissions(input: {now: "9999-12-31T23:59:59-12:00"}) { userErrors'
+    " { code } } }",
+    # NUL is recorded, then breaks the views: 'Unexpected error.' (inputs, truth).
     'mutation { registerAgent(input: {code: "N\\u0000UL", name: "x"}) { agentCode userErrors'
     " { code } } }",
 ]
@@ -381,12 +387,13 @@ def main(argv: list[str] | None = None) -> int:
                     return row.fetchone()[0]  # type: ignore[index]
 
                 fuzzer = Fuzzer(http, head)
+                for document in KNOWN:
+                    fuzzer.send(document, "application/json")
                 for kind in ("query", "mutation"):
                     progress(f"fuzz: {args.requests // 2} {kind} documents")
                     found = operations(schema._schema, kind, with_nul=not args.without_nul)
                     fuzzer.run(found, args.requests // 2, explore=True)
-                for document in KNOWN if not args.without_nul else KNOWN[:-1]:
-                    fuzzer.send(document, "application/json")
+
         finally:
             api.terminate()
             api.wait(timeout=30)
