@@ -14,7 +14,7 @@ DEV     := $(VENV)/.installed-dev
 ARGS   ?=
 GRAPHIQL := api/static/graphiql
 
-.PHONY: venv venv-runtime run test lint fmt bench lock graphiql-assets clean distclean
+.PHONY: venv venv-runtime run test lint fmt bench fuzz lock graphiql-assets clean distclean
 
 venv: $(DEV)
 venv-runtime: $(RUNTIME)
@@ -48,6 +48,11 @@ test: lint
 
 bench: venv
 	$(BIN)/python -m bench $(ARGS)
+
+# A longer fuzzing run than make test's (ARGS="--requests 5000"; --without-nul: what lies behind
+# the NUL finding while it is open). Prints requests, 5xx, unexpected errors, positions moved.
+fuzz: venv
+	$(BIN)/python -m bench.fuzz $(ARGS)
 
 fmt: venv
 	$(BIN)/ruff format .

@@ -25,6 +25,7 @@ from api.graphql.context import Context
 from api.graphql.persisted import PersistedQueries
 from api.graphql.schema import schema
 from api.http import GRAPHIQL_ASSETS, STATIC, BodyLimit, GraphQLView
+from api.jobs.runner import JobRunner
 from api.observability import health
 from api.observability.logs import configure_logging
 from api.observability.requests import ACTOR_HEADER, REQUEST_ID_HEADER, RequestContext
@@ -88,6 +89,9 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
         await run_in_threadpool(app.workflows.round)
         loop = CatchUpLoop(app)
         loop.start()
+        jobs = JobRunner(app, app.jobs) if app.settings.job_processes else None
+        if jobs is not None:
+            jobs.start()
         api.state.fenrun = app
         api.state.operations = Operations(
             app.pool, settings.health_timeout_seconds, [app.policy.name, app.level_policy.name]
@@ -96,6 +100,8 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
             yield
         finally:
             await run_in_threadpool(loop.stop)
+            if jobs is not None:
+                await run_in_threadpool(jobs.stop)
             if fenrun is None:
                 await run_in_threadpool(app.close)
 

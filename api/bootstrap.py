@@ -12,6 +12,8 @@ from psycopg_pool import ConnectionPool
 
 from api.db_roles import SERVICE_ROLE, as_role
 from api.embedded_db import EmbeddedPostgres, start_embedded_postgres
+from api.jobs.simulations import PlanSimulations
+from api.jobs.store import JobStore
 from api.migrate import migrate
 from api.observability.metrics import count_failure, count_read
 from application.clock import Clock, SystemClock
@@ -80,6 +82,8 @@ class Fenrun:
     workflows: Workflows = field(init=False)
     # The API's pinned reads: on the replica where it has caught up, else on the primary (`read`).
     reads: ReadRouter = field(init=False)
+    jobs: JobStore = field(init=False)  # background jobs' state (api/jobs/)
+    simulations: PlanSimulations = field(init=False)
 
     def __post_init__(self) -> None:
         self.workflows = Workflows(
@@ -90,6 +94,8 @@ class Fenrun:
             on_failure=lambda part, error: count_failure("catch_up"),
         )
         self.reads = ReadRouter(self.read, self.replica, observe=count_read)
+        self.jobs = JobStore(self.pool)
+        self.simulations = PlanSimulations(self, self.jobs)
 
     @property
     def clock(self) -> Clock:
@@ -138,7 +144,7 @@ def bootstrap(
     pool = ConnectionPool(
         dsn, min_size=1, max_size=10, open=True, kwargs={"application_name": "fenrun-views"}
     )
-    read = ReadModel(pool)
+    read = ReadModel(pool, statement_timeout_ms=round(settings.request_timeout_seconds * 1000))
     ledger = Ledger(
         eventsourcing_env(dsn),
         price_factor=settings.price_factor,

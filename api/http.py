@@ -1,12 +1,15 @@
-"""GraphQL over HTTP: media types, status codes and request limits (GraphQL-over-HTTP spec), and
-the GraphiQL page with its assets served from the package."""
+"""GraphQL over HTTP: media types, status codes and request limits (GraphQL-over-HTTP spec), the
+request's deadline, and the GraphiQL page with its assets served from the package."""
 
+import asyncio
 import functools
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,7 +18,10 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
+from api.graphql.cost import Limits
+from api.graphql.limits import RATE_LIMITED, TIMEOUT, timed_out
 from api.graphql.persisted import PersistedQueries
+from api.heavy import is_heavy, run_heavy
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -55,15 +61,61 @@ class GraphQLView(GraphQLRouter):
         )
         return response
 
-    async def execute_single(
-        self, request: Request, request_adapter: Any, *args: Any, **kwargs: Any
+    async def execute_single(  # type: ignore[override]
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Any,
+        root_value: Any,
+        request_data: Any,
     ) -> ExecutionResult:
-        if "request_data" in kwargs and "context" in kwargs:
-            kwargs["request_data"] = self.persisted.resolve(
-                kwargs["request_data"], kwargs["context"].principal
+        """Runs the request within its deadline: a query over it is cut and answered TIMEOUT (its
+        reads are cut by the database's statement timeout too). A mutation is never cut: once
+        it runs, its answer must say what it did (the mark is set just before execution).
+        A heavy request first waits its turn (api/heavy.py); the deadline counts the wait."""
+        settings = request.app.state.fenrun.settings
+        seconds = settings.request_timeout_seconds
+        # A persisted query's hash becomes its document before anything measures it.
+        request_data = self.persisted.resolve(request_data, context.principal)
+
+        def execute() -> Awaitable[ExecutionResult]:
+            return self._execute(
+                request, request_adapter, sub_response, context, root_value, request_data
             )
+
+        limits = Limits(settings.max_query_cost, settings.max_page_size)
+        if is_heavy(self.schema._schema, request_data.query, request_data.operation_name, limits):
+            work = run_heavy(request.app.state, settings.heavy_requests_at_once, execute)
+        else:
+            work = execute()
+        running = asyncio.ensure_future(work)
         try:
-            return await super().execute_single(request, request_adapter, *args, **kwargs)
+            return await asyncio.wait_for(asyncio.shield(running), seconds)
+        except TimeoutError:
+            if getattr(request.state, "mutating", False):
+                return await running
+            running.cancel()
+            return ExecutionResult(data=None, errors=[timed_out(seconds)])
+
+    async def _execute(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Any,
+        root_value: Any,
+        request_data: Any,
+    ) -> ExecutionResult:
+        try:
+            return await super().execute_single(
+                request=request,
+                request_adapter=request_adapter,
+                sub_response=sub_response,
+                context=context,
+                root_value=root_value,
+                request_data=request_data,
+            )
         except HTTPException as exc:
             # A mutation sent with GET: the method is what is wrong (GraphQL over HTTP: 405).
             if request_adapter.method == "GET" and isinstance(
@@ -80,6 +132,7 @@ class GraphQLView(GraphQLRouter):
             wants_graphql_response(request.headers.get("accept"))
             and result.data is None
             and result.errors
+            and not any(_code(e) == TIMEOUT for e in result.errors)  # it ran: not a bad request
         ):
             data.pop("data", None)  # the request never executed
             request.state.graphql_status = 400
@@ -97,13 +150,34 @@ class GraphQLView(GraphQLRouter):
             and "data" not in response_data
             else (sub_response.status_code or 200)
         )
+        retry_after = _refused_for_rate(response_data)
+        if retry_after is not False:
+            status = 429
         response = Response(
             self.encode_json(response_data), status_code=status, media_type=media_type
         )
         for key, value in sub_response.headers.items():
             if key not in ("content-type", "content-length"):
                 response.headers[key] = value
+        if retry_after not in (False, None):
+            response.headers["retry-after"] = str(retry_after)
         return response
+
+
+def _code(error: GraphQLError) -> object:
+    return (error.extensions or {}).get("code")
+
+
+def _refused_for_rate(response_data: Any) -> object:
+    """The retry-after seconds (None: unknown) when the rate limit refused the whole request;
+    False when it did not."""
+    if not isinstance(response_data, dict) or response_data.get("data") is not None:
+        return False
+    errors = response_data.get("errors") or []
+    limited = [e for e in errors if (e.get("extensions") or {}).get("code") == RATE_LIMITED]
+    if not limited or len(limited) != len(errors):
+        return False
+    return limited[0]["extensions"].get("retryAfter")
 
 
 class BodyLimit:

@@ -276,6 +276,70 @@ class Settings(BaseSettings):
     def second_approver_from_fen(self) -> int:
         return parse_money(self.second_approver_from)
 
+    # What one request may cost (decision 0020): refused before it runs, cut when it runs long.
+    max_query_cost: int = Field(
+        default=500,
+        ge=10,
+        le=1_000_000,
+        description="The most a GraphQL request may cost (api/graphql/cost.py: every field's"
+        " cost, lists by page size); a costlier one is refused before it runs (QUERY_TOO_COSTLY)."
+        " A simulation costs over half of it: one per request.",
+    )
+    request_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="A query (and each database statement of a read) running longer is cut and"
+        " answered with TIMEOUT; mutations are never cut once they reach the ledger.",
+    )
+    expensive_per_minute: float = Field(
+        default=30.0,
+        gt=0,
+        le=10_000,
+        description="Expensive operations (simulations, replays, plan corrections) each client may"
+        " start per minute, refilled continuously; over it: RATE_LIMITED (HTTP 429). Counted in"
+        " each API process.",
+    )
+    expensive_burst: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="Expensive operations a client may start at once before the per-minute rate"
+        " applies.",
+    )
+    heavy_requests_at_once: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description="Requests costing over a tenth of max_query_cost that run at once in each API"
+        " process; the others wait their turn (within their time limit), so light reads stay"
+        " fast however many clients send large ones.",
+    )
+    max_running_jobs: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Simulation jobs running at once across all processes; the rest wait queued.",
+    )
+    job_processes: int = Field(
+        default=1,
+        ge=0,
+        le=64,
+        description="Processes this API process starts to run simulation jobs (outside its"
+        " request threads and its interpreter lock); 0: it runs none, others do.",
+    )
+    job_timeout_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        le=86_400,
+        description="A simulation job running longer fails with TIMEOUT.",
+    )
+    job_retention_seconds: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="How long a finished job and its result stay readable (planSimulationJob).",
+    )
+
     @field_validator(
         "database_url", "migration_database_url", "replica_database_url", mode="before"
     )

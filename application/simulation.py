@@ -9,7 +9,7 @@ the commission policy applies them as adjustments when it meets a recorded corre
 """
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -217,13 +217,22 @@ class Simulation:
     seconds: float
 
 
-def simulate(ledger: Ledger, candidate: PlanVersion, position: int, tz: tzinfo) -> Simulation:
-    """The candidate's differences against what was recorded up to `position` (inclusive)."""
+def simulate(
+    ledger: Ledger,
+    candidate: PlanVersion,
+    position: int,
+    tz: tzinfo,
+    progress: Callable[[int], None] | None = None,
+) -> Simulation:
+    """The candidate's differences against what was recorded up to `position` (inclusive).
+
+    progress: called after each batch with the log position replayed so far (a job reports it,
+    and may stop the replay by raising)."""
     started = time.perf_counter()
     retro = corrections_known(ledger, position)
     baseline = PlanShadow(ledger, tz, retro, candidate)
     shadow = PlanShadow(ledger, tz, [*retro, candidate], candidate)
-    facts = _replay([baseline, shadow], ledger, position)
+    facts = _replay([baseline, shadow], ledger, position, progress)
     before = baseline.amounts(candidate.effective_from, candidate.effective_to)
     after = shadow.amounts(candidate.effective_from, candidate.effective_to)
     differences = _differences(before, after)
@@ -284,7 +293,12 @@ def corrections_known(ledger: Ledger, position: int) -> list[PlanVersion]:
     return found
 
 
-def _replay(shadows: list[PlanShadow], ledger: Ledger, position: int) -> int:
+def _replay(
+    shadows: list[PlanShadow],
+    ledger: Ledger,
+    position: int,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Folds the facts of the log up to `position` through every shadow, decoding each once."""
     replayed = 0
     lead = shadows[0]
@@ -296,6 +310,8 @@ def _replay(shadows: list[PlanShadow], ledger: Ledger, position: int) -> int:
             for shadow in shadows:
                 shadow._handle(event, shadow.batch)
         replayed += len(notifications)
+        if progress is not None:
+            progress(notifications[-1].id)
     return replayed
 
 

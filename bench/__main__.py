@@ -12,6 +12,7 @@ Progress goes to stderr. Each benchmark makes its own database on the server nam
   python -m bench --only engine
   python -m bench --only simulate --runs 3
   python -m bench --only chain    # the hash chain's cost on the write path (on vs off)
+  python -m bench --only cost     # a light read's latency under four heavy clients (issue 9)
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ SIZES = {
         "simulate_sales": 100_000,
         # chain: saves of 1,000 synthetic events per half per run (10x as many of one event)
         "chain_saves": 20,
+        # cost: completed sales of its history; seconds per scenario
+        "cost_sales": 5_000,
+        "cost_seconds": 20,
     },
     "quick": {
         "orders": 200,
@@ -62,6 +66,8 @@ SIZES = {
         "engine_sales": 10_000,
         "simulate_sales": 10_000,
         "chain_saves": 5,
+        "cost_sales": 1_000,
+        "cost_seconds": 8,
     },
 }
 MODES = ("per_command", "per_command_keys", "batched")
@@ -77,6 +83,7 @@ BENCHMARKS = (
     "engine",
     "simulate",
     "chain",
+    "cost",
 )
 VIEW_NAMES = (
     "directory",
@@ -133,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-    from bench import chain, engine, report_query, simulate, throughput, wallet_query
+    from bench import chain, cost, engine, report_query, simulate, throughput, wallet_query
     from bench.common import ROOT, code_version, progress, server
     from bench.history import Histories
 
@@ -203,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
                 orders=sizes["orders"],
                 chunk=sizes["chunk"],
                 saves=sizes["chain_saves"],
+            ),
+            "cost": lambda: cost.run(
+                srv.url, sales=sizes["cost_sales"], seconds=sizes["cost_seconds"]
             ),
         }
         if args.profile and "throughput" in selected:
@@ -332,6 +342,12 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
             "events_per_s_on": {p: c["chain_on"][f"{p}.events_per_s"] for p in c["ratio"]},
             "events_per_s_off": {p: c["chain_off"][f"{p}.events_per_s"] for p in c["ratio"]},
             "verify_events_per_s": c["verify_events_per_s"],
+        }
+    with contextlib.suppress(KeyError, TypeError):
+        c = doc["cost"]
+        out["cost"] = {
+            name: {k: c[name][k] for k in ("light_p50_ms", "light_p99_ms", "meets_p99_under_100ms")}
+            for name in ("baseline", "simulations", "largest_reads", "refused")
         }
     return out
 

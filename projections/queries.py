@@ -128,8 +128,9 @@ def decode_cursor(cursor: str, arity: int) -> list[str]:
 
 
 class ReadModel:
-    def __init__(self, pool: ConnectionPool) -> None:
+    def __init__(self, pool: ConnectionPool, statement_timeout_ms: int = 0) -> None:
         self.pool = pool
+        self.statement_timeout = str(statement_timeout_ms)  # 0: none
 
     def _all(
         self, sql: str, params: Any = (), *, wait_s: float | None = None
@@ -137,8 +138,13 @@ class ReadModel:
         with self.pool.connection(wait_s) as conn, conn.cursor(row_factory=dict_row) as cur:
             # Read the live versions' tables; the shared lock keeps a switch from dropping
             # them under this transaction. Two statements: the versions must be read with a
-            # snapshot taken after the lock is granted, not before.
-            cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", (SWITCH_LOCK,))
+            # snapshot taken after the lock is granted, not before. A read may take no longer
+            # than a request (for this transaction only: the pool's connections also write).
+            cur.execute(
+                "SELECT pg_advisory_xact_lock_shared(%s),"
+                " set_config('statement_timeout', %s, true)",
+                (SWITCH_LOCK, self.statement_timeout),
+            )
             cur.execute(_LIVE_SCHEMAS)
             cur.execute(sql, params)
             return cur.fetchall()
@@ -324,12 +330,19 @@ class ReadModel:
         )  # type: ignore[arg-type]
 
     def commission_history(self, commission_id: str, at: int) -> list[dict[str, Any]]:
-        return self._all(
-            "SELECT status, amount_fen, event, recorded_at, effective_at, actor, reason"
-            " FROM commission_status_history WHERE commission_id = %s AND position <= %s"
-            " ORDER BY position",
-            (commission_id, at),
-        )
+        return self.commission_histories([commission_id], at)[commission_id]
+
+    def commission_histories(self, ids: list[str], at: int) -> dict[str, list[dict[str, Any]]]:
+        """commission_history for many lines in one query (a page of commissions)."""
+        found: dict[str, list[dict[str, Any]]] = {id: [] for id in ids}
+        for row in self._all(
+            "SELECT commission_id, status, amount_fen, event, recorded_at, effective_at, actor,"
+            " reason FROM commission_status_history WHERE commission_id = ANY(%s)"
+            " AND position <= %s ORDER BY commission_id, position",
+            (ids, at),
+        ):
+            found[row.pop("commission_id")].append(row)
+        return found
 
     def unfreeze_requests(
         self,

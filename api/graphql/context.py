@@ -45,6 +45,7 @@ class Context(BaseContext):
     pins: dict[tuple[Any, Any, Any], Pinned] = field(default_factory=dict)
     writes: list[Written] = field(default_factory=list)
     _subtree: frozenset[str] | None = None
+    loaders: dict[str, Any] = field(default_factory=dict)  # DataLoaders, one per request
 
     def __post_init__(self) -> None:
         super().__init__()

@@ -1,19 +1,25 @@
-"""Plan simulation: what a candidate plan would have paid (its correction: mutations/plans.py).
+"""Plan simulation: what a candidate plan would have paid (its correction: mutations/plans.py;
+as a background job: jobs.py).
 
 simulatePlan is a query (it writes nothing) but takes a whole candidate plan, so it answers with
-userErrors like a mutation when the candidate is refused.
+userErrors like a mutation when the candidate is refused. It is deprecated: it runs as a job and
+waits for it within the request's time (decision 0020).
 """
 
-from typing import Annotated
+import time
+from datetime import datetime
+from typing import Annotated, Any
 
 import strawberry
+from graphql import GraphQLError
 from starlette.concurrency import run_in_threadpool
 from strawberry.scalars import JSON
 
 from api.graphql.mutations.base import user_error
 from api.graphql.scalars import DateTime, Money
 from api.graphql.types import Connection, Edge, PageInfo, UserError, page_size
-from application.simulation import CommissionDifference as Difference
+from api.jobs.simulations import TIMEOUT, simulation_record
+from api.jobs.store import FAILED, Job
 from application.simulation import Simulation
 from domain.errors import LedgerError
 
@@ -25,6 +31,7 @@ To = Annotated[
     strawberry.argument(name="to", description="End of the period (exclusive); none: open."),
 ]
 RULES = "The candidate rules document (docs/rules.md), replacing the plan's over the period."
+_ANSWER_MARGIN = 0.25  # seconds left to answer before the request's deadline cuts it
 
 
 @strawberry.type(description="One commission line the candidate would change.")
@@ -45,22 +52,23 @@ class CommissionDifference:
     simulated_version: int | None
 
     @classmethod
-    def of(cls, d: Difference) -> "CommissionDifference":
+    def of(cls, r: dict[str, Any]) -> "CommissionDifference":
+        """From a simulation record's line (api/jobs/simulations.py)."""
         return cls(
-            commission_id=d.commission_id,
-            agent_code=d.agent_code,
-            kind=str(d.line.kind),
-            plan_code=d.line.plan_code,
-            rule_code=d.line.rule_code,
-            source=d.line.source,
-            order_id=d.line.order_id,
-            iccid=d.line.iccid,
-            effective_at=d.effective_at,
-            recorded=d.recorded_fen,
-            simulated=d.simulated_fen,
-            difference=d.difference_fen,
-            recorded_version=d.recorded_version,
-            simulated_version=d.simulated_version,
+            commission_id=r["commissionId"],
+            agent_code=r["agentCode"],
+            kind=r["kind"],
+            plan_code=r["planCode"],
+            rule_code=r["ruleCode"],
+            source=r["source"],
+            order_id=r["orderId"],
+            iccid=r["iccid"],
+            effective_at=datetime.fromisoformat(r["effectiveAt"]),
+            recorded=r["recorded"],
+            simulated=r["simulated"],
+            difference=r["simulated"] - r["recorded"],
+            recorded_version=r["recordedVersion"],
+            simulated_version=r["simulatedVersion"],
         )
 
 
@@ -70,6 +78,10 @@ class AgentDifference:
     recorded: Money
     simulated: Money
     difference: Money
+
+
+def _cursor(line: dict[str, Any]) -> str:
+    return line["commissionId"] + "|" + line["agentCode"]
 
 
 @strawberry.type(description="A candidate plan replayed over the recorded facts of a period.")
@@ -87,26 +99,23 @@ class PlanSimulation:
     elapsed_ms: int
     agents: list[AgentDifference] = strawberry.field(description="Agents whose total changes.")
     commission_count: int = strawberry.field(description="How many lines would change.")
-    differences: strawberry.Private[list[Difference]]
+    lines: strawberry.Private[list[dict[str, Any]]]  # records: objects only for the page asked
 
     @strawberry.field(description="The lines that would change, in a stable order.")
     def commissions(
         self, info: strawberry.Info, first: int = 20, after: str | None = None
     ) -> Connection[CommissionDifference]:
         first = page_size(info, first)
-        ids = [d.commission_id + "|" + d.agent_code for d in self.differences]
+        ids = [_cursor(line) for line in self.lines]
         start = ids.index(after) + 1 if after in ids else 0
         if after is not None and after not in ids:
             raise ValueError(f"cursor '{after}' is not in this simulation")
-        page = self.differences[start : start + first]
-        edges = [
-            Edge(cursor=d.commission_id + "|" + d.agent_code, node=CommissionDifference.of(d))
-            for d in page
-        ]
+        page = self.lines[start : start + first]
+        edges = [Edge(cursor=_cursor(line), node=CommissionDifference.of(line)) for line in page]
         return Connection(
             edges=edges,
             page_info=PageInfo(
-                has_next_page=start + first < len(self.differences),
+                has_next_page=start + first < len(self.lines),
                 has_previous_page=start > 0,
                 start_cursor=edges[0].cursor if edges else None,
                 end_cursor=edges[-1].cursor if edges else None,
@@ -115,29 +124,35 @@ class PlanSimulation:
 
     @classmethod
     def of(cls, s: Simulation) -> "PlanSimulation":
+        return cls.from_record(simulation_record(s))
+
+    @classmethod
+    def from_record(cls, r: dict[str, Any]) -> "PlanSimulation":
+        """From what a simulation job stored (the same whether it ran in a job or here)."""
+        end = r["effectiveTo"]
         return cls(
-            plan_code=s.candidate.code,
-            version=s.candidate.version,
-            effective_from=s.candidate.effective_from,
-            effective_to=s.candidate.effective_to,
-            position=str(s.position),
-            sales=s.sales,
-            facts_replayed=s.facts,
-            recorded=s.recorded_fen,
-            simulated=s.simulated_fen,
-            difference=s.simulated_fen - s.recorded_fen,
-            elapsed_ms=round(s.seconds * 1000),
+            plan_code=r["planCode"],
+            version=r["version"],
+            effective_from=datetime.fromisoformat(r["effectiveFrom"]),
+            effective_to=datetime.fromisoformat(end) if end else None,
+            position=str(r["position"]),
+            sales=r["sales"],
+            facts_replayed=r["factsReplayed"],
+            recorded=r["recorded"],
+            simulated=r["simulated"],
+            difference=r["simulated"] - r["recorded"],
+            elapsed_ms=r["elapsedMs"],
             agents=[
                 AgentDifference(
-                    agent_code=a.agent_code,
-                    recorded=a.recorded_fen,
-                    simulated=a.simulated_fen,
-                    difference=a.difference_fen,
+                    agent_code=a["agentCode"],
+                    recorded=a["recorded"],
+                    simulated=a["simulated"],
+                    difference=a["simulated"] - a["recorded"],
                 )
-                for a in s.agents
+                for a in r["agents"]
             ],
-            commission_count=len(s.commissions),
-            differences=s.commissions,
+            commission_count=len(r["commissions"]),
+            lines=r["commissions"],
         )
 
 
@@ -147,11 +162,45 @@ class SimulatePlanResult:
     user_errors: list[UserError]
 
 
+def job_errors(job: Job) -> list[UserError]:
+    """A failed job's error as userErrors (its refusal, TIMEOUT, JOB_FAILED)."""
+    if job.error is None:
+        return []
+    field = job.error.get("field")
+    return [
+        UserError(
+            code=job.error["code"],
+            field=["input", field] if field else None,
+            message=job.error["message"],
+        )
+    ]
+
+
+async def wait_for_simulation(info: strawberry.Info, job: Job, until: float) -> SimulatePlanResult:
+    """The job's outcome, waited for until `until` (monotonic); past it, a TIMEOUT error that
+    names the job, so the caller can poll planSimulationJob for its result."""
+    app = info.context.app
+    done = await app.simulations.wait(job.id, until - time.monotonic())
+    if done is None or not done.finished:
+        raise GraphQLError(
+            f"the simulation is still running after the request's time; poll"
+            f' planSimulationJob(id: "{job.id}") for its result',
+            extensions={"code": TIMEOUT, "jobId": str(job.id)},
+        )
+    if done.status == FAILED:
+        return SimulatePlanResult(simulation=None, user_errors=job_errors(done))
+    record = await run_in_threadpool(app.jobs.result, job.id)
+    return SimulatePlanResult(simulation=PlanSimulation.from_record(record), user_errors=[])
+
+
 @strawberry.type
 class PlanQueries:
     @strawberry.field(
         description="Replays the recorded facts of [from, to) through a candidate version of a "
-        "plan without writing anything; per-agent and per-commission differences."
+        "plan without writing anything; per-agent and per-commission differences. Runs as a "
+        "job (startPlanSimulation) and waits for it within the request's time; past it, a "
+        "TIMEOUT error names the job to poll.",
+        deprecation_reason="use startPlanSimulation",
     )
     async def simulate_plan(
         self,
@@ -161,13 +210,12 @@ class PlanQueries:
         start: From,
         end: To = None,
     ) -> SimulatePlanResult:
-        workflows = info.context.app.workflows
-
-        def work() -> SimulatePlanResult:
-            try:
-                found = workflows.simulate(code, rules, start, end)
-            except LedgerError as exc:
-                return SimulatePlanResult(simulation=None, user_errors=[user_error(exc)])
-            return SimulatePlanResult(simulation=PlanSimulation.of(found), user_errors=[])
-
-        return await run_in_threadpool(work)
+        app = info.context.app
+        until = time.monotonic() + app.settings.request_timeout_seconds - _ANSWER_MARGIN
+        try:
+            job = await run_in_threadpool(
+                app.simulations.start, code, rules, start, end, info.context.actor, None
+            )
+        except LedgerError as exc:
+            return SimulatePlanResult(simulation=None, user_errors=[user_error(exc)])
+        return await wait_for_simulation(info, job, until)

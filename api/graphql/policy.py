@@ -167,6 +167,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Query", "platformMonth"): READ,
     ("Query", "ranking"): staff(*STAFF, agent=OwnEntries("agent_code")),
     ("Query", "simulatePlan"): READ,
+    ("Query", "planSimulationJob"): READ,
     ("Query", "auditHead"): READ,
     # -- nested fields that can reach outside the subtree they were reached from ----------------
     ("Agent", "children"): staff(*STAFF, agent=OwnEntries("code")),
@@ -193,6 +194,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Mutation", "setAgentLevel"): staff(ADMIN),
     ("Mutation", "recordCarrierSettlement"): staff(OPERATOR),
     ("Mutation", "applyPlanCorrection"): staff(ADMIN),
+    # A simulation job writes nothing to the ledger (its state is a job row): whoever may read
+    # simulations may start one, auditors included.
+    ("Mutation", "startPlanSimulation"): READ,
 }
 
 

@@ -5,13 +5,22 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxTokensLimiter,
+    max_aliases,
+    query_depth_limiter,
+)
 from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from api.graphql.audit import AuditQueries
 from api.graphql.context import Written, view_states
+from api.graphql.cost import QueryCost
+from api.graphql.jobs import JobMutations, JobQueries
+from api.graphql.limits import Admission, ReadTimeouts
 from api.graphql.me import MeQueries
 from api.graphql.mutations.agents import AgentMutations
 from api.graphql.mutations.cards import CardMutations
@@ -28,6 +37,7 @@ from api.graphql.reports import ReportQueries
 from api.graphql.scalars import SCALARS
 from api.graphql.types import Agent
 from api.graphql.visibility import SchemaVisibility
+from api.heavy import MAX_TOKENS
 from api.observability.metrics import OperationMetrics
 from projections.queries import PositionNotReady
 
@@ -89,6 +99,13 @@ def _factory(cls: type, **kwargs: Any) -> Callable[[], Any]:
     return lambda: cls(**kwargs)
 
 
+# Built once: limiters built per request would defeat the validation cache (strawberry #4635).
+# The cost rule depends on the settings: QueryCost adds the one built for them.
+RULES = (
+    query_depth_limiter.create_validator(max_depth=10, should_ignore=None),
+    max_aliases.create_validator(max_alias_count=30),
+)
+
 # In the order of the schema's fields (schema.graphql).
 MUTATIONS = (
     AgentMutations,
@@ -100,9 +117,12 @@ MUTATIONS = (
     LevelMutations,
     SettlementMutations,
     PlanCorrectionMutations,
+    JobMutations,
 )
 
-QUERY = merge_types("Query", (MeQueries, Query, ReportQueries, PlanQueries, AuditQueries))
+QUERY = merge_types(
+    "Query", (MeQueries, Query, ReportQueries, PlanQueries, AuditQueries, JobQueries)
+)
 MUTATION = merge_types("Mutation", MUTATIONS)
 enforce(QUERY, MUTATION, Agent)  # the policy table, on every field it names (api/graphql/policy.py)
 
@@ -113,10 +133,13 @@ schema = strawberry.Schema(
     extensions=[
         OperationMetrics,
         ReadPosition,
-        _factory(QueryDepthLimiter, max_depth=10),
-        _factory(MaxAliasesLimiter, max_alias_count=30),
-        _factory(MaxTokensLimiter, max_token_count=5000),
+        lambda: AddValidationRules(list(RULES)),
+        QueryCost,
+        _factory(MaxTokensLimiter, max_token_count=MAX_TOKENS),
+        Admission,
+        ReadTimeouts,
         _factory(MaskErrors, should_mask_error=_should_mask),
+        # Validates (cached per text and kind of caller): after every extension that adds rules.
         SchemaVisibility,
     ],
 )

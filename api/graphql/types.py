@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 from starlette.concurrency import run_in_threadpool
+from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
 from api.graphql.scalars import DateTime, Money
@@ -157,9 +158,7 @@ class Commission:
 
     @strawberry.field
     async def history(self, info: strawberry.Info) -> list[StatusChange]:
-        rows = await run_in_threadpool(
-            info.context.read(self.at).commission_history, self.id, self.at
-        )
+        rows = await histories(info).load((self.id, self.at))
         return [
             StatusChange(
                 status=CommissionStatus(r["status"]),
@@ -197,6 +196,27 @@ class Commission:
             explanation=explain(row),
             at=at,
         )
+
+
+def histories(info: strawberry.Info) -> DataLoader[tuple[str, int], list[dict[str, Any]]]:
+    """The request's loader of status histories: a page of commissions asks for all of theirs
+    in one query, not one query (and one thread) per line."""
+    loaders = info.context.loaders
+    if "histories" not in loaders:
+        context = info.context
+
+        async def load(keys: list[tuple[str, int]]) -> list[list[dict[str, Any]]]:
+            found: dict[tuple[str, int], list[dict[str, Any]]] = {}
+            for at in {at for _, at in keys}:
+                ids = [id for id, key_at in keys if key_at == at]
+                # The server this request's pin at `at` chose (replica or primary).
+                read = context.read(at)
+                rows = await run_in_threadpool(read.commission_histories, ids, at)
+                found.update({(id, at): rows[id] for id in ids})
+            return [found[key] for key in keys]
+
+        loaders["histories"] = DataLoader(load_fn=load)
+    return loaders["histories"]
 
 
 def commission_cursor(row: dict[str, Any]) -> str:

@@ -5,10 +5,15 @@ FENRUN_GRAPHQL_SUGGESTIONS): a company's frontends need neither, and both map th
 whoever holds a token. With FENRUN_AUTH=off everyone sees everything.
 
 The extension runs validation itself, with the introspection rule added and suggestions hidden
-as the caller's roles say; strawberry then skips its own validation (errors already set).
+as the caller's roles say; strawberry then skips its own validation (errors already set). It
+also caches validation (clients send the same texts again and again), keyed by the document AND
+the rules and suggestions of the caller's kind: a generic validation cache placed before it
+would answer a non-admin's introspection from an admin's earlier, valid, run of the same text.
 """
 
 from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
 
 from graphql import NoSchemaIntrospectionCustomRule, validate
 from strawberry.extensions.base_extension import SchemaExtension
@@ -36,10 +41,15 @@ class SchemaVisibility(SchemaExtension):
             rules = [*context.validation_rules, MaybeNullValidationRule, OneOfInputValidationRule]
             if not allowed(settings.graphql_introspection, principal):
                 rules.append(NoSchemaIntrospectionCustomRule)
-            context.pre_execution_errors = validate(
+            context.pre_execution_errors = _validate(
                 context.schema._schema,
                 document,
-                rules,
-                hide_suggestions=not allowed(settings.graphql_suggestions, principal),
+                tuple(rules),
+                not allowed(settings.graphql_suggestions, principal),
             )
         yield
+
+
+@lru_cache(maxsize=512)  # bounded: distinct texts from a public endpoint must not grow memory
+def _validate(schema: Any, document: Any, rules: tuple[Any, ...], hide: bool) -> list[Any]:
+    return validate(schema, document, rules, hide_suggestions=hide)

@@ -1,0 +1,277 @@
+"""What a GraphQL request costs, from one table of per-field costs, checked before it runs.
+
+Every root field (and every field with a resolver of its own, and every list of objects) has an
+entry in COSTS; a test walks the schema and fails when one has none, so a new field cannot skip
+this. A request's cost is the sum over its selections, aliases and fragments included:
+
+- a field's own work, its entry's `own` (a database query: 1; a write and its catch-up: 10; a
+  replay: 50; none without an entry), plus 1 for each object it builds (0 for plain values);
+- a list multiplies what it holds: a connection by its `first` (the schema's default when
+  absent; a variable counts as the largest page, since validation runs before variables are
+  known), any other list by the length its entry assumes;
+- an `exclusive` field (a simulation) costs over half the limit: one per request at most.
+
+A request over `max_query_cost` is refused before anything runs, with a GraphQL error whose
+extensions say `QUERY_TOO_COSTLY`, its cost and the limit. The rule is a graphql-core validation
+rule built once per (limit, page size) and added by the QueryCost extension, so strawberry's
+validation cache keeps hitting (strawberry issue #4635). Rate-limited fields (expensive
+operations) are counted by the same walk: api/graphql/limits.py charges them to the client.
+"""
+
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    NamedTypeNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationRule,
+    get_named_type,
+    get_nullable_type,
+    is_composite_type,
+    is_list_type,
+)
+from strawberry.extensions.base_extension import SchemaExtension
+
+TOO_COSTLY = "QUERY_TOO_COSTLY"
+
+
+@dataclass(frozen=True)
+class FieldCost:
+    own: int = 1  # the field's own work, once per call
+    paged: bool = False  # sized by its `first` argument (a connection, or a list)
+    items: int = 1  # a list's assumed length when nothing bounds it
+    exclusive: bool = False  # over half the limit: one per request
+    rate_limited: bool = False  # charged to the client's expensive-operation rate
+    background: bool = False  # its own work runs in a job process, not in this one
+
+
+QUERY = FieldCost(1)  # one read of the views
+REPORT = FieldCost(2)  # a report: a few reads
+WRITE = FieldCost(10)  # a command, its catch-up and the payload's read
+SIMULATION = FieldCost(exclusive=True, rate_limited=True)
+SIMULATION_JOB = FieldCost(exclusive=True, rate_limited=True, background=True)
+
+# Keyed "Type.field"; "*.field" for a field of that name on any type.
+COSTS: dict[str, FieldCost] = {
+    # -- queries ---------------------------------------------------------------------------------
+    "Query.agent": QUERY,
+    "Query.wallet": QUERY,
+    "Query.commissions": FieldCost(1, paged=True),
+    "Query.commission": QUERY,
+    "Query.unfreezeRequests": FieldCost(1, paged=True),
+    "Query.platformTotals": QUERY,
+    "Query.commissionPlans": FieldCost(1, items=20),
+    "Query.replay": FieldCost(50, rate_limited=True),  # folds one aggregate's whole history
+    "Query.teamPerformance": REPORT,
+    "Query.activationReport": FieldCost(2, items=12),
+    "Query.platformMonth": REPORT,
+    "Query.ranking": FieldCost(2, paged=True),
+    "Query.simulatePlan": SIMULATION_JOB,  # waits for a job
+    "Query.auditHead": QUERY,
+    "Query.planSimulationJob": QUERY,
+    # -- fields that read more ---------------------------------------------------------------------
+    "Agent.children": FieldCost(1, paged=True),
+    "Agent.wallet": QUERY,
+    "Agent.commissions": FieldCost(1, paged=True),
+    "Commission.history": FieldCost(1, items=5),  # a line moves through a few statuses
+    "UnfreezeRequest.commission": QUERY,
+    "UnfreezeRequestsPayload.requests": FieldCost(0, items=100),
+    "PlanSimulation.commissions": FieldCost(0, paged=True),  # pages through a result in memory
+    "PlanSimulation.agents": FieldCost(0, items=50),
+    "PlanSimulationJob.simulation": QUERY,  # decodes the stored result
+    "*.userErrors": FieldCost(0, items=2),
+    # -- mutations -------------------------------------------------------------------------------
+    "Mutation.registerAgent": WRITE,
+    "Mutation.bindUpline": WRITE,
+    "Mutation.definePackage": WRITE,
+    "Mutation.setCostPrice": WRITE,
+    "Mutation.setRetailPrice": WRITE,
+    "Mutation.defineCommissionPlan": WRITE,
+    "Mutation.placeOrder": WRITE,
+    "Mutation.completeOrder": WRITE,
+    "Mutation.refundOrder": WRITE,
+    "Mutation.topUpDeposit": WRITE,
+    "Mutation.requestWithdrawal": WRITE,
+    "Mutation.settleWithdrawal": WRITE,
+    "Mutation.assignCard": WRITE,
+    "Mutation.activateCard": WRITE,
+    "Mutation.recordRecharge": WRITE,
+    "Mutation.releaseDueCommissions": WRITE,
+    "Mutation.approveUnfreezeRequests": WRITE,
+    "Mutation.rejectUnfreezeRequests": WRITE,
+    "Mutation.defineAgentLevels": WRITE,
+    "Mutation.setAgentLevel": WRITE,
+    "Mutation.recordCarrierSettlement": WRITE,
+    "Mutation.applyPlanCorrection": SIMULATION,  # simulates its preview in the request
+    "Mutation.startPlanSimulation": FieldCost(10, rate_limited=True),  # queues a job
+}
+
+
+def cost_of(type_name: str, field_name: str) -> FieldCost | None:
+    return COSTS.get(f"{type_name}.{field_name}") or COSTS.get(f"*.{field_name}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_cost: int
+    max_page: int
+
+
+class Tally(NamedTuple):
+    cost: int = 0
+    rate_limited: int = 0  # calls of rate-limited fields
+    background: int = 0  # the part of the cost that job processes bear
+
+    def __add__(self, other: Any) -> "Tally":
+        return Tally(*(a + b for a, b in zip(self, other, strict=True)))
+
+    def times(self, count: int) -> "Tally":
+        return Tally(*(a * count for a in self))
+
+    @property
+    def local(self) -> int:
+        """The work this process does itself."""
+        return self.cost - self.background
+
+
+NOTHING = Tally()
+
+
+class Walk:
+    """One operation's tally. Fragments are tallied once per page size (a document spreading
+    fragments into each other cannot make this walk exponential); unknown fields and fragment
+    cycles count nothing here (the standard rules refuse them)."""
+
+    def __init__(self, schema: GraphQLSchema, document: DocumentNode, limits: Limits) -> None:
+        self.schema = schema
+        self.limits = limits
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self.done: dict[tuple[str, int], Tally] = {}
+        self.active: set[tuple[str, int]] = set()
+
+    def operation(self, operation: OperationDefinitionNode) -> Tally:
+        root = self.schema.get_root_type(operation.operation)
+        return NOTHING if root is None else self.selections(operation.selection_set, root, 0)
+
+    def selections(self, selection_set: SelectionSetNode | None, parent: Any, page: int) -> Tally:
+        total = NOTHING
+        for selection in (selection_set.selections or ()) if selection_set else ():
+            if isinstance(selection, FieldNode):
+                total += self.field(selection, parent, page)
+            elif isinstance(selection, InlineFragmentNode):
+                inner = self.type_of(selection.type_condition) or parent
+                total += self.selections(selection.selection_set, inner, page)
+            elif isinstance(selection, FragmentSpreadNode):
+                total += self.fragment(selection.name.value, page)
+        return total
+
+    def fragment(self, name: str, page: int) -> Tally:
+        key = (name, page)
+        found = self.fragments.get(name)
+        if key in self.done or found is None or key in self.active:
+            return self.done.get(key, NOTHING)
+        self.active.add(key)
+        try:
+            tally = self.selections(found.selection_set, self.type_of(found.type_condition), page)
+        finally:
+            self.active.discard(key)
+        self.done[key] = tally
+        return tally
+
+    def field(self, node: FieldNode, parent: Any, page: int) -> Tally:
+        definition = getattr(parent, "fields", {}).get(node.name.value)
+        if definition is None:
+            return NOTHING  # __typename, or a field the schema lacks
+        entry = cost_of(parent.name, node.name.value)
+        named = get_named_type(definition.type)
+        builds = 1 if is_composite_type(named) else 0
+        first = self.first(node, definition) if entry and entry.paged else page
+        each = Tally(builds) + self.selections(node.selection_set, named, first)
+        calls = NOTHING
+        if entry is not None:
+            own = self.own(entry)
+            calls = Tally(own, int(entry.rate_limited), own if entry.background else 0)
+        if not is_list_type(get_nullable_type(definition.type)):
+            return calls + each
+        count = first if entry is None or entry.paged else entry.items
+        return calls + each.times(count)
+
+    def own(self, entry: FieldCost) -> int:
+        return self.limits.max_cost // 2 + 1 if entry.exclusive else entry.own
+
+    def first(self, node: FieldNode, definition: Any) -> int:
+        for argument in node.arguments or ():
+            if argument.name.value == "first":
+                if isinstance(argument.value, IntValueNode):
+                    return max(0, min(int(argument.value.value), self.limits.max_page))
+                return self.limits.max_page  # a variable: not known before execution
+        default = definition.args["first"].default_value if "first" in definition.args else None
+        return default if isinstance(default, int) else self.limits.max_page
+
+    def type_of(self, condition: NamedTypeNode | None) -> Any:
+        return self.schema.get_type(condition.name.value) if condition else None
+
+
+def tally(
+    schema: GraphQLSchema, document: DocumentNode, operation_name: str | None, limits: Limits
+) -> Tally:
+    """The tally of the operation a request runs (the only one, or the one named)."""
+    walk = Walk(schema, document, limits)
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode) and (
+            operation_name is None or (definition.name and definition.name.value == operation_name)
+        ):
+            return walk.operation(definition)
+    return NOTHING
+
+
+def too_costly(cost: int, limit: int, node: Any = None) -> GraphQLError:
+    return GraphQLError(
+        f"this request costs {cost}, over the limit of {limit}: ask for fewer or smaller pages,"
+        " fewer aliases, or one simulation per request",
+        node,
+        extensions={"code": TOO_COSTLY, "cost": cost, "limit": limit},
+    )
+
+
+@functools.cache
+def cost_rule(limits: Limits) -> type[ValidationRule]:
+    """The validation rule for these limits: one class per limits, built once."""
+
+    class QueryCostRule(ValidationRule):
+        def enter_document(self, node: DocumentNode, *_: Any) -> None:
+            walk = Walk(self.context.schema, node, limits)
+            for definition in node.definitions:
+                if isinstance(definition, OperationDefinitionNode):
+                    cost = walk.operation(definition).cost
+                    if cost > limits.max_cost:
+                        self.report_error(too_costly(cost, limits.max_cost, definition))
+
+    return QueryCostRule
+
+
+def limits_of(context: Any) -> Limits:
+    settings = context.app.settings
+    return Limits(settings.max_query_cost, settings.max_page_size)
+
+
+class QueryCost(SchemaExtension):
+    """Adds the cost rule for the app's settings to the request's validation rules."""
+
+    def on_operation(self) -> Iterator[None]:
+        ctx = self.execution_context
+        ctx.validation_rules = (*ctx.validation_rules, cost_rule(limits_of(ctx.context)))
+        yield
