@@ -80,12 +80,15 @@ COSTS: dict[str, FieldCost] = {
     "Query.simulatePlan": SIMULATION_JOB,  # waits for a job
     "Query.auditHead": QUERY,
     "Query.planSimulationJob": QUERY,
+    "Query.me": FieldCost(0),  # the token's claims: nothing read
     # -- fields that read more ---------------------------------------------------------------------
     "Agent.children": FieldCost(1, paged=True),
     "Agent.wallet": QUERY,
     "Agent.commissions": FieldCost(1, paged=True),
     "Commission.history": FieldCost(1, items=5),  # a line moves through a few statuses
     "UnfreezeRequest.commission": QUERY,
+    "UnfreezeRequest.approvals": FieldCost(0, items=2),  # at most two approvers, on its row
+    "UnfreezeRequest.awaitingSecondApproval": FieldCost(0),
     "UnfreezeRequestsPayload.requests": FieldCost(0, items=100),
     "PlanSimulation.commissions": FieldCost(0, paged=True),  # pages through a result in memory
     "PlanSimulation.agents": FieldCost(0, items=50),

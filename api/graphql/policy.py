@@ -194,9 +194,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Mutation", "setAgentLevel"): staff(ADMIN),
     ("Mutation", "recordCarrierSettlement"): staff(OPERATOR),
     ("Mutation", "applyPlanCorrection"): staff(ADMIN),
-    # A simulation job writes nothing to the ledger (its state is a job row): whoever may read
-    # simulations may start one, auditors included.
-    ("Mutation", "startPlanSimulation"): READ,
+    # A simulation job writes nothing to the ledger, but auditors call no mutation at all: they
+    # simulate through the (deprecated) simulatePlan query.
+    ("Mutation", "startPlanSimulation"): staff(ADMIN, OPERATOR, FINANCE),
 }
 
 

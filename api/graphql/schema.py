@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 import strawberry
+import structlog
 from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
@@ -40,6 +41,8 @@ from api.graphql.visibility import SchemaVisibility
 from api.heavy import MAX_TOKENS
 from api.observability.metrics import OperationMetrics
 from projections.queries import PositionNotReady
+
+log = structlog.get_logger(__name__)
 
 
 class ReadPosition(SchemaExtension):
@@ -126,7 +129,27 @@ QUERY = merge_types(
 MUTATION = merge_types("Mutation", MUTATIONS)
 enforce(QUERY, MUTATION, Agent)  # the policy table, on every field it names (api/graphql/policy.py)
 
-schema = strawberry.Schema(
+
+class Schema(strawberry.Schema):
+    """strawberry's schema, logging as an operator needs: errors the caller caused (refusals,
+    bad input, FORBIDDEN, limits) at info without a traceback; only bugs at error level."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: Any | None = None
+    ) -> None:
+        for error in errors:
+            if _is_expected(error):
+                log.info(
+                    "graphql.refused",
+                    message=error.message,
+                    code=(error.extensions or {}).get("code"),
+                    path=error.path,
+                )
+            else:
+                super().process_errors([error], execution_context)
+
+
+schema = Schema(
     query=QUERY,
     mutation=MUTATION,
     config=StrawberryConfig(scalar_map=SCALARS),

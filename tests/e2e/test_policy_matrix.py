@@ -34,6 +34,7 @@ CALLS: dict[str, str] = {
     "ranking": '{ ranking(month: "2026-03") { agentCode } }',
     "simulatePlan": f'{{ simulatePlan(code: "level1", from: "{T}", rules: {RULES}) {{ userErrors {{ code }} }} }}',
     "auditHead": "{ auditHead { position } }",
+    "planSimulationJob": '{ planSimulationJob(id: "00000000-0000-0000-0000-000000000000") { id } }',
     "registerAgent": '{ registerAgent(input: {code: "N", name: "N"}) { userErrors { code } } }',
     "bindUpline": '{ bindUpline(input: {agentCode: "P2", parentCode: "P1"}) { userErrors { code } } }',
     "definePackage": '{ definePackage(input: {code: "PN", name: "N", kind: TRAFFIC, purchasePrice: "1"}) { userErrors { code } } }',
@@ -56,6 +57,7 @@ CALLS: dict[str, str] = {
     "setAgentLevel": '{ setAgentLevel(input: {agentCode: "P1", levelCode: "none"}) { userErrors { code } } }',
     "recordCarrierSettlement": '{ recordCarrierSettlement(input: {rowId: "r", iccid: "none", period: "2026-03", totalCommission: "1", networkStatus: NORMAL, noArrears: true, noSuspension: true, noComplaint: true}) { userErrors { code } } }',
     "applyPlanCorrection": f'{{ applyPlanCorrection(input: {{code: "level1", from: "{T}", rules: {RULES}, reason: "r"}}) {{ userErrors {{ code }} }} }}',
+    "startPlanSimulation": f'{{ startPlanSimulation(input: {{code: "level1", from: "{T}", rules: {RULES}}}) {{ userErrors {{ code }} }} }}',
 }
 ROOTS = {"Query": QUERY, "Mutation": MUTATION}
 
@@ -134,6 +136,7 @@ def test_every_role_against_every_field(gql: GraphQLClient) -> None:
     assert refused[Role.AUDITOR] == {n for r, n in schema_fields() if r == "Mutation"}
     assert refused[Role.AGENT] == {
         "platformTotals", "commissionPlans", "platformMonth", "simulatePlan", "auditHead",
+        "planSimulationJob",
         *(n for r, n in schema_fields() if r == "Mutation"),
     } - {"setCostPrice", "setRetailPrice", "placeOrder", "requestWithdrawal"}  # fmt: skip
     assert "approveUnfreezeRequests" in refused[Role.ADMIN] & refused[Role.OPERATOR]

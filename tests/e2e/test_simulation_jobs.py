@@ -31,8 +31,9 @@ def overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-def fenrun(dsn: str, overrides: dict[str, Any]) -> Iterator[Any]:
-    app = bootstrap(Settings(database_url=dsn, **overrides), run_migrations=False)
+def fenrun(dsn: str, overrides: dict[str, Any], tmp_path: Any, clock: Any) -> Iterator[Any]:
+    settings = Settings(database_url=dsn, data_dir=tmp_path, **overrides)
+    app = bootstrap(settings, run_migrations=False, clock=clock)
     yield app
     app.close()
 
