@@ -24,6 +24,21 @@ def test_introspection_and_suggestions_for_admins_only(gql: GraphQLClient) -> No
     assert finance("{ __typename }")["data"] == {"__typename": "Query"}
 
 
+def test_an_admins_earlier_validation_never_answers_for_another_caller(
+    gql: GraphQLClient,
+) -> None:
+    """Validation is cached per text: the same text validated first for an admin (allowed)
+    must still be refused to a finance user, and the other way round."""
+    text = "{ __schema { mutationType { name } } }"
+    assert gql(text)["data"]["__schema"]["mutationType"]["name"] == "Mutation"
+    finance = gql.as_user("fin-2", ("finance",))
+    for _ in range(2):
+        hidden = finance.raw(text).json()
+        assert "introspection" in hidden["errors"][0]["message"].lower()
+        assert "data" not in hidden or hidden["data"] is None
+    assert gql(text)["data"]["__schema"]["mutationType"]["name"] == "Mutation"
+
+
 def test_persisted_queries_are_an_allow_list(fenrun, tmp_path: Path) -> None:
     listed = "{ platformTotals { net } }"
     manifest = tmp_path / "operations.json"
