@@ -139,7 +139,7 @@ def test_a_lost_connection_stops_no_view(dsn: str) -> None:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE application_name = 'fenrun-views'"
+                " WHERE application_name = 'fenrun-views' AND datname = current_database()"
             )
         with pytest.raises(psycopg.OperationalError):
             fenrun.projections.run_once()  # the batch fails as a whole ...
