@@ -36,7 +36,7 @@ def _stats(ts: list[float]) -> dict[str, Any]:
 
 
 def measure(entry: Any, samples: int, seed: int) -> dict[str, Any]:
-    from projections.queries import Reports
+    from projections.reports import Reports
 
     rng = random.Random(seed)
     reports = Reports(entry.app.read)

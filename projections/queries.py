@@ -1,23 +1,29 @@
 """Reads of the views as of a log position. One request resolves one position and reads all its
 fields there, so the answer is one consistent picture of the ledger."""
 
-import base64
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from domain.wallet import BUCKETS
-from projections.figures import (
-    PERFORMANCE,
-    increment,
-    month_credits,
-    platform_net,
-    previous_month,
-)
+from projections.figures import platform_net
+
+# The values a read is pinned to live in projections/positions.py and the month reports in
+# projections/reports.py; both stay importable from here, where readers have always found them.
+from projections.positions import PRIMARY as PRIMARY
+from projections.positions import REPLICA as REPLICA
+from projections.positions import Page as Page
+from projections.positions import Pinned as Pinned
+from projections.positions import PositionNotReady as PositionNotReady
+from projections.positions import Progress as Progress
+from projections.positions import ViewState as ViewState
+from projections.positions import decode_cursor as decode_cursor
+from projections.positions import encode_cursor as encode_cursor
+from projections.positions import view_names
+from projections.reports import Reports as Reports
 from projections.runner import SWITCH_LOCK
 
 _LIVE_SCHEMAS = (
@@ -50,81 +56,6 @@ _SUBTREE = (
     " UNION SELECT a.code FROM agents a JOIN sub ON a.parent_code = sub.code)"
     " SELECT code FROM sub"
 )
-
-
-@dataclass(frozen=True)
-class ViewState:
-    """How far a live view has got, and why it stopped if it did (decision 0019)."""
-
-    name: str
-    position: int
-    lag: int  # events of the log after its position
-    error: str | None  # its last failure, while it lasts
-    failed_position: int | None  # the event it stopped before (None: not stopped)
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Every live view's state, read in one query."""
-
-    head: int
-    views: dict[str, ViewState]
-
-    def reached(self, names: Iterable[str]) -> int:
-        """The newest position every one of these views has processed."""
-        return min((self.views[n].position for n in names), default=self.head)
-
-    def behind(self, names: Iterable[str]) -> tuple[ViewState, ...]:
-        """Those of these views that lag behind the log or have failed."""
-        states = (self.views[n] for n in sorted(set(names)))
-        return tuple(s for s in states if s.lag > 0 or s.error is not None)
-
-
-def _names(views: tuple[ViewState, ...]) -> str:
-    return ", ".join(v.name for v in views) or "the read models"
-
-
-class PositionNotReady(Exception):
-    """The requested position is beyond what the views a read needs have processed."""
-
-    def __init__(
-        self, message: str, views: tuple[ViewState, ...] = (), wanted: int | None = None
-    ) -> None:
-        super().__init__(message)
-        self.views = views
-        self.wanted = wanted
-
-
-# The servers that can answer a read (projections/replica.py picks one per pinned read).
-PRIMARY, REPLICA = "primary", "replica"
-
-
-@dataclass(frozen=True)
-class Pinned:
-    position: int
-    as_of: datetime | None  # the recorded time of that position (None before the first event)
-    server: str = PRIMARY  # whose copy of the views answers reads at this position
-    behind: tuple[ViewState, ...] = ()  # views read that lag behind the log or have failed
-
-
-@dataclass(frozen=True)
-class Page:
-    rows: list[dict[str, Any]]
-    has_next: bool
-
-
-def encode_cursor(*parts: object) -> str:
-    return base64.urlsafe_b64encode("|".join(str(p) for p in parts).encode()).decode()
-
-
-def decode_cursor(cursor: str, arity: int) -> list[str]:
-    try:
-        parts = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("malformed cursor") from None
-    if len(parts) != arity:
-        raise ValueError("malformed cursor")
-    return parts
 
 
 class ReadModel:
@@ -232,7 +163,7 @@ class ReadModel:
             if position > ready:
                 late = tuple(v for v in behind if v.position < position)
                 raise PositionNotReady(
-                    f"position {position} is not yet projected by {_names(late)} (at {ready})",
+                    f"position {position} is not yet projected by {view_names(late)} (at {ready})",
                     late,
                     position,
                 )
@@ -242,7 +173,7 @@ class ReadModel:
             if wanted > ready:
                 late = tuple(v for v in behind if v.position < wanted)
                 raise PositionNotReady(
-                    f"{_names(late)} at {ready}, {as_of} needs {wanted}", late, wanted
+                    f"{view_names(late)} at {ready}, {as_of} needs {wanted}", late, wanted
                 )
             return Pinned(wanted, read_at, behind=behind)
         return Pinned(ready, self.recorded_at(ready) if ready else None, behind=behind)
@@ -429,77 +360,4 @@ class ReadModel:
             " FROM commission_plans"
             " WHERE position <= %s ORDER BY code, version",
             (at,),
-        )
-
-
-class Reports:
-    """Reads of the bitemporal views: period (business month) as known at a log position."""
-
-    def __init__(self, read: ReadModel) -> None:
-        self.read = read
-
-    def performance(self, agent_code: str, month: date, at: int) -> dict[str, int]:
-        row = self.read._one(
-            "SELECT personal_fen, personal_orders, team_fen, team_orders, activations"
-            " FROM performance_history WHERE agent_code = %s AND month = %s AND position <= %s"
-            " ORDER BY position DESC LIMIT 1",
-            (agent_code, month, at),
-        )
-        return row or dict.fromkeys((*PERFORMANCE, "activations"), 0)
-
-    def performance_increment(self, agent_code: str, month: date, at: int) -> dict[str, int]:
-        """The month's performance minus the month before's, both as known at `at`."""
-        before = self.performance(agent_code, previous_month(month), at)
-        return increment(self.performance(agent_code, month, at), before)
-
-    def activation_report(self, agent_code: str, year: int, at: int) -> list[dict[str, Any]]:
-        """Each month's count as reported, and how many of those took effect in an earlier one."""
-        rows = self.read._all(
-            "SELECT reporting_month AS month, count(*) AS count,"
-            " count(*) FILTER (WHERE effective_month < reporting_month) AS late"
-            " FROM activations WHERE agent_code = %s AND position <= %s"
-            " AND reporting_month >= %s AND reporting_month < %s GROUP BY reporting_month",
-            (agent_code, at, date(year, 1, 1), date(year + 1, 1, 1)),
-        )
-        found = {r["month"]: r for r in rows}
-        return [
-            {
-                "month": date(year, m, 1),
-                "count": found.get(date(year, m, 1), {}).get("count", 0),
-                "late": found.get(date(year, m, 1), {}).get("late", 0),
-            }
-            for m in range(1, 13)
-        ]
-
-    def platform_month(self, month: date, at: int) -> dict[str, int]:
-        """A business month's figures, with agent credits and what the platform keeps."""
-        columns = (
-            "income_fen",
-            "refunded_fen",
-            "price_difference_fen",
-            "frozen_fen",
-            "unfreezing_fen",
-            "approved_fen",
-            "voided_fen",
-            "clawed_back_fen",
-        )
-        row = self.read._one(
-            f"SELECT {', '.join(columns)} FROM platform_month_history WHERE month = %s"
-            " AND position <= %s ORDER BY position DESC LIMIT 1",
-            (month, at),
-        )
-        t = row or dict.fromkeys(columns, 0)
-        credits = month_credits(t["frozen_fen"], t["unfreezing_fen"], t["approved_fen"])
-        net = platform_net(t["income_fen"], t["refunded_fen"], credits)
-        return {**t, "agent_credits_fen": credits, "net_fen": net}
-
-    def ranking(self, month: date, at: int, first: int) -> list[dict[str, Any]]:
-        return self.read._all(
-            "SELECT agent_code, team_fen, personal_fen, team_orders FROM ("
-            " SELECT DISTINCT ON (agent_code) agent_code, team_fen, personal_fen, team_orders"
-            " FROM performance_history WHERE month = %s AND position <= %s"
-            " ORDER BY agent_code, position DESC) latest"
-            " WHERE team_fen > 0 OR personal_fen > 0"
-            " ORDER BY team_fen DESC, personal_fen DESC, agent_code LIMIT %s",
-            (month, at, first),
         )

@@ -23,7 +23,8 @@ from domain.order import Order
 from domain.wallet import BUCKETS, Wallet
 from projections.chain import ChainBroken, ChainVerifier
 from projections.figures import PERFORMANCE, next_month, previous_month
-from projections.queries import ReadModel, Reports
+from projections.queries import ReadModel
+from projections.reports import Reports
 from projections.temporal import month_of
 
 

@@ -8,7 +8,7 @@ import strawberry
 from starlette.concurrency import run_in_threadpool
 
 from api.graphql.scalars import DateTime, Money
-from projections.queries import Reports
+from projections.reports import Reports
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 AsOf = Annotated[DateTime | None, strawberry.argument(description="Known at this recorded time.")]

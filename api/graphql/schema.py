@@ -40,7 +40,7 @@ from api.graphql.types import Agent
 from api.graphql.visibility import SchemaVisibility
 from api.heavy import MAX_TOKENS
 from api.observability.metrics import OperationMetrics
-from projections.queries import PositionNotReady
+from projections.positions import PositionNotReady
 
 log = structlog.get_logger(__name__)
 

@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 
 from api.graphql.scalars import DateTime, Money
 from domain.explain import explain
-from projections.queries import Page, encode_cursor
+from projections.positions import Page, encode_cursor
 
 T = TypeVar("T")
 

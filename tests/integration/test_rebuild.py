@@ -9,8 +9,8 @@ import psycopg
 from api.bootstrap import build_views
 from application.log import LedgerLog
 from domain.common import Audit
-from projections.queries import Reports
 from projections.rebuild import prepare, rebuild, status
+from projections.reports import Reports
 from projections.runner import ProjectionRunner
 from projections.verify import verify
 from tests.integration.test_verify import populate

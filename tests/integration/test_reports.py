@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from domain.common import Audit
-from projections.queries import Reports
+from projections.reports import Reports
 
 SH = ZoneInfo("Asia/Shanghai")
 

@@ -24,7 +24,7 @@ from application.log import LedgerLog
 from domain.common import Audit
 from domain.order import SALE, Order
 from domain.wallet import Wallet
-from projections.queries import Reports
+from projections.reports import Reports
 from projections.verify import verify
 from tests.fixtures.stored_events import answers
 

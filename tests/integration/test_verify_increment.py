@@ -7,7 +7,7 @@ import pytest
 
 from application.log import LedgerLog
 from projections.figures import PERFORMANCE
-from projections.queries import Reports
+from projections.reports import Reports
 from projections.verify import verify
 from tests.integration.test_verify import populate
 
