@@ -31,6 +31,7 @@ from api.graphql.mutations.orders import OrderMutations
 from api.graphql.mutations.plans import PlanCorrectionMutations, PlanMutations
 from api.graphql.mutations.settlements import SettlementMutations
 from api.graphql.mutations.wallets import WalletMutations
+from api.graphql.mutations.withdrawals import WithdrawalMutations
 from api.graphql.plans import PlanQueries
 from api.graphql.policy import enforce
 from api.graphql.queries import Query
@@ -115,6 +116,7 @@ MUTATIONS = (
     PlanMutations,
     OrderMutations,
     WalletMutations,
+    WithdrawalMutations,
     CardMutations,
     CommissionMutations,
     LevelMutations,

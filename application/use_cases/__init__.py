@@ -18,28 +18,42 @@ from application.use_cases.orders import CompleteOrder, PlaceOrder, RefundOrder
 from application.use_cases.plans import CorrectCommissionPlan, DefineCommissionPlan
 from application.use_cases.settlements import RecordCarrierSettlement
 from application.use_cases.wallets import RequestWithdrawal, SettleWithdrawal, TopUpDeposit
+from application.use_cases.withdrawals import (
+    ApproveWithdrawals,
+    DecideAccountFreeze,
+    MoveCommissionToDeposit,
+    RejectWithdrawals,
+    RequestAccountFreeze,
+    SetWithdrawalLimits,
+)
 
 __all__ = [
     "ActivateCard",
     "ApproveUnfreezeRequests",
+    "ApproveWithdrawals",
     "AssignCard",
     "BindUpline",
     "CompleteOrder",
     "CorrectCommissionPlan",
+    "DecideAccountFreeze",
     "DefineAgentLevels",
     "DefineCommissionPlan",
     "DefinePackage",
+    "MoveCommissionToDeposit",
     "PlaceOrder",
     "RecordCarrierSettlement",
     "RecordRecharge",
     "RefundOrder",
     "RegisterAgent",
     "RejectUnfreezeRequests",
+    "RejectWithdrawals",
     "ReleaseDueCommissions",
+    "RequestAccountFreeze",
     "RequestWithdrawal",
     "SetAgentLevel",
     "SetCostPrice",
     "SetRetailPrice",
+    "SetWithdrawalLimits",
     "SettleWithdrawal",
     "TopUpDeposit",
 ]
