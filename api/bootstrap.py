@@ -35,6 +35,7 @@ from projections.views import (
     View,
     WalletBalances,
 )
+from projections.withdrawals import Withdrawals
 
 log = structlog.get_logger(__name__)
 
@@ -63,6 +64,7 @@ def build_views(zone: ZoneInfo) -> list[Any]:
         TeamPerformance(names, zone),
         ActivationReport(names, zone),
         PlatformMonths(names, zone),
+        Withdrawals(names),
     ]
 
 

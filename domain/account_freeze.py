@@ -47,7 +47,8 @@ class AccountFreeze(Aggregate):
         self.frozen = False
         self.pending: str | None = None  # the action awaiting an admin
         self.requested_by: str | None = None
-        self.reason = ""
+        self.reason = ""  # why it is (un)frozen, as the approved request said
+        self.request_reason = ""
         self.changes: list[tuple[datetime, bool]] = []  # (effective at, frozen after)
 
     def request(self, action: str, audit: Audit) -> None:
@@ -70,6 +71,7 @@ class AccountFreeze(Aggregate):
     ) -> None:
         self.pending = action
         self.requested_by = requested_by
+        self.request_reason = reason
 
     def decide(self, approved: bool, audit: Audit) -> None:
         if self.pending is None:
@@ -86,9 +88,9 @@ class AccountFreeze(Aggregate):
     def _decided(
         self, action: str, approved: bool, actor: str, effective_at: datetime, reason: str
     ) -> None:
-        if approved:
+        if approved:  # the request's reason is why; the approver's note adds to it
             self.frozen = action == FREEZE
-            self.reason = reason
+            self.reason = self.request_reason + (f"; {reason}" if reason else "")
             self.changes.append((effective_at, self.frozen))
         self.pending = None
         self.requested_by = None

@@ -90,8 +90,8 @@ COSTS: dict[str, FieldCost] = {
     "UnfreezeRequest.approvals": FieldCost(0, items=2),  # at most two approvers, on its row
     "UnfreezeRequest.awaitingSecondApproval": FieldCost(0),
     "UnfreezeRequestsPayload.requests": FieldCost(0, items=100),
-    "WithdrawalsDecidedPayload.withdrawals": FieldCost(0, items=500),
-    "WithdrawalsDecidedPayload.awaitingSecondApproval": FieldCost(0, items=500),
+    "WithdrawalsDecidedPayload.withdrawals": FieldCost(0, items=100),
+    "WithdrawalsDecidedPayload.awaitingSecondApproval": FieldCost(0, items=100),
     "PlanSimulation.commissions": FieldCost(0, paged=True),  # pages through a result in memory
     "PlanSimulation.agents": FieldCost(0, items=50),
     "PlanSimulationJob.simulation": QUERY,  # decodes the stored result
@@ -110,6 +110,9 @@ COSTS: dict[str, FieldCost] = {
     "Mutation.requestWithdrawal": WRITE,
     "Mutation.settleWithdrawal": WRITE,
     "Mutation.approveWithdrawals": WRITE,
+    "Query.withdrawals": FieldCost(1, paged=True),
+    "Query.withdrawal": QUERY,
+    "Query.withdrawalLimits": QUERY,
     "Mutation.rejectWithdrawals": WRITE,
     "Mutation.setWithdrawalLimits": WRITE,
     "Mutation.moveCommissionToDeposit": WRITE,

@@ -71,6 +71,11 @@ class Downline(Confinement):
 
 
 @dataclass(frozen=True)
+class AnyAgent(Confinement):
+    """About no agent in particular (the withdrawal limits every agent withdraws under)."""
+
+
+@dataclass(frozen=True)
 class Itself(Confinement):
     """Only about the agent itself (its own retail price, its own orders and withdrawals)."""
 
@@ -169,6 +174,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Query", "simulatePlan"): READ,
     ("Query", "planSimulationJob"): READ,
     ("Query", "auditHead"): READ,
+    ("Query", "withdrawals"): staff(*STAFF, agent=Downline("agent_code")),
+    ("Query", "withdrawal"): staff(*STAFF, agent=Downline("agent_code")),
+    ("Query", "withdrawalLimits"): staff(*STAFF, agent=AnyAgent()),
     # -- nested fields that can reach outside the subtree they were reached from ----------------
     ("Agent", "children"): staff(*STAFF, agent=OwnEntries("code")),
     # -- mutations: auditors change nothing ------------------------------------------------------

@@ -39,6 +39,7 @@ from api.graphql.reports import ReportQueries
 from api.graphql.scalars import SCALARS
 from api.graphql.types import Agent
 from api.graphql.visibility import SchemaVisibility
+from api.graphql.withdrawals import WithdrawalQueries
 from api.heavy import MAX_TOKENS
 from api.observability.metrics import OperationMetrics
 from projections.queries import PositionNotReady
@@ -126,7 +127,8 @@ MUTATIONS = (
 )
 
 QUERY = merge_types(
-    "Query", (MeQueries, Query, ReportQueries, PlanQueries, AuditQueries, JobQueries)
+    "Query",
+    (MeQueries, Query, ReportQueries, PlanQueries, AuditQueries, JobQueries, WithdrawalQueries),
 )
 MUTATION = merge_types("Mutation", MUTATIONS)
 enforce(QUERY, MUTATION, Agent)  # the policy table, on every field it names (api/graphql/policy.py)

@@ -220,7 +220,8 @@ class WithdrawalMutations:
             if done.result is None:
                 return DepositTransferPayload(deposit=None, user_errors=done.errors)
             return DepositTransferPayload(
-                deposit=format_money(done.result.deposit_fen), user_errors=[]
+                deposit=done.result.deposit_fen,  # type: ignore[arg-type]
+                user_errors=[],
             )
 
         return await mutate(
