@@ -105,6 +105,11 @@ class DepositTransferred(Result):
 
 
 @dataclass(frozen=True)
+class PayeeRecorded(Result):
+    agent_code: str
+
+
+@dataclass(frozen=True)
 class AccountFreezeRecorded(Result):
     agent_code: str
     frozen: bool
@@ -189,6 +194,7 @@ RESULTS: dict[str, type[Result]] = {
         WithdrawalLimitsSet,
         DepositTransferred,
         AccountFreezeRecorded,
+        PayeeRecorded,
         CardRecorded,
         RechargeRecorded,
         UnfreezeRequested,

@@ -106,9 +106,10 @@ class Payouts:
         )
         return large
 
-    def requested_at(self, withdrawal_id: str) -> datetime:
-        """When a pending withdrawal was requested: its fee is the one in force then."""
-        return datetime.fromisoformat(self.withdrawal_requests[withdrawal_id][2])
+    def requested_at(self, withdrawal_id: str) -> datetime | None:
+        """When a pending withdrawal was requested (its fee is the one in force then)."""
+        found = self.withdrawal_requests.get(withdrawal_id)
+        return None if found is None else datetime.fromisoformat(found[2])
 
     # -- review ---------------------------------------------------------------------------------
     def withdrawal_approval(self, withdrawal_id: str) -> Approval:

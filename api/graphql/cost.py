@@ -113,6 +113,13 @@ COSTS: dict[str, FieldCost] = {
     "Query.withdrawals": FieldCost(1, paged=True),
     "Query.withdrawal": QUERY,
     "Query.withdrawalLimits": QUERY,
+    "Query.payee": QUERY,
+    "Payee.accounts": FieldCost(0, items=20),  # at most 20 accounts, read with the payee
+    "Mutation.setPayeeEntityType": WRITE,
+    "Mutation.changeRealNameVerification": WRITE,
+    "Mutation.setPayeePersonalData": WRITE,
+    "Mutation.addPayoutAccount": WRITE,
+    "Mutation.removePayoutAccount": WRITE,
     "Mutation.rejectWithdrawals": WRITE,
     "Mutation.setWithdrawalLimits": WRITE,
     "Mutation.moveCommissionToDeposit": WRITE,

@@ -177,6 +177,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Query", "withdrawals"): staff(*STAFF, agent=Downline("agent_code")),
     ("Query", "withdrawal"): staff(*STAFF, agent=Downline("agent_code")),
     ("Query", "withdrawalLimits"): staff(*STAFF, agent=AnyAgent()),
+    ("Query", "payee"): staff(*STAFF, agent=Downline("agent_code")),
     # -- nested fields that can reach outside the subtree they were reached from ----------------
     ("Agent", "children"): staff(*STAFF, agent=OwnEntries("code")),
     # -- mutations: auditors change nothing ------------------------------------------------------
@@ -198,6 +199,11 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Mutation", "moveCommissionToDeposit"): staff(FINANCE, agent=Itself("agent_code")),
     ("Mutation", "requestAccountFreeze"): staff(OPERATOR),
     ("Mutation", "decideAccountFreeze"): staff(ADMIN),
+    ("Mutation", "setPayeeEntityType"): staff(ADMIN, OPERATOR),
+    ("Mutation", "changeRealNameVerification"): staff(OPERATOR),
+    ("Mutation", "setPayeePersonalData"): staff(OPERATOR, agent=Itself("agent_code")),
+    ("Mutation", "addPayoutAccount"): staff(OPERATOR, agent=Itself("agent_code")),
+    ("Mutation", "removePayoutAccount"): staff(OPERATOR, agent=Itself("agent_code")),
     ("Mutation", "assignCard"): staff(OPERATOR),
     ("Mutation", "activateCard"): staff(OPERATOR),
     ("Mutation", "recordRecharge"): staff(OPERATOR),

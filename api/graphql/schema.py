@@ -32,6 +32,7 @@ from api.graphql.mutations.plans import PlanCorrectionMutations, PlanMutations
 from api.graphql.mutations.settlements import SettlementMutations
 from api.graphql.mutations.wallets import WalletMutations
 from api.graphql.mutations.withdrawals import WithdrawalMutations
+from api.graphql.payees import PayeeMutations, PayeeQueries
 from api.graphql.plans import PlanQueries
 from api.graphql.policy import enforce
 from api.graphql.queries import Query
@@ -118,6 +119,7 @@ MUTATIONS = (
     OrderMutations,
     WalletMutations,
     WithdrawalMutations,
+    PayeeMutations,
     CardMutations,
     CommissionMutations,
     LevelMutations,
@@ -128,7 +130,16 @@ MUTATIONS = (
 
 QUERY = merge_types(
     "Query",
-    (MeQueries, Query, ReportQueries, PlanQueries, AuditQueries, JobQueries, WithdrawalQueries),
+    (
+        MeQueries,
+        Query,
+        ReportQueries,
+        PlanQueries,
+        AuditQueries,
+        JobQueries,
+        WithdrawalQueries,
+        PayeeQueries,
+    ),
 )
 MUTATION = merge_types("Mutation", MUTATIONS)
 enforce(QUERY, MUTATION, Agent)  # the policy table, on every field it names (api/graphql/policy.py)

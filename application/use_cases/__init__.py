@@ -15,6 +15,13 @@ from application.use_cases.commissions import (
 )
 from application.use_cases.levels import DefineAgentLevels, SetAgentLevel
 from application.use_cases.orders import CompleteOrder, PlaceOrder, RefundOrder
+from application.use_cases.payees import (
+    AddPayoutAccount,
+    ChangeRealNameVerification,
+    RemovePayoutAccount,
+    SetPayeeEntityType,
+    SetPayeePersonalData,
+)
 from application.use_cases.plans import CorrectCommissionPlan, DefineCommissionPlan
 from application.use_cases.settlements import RecordCarrierSettlement
 from application.use_cases.wallets import RequestWithdrawal, SettleWithdrawal, TopUpDeposit
@@ -29,10 +36,12 @@ from application.use_cases.withdrawals import (
 
 __all__ = [
     "ActivateCard",
+    "AddPayoutAccount",
     "ApproveUnfreezeRequests",
     "ApproveWithdrawals",
     "AssignCard",
     "BindUpline",
+    "ChangeRealNameVerification",
     "CompleteOrder",
     "CorrectCommissionPlan",
     "DecideAccountFreeze",
@@ -48,10 +57,13 @@ __all__ = [
     "RejectUnfreezeRequests",
     "RejectWithdrawals",
     "ReleaseDueCommissions",
+    "RemovePayoutAccount",
     "RequestAccountFreeze",
     "RequestWithdrawal",
     "SetAgentLevel",
     "SetCostPrice",
+    "SetPayeeEntityType",
+    "SetPayeePersonalData",
     "SetRetailPrice",
     "SetWithdrawalLimits",
     "SettleWithdrawal",

@@ -40,7 +40,7 @@ class RequestWithdrawal(Command[WithdrawalRecorded]):
 
     def decide(self, ledger: "Ledger") -> Decision[WithdrawalRecorded]:
         agent = ledger.agent(self.agent_code)
-        if not agent.real_name_verified:
+        if not ledger.real_name_verified(agent, self.audit.effective_at):
             raise InvalidState("agentCode", f"agent '{self.agent_code}' is not real-name verified")
         ledger.refuse_frozen_account(self.agent_code)
         wallet = ledger.wallet(self.agent_code)

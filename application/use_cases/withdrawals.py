@@ -3,6 +3,7 @@ runtime limits admins set, and flow-2 funding (available commission into the dep
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from application.commands import Command, Decision
@@ -14,6 +15,7 @@ from application.results import (
 )
 from domain.common import Audit
 from domain.errors import InvalidInput
+from domain.payee import COMPANY
 from domain.tax import TaxMethod
 from domain.values import Code, Count, Fen, Key, Rate
 from domain.wallet import Wallet
@@ -38,10 +40,11 @@ def _batch(ledger: "Ledger", refs: tuple[tuple[str, str], ...]) -> Iterator[tupl
         yield wallets[agent_code], withdrawal_id
 
 
-def tax_method_of(ledger: "Ledger", agent_code: str, limits: WithdrawalLimits) -> TaxMethod | None:
+def tax_method_of(
+    ledger: "Ledger", agent_code: str, limits: WithdrawalLimits, at: datetime
+) -> TaxMethod | None:
     """Individuals have 劳务报酬 tax withheld (by the method in force); companies invoice."""
-    agent = ledger.agent(agent_code)
-    if getattr(agent, "entity_type", "INDIVIDUAL") == "COMPANY":
+    if ledger.entity_type(agent_code, at) == COMPANY:
         return None
     return TaxMethod(limits.tax_method)
 
@@ -63,10 +66,10 @@ class ApproveWithdrawals(Command[WithdrawalsDecided]):
         changed: dict[str, Wallet] = {}
         waiting = []
         for wallet, withdrawal_id in _batch(ledger, tuple(map(tuple, self.withdrawals))):
-            limits = history.as_of(wallet.requested_at(withdrawal_id)) if history else None
-            limits = limits or WithdrawalLimits()
+            requested = wallet.requested_at(withdrawal_id) or now
+            limits = history.as_of(requested) if history else WithdrawalLimits()
             method = tax_method_of(
-                ledger, wallet.agent_code, history.as_of(now) if history else limits
+                ledger, wallet.agent_code, history.as_of(now) if history else limits, now
             )
             if not wallet.approve_withdrawal(
                 withdrawal_id, self.audit, ledger.approvals, limits, method, month

@@ -37,6 +37,12 @@ CALLS: dict[str, str] = {
     "withdrawals": '{ withdrawals(agentCode: "P1") { edges { node { id } } } }',
     "withdrawal": '{ withdrawal(agentCode: "P1", id: "none") { id } }',
     "withdrawalLimits": "{ withdrawalLimits { minimum } }",
+    "payee": '{ payee(agentCode: "P1") { entityType } }',
+    "setPayeeEntityType": '{ setPayeeEntityType(input: {agentCode: "none", entityType: "COMPANY"}) { userErrors { code } } }',
+    "changeRealNameVerification": '{ changeRealNameVerification(input: {agentCode: "none", verified: true, evidenceRef: "e", reason: "r"}) { userErrors { code } } }',
+    "setPayeePersonalData": '{ setPayeePersonalData(input: {agentCode: "P1", field: "NONE", value: "1"}) { userErrors { code } } }',
+    "addPayoutAccount": '{ addPayoutAccount(input: {agentCode: "P1", accountId: "a", kind: "NONE", holderName: "h", number: "1"}) { userErrors { code } } }',
+    "removePayoutAccount": '{ removePayoutAccount(input: {agentCode: "P1", accountId: "none"}) { userErrors { code } } }',
     "planSimulationJob": '{ planSimulationJob(id: "00000000-0000-0000-0000-000000000000") { id } }',
     "registerAgent": '{ registerAgent(input: {code: "N", name: "N"}) { userErrors { code } } }',
     "bindUpline": '{ bindUpline(input: {agentCode: "P2", parentCode: "P1"}) { userErrors { code } } }',
@@ -148,7 +154,8 @@ def test_every_role_against_every_field(gql: GraphQLClient) -> None:
         "planSimulationJob",
         *(n for r, n in schema_fields() if r == "Mutation"),
     } - {"setCostPrice", "setRetailPrice", "placeOrder", "requestWithdrawal",
-         "moveCommissionToDeposit"}  # fmt: skip
+         "moveCommissionToDeposit", "setPayeePersonalData", "addPayoutAccount",
+         "removePayoutAccount"}  # fmt: skip
     assert "approveWithdrawals" in refused[Role.ADMIN] & refused[Role.OPERATOR]
     assert "approveWithdrawals" not in refused[Role.FINANCE]
     assert "decideAccountFreeze" in refused[Role.OPERATOR] - refused[Role.ADMIN]
