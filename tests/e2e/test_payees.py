@@ -101,3 +101,13 @@ def _keys(fenrun: Any) -> list[tuple[str, bytes]]:
     text = (fenrun.settings.data_dir / "identity" / "pii-keys").read_text()
     key_id, _, encoded = text.partition(":")
     return [(key_id, base64.b64decode(encoded))]
+
+
+def test_entity_type_at_registration(gql: GraphQLClient) -> None:
+    gql.ok("registerAgent", {"code": "C1", "name": "C1", "entityType": "COMPANY"})
+    assert payee(gql, "C1")["entityType"] == "COMPANY"
+    refused = gql.mutate("registerAgent", {"code": "C2", "name": "C2", "entityType": "TRUST"})
+    assert refused["userErrors"][0]["code"] == "INVALID_INPUT"
+    assert gql('{ agent(code: "C2") { code } }')["data"]["agent"] is None
+    gql.ok("registerAgent", {"code": "I1", "name": "I1"})
+    assert payee(gql, "I1")["entityType"] == "INDIVIDUAL"

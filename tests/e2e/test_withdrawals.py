@@ -276,3 +276,19 @@ def test_flow2_funding_and_who_sees_withdrawals(gql: GraphQLClient) -> None:
         'withdrawalId: "W-1"}]}) { userErrors { code } } }'
     ).json()
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_the_large_withdrawal_alert_and_unknown_ids(gql: GraphQLClient) -> None:
+    from api.observability.metrics import LARGE_WITHDRAWALS
+
+    fund(gql, "P1", "60000", MARCH, "O-1")
+    before = LARGE_WITHDRAWALS._value.get()
+    request(gql, "P1", "W-1", "49999.99")
+    request(gql, "P1", "W-2", "10.00")  # what is left
+    assert withdrawal(gql, "P1", "W-1")["large"] is False
+    gql.ok("rejectWithdrawals", {"withdrawals": [{"agentCode": "P1", "withdrawalId": "W-1"}],
+                                 "reason": "split it"})  # fmt: skip
+    request(gql, "P1", "W-3", "50000")  # the default alert amount
+    assert withdrawal(gql, "P1", "W-3")["large"] is True
+    assert LARGE_WITHDRAWALS._value.get() == before + 1
+    assert code(approve(gql, "P1", "W-none")) == "WITHDRAWAL_NOT_FOUND"
