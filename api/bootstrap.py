@@ -16,6 +16,7 @@ from api.jobs.simulations import PlanSimulations
 from api.jobs.store import JobStore
 from api.migrate import migrate
 from api.observability.metrics import count_failure, count_read
+from api.pii import PiiCipher
 from application.clock import Clock, SystemClock
 from application.ledger import Ledger
 from application.levels import LevelPolicy
@@ -35,6 +36,7 @@ from projections.views import (
     View,
     WalletBalances,
 )
+from projections.withdrawals import Withdrawals
 
 log = structlog.get_logger(__name__)
 
@@ -63,6 +65,7 @@ def build_views(zone: ZoneInfo) -> list[Any]:
         TeamPerformance(names, zone),
         ActivationReport(names, zone),
         PlatformMonths(names, zone),
+        Withdrawals(names),
     ]
 
 
@@ -84,6 +87,7 @@ class Fenrun:
     reads: ReadRouter = field(init=False)
     jobs: JobStore = field(init=False)  # background jobs' state (api/jobs/)
     simulations: PlanSimulations = field(init=False)
+    pii: PiiCipher = field(init=False)  # personal data, encrypted at the edge (api/pii.py)
 
     def __post_init__(self) -> None:
         self.workflows = Workflows(
@@ -96,6 +100,7 @@ class Fenrun:
         self.reads = ReadRouter(self.read, self.replica, observe=count_read)
         self.jobs = JobStore(self.pool)
         self.simulations = PlanSimulations(self, self.jobs)
+        self.pii = PiiCipher.of(self.settings)
 
     @property
     def clock(self) -> Clock:

@@ -59,6 +59,9 @@ class Command(Generic[R]):
     # the ledger's tolerance).
     time_input: ClassVar[str] = "occurredAt"
     time_tolerance: ClassVar[timedelta | None] = None
+    # Optional fields added after keys were recorded with the command (keyword-only, after
+    # `key`): left out of the digest while unset, so a retry of an older request still matches.
+    added_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __post_init__(self) -> None:
         for name, check in _checks(type(self)):
@@ -90,8 +93,11 @@ class Command(Generic[R]):
     def digest(self) -> str:
         """What makes two requests under one key the same: the name and every field but the key."""
         request = {
-            f.name: canonical(getattr(self, f.name)) for f in fields(self) if f.name != "key"
-        }  # type: ignore[arg-type]
+            f.name: canonical(getattr(self, f.name))
+            for f in fields(self)  # type: ignore[arg-type]
+            if f.name != "key"
+            and not (f.name in self.added_fields and getattr(self, f.name) is None)
+        }
         body = orjson.dumps(
             {"command": type(self).__name__, "fields": request}, option=orjson.OPT_SORT_KEYS
         )

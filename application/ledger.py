@@ -28,6 +28,7 @@ from application.log import LedgerMapper
 from application.results import Result, from_record, to_record
 from application.transcoder import OrjsonTranscoder
 from application.use_cases import identity
+from domain.account_freeze import AccountFreeze
 from domain.agent import Agent
 from domain.approvals import ApprovalPolicy
 from domain.card import Card
@@ -48,11 +49,13 @@ from domain.identity import ApiKey, User
 from domain.levels import LADDER_CODE, LevelLadder
 from domain.order import Order
 from domain.package import Package
+from domain.payee import INDIVIDUAL, Payee
 from domain.performance import MonthlyVolume
 from domain.plan import CommissionPlan, PlanCatalog, refuse_overlap
 from domain.pricing import PriceChain, PriceLimit
 from domain.rules import PlanVersion
 from domain.wallet import Wallet
+from domain.withdrawal_limits import WithdrawalLimitsHistory
 
 T = TypeVar("T", bound=Aggregate)
 R = TypeVar("R", bound=Result)
@@ -138,6 +141,17 @@ class Ledger(Application):
     top_up_deposit = use_case(uc.TopUpDeposit)
     request_withdrawal = use_case(uc.RequestWithdrawal)
     settle_withdrawal = use_case(uc.SettleWithdrawal)
+    approve_withdrawals = use_case(uc.ApproveWithdrawals)
+    reject_withdrawals = use_case(uc.RejectWithdrawals)
+    set_withdrawal_limits = use_case(uc.SetWithdrawalLimits)
+    move_commission_to_deposit = use_case(uc.MoveCommissionToDeposit)
+    request_account_freeze = use_case(uc.RequestAccountFreeze)
+    set_payee_entity_type = use_case(uc.SetPayeeEntityType)
+    change_real_name_verification = use_case(uc.ChangeRealNameVerification)
+    set_payee_personal_data = use_case(uc.SetPayeePersonalData)
+    add_payout_account = use_case(uc.AddPayoutAccount)
+    remove_payout_account = use_case(uc.RemovePayoutAccount)
+    decide_account_freeze = use_case(uc.DecideAccountFreeze)
     assign_card = use_case(uc.AssignCard)
     activate_card = use_case(uc.ActivateCard)
     record_recharge = use_case(uc.RecordRecharge)
@@ -282,6 +296,43 @@ class Ledger(Application):
             self.agent(agent_code)  # only agents have wallets
             return Wallet.open(agent_code)
         return found
+
+    def withdrawal_limits(self) -> WithdrawalLimitsHistory | None:
+        return self._find(WithdrawalLimitsHistory, WithdrawalLimitsHistory.create_id())
+
+    def account_freeze(self, agent_code: str) -> AccountFreeze:
+        found = self._find(AccountFreeze, AccountFreeze.create_id(agent_code))
+        if found is None:
+            self.agent(agent_code)
+            return AccountFreeze.start(agent_code)
+        return found
+
+    def payee(self, agent_code: str) -> Payee:
+        found = self.existing_payee(agent_code)
+        if found is None:
+            self.agent(agent_code)
+            return Payee.start(agent_code)
+        return found
+
+    def existing_payee(self, agent_code: str) -> Payee | None:
+        return self._find(Payee, Payee.create_id(agent_code))
+
+    def real_name_verified(self, agent: Agent, at: datetime) -> bool:
+        """As registered, unless an operator changed it since (domain/payee.py)."""
+        payee = self.existing_payee(agent.code)
+        if payee is None:
+            return bool(agent.real_name_verified)
+        return payee.verification(at, agent.real_name_verified)[0]
+
+    def entity_type(self, agent_code: str, at: datetime) -> str:
+        payee = self.existing_payee(agent_code)
+        return payee.entity_type(at) if payee else INDIVIDUAL
+
+    def refuse_frozen_account(self, agent_code: str) -> None:
+        """Risk control: a frozen account cannot withdraw (domain/account_freeze.py)."""
+        found = self._find(AccountFreeze, AccountFreeze.create_id(agent_code))
+        if found is not None:
+            found.refuse_withdrawal()
 
     def user(self, code: str) -> User | None:
         return self._find(User, aggregate_id("user", code))

@@ -1,5 +1,7 @@
 """Configuration from the environment (FENRUN_*), refusing unsafe values rather than guessing."""
 
+import base64
+import binascii
 import os
 import re
 from datetime import timedelta
@@ -33,6 +35,25 @@ def parse_ttl(text: str) -> timedelta:
     if ttl > MAX_TTL:
         raise ValueError(f"'{text}' is longer than 30 days")
     return ttl
+
+
+def parse_pii_keys(text: str) -> list[tuple[str, bytes]]:
+    """'id:base64,id:base64' -> [(id, 32-byte key)], the encrypting key first."""
+    keys: list[tuple[str, bytes]] = []
+    for part in (p.strip() for p in text.split(",")):
+        key_id, _, encoded = part.partition(":")
+        if not key_id or not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", key_id):
+            raise ValueError("each PII key is 'id:base64' with an id of letters, digits, _ . -")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"PII key {key_id} is not base64") from None
+        if len(key) != 32:
+            raise ValueError(f"PII key {key_id} must be 32 bytes")
+        if key_id in {k for k, _ in keys}:
+            raise ValueError(f"PII key id {key_id} is given twice")
+        keys.append((key_id, key))
+    return keys
 
 
 def default_data_dir() -> Path:
@@ -210,6 +231,13 @@ class Settings(BaseSettings):
         description="A 32-byte key, base64, that encrypts API key secrets at rest (AES-GCM)."
         " Unset: one generated in the data folder (identity/sealing.key).",
     )
+    pii_keys: SecretStr | None = Field(
+        default=None,
+        description="Keys that encrypt personal data at rest (AES-GCM): 'id:base64 of 32 bytes',"
+        " comma-separated, the first encrypts, all decrypt (rotation: put the new key first, keep"
+        " the old ones). Unset: required with an external issuer (FENRUN_AUTH_ISSUER); otherwise"
+        " one is generated in the data folder (identity/pii-keys).",
+    )
     second_approver_from: str = Field(
         default="10000.00",
         description="Unfreeze requests of at least this amount need two different finance"
@@ -269,6 +297,22 @@ class Settings(BaseSettings):
             raise ValueError(
                 "FENRUN_AUTH_ISSUER is set but FENRUN_AUTH_AUDIENCE is not: tokens issued for"
                 " another application of the same provider would be accepted"
+            )
+        return self
+
+    @field_validator("pii_keys")
+    @classmethod
+    def _pii_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_pii_keys(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _external_issuer_needs_pii_keys(self) -> "Settings":
+        if self.auth == "on" and self.auth_issuer is not None and self.pii_keys is None:
+            raise ValueError(
+                "FENRUN_AUTH_ISSUER is set but FENRUN_PII_KEYS is not: personal data must be"
+                " encrypted with keys managed with the rest of the deployment's secrets"
             )
         return self
 

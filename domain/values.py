@@ -120,6 +120,9 @@ REASON = Text(2000, multiline=True)  # reasons and notes
 ACTOR = Text(200, min_length=1)  # who: the request's actor
 KEY = Text(200, code=True)  # idempotency keys: a client's uuid, or a composite of its own ids
 DOCUMENT_TEXT = Text(2000)  # any string inside a rules or levels document
+SEALED = Text(1000, code=True)  # personal data as the API sealed it (v1:<key id>:<base64>)
+MASKED = Text(64, code=True)  # its masked form (6222********1234)
+RATE_TEXT = Text(32, code=True)  # a rate as written ('0.006', '0.6%'): its parser checks more
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,10 @@ Fen = Annotated[int, AMOUNT]
 Months = Annotated[int, Whole(1, 120)]
 Periods = Annotated[int, Whole(0, 1200)]
 Version = Annotated[int, Whole(1, 1_000_000)]
+Count = Annotated[int, Whole(1, 1000)]  # counts in limits (withdrawals a day)
+Rate = Annotated[str, RATE_TEXT]
+Sealed = Annotated[str, SEALED]
+Masked = Annotated[str, MASKED]
 Json = Annotated[object, DOCUMENT]
 
 # The same kinds for the string fields of documents (pydantic models).

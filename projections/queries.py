@@ -46,6 +46,7 @@ VIEWS = (
     "team_performance",
     "activations",
     "platform_months",
+    "withdrawals",
 )
 
 
@@ -321,6 +322,45 @@ class ReadModel:
             sql += " AND (u.requested_position, u.id) > (%(apos)s, %(aid)s)"
             params.update(apos=int(position), aid=rid)
         sql += " ORDER BY u.requested_position, u.id LIMIT %(limit)s"
+        rows = self._all(sql, params)  # type: ignore[arg-type]
+        return Page(rows[:first], len(rows) > first)
+
+    def withdrawals(
+        self,
+        at: int,
+        agent_codes: list[str] | None,
+        status: str | None,
+        first: int,
+        after: str | None,
+        ids: list[tuple[str, str]] | None = None,
+    ) -> Page:
+        """Withdrawals as of `at`, in the order they were requested."""
+        sql = (
+            "SELECT * FROM (SELECT DISTINCT ON (agent_code, withdrawal_id) *"
+            " FROM withdrawal_history WHERE position <= %(at)s"
+            " ORDER BY agent_code, withdrawal_id, position DESC) w WHERE true"
+        )
+        params: dict[str, Any] = {"at": at, "limit": first + 1}
+        if agent_codes is not None:
+            sql += " AND w.agent_code = ANY(%(agents)s)"
+            params["agents"] = agent_codes
+        if status is not None:
+            sql += " AND w.status = %(status)s"
+            params["status"] = status
+        if ids is not None:
+            sql += (
+                " AND (w.agent_code, w.withdrawal_id) IN"
+                " (SELECT * FROM unnest(%(id_agents)s::text[], %(id_withdrawals)s::text[]))"
+            )
+            params.update(id_agents=[a for a, _ in ids], id_withdrawals=[w for _, w in ids])
+        if after:
+            position, agent, wid = decode_cursor(after, 3)
+            sql += (
+                " AND (w.requested_position, w.agent_code, w.withdrawal_id)"
+                " > (%(apos)s, %(aagent)s, %(aid)s)"
+            )
+            params.update(apos=int(position), aagent=agent, aid=wid)
+        sql += " ORDER BY w.requested_position, w.agent_code, w.withdrawal_id LIMIT %(limit)s"
         rows = self._all(sql, params)  # type: ignore[arg-type]
         return Page(rows[:first], len(rows) > first)
 

@@ -71,6 +71,11 @@ class Downline(Confinement):
 
 
 @dataclass(frozen=True)
+class AnyAgent(Confinement):
+    """About no agent in particular (the withdrawal limits every agent withdraws under)."""
+
+
+@dataclass(frozen=True)
 class Itself(Confinement):
     """Only about the agent itself (its own retail price, its own orders and withdrawals)."""
 
@@ -169,6 +174,10 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Query", "simulatePlan"): READ,
     ("Query", "planSimulationJob"): READ,
     ("Query", "auditHead"): READ,
+    ("Query", "withdrawals"): staff(*STAFF, agent=Downline("agent_code")),
+    ("Query", "withdrawal"): staff(*STAFF, agent=Downline("agent_code")),
+    ("Query", "withdrawalLimits"): staff(*STAFF, agent=AnyAgent()),
+    ("Query", "payee"): staff(*STAFF, agent=Downline("agent_code")),
     # -- nested fields that can reach outside the subtree they were reached from ----------------
     ("Agent", "children"): staff(*STAFF, agent=OwnEntries("code")),
     # -- mutations: auditors change nothing ------------------------------------------------------
@@ -184,6 +193,17 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Mutation", "topUpDeposit"): staff(FINANCE),
     ("Mutation", "requestWithdrawal"): staff(FINANCE, agent=Itself("agent_code")),
     ("Mutation", "settleWithdrawal"): staff(FINANCE),
+    ("Mutation", "approveWithdrawals"): staff(FINANCE),
+    ("Mutation", "rejectWithdrawals"): staff(FINANCE),
+    ("Mutation", "setWithdrawalLimits"): staff(ADMIN),
+    ("Mutation", "moveCommissionToDeposit"): staff(FINANCE, agent=Itself("agent_code")),
+    ("Mutation", "requestAccountFreeze"): staff(OPERATOR),
+    ("Mutation", "decideAccountFreeze"): staff(ADMIN),
+    ("Mutation", "setPayeeEntityType"): staff(ADMIN, OPERATOR),
+    ("Mutation", "changeRealNameVerification"): staff(OPERATOR),
+    ("Mutation", "setPayeePersonalData"): staff(OPERATOR, agent=Itself("agent_code")),
+    ("Mutation", "addPayoutAccount"): staff(OPERATOR, agent=Itself("agent_code")),
+    ("Mutation", "removePayoutAccount"): staff(OPERATOR, agent=Itself("agent_code")),
     ("Mutation", "assignCard"): staff(OPERATOR),
     ("Mutation", "activateCard"): staff(OPERATOR),
     ("Mutation", "recordRecharge"): staff(OPERATOR),

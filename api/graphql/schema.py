@@ -31,6 +31,8 @@ from api.graphql.mutations.orders import OrderMutations
 from api.graphql.mutations.plans import PlanCorrectionMutations, PlanMutations
 from api.graphql.mutations.settlements import SettlementMutations
 from api.graphql.mutations.wallets import WalletMutations
+from api.graphql.mutations.withdrawals import WithdrawalMutations
+from api.graphql.payees import PayeeMutations, PayeeQueries
 from api.graphql.plans import PlanQueries
 from api.graphql.policy import enforce
 from api.graphql.queries import Query
@@ -38,6 +40,7 @@ from api.graphql.reports import ReportQueries
 from api.graphql.scalars import SCALARS
 from api.graphql.types import Agent
 from api.graphql.visibility import SchemaVisibility
+from api.graphql.withdrawals import WithdrawalQueries
 from api.heavy import MAX_TOKENS
 from api.observability.metrics import OperationMetrics
 from projections.positions import PositionNotReady
@@ -115,6 +118,8 @@ MUTATIONS = (
     PlanMutations,
     OrderMutations,
     WalletMutations,
+    WithdrawalMutations,
+    PayeeMutations,
     CardMutations,
     CommissionMutations,
     LevelMutations,
@@ -124,7 +129,17 @@ MUTATIONS = (
 )
 
 QUERY = merge_types(
-    "Query", (MeQueries, Query, ReportQueries, PlanQueries, AuditQueries, JobQueries)
+    "Query",
+    (
+        MeQueries,
+        Query,
+        ReportQueries,
+        PlanQueries,
+        AuditQueries,
+        JobQueries,
+        WithdrawalQueries,
+        PayeeQueries,
+    ),
 )
 MUTATION = merge_types("Mutation", MUTATIONS)
 enforce(QUERY, MUTATION, Agent)  # the policy table, on every field it names (api/graphql/policy.py)

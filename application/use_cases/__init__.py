@@ -15,31 +15,57 @@ from application.use_cases.commissions import (
 )
 from application.use_cases.levels import DefineAgentLevels, SetAgentLevel
 from application.use_cases.orders import CompleteOrder, PlaceOrder, RefundOrder
+from application.use_cases.payees import (
+    AddPayoutAccount,
+    ChangeRealNameVerification,
+    RemovePayoutAccount,
+    SetPayeeEntityType,
+    SetPayeePersonalData,
+)
 from application.use_cases.plans import CorrectCommissionPlan, DefineCommissionPlan
 from application.use_cases.settlements import RecordCarrierSettlement
 from application.use_cases.wallets import RequestWithdrawal, SettleWithdrawal, TopUpDeposit
+from application.use_cases.withdrawals import (
+    ApproveWithdrawals,
+    DecideAccountFreeze,
+    MoveCommissionToDeposit,
+    RejectWithdrawals,
+    RequestAccountFreeze,
+    SetWithdrawalLimits,
+)
 
 __all__ = [
     "ActivateCard",
+    "AddPayoutAccount",
     "ApproveUnfreezeRequests",
+    "ApproveWithdrawals",
     "AssignCard",
     "BindUpline",
+    "ChangeRealNameVerification",
     "CompleteOrder",
     "CorrectCommissionPlan",
+    "DecideAccountFreeze",
     "DefineAgentLevels",
     "DefineCommissionPlan",
     "DefinePackage",
+    "MoveCommissionToDeposit",
     "PlaceOrder",
     "RecordCarrierSettlement",
     "RecordRecharge",
     "RefundOrder",
     "RegisterAgent",
     "RejectUnfreezeRequests",
+    "RejectWithdrawals",
     "ReleaseDueCommissions",
+    "RemovePayoutAccount",
+    "RequestAccountFreeze",
     "RequestWithdrawal",
     "SetAgentLevel",
     "SetCostPrice",
+    "SetPayeeEntityType",
+    "SetPayeePersonalData",
     "SetRetailPrice",
+    "SetWithdrawalLimits",
     "SettleWithdrawal",
     "TopUpDeposit",
 ]

@@ -1,7 +1,7 @@
 """Agents, their tree, the packages they sell and their price menu."""
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from application.commands import Command, Decision
 from application.results import (
@@ -15,6 +15,7 @@ from domain.agent import Agent
 from domain.common import Audit
 from domain.errors import AlreadyExists, CycleInAgentTree
 from domain.package import Package
+from domain.payee import Payee
 from domain.values import Code, Fen, Key, Months, Name
 from domain.wallet import Wallet
 
@@ -30,6 +31,9 @@ class RegisterAgent(Command[AgentRegistered]):
     real_name_verified: bool
     audit: Audit
     key: Key | None = None
+    entity_type: Code | None = field(default=None, kw_only=True)  # None: INDIVIDUAL
+
+    added_fields: ClassVar[frozenset[str]] = frozenset({"entity_type"})
 
     def decide(self, ledger: "Ledger") -> Decision[AgentRegistered]:
         if ledger.exists("agent", self.code):
@@ -41,7 +45,12 @@ class RegisterAgent(Command[AgentRegistered]):
         agent = Agent.register(
             self.code, self.name, self.parent_code, self.real_name_verified, self.audit
         )
-        return [agent, Wallet.open(self.code)], AgentRegistered(self.code)
+        registered: list[Any] = [agent, Wallet.open(self.code)]
+        if self.entity_type is not None:  # as a payee (domain/payee.py), from registration on
+            payee = Payee.start(self.code)
+            payee.set_entity_type(self.entity_type, self.audit)
+            registered.append(payee)
+        return registered, AgentRegistered(self.code)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,15 @@ CALLS: dict[str, str] = {
     "ranking": '{ ranking(month: "2026-03") { agentCode } }',
     "simulatePlan": f'{{ simulatePlan(code: "level1", from: "{T}", rules: {RULES}) {{ userErrors {{ code }} }} }}',
     "auditHead": "{ auditHead { position } }",
+    "withdrawals": '{ withdrawals(agentCode: "P1") { edges { node { id } } } }',
+    "withdrawal": '{ withdrawal(agentCode: "P1", id: "none") { id } }',
+    "withdrawalLimits": "{ withdrawalLimits { minimum } }",
+    "payee": '{ payee(agentCode: "P1") { entityType } }',
+    "setPayeeEntityType": '{ setPayeeEntityType(input: {agentCode: "none", entityType: "COMPANY"}) { userErrors { code } } }',
+    "changeRealNameVerification": '{ changeRealNameVerification(input: {agentCode: "none", verified: true, evidenceRef: "e", reason: "r"}) { userErrors { code } } }',
+    "setPayeePersonalData": '{ setPayeePersonalData(input: {agentCode: "P1", field: "NONE", value: "1"}) { userErrors { code } } }',
+    "addPayoutAccount": '{ addPayoutAccount(input: {agentCode: "P1", accountId: "a", kind: "NONE", holderName: "h", number: "1"}) { userErrors { code } } }',
+    "removePayoutAccount": '{ removePayoutAccount(input: {agentCode: "P1", accountId: "none"}) { userErrors { code } } }',
     "planSimulationJob": '{ planSimulationJob(id: "00000000-0000-0000-0000-000000000000") { id } }',
     "registerAgent": '{ registerAgent(input: {code: "N", name: "N"}) { userErrors { code } } }',
     "bindUpline": '{ bindUpline(input: {agentCode: "P2", parentCode: "P1"}) { userErrors { code } } }',
@@ -47,6 +56,12 @@ CALLS: dict[str, str] = {
     "topUpDeposit": '{ topUpDeposit(input: {agentCode: "P1", amount: "1"}) { userErrors { code } } }',
     "requestWithdrawal": '{ requestWithdrawal(input: {agentCode: "P1", withdrawalId: "w", amount: "1"}) { userErrors { code } } }',
     "settleWithdrawal": '{ settleWithdrawal(input: {agentCode: "P1", withdrawalId: "w", paid: true}) { userErrors { code } } }',
+    "approveWithdrawals": '{ approveWithdrawals(input: {withdrawals: [{agentCode: "P1", withdrawalId: "none"}]}) { userErrors { code } } }',
+    "rejectWithdrawals": '{ rejectWithdrawals(input: {withdrawals: [{agentCode: "P1", withdrawalId: "none"}], reason: "r"}) { userErrors { code } } }',
+    "setWithdrawalLimits": '{ setWithdrawalLimits(input: {minimum: "0.01", reason: "r"}) { userErrors { code } } }',
+    "moveCommissionToDeposit": '{ moveCommissionToDeposit(input: {agentCode: "P1", transferId: "t", amount: "1000000"}) { userErrors { code } } }',
+    "requestAccountFreeze": '{ requestAccountFreeze(input: {agentCode: "none", action: "FREEZE", reason: "r"}) { userErrors { code } } }',
+    "decideAccountFreeze": '{ decideAccountFreeze(input: {agentCode: "none", approved: true}) { userErrors { code } } }',
     "assignCard": '{ assignCard(input: {iccid: "I", agentCode: "P1"}) { userErrors { code } } }',
     "activateCard": '{ activateCard(input: {iccid: "none"}) { userErrors { code } } }',
     "recordRecharge": '{ recordRecharge(input: {iccid: "none", amount: "1"}) { userErrors { code } } }',
@@ -138,6 +153,12 @@ def test_every_role_against_every_field(gql: GraphQLClient) -> None:
         "platformTotals", "commissionPlans", "platformMonth", "simulatePlan", "auditHead",
         "planSimulationJob",
         *(n for r, n in schema_fields() if r == "Mutation"),
-    } - {"setCostPrice", "setRetailPrice", "placeOrder", "requestWithdrawal"}  # fmt: skip
+    } - {"setCostPrice", "setRetailPrice", "placeOrder", "requestWithdrawal",
+         "moveCommissionToDeposit", "setPayeePersonalData", "addPayoutAccount",
+         "removePayoutAccount"}  # fmt: skip
+    assert "approveWithdrawals" in refused[Role.ADMIN] & refused[Role.OPERATOR]
+    assert "approveWithdrawals" not in refused[Role.FINANCE]
+    assert "decideAccountFreeze" in refused[Role.OPERATOR] - refused[Role.ADMIN]
+    assert "requestAccountFreeze" in refused[Role.ADMIN] - refused[Role.OPERATOR]
     assert "approveUnfreezeRequests" in refused[Role.ADMIN] & refused[Role.OPERATOR]
     assert "approveUnfreezeRequests" not in refused[Role.FINANCE]

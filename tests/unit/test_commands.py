@@ -95,7 +95,7 @@ def command_and_change(draw: st.DrawFn) -> tuple[Command[Any], str, object]:
 
 
 def test_every_command_is_a_ledger_use_case_with_a_legacy_payload() -> None:
-    assert len(COMMANDS) == 28  # 22 of the ledger's, 6 of identity (users and API keys)
+    assert len(COMMANDS) == 39  # 33 of the ledger's, 6 of identity (users and API keys)
     bound = {
         name: getattr(Ledger, name).__name__
         for name in dir(Ledger)
@@ -103,7 +103,21 @@ def test_every_command_is_a_ledger_use_case_with_a_legacy_payload() -> None:
     }
     assert sorted(bound.values()) == [c.__name__ for c in COMMANDS]
     for cls in COMMANDS:
-        assert [f.name for f in fields(cls)][-2:] in (["audit", "key"], ["key", "expected_version"])
+        names = [f.name for f in fields(cls) if f.name not in cls.added_fields]
+        assert names[-2:] in (["audit", "key"], ["key", "expected_version"])
+        assert all(f.kw_only for f in fields(cls) if f.name in cls.added_fields)
+
+
+def test_a_field_added_later_is_left_out_of_the_digest_while_unset() -> None:
+    """Requests recorded before RegisterAgent had entity_type keep their digest (0014)."""
+    from application.use_cases.agents import RegisterAgent
+
+    old = RegisterAgent("A", "A", None, True, Audit("ops", T))
+    assert (
+        old.digest()
+        == RegisterAgent("A", "A", None, True, Audit("ops", T), entity_type=None).digest()
+    )
+    assert old.digest() != replace(old, entity_type="COMPANY").digest()
 
 
 @settings(max_examples=500)

@@ -27,6 +27,9 @@ class RegisterAgentInput:
     name: str
     parent_code: str | None = None
     real_name_verified: bool = False
+    entity_type: str | None = strawberry.field(
+        default=None, description="INDIVIDUAL (the default: 劳务报酬 withheld) or COMPANY."
+    )
     idempotency_key: str | None = None
 
 
@@ -148,6 +151,7 @@ class AgentMutations:
                 real_name_verified=input.real_name_verified,
                 audit=audit_of(info, None),
                 key=input.idempotency_key,
+                entity_type=input.entity_type,
             ),
             RegisterAgentPayload.of,
         )
