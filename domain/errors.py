@@ -177,3 +177,10 @@ class BeforeSubjectExisted(InvalidInput):
     """A fact dated before the agent, card or order it is about existed."""
 
     code = "BEFORE_SUBJECT_EXISTED"
+
+
+class PayoutNotFound(LedgerError):
+    code = "PAYOUT_NOT_FOUND"
+
+    def __init__(self, withdrawal_id: str, field: str = "withdrawalId") -> None:
+        super().__init__(field, f"no payout for withdrawal '{withdrawal_id}'")

@@ -27,3 +27,29 @@ CREATE TABLE outbox_commands (
 CREATE INDEX outbox_due ON outbox_commands (next_attempt_at) WHERE status = 'PENDING';
 CREATE INDEX outbox_by_key ON outbox_commands (kind, key) WHERE status = 'PENDING';
 CREATE INDEX outbox_by_kind ON outbox_commands (kind, status, id);
+
+-- Payouts (issue 11, decision 0026): each change of a payout is a row, so a read as of a log
+-- position sees the payout as it was then (the latest row at or before it).
+CREATE TABLE payout_history (
+    payout_id uuid NOT NULL,            -- the aggregate: its later events name only it
+    withdrawal_id text NOT NULL,
+    position bigint NOT NULL,
+    recorded_at timestamptz NOT NULL,
+    effective_at timestamptz NOT NULL,
+    agent_code text NOT NULL,
+    amount_fen bigint NOT NULL,
+    out_request_id text NOT NULL,
+    channel text NOT NULL,
+    status text NOT NULL,
+    sent boolean NOT NULL,
+    submissions integer NOT NULL,
+    channel_txn_id text,
+    failure_reason text,
+    created_position bigint NOT NULL,
+    PRIMARY KEY (withdrawal_id, position)
+);
+CREATE INDEX payout_history_payout ON payout_history (payout_id, position);
+CREATE INDEX payout_history_agent ON payout_history (agent_code, withdrawal_id);
+CREATE INDEX payout_history_status ON payout_history (status, position);
+
+INSERT INTO projection_versions (name, version, schema_name) VALUES ('payouts', 1, 'public');

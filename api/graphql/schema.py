@@ -32,6 +32,7 @@ from api.graphql.mutations.plans import PlanCorrectionMutations, PlanMutations
 from api.graphql.mutations.settlements import SettlementMutations
 from api.graphql.mutations.wallets import WalletMutations
 from api.graphql.outbox import OutboxQueries
+from api.graphql.payouts import PayoutMutations, PayoutQueries
 from api.graphql.plans import PlanQueries
 from api.graphql.policy import enforce
 from api.graphql.queries import Query
@@ -122,11 +123,21 @@ MUTATIONS = (
     SettlementMutations,
     PlanCorrectionMutations,
     JobMutations,
+    PayoutMutations,
 )
 
 QUERY = merge_types(
     "Query",
-    (MeQueries, Query, ReportQueries, PlanQueries, AuditQueries, JobQueries, OutboxQueries),
+    (
+        MeQueries,
+        Query,
+        ReportQueries,
+        PlanQueries,
+        AuditQueries,
+        JobQueries,
+        OutboxQueries,
+        PayoutQueries,
+    ),
 )
 MUTATION = merge_types("Mutation", MUTATIONS)
 enforce(QUERY, MUTATION, Agent)  # the policy table, on every field it names (api/graphql/policy.py)

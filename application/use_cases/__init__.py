@@ -15,6 +15,13 @@ from application.use_cases.commissions import (
 )
 from application.use_cases.levels import DefineAgentLevels, SetAgentLevel
 from application.use_cases.orders import CompleteOrder, PlaceOrder, RefundOrder
+from application.use_cases.payouts import (
+    CancelPayout,
+    PayApprovedWithdrawals,
+    RecordPayoutOutcome,
+    RecordPayoutSubmission,
+    ResubmitPayout,
+)
 from application.use_cases.plans import CorrectCommissionPlan, DefineCommissionPlan
 from application.use_cases.settlements import RecordCarrierSettlement
 from application.use_cases.wallets import RequestWithdrawal, SettleWithdrawal, TopUpDeposit
@@ -24,19 +31,24 @@ __all__ = [
     "ApproveUnfreezeRequests",
     "AssignCard",
     "BindUpline",
+    "CancelPayout",
     "CompleteOrder",
     "CorrectCommissionPlan",
     "DefineAgentLevels",
     "DefineCommissionPlan",
     "DefinePackage",
+    "PayApprovedWithdrawals",
     "PlaceOrder",
     "RecordCarrierSettlement",
+    "RecordPayoutOutcome",
+    "RecordPayoutSubmission",
     "RecordRecharge",
     "RefundOrder",
     "RegisterAgent",
     "RejectUnfreezeRequests",
     "ReleaseDueCommissions",
     "RequestWithdrawal",
+    "ResubmitPayout",
     "SetAgentLevel",
     "SetCostPrice",
     "SetRetailPrice",
