@@ -19,7 +19,6 @@ from application.use_cases.payouts import (
     ResubmitPayout,
 )
 from domain.errors import InvalidInput
-from domain.money import format_money
 from projections import payouts as reads
 from projections.queries import encode_cursor
 
@@ -56,7 +55,7 @@ class Payout:
         return cls(
             withdrawal_id=r["withdrawal_id"],
             agent_code=r["agent_code"],
-            amount=format_money(r["amount_fen"]),
+            amount=r["amount_fen"],
             channel=r["channel"],
             out_request_id=r["out_request_id"],
             status=PayoutStatus(r["status"]),
@@ -116,9 +115,16 @@ class PayoutQueries:
 
 
 @strawberry.input
-class PayoutInput:
+class ResubmitPayoutInput:
     withdrawal_id: str
     reason: str | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class CancelPayoutInput:
+    withdrawal_id: str
+    reason: str | None = strawberry.field(default=None, description="Required: why.")
     idempotency_key: str | None = None
 
 
@@ -166,7 +172,9 @@ def _held(info: strawberry.Info) -> tuple[str, ...]:
 @strawberry.type
 class PayoutMutations:
     @strawberry.mutation(description="Sends a FAILED payout again, under its out-request id.")
-    async def resubmit_payout(self, info: strawberry.Info, input: PayoutInput) -> PayoutPayload:
+    async def resubmit_payout(
+        self, info: strawberry.Info, input: ResubmitPayoutInput
+    ) -> PayoutPayload:
         return await mutate(
             info,
             lambda: ResubmitPayout(
@@ -178,7 +186,7 @@ class PayoutMutations:
         )
 
     @strawberry.mutation(description="Gives up on a FAILED payout: the money is available again.")
-    async def cancel_payout(self, info: strawberry.Info, input: PayoutInput) -> PayoutPayload:
+    async def cancel_payout(self, info: strawberry.Info, input: CancelPayoutInput) -> PayoutPayload:
         return await mutate(
             info,
             lambda: CancelPayout(
