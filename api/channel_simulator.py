@@ -43,6 +43,7 @@ class SignedCallbacks:
         self.path = f"/v1/payment-callbacks/{channel}"
         self.key_id, self.secret = key_id, secret
         self.answers: list[int] = []  # status codes, for tests and the log
+        self.bodies: list[bytes] = []
 
     def __call__(self, body: dict[str, Any]) -> None:
         threading.Thread(target=self.post, args=(body,), daemon=True).start()
@@ -58,7 +59,8 @@ class SignedCallbacks:
             "x-fenrun-signature": sign(self.secret, "POST", self.path, stamp, nonce, content),
         }
         try:
-            status, _ = _http("POST", self.url + self.path, content, headers, 10.0)
+            status, answer = _http("POST", self.url + self.path, content, headers, 10.0)
+            self.bodies.append(answer)
         except OSError as exc:
             log.warning("channel_simulator.callback_failed", error=str(exc))
             status = 0

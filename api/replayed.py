@@ -16,7 +16,20 @@ from domain.money import format_money
 
 # Attributes holding maps whose keys are data (codes, ids), not names.
 _KEYED_BY_DATA = frozenset(
-    {"cost_prices", "retail_prices", "withdrawals", "lines", "requests", "by_order", "adjustments"}
+    {
+        "cost_prices",
+        "retail_prices",
+        "withdrawals",
+        "lines",
+        "requests",
+        "by_order",
+        "adjustments",
+        "withdrawal_reviews",
+        "approved_withdrawals",
+        "withdrawal_requests",
+        "tax_periods",
+        "months",
+    }
 )
 # Attributes holding amounts in fen without saying so in their name (`*_fen` ones say so).
 _AMOUNTS = frozenset({"balances", "cost_prices", "retail_prices", "withdrawals"})

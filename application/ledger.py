@@ -29,6 +29,7 @@ from application.outbox import PendingCommand
 from application.results import Result, from_record, to_record
 from application.transcoder import OrjsonTranscoder
 from application.use_cases import identity
+from domain.account_freeze import AccountFreeze
 from domain.agent import Agent
 from domain.approvals import ApprovalPolicy
 from domain.card import Card
@@ -55,6 +56,7 @@ from domain.plan import CommissionPlan, PlanCatalog, refuse_overlap
 from domain.pricing import PriceChain, PriceLimit
 from domain.rules import PlanVersion
 from domain.wallet import Wallet
+from domain.withdrawal_limits import WithdrawalLimitsHistory
 
 T = TypeVar("T", bound=Aggregate)
 R = TypeVar("R", bound=Result)
@@ -145,6 +147,12 @@ class Ledger(Application):
     resubmit_payout = use_case(uc.ResubmitPayout)
     cancel_payout = use_case(uc.CancelPayout)
     pay_approved_withdrawals = use_case(uc.PayApprovedWithdrawals)
+    approve_withdrawals = use_case(uc.ApproveWithdrawals)
+    reject_withdrawals = use_case(uc.RejectWithdrawals)
+    set_withdrawal_limits = use_case(uc.SetWithdrawalLimits)
+    move_commission_to_deposit = use_case(uc.MoveCommissionToDeposit)
+    request_account_freeze = use_case(uc.RequestAccountFreeze)
+    decide_account_freeze = use_case(uc.DecideAccountFreeze)
     assign_card = use_case(uc.AssignCard)
     activate_card = use_case(uc.ActivateCard)
     record_recharge = use_case(uc.RecordRecharge)
@@ -301,6 +309,22 @@ class Ledger(Application):
             self.agent(agent_code)  # only agents have wallets
             return Wallet.open(agent_code)
         return found
+
+    def withdrawal_limits(self) -> WithdrawalLimitsHistory | None:
+        return self._find(WithdrawalLimitsHistory, WithdrawalLimitsHistory.create_id())
+
+    def account_freeze(self, agent_code: str) -> AccountFreeze:
+        found = self._find(AccountFreeze, AccountFreeze.create_id(agent_code))
+        if found is None:
+            self.agent(agent_code)
+            return AccountFreeze.start(agent_code)
+        return found
+
+    def refuse_frozen_account(self, agent_code: str) -> None:
+        """Risk control: a frozen account cannot withdraw (domain/account_freeze.py)."""
+        found = self._find(AccountFreeze, AccountFreeze.create_id(agent_code))
+        if found is not None:
+            found.refuse_withdrawal()
 
     def user(self, code: str) -> User | None:
         return self._find(User, aggregate_id("user", code))

@@ -37,9 +37,9 @@ class PayoutTrigger:
     amount_fen: Callable[[Any], int]
 
 
-# THE one mapping: which decision starts a payout, for how much. (With withdrawal review, the
-# finance approval: Wallet.WithdrawalApproved for its net_fen.)
-PAYOUT_STARTS_ON = PayoutTrigger(Wallet.WithdrawalRequested, lambda e: e.amount_fen)
+# THE one mapping: which decision starts a payout, for how much. Finance's approval of a
+# withdrawal (after review, fee and 劳务报酬 tax): the channel pays the net.
+PAYOUT_STARTS_ON = PayoutTrigger(Wallet.WithdrawalApproved, lambda e: e.net_fen)
 
 
 # -- the port ------------------------------------------------------------------------------------

@@ -97,6 +97,35 @@ class WithdrawalRecorded(Result):
 
     agent_code: str
     withdrawal_id: str
+    large: bool = False  # the large-withdrawal alert went off (results recorded before: False)
+
+
+@dataclass(frozen=True)
+class WithdrawalsDecided(Result):
+    """Withdrawals approved or rejected, as (agent code, withdrawal id)."""
+
+    withdrawals: tuple[tuple[str, str], ...]
+    # Of these, the ones whose first approval was recorded: they wait for a second approver.
+    awaiting_second_approval: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class WithdrawalLimitsSet(Result):
+    effective_at: str  # ISO time from which they are in force
+
+
+@dataclass(frozen=True)
+class DepositTransferred(Result):
+    agent_code: str
+    transfer_id: str
+    deposit_fen: int  # the deposit after the transfer
+
+
+@dataclass(frozen=True)
+class AccountFreezeRecorded(Result):
+    agent_code: str
+    frozen: bool
+    pending: str | None  # FREEZE or UNFREEZE awaiting an admin
 
 
 @dataclass(frozen=True)
@@ -175,6 +204,10 @@ RESULTS: dict[str, type[Result]] = {
         WithdrawalRecorded,
         PayoutRecorded,
         PayoutsReleased,
+        WithdrawalsDecided,
+        WithdrawalLimitsSet,
+        DepositTransferred,
+        AccountFreezeRecorded,
         CardRecorded,
         RechargeRecorded,
         UnfreezeRequested,
@@ -198,5 +231,5 @@ def from_record(record: dict[str, Any]) -> Result:
     cls = RESULTS[values.pop("type")]
     for f in fields(cls):  # type: ignore[arg-type]
         if isinstance(values.get(f.name), list):
-            values[f.name] = tuple(values[f.name])
+            values[f.name] = tuple(tuple(v) if isinstance(v, list) else v for v in values[f.name])
     return cls(**values)

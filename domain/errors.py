@@ -184,3 +184,43 @@ class PayoutNotFound(LedgerError):
 
     def __init__(self, withdrawal_id: str, field: str = "withdrawalId") -> None:
         super().__init__(field, f"no payout for withdrawal '{withdrawal_id}'")
+
+
+class WithdrawalLimitExceeded(LedgerError):
+    """A withdrawal refused by one of the runtime limits (domain/withdrawal_limits.py): the
+    message names the limit and the amounts."""
+
+    code = "WITHDRAWAL_LIMIT"
+
+
+class BelowMinimum(WithdrawalLimitExceeded):
+    code = "BELOW_MINIMUM"
+
+
+class DailyLimitExceeded(WithdrawalLimitExceeded):
+    code = "DAILY_LIMIT_EXCEEDED"
+
+
+class MonthlyLimitExceeded(WithdrawalLimitExceeded):
+    code = "MONTHLY_LIMIT_EXCEEDED"
+
+
+class DailyCountExceeded(WithdrawalLimitExceeded):
+    code = "DAILY_COUNT_EXCEEDED"
+
+
+class FeeExceedsAmount(WithdrawalLimitExceeded):
+    code = "FEE_EXCEEDS_AMOUNT"
+
+
+class AccountFrozen(LedgerError):
+    """Risk control: the agent's account is frozen; it accrues but cannot withdraw."""
+
+    code = "ACCOUNT_FROZEN"
+
+
+class WithdrawalNotFound(NotFound):
+    code = "WITHDRAWAL_NOT_FOUND"
+
+    def __init__(self, code: str, field: str = "ids") -> None:
+        super().__init__(field, f"no withdrawal with id '{code}'")

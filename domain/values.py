@@ -120,6 +120,7 @@ REASON = Text(2000, multiline=True)  # reasons and notes
 ACTOR = Text(200, min_length=1)  # who: the request's actor
 KEY = Text(200, code=True)  # idempotency keys: a client's uuid, or a composite of its own ids
 DOCUMENT_TEXT = Text(2000)  # any string inside a rules or levels document
+RATE_TEXT = Text(32, code=True)  # a rate as written ('0.006', '0.6%'): its parser checks more
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,8 @@ Fen = Annotated[int, AMOUNT]
 Months = Annotated[int, Whole(1, 120)]
 Periods = Annotated[int, Whole(0, 1200)]
 Version = Annotated[int, Whole(1, 1_000_000)]
+Count = Annotated[int, Whole(1, 1000)]  # counts in limits (withdrawals a day)
+Rate = Annotated[str, RATE_TEXT]
 Json = Annotated[object, DOCUMENT]
 
 # The same kinds for the string fields of documents (pydantic models).

@@ -32,6 +32,16 @@ _BUCKET_OF = {
 }
 
 
+# The withdrawal review state (domain/payouts.py), each with its empty value.
+_WITHDRAWAL_STATE: dict[str, Any] = {
+    "withdrawal_reviews": dict,  # pending review: id -> approvers so far
+    "approved_withdrawals": dict,  # approved, payout pending: id -> fee, tax, net, tax period
+    "withdrawal_requests": dict,  # id -> [business day, amount, requested at] while it counts
+    "tax_periods": dict,  # period -> {income, withheld, months: {month: income}}
+    "deposit_transfers": set,  # ids of flow-2 transfers done
+}
+
+
 class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
     class Opened(Aggregate.Created):
         agent_code: str
@@ -231,19 +241,113 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
             )
 
     class WithdrawalRequested(BalanceEvent):
-        """Available money is set aside for a payout through the payment channel."""
+        """Available money is set aside for a withdrawal; it then awaits finance's review.
 
+        Version 3 records the business day it counts on for the limits and whether it set off
+        the large-withdrawal alert (earlier ones: no day, so no limit counts them; not large)."""
+
+        class_version = 3
         withdrawal_id: str
         amount_fen: int
+        business_day: str | None
+        large: bool
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["business_day"] = None
+            state["large"] = False
 
         def deltas(self) -> dict[str, int]:
             return {"available": -self.amount_fen, "withdrawing": self.amount_fen}
 
         def apply_to_lines(self, wallet: Any) -> None:
             wallet.withdrawals[self.withdrawal_id] = self.amount_fen
+            wallet.withdrawal_reviews[self.withdrawal_id] = []
+            wallet.withdrawal_requests[self.withdrawal_id] = [
+                self.business_day,
+                self.amount_fen,
+                self.effective_at.isoformat(),
+            ]
+
+    class WithdrawalApprovalRecorded(BalanceEvent):
+        """A first approval of a withdrawal that needs two different approvers: nothing moves."""
+
+        withdrawal_id: str
+        amount_fen: int
+        approver: str
+        MOVEMENT = "withdrawal_approval_recorded"
+
+        def apply_to_lines(self, wallet: Any) -> None:
+            wallet.withdrawal_reviews[self.withdrawal_id].append(self.approver)
+
+    class WithdrawalApproved(BalanceEvent):
+        """Finance approved: the channel is to pay net_fen = amount_fen - fee_fen - tax_fen.
+        The gross stays in withdrawing until the payout's outcome (domain/payouts.py)."""
+
+        withdrawal_id: str
+        amount_fen: int
+        fee_fen: int
+        tax_fen: int
+        net_fen: int
+        tax_method: str | None  # None: a company, nothing withheld
+        tax_period: str | None  # the month (PER_MONTH) or year (CUMULATIVE) the tax counts in
+        tax_month: str
+        MOVEMENT = "withdrawal_approved"
+
+        def apply_to_lines(self, wallet: Any) -> None:
+            del wallet.withdrawal_reviews[self.withdrawal_id]
+            wallet.approved_withdrawals[self.withdrawal_id] = {
+                "fee_fen": self.fee_fen,
+                "tax_fen": self.tax_fen,
+                "net_fen": self.net_fen,
+                "tax_period": self.tax_period,
+                "tax_month": self.tax_month,
+            }
+            if self.tax_period is not None:
+                wallet.count_tax(self.tax_period, self.tax_month, self.amount_fen, self.tax_fen)
+
+    class WithdrawalRejected(BalanceEvent):
+        """Finance rejected (reason): the money comes back, and repays any debt first."""
+
+        withdrawal_id: str
+        amount_fen: int
+        debt_repaid_fen: int
+        MOVEMENT = "withdrawal_rejected"
+
+        def deltas(self) -> dict[str, int]:
+            return {
+                "withdrawing": -self.amount_fen,
+                "available": self.amount_fen - self.debt_repaid_fen,
+                "debt": -self.debt_repaid_fen,
+            }
+
+        def apply_to_lines(self, wallet: Any) -> None:
+            del wallet.withdrawal_reviews[self.withdrawal_id]
+            wallet.end_withdrawal(self.withdrawal_id, counts=False)
+
+    class WithdrawalFeeCharged(BalanceEvent):
+        """The fee of a paid withdrawal leaves the wallet (platform revenue)."""
+
+        withdrawal_id: str
+        amount_fen: int
+        MOVEMENT = "fee"
+
+        def deltas(self) -> dict[str, int]:
+            return {"withdrawing": -self.amount_fen}
+
+    class WithdrawalTaxWithheld(BalanceEvent):
+        """The 劳务报酬 tax withheld from a paid withdrawal leaves the wallet (to the tax office)."""
+
+        withdrawal_id: str
+        amount_fen: int
+        tax_period: str
+        MOVEMENT = "tax"
+
+        def deltas(self) -> dict[str, int]:
+            return {"withdrawing": -self.amount_fen}
 
     class WithdrawalPaid(BalanceEvent):
-        """The channel paid the agent: the money has left the ledger."""
+        """The channel paid the agent the net amount (after fee and tax): it has left the ledger."""
 
         withdrawal_id: str
         amount_fen: int
@@ -252,11 +356,11 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
             return {"withdrawing": -self.amount_fen}
 
         def apply_to_lines(self, wallet: Any) -> None:
-            del wallet.withdrawals[self.withdrawal_id]
-            wallet.settled_withdrawals.add(self.withdrawal_id)
+            wallet.end_withdrawal(self.withdrawal_id, counts=True)
 
     class WithdrawalFailed(BalanceEvent):
-        """The payout failed: the money comes back, and repays any debt first."""
+        """The payout failed: the whole gross comes back (fee and tax reversed: the tax no longer
+        counts as withheld in its period), and repays any debt first."""
 
         withdrawal_id: str
         amount_fen: int
@@ -270,8 +374,28 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
             }
 
         def apply_to_lines(self, wallet: Any) -> None:
-            del wallet.withdrawals[self.withdrawal_id]
-            wallet.settled_withdrawals.add(self.withdrawal_id)
+            approved = wallet.approved_withdrawals.get(self.withdrawal_id)
+            if approved is not None and approved["tax_period"] is not None:
+                wallet.count_tax(
+                    approved["tax_period"],
+                    approved["tax_month"],
+                    -self.amount_fen,
+                    -approved["tax_fen"],
+                )
+            wallet.end_withdrawal(self.withdrawal_id, counts=False)
+
+    class CommissionMovedToDeposit(BalanceEvent):
+        """Flow 2 funding (返还到代理余额): available commission becomes prepaid deposit."""
+
+        transfer_id: str
+        amount_fen: int
+        MOVEMENT = "deposit_transfer"
+
+        def deltas(self) -> dict[str, int]:
+            return {"available": -self.amount_fen, "deposit": self.amount_fen}
+
+        def apply_to_lines(self, wallet: Any) -> None:
+            wallet.deposit_transfers.add(self.transfer_id)
 
     class CommissionClawedBack(LineEvent):
         """Part or all of a released commission is taken back; what available lacks becomes debt."""
@@ -299,6 +423,9 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
         def mutate(self, _: None) -> Any:
             wallet = super().mutate(None)
             wallet.book = CommissionBook.from_state(wallet.book)
+            for name, empty in _WITHDRAWAL_STATE.items():
+                if not hasattr(wallet, name):  # snapshots taken before withdrawals were reviewed
+                    setattr(wallet, name, empty())
             return wallet
 
     # -------------------------------------------------------------------------------------------
@@ -318,6 +445,8 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
         self.book = CommissionBook()
         self.withdrawals: dict[str, int] = {}  # payouts in flight: id -> amount
         self.settled_withdrawals: set[str] = set()  # a payout id names one payout, ever
+        for name, empty in _WITHDRAWAL_STATE.items():
+            setattr(self, name, empty())
 
     def _record(self, event_class: type[Any], **fields: Any) -> None:
         """Every wallet event names the agent whose wallet it is."""

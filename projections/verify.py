@@ -158,7 +158,10 @@ class Reference:
             )
             self.lines[event.commission_id] = (status, event.remaining_fen)
             self.credits -= event.amount_fen
-        elif isinstance(event, Wallet.WithdrawalPaid):
+        elif isinstance(
+            event,
+            Wallet.WithdrawalPaid | Wallet.WithdrawalFeeCharged | Wallet.WithdrawalTaxWithheld,
+        ):
             self.paid_out += event.amount_fen
 
 

@@ -431,8 +431,17 @@ class _Totals:
     rows: list[tuple[Any, ...]] = field(default_factory=list)
 
 
+# What leaves agents' wallets when a withdrawal is paid: the net to the agent, the fee, the tax.
+_LEFT_THE_WALLETS = (
+    Wallet.WithdrawalPaid,
+    Wallet.WithdrawalFeeCharged,
+    Wallet.WithdrawalTaxWithheld,
+)
+
+
 class PlatformTotals(View):
-    """Cumulative income, refunds, agent credits and payouts.
+    """Cumulative income, refunds, agent credits and payouts (paid out: what left agents'
+    wallets through paid withdrawals, their fees and tax included).
 
     Platform net = income - refunds - credits; what agents hold = credits - paid out.
     """
@@ -444,6 +453,8 @@ class PlatformTotals(View):
         Order.Refunded,
         Wallet.CommissionAccrued,
         Wallet.WithdrawalPaid,
+        Wallet.WithdrawalFeeCharged,
+        Wallet.WithdrawalTaxWithheld,
         Wallet.CommissionVoided,
         Wallet.CommissionClawedBack,
     )
@@ -464,7 +475,7 @@ class PlatformTotals(View):
             t.refunded += event.amount_fen
         elif isinstance(event, Wallet.CommissionAccrued):
             t.credits += event.amount_fen
-        elif isinstance(event, Wallet.WithdrawalPaid):
+        elif isinstance(event, _LEFT_THE_WALLETS):
             t.paid_out += event.amount_fen
         else:
             t.credits -= event.amount_fen

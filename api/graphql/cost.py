@@ -93,6 +93,8 @@ COSTS: dict[str, FieldCost] = {
     "UnfreezeRequest.approvals": FieldCost(0, items=2),  # at most two approvers, on its row
     "UnfreezeRequest.awaitingSecondApproval": FieldCost(0),
     "UnfreezeRequestsPayload.requests": FieldCost(0, items=100),
+    "WithdrawalsDecidedPayload.withdrawals": FieldCost(0, items=500),
+    "WithdrawalsDecidedPayload.awaitingSecondApproval": FieldCost(0, items=500),
     "PlanSimulation.commissions": FieldCost(0, paged=True),  # pages through a result in memory
     "PlanSimulation.agents": FieldCost(0, items=50),
     "PlanSimulationJob.simulation": QUERY,  # decodes the stored result
@@ -110,6 +112,12 @@ COSTS: dict[str, FieldCost] = {
     "Mutation.topUpDeposit": WRITE,
     "Mutation.requestWithdrawal": WRITE,
     "Mutation.settleWithdrawal": WRITE,
+    "Mutation.approveWithdrawals": WRITE,
+    "Mutation.rejectWithdrawals": WRITE,
+    "Mutation.setWithdrawalLimits": WRITE,
+    "Mutation.moveCommissionToDeposit": WRITE,
+    "Mutation.requestAccountFreeze": WRITE,
+    "Mutation.decideAccountFreeze": WRITE,
     "Mutation.assignCard": WRITE,
     "Mutation.activateCard": WRITE,
     "Mutation.recordRecharge": WRITE,

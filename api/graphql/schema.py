@@ -31,6 +31,7 @@ from api.graphql.mutations.orders import OrderMutations
 from api.graphql.mutations.plans import PlanCorrectionMutations, PlanMutations
 from api.graphql.mutations.settlements import SettlementMutations
 from api.graphql.mutations.wallets import WalletMutations
+from api.graphql.mutations.withdrawals import WithdrawalMutations
 from api.graphql.outbox import OutboxQueries
 from api.graphql.payouts import PayoutMutations, PayoutQueries
 from api.graphql.plans import PlanQueries
@@ -117,6 +118,7 @@ MUTATIONS = (
     PlanMutations,
     OrderMutations,
     WalletMutations,
+    WithdrawalMutations,
     CardMutations,
     CommissionMutations,
     LevelMutations,

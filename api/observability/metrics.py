@@ -56,6 +56,10 @@ PINNED_READS = Counter(
     " replica) and why (caught_up, replica_behind, replica_unreachable, no_replica).",
     ["server", "reason"],
 )
+LARGE_WITHDRAWALS = Counter(
+    "fenrun_large_withdrawals",
+    "Withdrawals requested at or above the large-withdrawal alert amount (withdrawal limits).",
+)
 
 # Operation names come from clients: past this many distinct ones, new names count as "other".
 MAX_OPERATION_NAMES = 200
@@ -242,6 +246,10 @@ def _scrape_replica(reads: ReadRouter) -> None:
 
 def count_failure(component: str) -> None:
     FAILURES.labels(component).inc()
+
+
+def count_large_withdrawal() -> None:
+    LARGE_WITHDRAWALS.inc()
 
 
 def job_run(job: str, outcome: str) -> None:

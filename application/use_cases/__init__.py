@@ -25,18 +25,29 @@ from application.use_cases.payouts import (
 from application.use_cases.plans import CorrectCommissionPlan, DefineCommissionPlan
 from application.use_cases.settlements import RecordCarrierSettlement
 from application.use_cases.wallets import RequestWithdrawal, SettleWithdrawal, TopUpDeposit
+from application.use_cases.withdrawals import (
+    ApproveWithdrawals,
+    DecideAccountFreeze,
+    MoveCommissionToDeposit,
+    RejectWithdrawals,
+    RequestAccountFreeze,
+    SetWithdrawalLimits,
+)
 
 __all__ = [
     "ActivateCard",
     "ApproveUnfreezeRequests",
+    "ApproveWithdrawals",
     "AssignCard",
     "BindUpline",
     "CancelPayout",
     "CompleteOrder",
     "CorrectCommissionPlan",
+    "DecideAccountFreeze",
     "DefineAgentLevels",
     "DefineCommissionPlan",
     "DefinePackage",
+    "MoveCommissionToDeposit",
     "PayApprovedWithdrawals",
     "PlaceOrder",
     "RecordCarrierSettlement",
@@ -46,12 +57,15 @@ __all__ = [
     "RefundOrder",
     "RegisterAgent",
     "RejectUnfreezeRequests",
+    "RejectWithdrawals",
     "ReleaseDueCommissions",
+    "RequestAccountFreeze",
     "RequestWithdrawal",
     "ResubmitPayout",
     "SetAgentLevel",
     "SetCostPrice",
     "SetRetailPrice",
+    "SetWithdrawalLimits",
     "SettleWithdrawal",
     "TopUpDeposit",
 ]

@@ -11,6 +11,7 @@ from domain.common import Audit, aggregate_id
 from domain.errors import InvalidInput, PayoutNotFound
 from domain.payout import Payout, PayoutStatus
 from domain.values import Code, Key
+from domain.wallet import Wallet
 
 if TYPE_CHECKING:
     from application.ledger import Ledger
@@ -23,6 +24,17 @@ def load_payout(ledger: "Ledger", withdrawal_id: str, field: str = "withdrawalId
     if found is None:
         raise PayoutNotFound(withdrawal_id, field)
     return found
+
+
+def _payout_and_wallet(ledger: "Ledger", withdrawal_id: str) -> tuple[Payout, Wallet]:
+    """The payout and its agent's wallet, the payout read after the wallet: both are saved in
+    one transaction when a payout is paid or cancelled, so a wallet that shows the withdrawal
+    settled comes with a payout that shows why (two callbacks at once must not find a stale
+    payout next to a settled wallet and refuse; one of them saves, the other conflicts and is
+    decided again)."""
+    agent_code = load_payout(ledger, withdrawal_id).agent_code
+    wallet = ledger.wallet(agent_code)
+    return load_payout(ledger, withdrawal_id), wallet
 
 
 @dataclass(frozen=True)
@@ -56,11 +68,10 @@ class RecordPayoutOutcome(Command[PayoutRecorded]):
     key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[PayoutRecorded]:
-        payout = load_payout(ledger, self.withdrawal_id)
+        payout, wallet = _payout_and_wallet(ledger, self.withdrawal_id)
         recorded = payout.outcome(self.paid, self.channel_txn_id, self.audit)
         changed: list[object] = [payout]
         if recorded and payout.status == PayoutStatus.PAID:
-            wallet = ledger.wallet(payout.agent_code)
             wallet.settle_withdrawal(payout.withdrawal_id, True, self.audit)
             changed.append(wallet)
         return changed, PayoutRecorded(self.withdrawal_id, payout.status, recorded)  # type: ignore[return-value]
@@ -89,9 +100,8 @@ class CancelPayout(Command[PayoutRecorded]):
     key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[PayoutRecorded]:
-        payout = load_payout(ledger, self.withdrawal_id)
+        payout, wallet = _payout_and_wallet(ledger, self.withdrawal_id)
         payout.cancel(self.audit)
-        wallet = ledger.wallet(payout.agent_code)
         wallet.settle_withdrawal(payout.withdrawal_id, False, self.audit)
         return [payout, wallet], PayoutRecorded(self.withdrawal_id, payout.status, True)
 

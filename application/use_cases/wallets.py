@@ -8,6 +8,7 @@ from application.results import DepositToppedUp, WithdrawalRecorded
 from domain.common import Audit
 from domain.errors import InvalidState
 from domain.values import Code, Fen, Key
+from domain.withdrawal_limits import WithdrawalLimits
 
 if TYPE_CHECKING:
     from application.ledger import Ledger
@@ -28,7 +29,8 @@ class TopUpDeposit(Command[DepositToppedUp]):
 
 @dataclass(frozen=True)
 class RequestWithdrawal(Command[WithdrawalRecorded]):
-    """Sets available money aside for a payout; only real-name verified agents withdraw."""
+    """Sets available money aside for finance's review: only real-name verified agents whose
+    account is not frozen withdraw, within the limits in force (domain/withdrawal_limits.py)."""
 
     agent_code: Code
     withdrawal_id: Code
@@ -40,9 +42,16 @@ class RequestWithdrawal(Command[WithdrawalRecorded]):
         agent = ledger.agent(self.agent_code)
         if not agent.real_name_verified:
             raise InvalidState("agentCode", f"agent '{self.agent_code}' is not real-name verified")
+        ledger.refuse_frozen_account(self.agent_code)
         wallet = ledger.wallet(self.agent_code)
-        wallet.request_withdrawal(self.withdrawal_id, self.amount_fen, self.audit)
-        return [wallet], WithdrawalRecorded(self.agent_code, self.withdrawal_id)
+        history = ledger.withdrawal_limits()
+        at = self.audit.effective_at
+        limits = history.as_of(at) if history else WithdrawalLimits()
+        day = at.astimezone(ledger.business_tz).date().isoformat()
+        large = wallet.request_withdrawal(
+            self.withdrawal_id, self.amount_fen, self.audit, limits, day
+        )
+        return [wallet], WithdrawalRecorded(self.agent_code, self.withdrawal_id, large)
 
 
 @dataclass(frozen=True)

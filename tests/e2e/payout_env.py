@@ -78,10 +78,7 @@ class PayingEnv:
         return body["data"]["payout"]  # type: ignore[no-any-return]
 
     def withdraw(self, withdrawal_id: str, amount: str) -> None:
-        self.gql.ok(
-            "requestWithdrawal",
-            {"agentCode": "P1", "withdrawalId": withdrawal_id, "amount": amount},
-        )
+        withdraw(self.gql, withdrawal_id, amount)
 
     def books(self) -> dict[str, Any]:
         return httpx.get(self.sim_url + "/control/payments").json()  # type: ignore[no-any-return]
@@ -96,6 +93,13 @@ class PayingEnv:
 
     def wallet(self) -> dict[str, str]:
         return self.gql('{ wallet(agentCode: "P1") { available withdrawing } }')["data"]["wallet"]  # type: ignore[no-any-return]
+
+
+def withdraw(gql: GraphQLClient, withdrawal_id: str, amount: str) -> None:
+    """Requested, then approved by finance: the approval starts the payout (for the net)."""
+    ref = {"agentCode": "P1", "withdrawalId": withdrawal_id}
+    gql.ok("requestWithdrawal", {**ref, "amount": amount})
+    gql.ok("approveWithdrawals", {"withdrawals": [ref]})
 
 
 def with_commissions(gql: GraphQLClient, sales: int = 2) -> None:

@@ -158,6 +158,7 @@ def test_clawback_into_debt_paid_first_by_later_commission(gql: GraphQLClient) -
     sell(gql, "O-6", "customer", DAY1)
     approve_all(gql, DAY8)
     gql.ok("requestWithdrawal", {"agentCode": "P1", "withdrawalId": "W-1", "amount": "8"})
+    gql.ok("approveWithdrawals", {"withdrawals": [{"agentCode": "P1", "withdrawalId": "W-1"}]})
     paid = gql.ok(
         "settleWithdrawal",
         {"agentCode": "P1", "withdrawalId": "W-1", "paid": True},

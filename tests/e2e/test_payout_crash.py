@@ -13,7 +13,7 @@ from api.channel_simulator import simulator_app
 from application.simulated_channel import SimulatedChannel
 from tests.conftest import ROOT
 from tests.e2e.conftest import GraphQLClient, running
-from tests.e2e.payout_env import with_commissions
+from tests.e2e.payout_env import with_commissions, withdraw
 
 AMOUNTS = {"W-1": "1.00", "W-2": "2.55", "W-3": "3.00"}  # 2.55: its callback never comes
 
@@ -38,11 +38,13 @@ def _worker(dsn: str, url: str, mode: str) -> subprocess.Popen[str]:
 
 def _line(proc: subprocess.Popen[str], prefix: str) -> str:
     assert proc.stdout is not None
+    seen = []
     for line in proc.stdout:
         if line.startswith(prefix):
             return line.strip()
+        seen.append(line)
     _, err = proc.communicate(timeout=10)
-    raise AssertionError(f"the worker ended without '{prefix}': {err[-3000:]}")
+    raise AssertionError(f"the worker ended without '{prefix}': {seen} {err[-3000:]}")
 
 
 def _count(fenrun, topic: str) -> int:
@@ -60,10 +62,7 @@ def test_a_worker_killed_mid_payout_pays_exactly_once(
     simulated, url = channel
     with_commissions(gql, sales=2)
     for withdrawal_id, amount in AMOUNTS.items():
-        gql.ok(
-            "requestWithdrawal",
-            {"agentCode": "P1", "withdrawalId": withdrawal_id, "amount": amount},
-        )
+        withdraw(gql, withdrawal_id, amount)
     doomed = _worker(dsn, url, moment)
     try:
         said = _line(doomed, "submitted" if moment == "pause-after-submit" else "recorded")

@@ -90,7 +90,7 @@ def test_a_duplicated_callback_is_recorded_once(paying: PayingEnv) -> None:
     with_commissions(env.gql)
     env.withdraw("W-3", "0.44")  # the callback comes twice
     env.work(callbacks=2)
-    assert env.callbacks.answers == [200, 200]
+    assert env.callbacks.answers == [200, 200], env.callbacks.bodies
     assert env.payout("W-3")["status"] == "PAID"
     assert env.events("Paid") == 1
     assert env.wallet()["withdrawing"] == "0.00"

@@ -53,6 +53,12 @@ CALLS: dict[str, str] = {
     "topUpDeposit": '{ topUpDeposit(input: {agentCode: "P1", amount: "1"}) { userErrors { code } } }',
     "requestWithdrawal": '{ requestWithdrawal(input: {agentCode: "P1", withdrawalId: "w", amount: "1"}) { userErrors { code } } }',
     "settleWithdrawal": '{ settleWithdrawal(input: {agentCode: "P1", withdrawalId: "w", paid: true}) { userErrors { code } } }',
+    "approveWithdrawals": '{ approveWithdrawals(input: {withdrawals: [{agentCode: "P1", withdrawalId: "none"}]}) { userErrors { code } } }',
+    "rejectWithdrawals": '{ rejectWithdrawals(input: {withdrawals: [{agentCode: "P1", withdrawalId: "none"}], reason: "r"}) { userErrors { code } } }',
+    "setWithdrawalLimits": '{ setWithdrawalLimits(input: {minimum: "0.01", reason: "r"}) { userErrors { code } } }',
+    "moveCommissionToDeposit": '{ moveCommissionToDeposit(input: {agentCode: "P1", transferId: "t", amount: "1000000"}) { userErrors { code } } }',
+    "requestAccountFreeze": '{ requestAccountFreeze(input: {agentCode: "none", action: "FREEZE", reason: "r"}) { userErrors { code } } }',
+    "decideAccountFreeze": '{ decideAccountFreeze(input: {agentCode: "none", approved: true}) { userErrors { code } } }',
     "assignCard": '{ assignCard(input: {iccid: "I", agentCode: "P1"}) { userErrors { code } } }',
     "activateCard": '{ activateCard(input: {iccid: "none"}) { userErrors { code } } }',
     "recordRecharge": '{ recordRecharge(input: {iccid: "none", amount: "1"}) { userErrors { code } } }',
@@ -146,6 +152,11 @@ def test_every_role_against_every_field(gql: GraphQLClient) -> None:
         "platformTotals", "commissionPlans", "platformMonth", "simulatePlan", "auditHead",
         "planSimulationJob", *outbox,
         *(n for r, n in schema_fields() if r == "Mutation"),
-    } - {"setCostPrice", "setRetailPrice", "placeOrder", "requestWithdrawal"}  # fmt: skip
+    } - {"setCostPrice", "setRetailPrice", "placeOrder", "requestWithdrawal",
+         "moveCommissionToDeposit"}  # fmt: skip
+    assert "approveWithdrawals" in refused[Role.ADMIN] & refused[Role.OPERATOR]
+    assert "approveWithdrawals" not in refused[Role.FINANCE]
+    assert "decideAccountFreeze" in refused[Role.OPERATOR] - refused[Role.ADMIN]
+    assert "requestAccountFreeze" in refused[Role.ADMIN] - refused[Role.OPERATOR]
     assert "approveUnfreezeRequests" in refused[Role.ADMIN] & refused[Role.OPERATOR]
     assert "approveUnfreezeRequests" not in refused[Role.FINANCE]

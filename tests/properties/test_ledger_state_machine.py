@@ -47,11 +47,12 @@ import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from itertools import pairwise
 from math import floor
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from eventsourcing.persistence import StoredEvent
@@ -80,6 +81,7 @@ from application.results import (
     PlanVersionRecorded,
     UnfreezeRequestsDecided,
     WithdrawalRecorded,
+    WithdrawalsDecided,
 )
 from application.settings import Settings
 from domain.common import Audit, aggregate_id, derived_id
@@ -88,6 +90,7 @@ from domain.errors import (
     AlreadyExists,
     CardNotFound,
     CycleInAgentTree,
+    FeeExceedsAmount,
     IdempotencyKeyReused,
     InsufficientDeposit,
     InsufficientFunds,
@@ -104,6 +107,7 @@ from domain.errors import (
     UnfreezeRequestNotFound,
 )
 from domain.identity import Role
+from domain.tax import TaxMethod, withholding
 from domain.wallet import BUCKETS, Wallet
 from tests.conftest import create_database, drop_database
 
@@ -199,6 +203,10 @@ class MPlanVersion:
     rules: list[dict[str, Any]]
 
 
+# What leaves a wallet when a withdrawal is paid: the net, the fee and the tax.
+PAID_OUT = (Wallet.WithdrawalPaid, Wallet.WithdrawalFeeCharged, Wallet.WithdrawalTaxWithheld)
+
+
 class Model:
     def __init__(self) -> None:
         self.agents: dict[str, MAgent] = {}
@@ -216,6 +224,22 @@ class Model:
         self.paid_out = 0
         self.withdrawals: dict[str, tuple[str, int]] = {}  # in flight: id -> (agent, amount)
         self.settled: dict[str, str] = {}  # settled withdrawal id -> agent
+        self.under_review: set[str] = set()  # of the withdrawals in flight
+        self.approved: dict[str, tuple[int, int, str]] = {}  # id -> (fee, tax, tax month)
+        self.requested_at: dict[str, datetime] = {}
+        self.tax: dict[tuple[str, str], list[int]] = {}  # (agent, month) -> [income, withheld]
+        self.fees = self.taxes = 0  # charged on paid withdrawals
+        self.fee_settings: list[tuple[datetime, Decimal, int, int | None]] = []
+        self.transferred = 0  # flow-2: available commission moved into deposits
+
+    def fee(self, amount: int, at: datetime) -> int:
+        """The fee in force at `at`: amount x rate half up, at least the minimum, at most the max."""
+        rate, low, high = Decimal(0), 0, None
+        for effective_at, r, lo, hi in sorted(self.fee_settings, key=lambda f: f[0]):
+            if effective_at <= at:
+                rate, low, high = r, lo, hi
+        fee = max(int((Decimal(amount) * rate).quantize(Decimal(1), ROUND_HALF_UP)), low)
+        return fee if high is None else min(fee, high)
 
     # -- plans ------------------------------------------------------------------------------------
     def in_force(self, at: datetime) -> list[tuple[str, MPlanVersion]]:
@@ -610,7 +634,9 @@ class LedgerMachine(RuleBasedStateMachine):
             for code in ("A", "B"):
                 if self.m.wallets[code]["available"]:
                     self._withdraw(code, "all", 0)
-                    self._settle(code, f"W{self.withdrawal_seq}", True, "")
+                    withdrawal = f"W{self.withdrawal_seq}"
+                    self.review_withdrawal(sorted(self.m.withdrawals).index(withdrawal), True, "")
+                    self._settle(code, withdrawal, True, "")
             self.refund_order(1, "full", 0)  # clawed back into debt
 
     # -- agents, packages, prices, plans ----------------------------------------------------------
@@ -1036,6 +1062,8 @@ class LedgerMachine(RuleBasedStateMachine):
             return self.refused(InvalidMoney, call)
         if withdrawal_id in self.m.withdrawals or withdrawal_id in self.m.settled:
             return self.refused(InvalidState, call)  # a withdrawal id names one payout, ever
+        if self.m.fee(amount, self.now) >= amount:
+            return self.refused(FeeExceedsAmount, call)  # nothing would be left to pay
         if wallet is not None and wallet["debt"] > 0:
             return self.refused(InsufficientFunds, call)  # the debt is repaid first
         if amount > available:
@@ -1045,6 +1073,90 @@ class LedgerMachine(RuleBasedStateMachine):
         wallet["available"] -= amount
         wallet["withdrawing"] += amount
         self.m.withdrawals[withdrawal_id] = (agent, amount)
+        self.m.under_review.add(withdrawal_id)
+        self.m.requested_at[withdrawal_id] = self.now
+        return None
+
+    @rule(
+        choice=st.sampled_from(
+            [(Decimal(0), 0, None), (Decimal("0.006"), 100, 2500), (Decimal("0.1"), 0, None)]
+        )
+    )
+    def set_withdrawal_limits(self, choice: tuple[Decimal, int, int | None]) -> None:
+        """Admins change the fee (rate with minimum and maximum) from now on."""
+        rate, low, high = choice
+        self.ledger.set_withdrawal_limits(
+            1, None, None, None, str(rate), low, high, None, "PER_MONTH",
+            self.audit("admin", "fee schedule"),
+        )  # fmt: skip
+        self.m.fee_settings.append((self.now, rate, low, high))
+
+    @precondition(lambda self: bool(self.m.withdrawals or self.m.settled))
+    @rule(pick=PICK, approve=st.integers(0, 3).map(bool), reason=st.sampled_from(["", "no"]))
+    def review_withdrawal(self, pick: int, approve: bool, reason: str) -> None:
+        """Finance approves (fee and 劳务报酬 tax fixed) or rejects (money back) one withdrawal."""
+        ids = sorted(self.m.withdrawals) + sorted(self.m.settled)
+        withdrawal_id = ids[pick % len(ids)]
+        agent = (self.m.withdrawals.get(withdrawal_id) or (self.m.settled[withdrawal_id],))[0]
+        refs = ((agent, withdrawal_id),)
+        audit = self.audit("finance", reason)
+        if approve:
+            call = lambda: self.ledger.approve_withdrawals(refs, audit)  # noqa: E731
+        else:
+            call = lambda: self.ledger.reject_withdrawals(refs, audit)  # noqa: E731
+        if withdrawal_id not in self.m.under_review:
+            return self.refused(InvalidState, call)
+        if not approve and not reason:
+            return self.refused(InvalidInput, call)
+        _, amount = self.m.withdrawals[withdrawal_id]
+        wallet = self.m.wallets[agent]
+        if not approve:
+            assert call() == WithdrawalsDecided(refs)
+            self.m.under_review.discard(withdrawal_id)
+            self.m.withdrawals.pop(withdrawal_id)
+            self.m.settled[withdrawal_id] = agent
+            repaid = min(amount, wallet["debt"])
+            wallet["debt"] -= repaid
+            wallet["withdrawing"] -= amount
+            wallet["available"] += amount - repaid
+            return None
+        month = self.now.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+        income, withheld = self.m.tax.get((agent, month), [0, 0])
+        fee = self.m.fee(amount, self.m.requested_at[withdrawal_id])
+        tax = withholding(TaxMethod.PER_MONTH, income, withheld, amount)
+        if fee + tax >= amount:
+            return self.refused(InvalidState, call)
+        assert call() == WithdrawalsDecided(refs)
+        self.m.under_review.discard(withdrawal_id)
+        self.m.approved[withdrawal_id] = (fee, tax, month)
+        self.m.tax[(agent, month)] = [income + amount, withheld + tax]
+        return None
+
+    @rule(pick=PICK, how=st.sampled_from(["all", "part", "over"]), part=st.integers(1, 10**6))
+    def move_commission_to_deposit(self, pick: int, how: str, part: int) -> None:
+        """Flow-2 funding: available commission into the prepaid deposit."""
+        agent = self._agent(pick)
+        self.app.catch_up()
+        wallet = self.m.wallets.get(agent)
+        available = wallet["available"] if wallet else 0
+        amount = {"all": available, "part": 1 + part % max(available, 1), "over": available + 1}[
+            how
+        ]
+        self.withdrawal_seq += 1
+        call = lambda: self.ledger.move_commission_to_deposit(  # noqa: E731
+            agent, f"T{self.withdrawal_seq}", amount, self.audit(agent)
+        )
+        if agent not in self.m.agents:
+            return self.refused(AgentNotFound, call)
+        if amount <= 0:
+            return self.refused(InvalidMoney, call)
+        assert wallet is not None
+        if wallet["debt"] > 0 or amount > available:
+            return self.refused(InsufficientFunds, call)
+        call()
+        wallet["available"] -= amount
+        wallet["deposit"] += amount
+        self.m.transferred += amount
         return None
 
     @precondition(lambda self: bool(self.m.withdrawals or self.m.settled))
@@ -1068,18 +1180,23 @@ class LedgerMachine(RuleBasedStateMachine):
         call = lambda: self.ledger.settle_withdrawal(  # noqa: E731
             agent, withdrawal_id, paid, self.audit("payment-channel", reason)
         )
-        if withdrawal_id not in self.m.withdrawals:
-            return self.refused(InvalidState, call)
+        if withdrawal_id not in self.m.withdrawals or withdrawal_id in self.m.under_review:
+            return self.refused(InvalidState, call)  # only approved withdrawals are paid out
         if not paid and not reason:
             return self.refused(InvalidInput, call)
         assert call() == WithdrawalRecorded(agent, withdrawal_id)
         _, amount = self.m.withdrawals.pop(withdrawal_id)
+        fee, tax, month = self.m.approved.pop(withdrawal_id)
         self.m.settled[withdrawal_id] = agent
         wallet = self.m.wallets[agent]
         wallet["withdrawing"] -= amount
-        if paid:
+        if paid:  # net, fee and tax leave the wallet: the gross in all
             self.m.paid_out += amount
-        else:  # the money comes back and repays any debt first
+            self.m.fees += fee
+            self.m.taxes += tax
+        else:  # the whole gross comes back, repays any debt first; the tax no longer counts
+            self.m.tax[(agent, month)][0] -= amount
+            self.m.tax[(agent, month)][1] -= tax
             repaid = min(amount, wallet["debt"])
             wallet["debt"] -= repaid
             wallet["available"] += amount - repaid
@@ -1283,13 +1400,25 @@ class LedgerMachine(RuleBasedStateMachine):
         assert {r["id"] for r in pending} == set(m.pending)
         # (a) conservation, on the model's own books and against the projected totals.
         wallets = m.wallets.values()
-        assert m.credits - m.paid_out == sum(
+        assert m.credits - m.paid_out - m.transferred == sum(
             w["frozen"] + w["unfreezing"] + w["available"] - w["debt"] + w["withdrawing"]
             for w in wallets
         )
         assert sum(w["deposit"] for w in wallets) == (
-            m.top_ups - m.prepaid_debits + m.prepaid_refunds
+            m.top_ups - m.prepaid_debits + m.prepaid_refunds + m.transferred
         )
+        # (a') fees and tax: exactly what the ledger charged on paid withdrawals, to the fen.
+        with self.app.pool.connection() as conn:
+            charged = dict(
+                conn.execute(
+                    "SELECT topic, sum((convert_from(state, 'UTF8')::jsonb ->> 'amount_fen')::bigint)"
+                    " FROM ledger_events WHERE topic LIKE ANY(%s) GROUP BY topic",
+                    (["%Wallet.WithdrawalFeeCharged", "%Wallet.WithdrawalTaxWithheld"],),
+                ).fetchall()
+            )
+        fees = sum(v for k, v in charged.items() if k.endswith("FeeCharged"))
+        taxes = sum(v for k, v in charged.items() if k.endswith("TaxWithheld"))
+        assert (fees, taxes) == (m.fees, m.taxes)
         assert m.income == sum(o.paid for o in m.orders.values() if o.status != "PLACED")
         assert m.refunded == sum(o.refunded for o in m.orders.values())
 
@@ -1344,7 +1473,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def check_as_of(self, position: int) -> None:
         """Every read model as of `position` equals the replay of the events up to it."""
         zeros = dict.fromkeys(BUCKETS, 0)
-        credits = deposits = 0
+        credits = deposits = transferred = 0
         projected_pending: set[str] = set()
         for code in sorted(self.m.agents):
             wallet: Any = None
@@ -1352,8 +1481,11 @@ class LedgerMachine(RuleBasedStateMachine):
             paid_out = 0
             for event in self.ledger.events_of(aggregate_id("wallet", code), position):
                 wallet = event.mutate(wallet)
-                if isinstance(event, Wallet.WithdrawalPaid):
+                if isinstance(event, PAID_OUT):
                     paid_out += event.amount_fen
+                if isinstance(event, Wallet.CommissionMovedToDeposit):
+                    paid_out += event.amount_fen  # out of the commissions, into the deposit
+                    transferred += event.amount_fen
                 if isinstance(event, Wallet.CommissionVoided) and event.remaining_fen == 0:
                     closed[event.commission_id] = ("VOIDED", 0)
                 if isinstance(event, Wallet.CommissionClawedBack) and event.remaining_fen == 0:
@@ -1400,8 +1532,10 @@ class LedgerMachine(RuleBasedStateMachine):
             "credits_fen": totals["credits"],
             "paid_out_fen": totals["paid_out"],
         }, f"platform totals as of {position}"
-        assert totals["credits"] - totals["paid_out"] == credits
-        assert deposits == totals["top_ups"] - totals["debits"] + totals["deposit_refunds"]
+        assert totals["credits"] - totals["paid_out"] - transferred == credits
+        assert deposits == (
+            totals["top_ups"] - totals["debits"] + totals["deposit_refunds"] + transferred
+        )
 
     def totals_at(self, position: int) -> dict[str, int]:
         """The projected platform totals this model knows about (the view may carry more)."""
@@ -1441,9 +1575,11 @@ class LedgerMachine(RuleBasedStateMachine):
                 totals["refunded"] += event.amount_fen
             elif name == "CommissionAccrued":
                 totals["credits"] += event.amount_fen
+            elif name == "CommissionMovedToDeposit":
+                pass  # commission moved into the deposit: counted with the deposits
             elif name in ("CommissionVoided", "CommissionClawedBack"):
                 totals["credits"] -= event.amount_fen
-            elif name == "WithdrawalPaid":
+            elif name in ("WithdrawalPaid", "WithdrawalFeeCharged", "WithdrawalTaxWithheld"):
                 totals["paid_out"] += event.amount_fen
             elif name == "DepositToppedUp":
                 totals["top_ups"] += event.amount_fen
@@ -1504,6 +1640,7 @@ def test_failed_payout_while_in_debt_does_not_bypass_the_debt(fenrun: Any) -> No
     ledger.request_withdrawal("A", "W1", 6000, _at(9, actor="A"))  # available 0, withdrawing 60
     ledger.refund_order("O1", 9000, _at(10, "returned", "ops"))
     fenrun.catch_up()  # the 30.00 of O1 is clawed back: available 0, debt 30.00
+    ledger.approve_withdrawals((("A", "W1"),), _at(10, actor="finance"))
     ledger.settle_withdrawal("A", "W1", False, _at(11, "bank account closed", "channel"))
     wallet = ledger.wallet("A").balances
     assert wallet["debt"] == 3000 or wallet["available"] - wallet["debt"] == 3000
@@ -1517,6 +1654,7 @@ def test_a_paid_withdrawal_id_cannot_be_paid_again(fenrun: Any) -> None:
     ledger = fenrun.ledger
     _seller_with_released_commissions(fenrun, 2)  # A: available 60.00
     ledger.request_withdrawal("A", "W1", 3000, _at(9, actor="A"))
+    ledger.approve_withdrawals((("A", "W1"),), _at(9, actor="finance"))
     ledger.settle_withdrawal("A", "W1", True, _at(9, actor="channel"))
     head = fenrun.read.log_head()
     with pytest.raises(LedgerError):  # was accepted: W1 paid twice (60.00 in all)

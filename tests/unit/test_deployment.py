@@ -183,6 +183,7 @@ def test_the_operations_guide_lists_every_metric() -> None:
         "fenrun_job_runs",
         "fenrun_events_appended",
         "fenrun_pinned_reads",
+        "fenrun_large_withdrawals",
     }
     for metric in defined:
         shown = f"{metric}_total" if metric in counters else metric

@@ -6,8 +6,10 @@ from typing import Any
 import strawberry
 
 from api.graphql.mutations.base import Outcome, audit_of, fen, mutate
+from api.graphql.mutations.withdrawals import alert_large
 from api.graphql.scalars import DateTime, Money
 from api.graphql.types import UserError, Wallet
+from application.results import WithdrawalRecorded
 from application.use_cases.wallets import RequestWithdrawal, SettleWithdrawal, TopUpDeposit
 
 
@@ -71,10 +73,18 @@ class WalletMutations:
             WalletPayload.of(input.agent_code),
         )
 
-    @strawberry.mutation(description="Sets available money aside for a payout (real-name agents).")
+    @strawberry.mutation(
+        description="Sets available money aside for a withdrawal awaiting finance's review "
+        "(real-name agents, accounts not frozen, within the withdrawal limits)."
+    )
     async def request_withdrawal(
         self, info: strawberry.Info, input: RequestWithdrawalInput
     ) -> WalletPayload:
+        def payload(done: Outcome[WithdrawalRecorded]) -> WalletPayload:
+            if done.result is not None and done.result.large:
+                alert_large(input.agent_code, input.withdrawal_id, fen(input.amount, "amount"))
+            return WalletPayload.of(input.agent_code)(done)
+
         return await mutate(
             info,
             lambda: RequestWithdrawal(
@@ -84,7 +94,7 @@ class WalletMutations:
                 audit=audit_of(info, None),
                 key=input.idempotency_key,
             ),
-            WalletPayload.of(input.agent_code),
+            payload,
         )
 
     @strawberry.mutation(description="Records the payment channel's outcome of a withdrawal.")
