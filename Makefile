@@ -14,7 +14,7 @@ DEV     := $(VENV)/.installed-dev
 ARGS   ?=
 GRAPHIQL := api/static/graphiql
 
-.PHONY: venv venv-runtime run test lint fmt bench fuzz lock graphiql-assets clean distclean
+.PHONY: venv venv-runtime run channel-simulator test lint fmt bench fuzz lock graphiql-assets clean distclean
 
 venv: $(DEV)
 venv-runtime: $(RUNTIME)
@@ -36,6 +36,11 @@ $(DEV): requirements/dev.txt pyproject.toml | $(BIN)/python
 
 run: venv-runtime
 	$(BIN)/fenrun serve $(ARGS)
+
+# The simulated payment channel (docs/payouts.md), e.g. ARGS="--callback-url
+# http://127.0.0.1:8000 --key-id fk_... --secret ..."
+channel-simulator: venv-runtime
+	$(BIN)/fenrun channel-simulator $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -10,6 +10,7 @@ import structlog
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
+from api.channel_simulator import HttpChannel, in_process_callbacks
 from api.db_roles import SERVICE_ROLE, as_role
 from api.embedded_db import EmbeddedPostgres, start_embedded_postgres
 from api.jobs.simulations import PlanSimulations
@@ -20,10 +21,15 @@ from api.pii import PiiCipher
 from application.clock import Clock, SystemClock
 from application.ledger import Ledger
 from application.levels import LevelPolicy
+from application.outbox import Dispatcher, Outbox
+from application.payouts import PaymentChannel, PayoutPolicy, PayoutSender
 from application.policy import CommissionPolicy
 from application.settings import Settings
+from application.simulated_channel import SimulatedChannel
 from application.workflows import Workflows
 from domain.approvals import ApprovalPolicy
+from domain.payout import SUBMIT
+from projections.payouts import Payouts
 from projections.queries import ReadModel
 from projections.replica import ReadRouter
 from projections.runner import ProjectionRunner
@@ -60,6 +66,7 @@ def build_views(zone: ZoneInfo) -> list[Any]:
     return [
         Directory(names),
         WalletBalances(names),
+        Payouts(names),
         Commissions(names),
         PlatformTotals(names),
         TeamPerformance(names, zone),
@@ -82,12 +89,16 @@ class Fenrun:
     owner_dsn: str = ""  # the tables' owner: migrations and rebuilds (DDL)
     embedded: EmbeddedPostgres | None = None
     replica: ReadModel | None = None  # the views on a streaming replica, if one is configured
+    payout_policy: PayoutPolicy | None = None  # None: no payment channel configured
+    channels: dict[str, PaymentChannel] = field(default_factory=dict)
     workflows: Workflows = field(init=False)
     # The API's pinned reads: on the replica where it has caught up, else on the primary (`read`).
     reads: ReadRouter = field(init=False)
     jobs: JobStore = field(init=False)  # background jobs' state (api/jobs/)
     simulations: PlanSimulations = field(init=False)
     pii: PiiCipher = field(init=False)  # personal data, encrypted at the edge (api/pii.py)
+    outbox: Outbox = field(init=False)  # commands for other systems (decision 0026)
+    dispatcher: Dispatcher = field(init=False)  # sends them: senders register by kind
 
     def __post_init__(self) -> None:
         self.workflows = Workflows(
@@ -101,6 +112,18 @@ class Fenrun:
         self.jobs = JobStore(self.pool)
         self.simulations = PlanSimulations(self, self.jobs)
         self.pii = PiiCipher.of(self.settings)
+        self.outbox = Outbox(self.ledger.recorder.datastore)  # type: ignore[attr-defined]
+        self.dispatcher = Dispatcher(
+            self.outbox,
+            backoff_seconds=(
+                self.settings.outbox_backoff_seconds,
+                self.settings.outbox_max_backoff_seconds,
+            ),
+            max_attempts=self.settings.outbox_max_attempts,
+        )
+        if self.channels:
+            sender = PayoutSender(self.ledger, self.channels, self.clock.now)
+            self.dispatcher.register(SUBMIT, sender)
 
     @property
     def clock(self) -> Clock:
@@ -169,8 +192,19 @@ def bootstrap(
         list(views) if views is not None else build_views(settings.zone),
         batch_size=settings.projection_batch_size,
     )
+    channels = payment_channels(settings, ledger)
+    payout_policy = None
+    if settings.payout_channel is not None:
+        payout_policy = PayoutPolicy(
+            ledger,
+            settings.payout_channel,
+            send_now=settings.payout_start == "automatic",
+            batch_size=settings.policy_batch_size,
+        )
     return Fenrun(
         settings=settings,
+        payout_policy=payout_policy,
+        channels=channels,
         dsn=dsn,
         ledger=ledger,
         policy=policy,
@@ -182,6 +216,20 @@ def bootstrap(
         embedded=embedded,
         replica=_replica(settings),
     )
+
+
+def payment_channels(settings: Settings, ledger: Ledger) -> dict[str, PaymentChannel]:
+    """The configured channel: behind HTTP, or the simulator in process (its callbacks are
+    recorded at once, as if they had come back over HTTP)."""
+    name = settings.payout_channel
+    if name is None:
+        return {}
+    if settings.payout_channel_url:
+        url, timeout = settings.payout_channel_url, settings.payout_channel_timeout_seconds
+        return {name: HttpChannel(url, timeout)}
+    simulator = SimulatedChannel(name)
+    simulator.notify = in_process_callbacks(ledger, name)
+    return {name: simulator}
 
 
 def _replica(settings: Settings) -> ReadModel | None:

@@ -151,6 +151,32 @@ AT_IS_RECORDED_TIME = (
 )
 
 
+@app.command("channel-simulator")
+def channel_simulator(
+    port: Annotated[int, typer.Option(help="Where the simulator listens.")] = 8700,
+    name: Annotated[str, typer.Option(help="The channel's name (FENRUN_PAYOUT_CHANNEL).")] = "sim",
+    callback_url: Annotated[
+        str | None, typer.Option(help="Fenrun's base URL for callbacks (none: no callbacks).")
+    ] = None,
+    key_id: Annotated[str | None, typer.Option(help="`fenrun keys add` key id")] = None,
+    secret: Annotated[str | None, typer.Option(envvar="FENRUN_CHANNEL_SECRET")] = None,
+) -> None:
+    """Run the simulated payment channel as an HTTP service (docs/payouts.md): point Fenrun at
+    it with FENRUN_PAYOUT_CHANNEL=NAME and FENRUN_PAYOUT_CHANNEL_URL=http://127.0.0.1:PORT."""
+    import uvicorn
+
+    from api.channel_simulator import SignedCallbacks, simulator_app
+    from application.simulated_channel import SimulatedChannel
+
+    channel = SimulatedChannel(name)
+    if callback_url:
+        if not (key_id and secret):
+            raise typer.BadParameter("callbacks are signed: give --key-id and --secret")
+        channel.notify = SignedCallbacks(callback_url, name, key_id, secret)
+    console.print(f"simulated channel '{name}' at http://127.0.0.1:{port}")
+    uvicorn.run(simulator_app(channel), host="127.0.0.1", port=port, log_config=None)
+
+
 @app.command(epilog=AT_IS_RECORDED_TIME)
 def replay(
     kind: Annotated[str, typer.Argument(help="agent | card | order | wallet | package | plan")],

@@ -12,16 +12,19 @@ import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
 from api.bootstrap import Fenrun
 from api.observability.metrics import count_failure, job_run
+from application.payouts import poll_channel
 from application.schedule import Schedule, parse_schedule
 from application.use_cases.commissions import ReleaseDueCommissions
 from domain.common import Audit
+from projections.payouts import payouts
+from projections.queries import encode_cursor
 
 log = structlog.get_logger(__name__)
 RELEASE_ACTOR = "system:release-job"
@@ -47,10 +50,34 @@ def release_due(
     return fenrun.workflows.submit(ReleaseDueCommissions(audit=audit))
 
 
+def poll_payouts(fenrun: Fenrun, now: datetime) -> Any:
+    """Asks the channel about payouts submitted longer ago than payout_poll_after_seconds whose
+    outcome has not come (a lost callback)."""
+    before = now - timedelta(seconds=fenrun.settings.payout_poll_after_seconds)
+    at = fenrun.read.caught_up()
+    submitted, after = [], None
+    while True:
+        page = payouts(fenrun.read, at, None, "SUBMITTED", 500, after)
+        submitted += [
+            (r["withdrawal_id"], r["channel"], r["out_request_id"])
+            for r in page.rows
+            if r["effective_at"] <= before
+        ]
+        if not page.has_next:
+            break
+        last = page.rows[-1]
+        after = encode_cursor(last["created_position"], last["withdrawal_id"])
+    return poll_channel(fenrun.ledger, fenrun.channels, submitted, now)
+
+
 def scheduled_jobs(fenrun: Fenrun) -> list[Job]:
     settings = fenrun.settings
     release = parse_schedule(settings.release_schedule, settings.zone)
-    return [] if release is None else [Job("release_due", release, release_due)]
+    jobs = [] if release is None else [Job("release_due", release, release_due)]
+    poll = parse_schedule(settings.payout_poll_schedule, settings.zone)
+    if poll is not None and getattr(fenrun, "channels", None):
+        jobs.append(Job("payout_poll", poll, poll_payouts))
+    return jobs
 
 
 class Worker:
@@ -68,6 +95,7 @@ class Worker:
         log.info("worker.started", jobs={job.name: str(job.schedule) for job in self.jobs})
         while not self.stopping.is_set():
             self.catch_up()
+            self.dispatch()
             if once:
                 break
             self.run_due_jobs()
@@ -79,9 +107,10 @@ class Worker:
         app, total = self.fenrun, 0
         while not self.stopping.is_set():
             try:
-                done = (
-                    app.policy.run_once() + app.level_policy.run_once() + app.projections.run_once()
-                )
+                done = app.policy.run_once() + app.level_policy.run_once()
+                if app.payout_policy is not None:
+                    done += app.payout_policy.run_once()
+                done += app.projections.run_once()
             except Exception as exc:
                 # Not skipped: logged, shown as the views' last error, tried again next tick.
                 count_failure("worker")
@@ -96,6 +125,21 @@ class Worker:
             total += done
         if total:
             log.info("worker.caught_up", events=total, position=app.read.caught_up())
+        return total
+
+    def dispatch(self) -> int:
+        """Sends the outbox's due commands (decision 0026); a failure waits for the next tick."""
+        total = 0
+        while not self.stopping.is_set():
+            try:
+                done = self.fenrun.dispatcher.run_once()
+            except Exception:
+                count_failure("outbox")
+                log.exception("worker.dispatch_failed")
+                break
+            if not done:
+                break
+            total += done
         return total
 
     def run_due_jobs(self) -> None:

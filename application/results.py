@@ -75,6 +75,23 @@ class DepositToppedUp(Result):
 
 
 @dataclass(frozen=True)
+class PayoutRecorded(Result):
+    """A payout after a request to its channel or an answer from it; `recorded`: whether the
+    answer changed anything (a repeated or stale one does not)."""
+
+    withdrawal_id: str
+    status: str
+    recorded: bool
+
+
+@dataclass(frozen=True)
+class PayoutsReleased(Result):
+    """Held payouts sent to their channel (a batch payout)."""
+
+    withdrawal_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class WithdrawalRecorded(Result):
     """A withdrawal requested or settled."""
 
@@ -190,6 +207,8 @@ RESULTS: dict[str, type[Result]] = {
         OrderRefunded,
         DepositToppedUp,
         WithdrawalRecorded,
+        PayoutRecorded,
+        PayoutsReleased,
         WithdrawalsDecided,
         WithdrawalLimitsSet,
         DepositTransferred,

@@ -22,6 +22,7 @@ from application.catch_up import Background, CatchUpFailed, Part, Round, run_rou
 from application.commands import Command
 from application.ledger import Ledger
 from application.levels import LevelPolicy
+from application.payouts import PayoutPolicy
 from application.policy import CommissionPolicy
 from application.results import PlanVersionRecorded, Result
 from application.simulation import Simulation, simulate
@@ -46,6 +47,7 @@ class Processes(Protocol):
     ledger: Ledger
     policy: CommissionPolicy
     level_policy: LevelPolicy
+    payout_policy: PayoutPolicy | None
     projections: Projector
 
 
@@ -115,7 +117,14 @@ class Workflows:
         # then serve its upgrades in the same round, and the next lets the commission policy
         # read them (a grade counts for the facts logged after it).
         policy, levels = self.parts.policy, self.parts.level_policy
-        return [(policy.name, policy), (levels.name, levels), ("views", self.parts.projections)]
+        payouts = self.parts.payout_policy
+        started = [(payouts.name, payouts)] if payouts is not None else []
+        return [
+            (policy.name, policy),
+            (levels.name, levels),
+            *started,
+            ("views", self.parts.projections),
+        ]
 
     def round(self) -> Round:
         """Runs the policies and the views until none has anything left (read-your-writes). A

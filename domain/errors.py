@@ -179,6 +179,13 @@ class BeforeSubjectExisted(InvalidInput):
     code = "BEFORE_SUBJECT_EXISTED"
 
 
+class PayoutNotFound(LedgerError):
+    code = "PAYOUT_NOT_FOUND"
+
+    def __init__(self, withdrawal_id: str, field: str = "withdrawalId") -> None:
+        super().__init__(field, f"no payout for withdrawal '{withdrawal_id}'")
+
+
 class WithdrawalLimitExceeded(LedgerError):
     """A withdrawal refused by one of the runtime limits (domain/withdrawal_limits.py): the
     message names the limit and the amounts."""

@@ -47,6 +47,7 @@ VIEWS = (
     "activations",
     "platform_months",
     "withdrawals",
+    "payouts",
 )
 
 

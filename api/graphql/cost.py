@@ -80,6 +80,9 @@ COSTS: dict[str, FieldCost] = {
     "Query.simulatePlan": SIMULATION_JOB,  # waits for a job
     "Query.auditHead": QUERY,
     "Query.planSimulationJob": QUERY,
+    "Query.outboxCommands": FieldCost(1, paged=True),
+    "Query.payouts": FieldCost(1, paged=True),
+    "Query.payout": QUERY,
     "Query.me": FieldCost(0),  # the token's claims: nothing read
     # -- fields that read more ---------------------------------------------------------------------
     "Agent.children": FieldCost(1, paged=True),
@@ -136,6 +139,9 @@ COSTS: dict[str, FieldCost] = {
     "Mutation.recordCarrierSettlement": WRITE,
     "Mutation.applyPlanCorrection": SIMULATION,  # simulates its preview in the request
     "Mutation.startPlanSimulation": FieldCost(10, rate_limited=True),  # queues a job
+    "Mutation.resubmitPayout": WRITE,
+    "Mutation.cancelPayout": WRITE,
+    "Mutation.payApprovedWithdrawals": WRITE,
 }
 
 

@@ -178,6 +178,10 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Query", "withdrawal"): staff(*STAFF, agent=Downline("agent_code")),
     ("Query", "withdrawalLimits"): staff(*STAFF, agent=AnyAgent()),
     ("Query", "payee"): staff(*STAFF, agent=Downline("agent_code")),
+    # Deliveries to other systems: the people who run the platform, not agents nor auditors.
+    ("Query", "outboxCommands"): staff(ADMIN, OPERATOR),
+    ("Query", "payouts"): staff(*STAFF, agent=Downline("agent_code")),
+    ("Query", "payout"): staff(*STAFF, agent=OwnedResult()),
     # -- nested fields that can reach outside the subtree they were reached from ----------------
     ("Agent", "children"): staff(*STAFF, agent=OwnEntries("code")),
     # -- mutations: auditors change nothing ------------------------------------------------------
@@ -217,6 +221,10 @@ POLICY: dict[tuple[str, str], Rule] = {
     # A simulation job writes nothing to the ledger, but auditors call no mutation at all: they
     # simulate through the (deprecated) simulatePlan query.
     ("Mutation", "startPlanSimulation"): staff(ADMIN, OPERATOR, FINANCE),
+    # Money out: finance decides about payouts (decision 0026).
+    ("Mutation", "resubmitPayout"): staff(FINANCE),
+    ("Mutation", "cancelPayout"): staff(FINANCE),
+    ("Mutation", "payApprovedWithdrawals"): staff(FINANCE),
 }
 
 

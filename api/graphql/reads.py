@@ -32,6 +32,8 @@ READS: dict[str, tuple[str, ...]] = {
     "ranking": ("team_performance",),
     "withdrawals": ("withdrawals",),
     "withdrawal": ("withdrawals",),
+    "payouts": ("payouts",),
+    "payout": ("payouts",),
     # mutations whose payload reads a view (the others answer from the command's result)
     "topUpDeposit": _WALLET,
     "requestWithdrawal": _WALLET,

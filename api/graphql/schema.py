@@ -32,7 +32,9 @@ from api.graphql.mutations.plans import PlanCorrectionMutations, PlanMutations
 from api.graphql.mutations.settlements import SettlementMutations
 from api.graphql.mutations.wallets import WalletMutations
 from api.graphql.mutations.withdrawals import WithdrawalMutations
+from api.graphql.outbox import OutboxQueries
 from api.graphql.payees import PayeeMutations, PayeeQueries
+from api.graphql.payouts import PayoutMutations, PayoutQueries
 from api.graphql.plans import PlanQueries
 from api.graphql.policy import enforce
 from api.graphql.queries import Query
@@ -126,6 +128,7 @@ MUTATIONS = (
     SettlementMutations,
     PlanCorrectionMutations,
     JobMutations,
+    PayoutMutations,
 )
 
 QUERY = merge_types(
@@ -139,6 +142,8 @@ QUERY = merge_types(
         JobQueries,
         WithdrawalQueries,
         PayeeQueries,
+        OutboxQueries,
+        PayoutQueries,
     ),
 )
 MUTATION = merge_types("Mutation", MUTATIONS)

@@ -22,6 +22,13 @@ from application.use_cases.payees import (
     SetPayeeEntityType,
     SetPayeePersonalData,
 )
+from application.use_cases.payouts import (
+    CancelPayout,
+    PayApprovedWithdrawals,
+    RecordPayoutOutcome,
+    RecordPayoutSubmission,
+    ResubmitPayout,
+)
 from application.use_cases.plans import CorrectCommissionPlan, DefineCommissionPlan
 from application.use_cases.settlements import RecordCarrierSettlement
 from application.use_cases.wallets import RequestWithdrawal, SettleWithdrawal, TopUpDeposit
@@ -41,6 +48,7 @@ __all__ = [
     "ApproveWithdrawals",
     "AssignCard",
     "BindUpline",
+    "CancelPayout",
     "ChangeRealNameVerification",
     "CompleteOrder",
     "CorrectCommissionPlan",
@@ -49,8 +57,11 @@ __all__ = [
     "DefineCommissionPlan",
     "DefinePackage",
     "MoveCommissionToDeposit",
+    "PayApprovedWithdrawals",
     "PlaceOrder",
     "RecordCarrierSettlement",
+    "RecordPayoutOutcome",
+    "RecordPayoutSubmission",
     "RecordRecharge",
     "RefundOrder",
     "RegisterAgent",
@@ -60,6 +71,7 @@ __all__ = [
     "RemovePayoutAccount",
     "RequestAccountFreeze",
     "RequestWithdrawal",
+    "ResubmitPayout",
     "SetAgentLevel",
     "SetCostPrice",
     "SetPayeeEntityType",

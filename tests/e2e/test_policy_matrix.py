@@ -43,6 +43,12 @@ CALLS: dict[str, str] = {
     "setPayeePersonalData": '{ setPayeePersonalData(input: {agentCode: "P1", field: "NONE", value: "1"}) { userErrors { code } } }',
     "addPayoutAccount": '{ addPayoutAccount(input: {agentCode: "P1", accountId: "a", kind: "NONE", holderName: "h", number: "1"}) { userErrors { code } } }',
     "removePayoutAccount": '{ removePayoutAccount(input: {agentCode: "P1", accountId: "none"}) { userErrors { code } } }',
+    "outboxCommands": "{ outboxCommands(first: 1) { edges { cursor } } }",
+    "payouts": '{ payouts(agentCode: "P1") { edges { cursor } } }',
+    "payout": '{ payout(withdrawalId: "none") { status } }',
+    "resubmitPayout": '{ resubmitPayout(input: {withdrawalId: "none"}) { userErrors { code } } }',
+    "cancelPayout": '{ cancelPayout(input: {withdrawalId: "none", reason: "r"}) { userErrors { code } } }',
+    "payApprovedWithdrawals": '{ payApprovedWithdrawals(input: {ids: ["none"]}) { userErrors { code } } }',
     "planSimulationJob": '{ planSimulationJob(id: "00000000-0000-0000-0000-000000000000") { id } }',
     "registerAgent": '{ registerAgent(input: {code: "N", name: "N"}) { userErrors { code } } }',
     "bindUpline": '{ bindUpline(input: {agentCode: "P2", parentCode: "P1"}) { userErrors { code } } }',
@@ -148,10 +154,12 @@ def test_every_role_against_every_field(gql: GraphQLClient) -> None:
         }
         assert refused[role] == expected, role
     # The table as decided (decision 0021), spelled out once more.
-    assert refused[Role.AUDITOR] == {n for r, n in schema_fields() if r == "Mutation"}
+    # The outbox's payloads name payees' accounts: operations' business only (decision 0026).
+    outbox = {"outboxCommands"}
+    assert refused[Role.AUDITOR] == {n for r, n in schema_fields() if r == "Mutation"} | outbox
     assert refused[Role.AGENT] == {
         "platformTotals", "commissionPlans", "platformMonth", "simulatePlan", "auditHead",
-        "planSimulationJob",
+        "planSimulationJob", *outbox,
         *(n for r, n in schema_fields() if r == "Mutation"),
     } - {"setCostPrice", "setRetailPrice", "placeOrder", "requestWithdrawal",
          "moveCommissionToDeposit", "setPayeePersonalData", "addPayoutAccount",
