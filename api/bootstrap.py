@@ -26,6 +26,8 @@ from domain.approvals import ApprovalPolicy
 from projections.queries import ReadModel
 from projections.replica import ReadRouter
 from projections.runner import ProjectionRunner
+from projections.statement_queries import StatementReads
+from projections.statements import Statements, WalletMovements
 from projections.temporal import ActivationReport, PlatformMonths, TeamPerformance
 from projections.views import (
     Commissions,
@@ -63,6 +65,8 @@ def build_views(zone: ZoneInfo) -> list[Any]:
         TeamPerformance(names, zone),
         ActivationReport(names, zone),
         PlatformMonths(names, zone),
+        WalletMovements(names),
+        Statements(names),
     ]
 
 
@@ -153,6 +157,7 @@ def bootstrap(
         clock=clock or SystemClock(),
         clock_tolerance=timedelta(seconds=settings.clock_tolerance_seconds),
         approvals=ApprovalPolicy(settings.second_approver_from_fen),
+        statement_source=StatementReads(read),
     )
     policy = CommissionPolicy(
         ledger, batch_size=settings.policy_batch_size, business_tz=settings.zone

@@ -40,6 +40,8 @@ VIEWS = (
     "team_performance",
     "activations",
     "platform_months",
+    "wallet_movements",
+    "statements",
 )
 
 
