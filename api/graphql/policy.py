@@ -169,6 +169,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Query", "simulatePlan"): READ,
     ("Query", "planSimulationJob"): READ,
     ("Query", "auditHead"): READ,
+    ("Query", "walletMovements"): staff(*STAFF, agent=Downline("agent_code")),
+    ("Query", "statements"): staff(*STAFF, agent=Downline("agent_code")),
+    ("Query", "statement"): staff(*STAFF, agent=OwnedResult()),
     # -- nested fields that can reach outside the subtree they were reached from ----------------
     ("Agent", "children"): staff(*STAFF, agent=OwnEntries("code")),
     # -- mutations: auditors change nothing ------------------------------------------------------
@@ -197,6 +200,14 @@ POLICY: dict[tuple[str, str], Rule] = {
     # A simulation job writes nothing to the ledger, but auditors call no mutation at all: they
     # simulate through the (deprecated) simulatePlan query.
     ("Mutation", "startPlanSimulation"): staff(ADMIN, OPERATOR, FINANCE),
+    # Statements: finance reviews; adjustments: one proposes, someone else approves (0027).
+    ("Mutation", "generateStatements"): staff(ADMIN, FINANCE),
+    ("Mutation", "approveStatement"): staff(FINANCE),
+    ("Mutation", "rejectStatement"): staff(FINANCE),
+    ("Mutation", "voidStatement"): staff(FINANCE),
+    ("Mutation", "proposeCommissionAdjustment"): staff(OPERATOR, FINANCE),
+    ("Mutation", "approveCommissionAdjustment"): staff(FINANCE),
+    ("Mutation", "rejectCommissionAdjustment"): staff(FINANCE),
 }
 
 

@@ -30,6 +30,9 @@ READS: dict[str, tuple[str, ...]] = {
     "activationReport": ("activations",),
     "platformMonth": ("platform_months",),
     "ranking": ("team_performance",),
+    "walletMovements": ("wallet_movements",),
+    "statements": ("statements",),
+    "statement": ("statements",),
     # mutations whose payload reads a view (the others answer from the command's result)
     "topUpDeposit": _WALLET,
     "requestWithdrawal": _WALLET,
@@ -37,6 +40,12 @@ READS: dict[str, tuple[str, ...]] = {
     "releaseDueCommissions": ("commissions",),
     "approveUnfreezeRequests": ("commissions",),
     "rejectUnfreezeRequests": ("commissions",),
+    "approveStatement": ("statements",),
+    "rejectStatement": ("statements",),
+    "voidStatement": ("statements",),
+    "proposeCommissionAdjustment": _WALLET,
+    "approveCommissionAdjustment": _WALLET,
+    "rejectCommissionAdjustment": _WALLET,
 }
 
 

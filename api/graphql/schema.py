@@ -30,12 +30,14 @@ from api.graphql.mutations.levels import LevelMutations
 from api.graphql.mutations.orders import OrderMutations
 from api.graphql.mutations.plans import PlanCorrectionMutations, PlanMutations
 from api.graphql.mutations.settlements import SettlementMutations
+from api.graphql.mutations.statements import StatementMutations
 from api.graphql.mutations.wallets import WalletMutations
 from api.graphql.plans import PlanQueries
 from api.graphql.policy import enforce
 from api.graphql.queries import Query
 from api.graphql.reports import ReportQueries
 from api.graphql.scalars import SCALARS
+from api.graphql.statements import StatementQueries
 from api.graphql.types import Agent
 from api.graphql.visibility import SchemaVisibility
 from api.heavy import MAX_TOKENS
@@ -121,10 +123,12 @@ MUTATIONS = (
     SettlementMutations,
     PlanCorrectionMutations,
     JobMutations,
+    StatementMutations,
 )
 
 QUERY = merge_types(
-    "Query", (MeQueries, Query, ReportQueries, PlanQueries, AuditQueries, JobQueries)
+    "Query",
+    (MeQueries, Query, ReportQueries, PlanQueries, AuditQueries, JobQueries, StatementQueries),
 )
 MUTATION = merge_types("Mutation", MUTATIONS)
 enforce(QUERY, MUTATION, Agent)  # the policy table, on every field it names (api/graphql/policy.py)

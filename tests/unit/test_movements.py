@@ -62,7 +62,7 @@ def test_the_money_out_kinds_have_their_categories_already() -> None:
     assert category_of("deposit_transfer") == "deposit_transfers"
     assert category_of("withdrawal_approved") == category_of("withdrawal_rejected") == "withdrawals"
     assert category_of("something_new") == "other"
-    assert set(c for c in CATEGORIES.values() if c) <= set(CATEGORY_LABELS)
+    assert {c for c in CATEGORIES.values() if c} <= set(CATEGORY_LABELS)
 
 
 def test_closing_is_opening_plus_lines_to_the_fen() -> None:
@@ -73,8 +73,10 @@ def test_closing_is_opening_plus_lines_to_the_fen() -> None:
         StatementLine("withdrawal_requested", True, 1, 300, {"available": -300, "withdrawing": 300}),
     ]  # fmt: skip
     closing = closing_of(opening, lines)
-    assert closing["available"] == 50 and closing["withdrawing"] == 300
-    assert closing["unfreezing"] == -250 and closing["debt"] == -1
+    assert closing["available"] == 50
+    assert closing["withdrawing"] == 300
+    assert closing["unfreezing"] == -250
+    assert closing["debt"] == -1
     check_adds_up(opening, lines, closing)
     with pytest.raises(InvalidState):
         check_adds_up(opening, lines, closing | {"available": 51})
