@@ -126,6 +126,17 @@ class Settings(BaseSettings):
         description="When the worker releases due commissions: an interval (30s, 15m, 1h, 1d),"
         " a cron expression in the business time zone (0 2 * * *), or off.",
     )
+    statement_cycle: Literal["monthly", "weekly", "daily"] = Field(
+        default="monthly",
+        description="The settlement statement cycle (decision 0027), in the business time zone:"
+        " the statement job generates drafts of the latest cycle that has ended.",
+    )
+    statement_schedule: str = Field(
+        default="0 3 * * *",
+        description="When the worker generates the statements of the latest ended cycle (drafts"
+        " for finance to review; nothing new when they are already there): an interval, a cron"
+        " expression in the business time zone, or off.",
+    )
     worker_metrics_port: int | None = Field(
         default=None,
         ge=1,
@@ -400,7 +411,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"'{origin}' is not an origin like https://console.example.com")
         return value
 
-    @field_validator("release_schedule")
+    @field_validator("release_schedule", "statement_schedule")
     @classmethod
     def _known_schedule(cls, value: str) -> str:
         parse_schedule(value, ZoneInfo("UTC"))

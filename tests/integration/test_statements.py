@@ -153,3 +153,17 @@ def test_adjustments_go_through_maker_checker(fenrun, clock) -> None:
     assert ledger.wallet("A").balances["available"] == 2_000_000
     with pytest.raises(InvalidState):
         ledger.decide_adjustment("A", "adj-1", True, Audit("fin-3", NOV))
+
+
+def test_the_statement_job_drafts_the_last_ended_cycle_once(fenrun, clock) -> None:
+    from api.worker import generate_statements
+
+    clock.set(NOV)
+    agent(fenrun)
+    top_up(fenrun, 100, NOV)
+    clock.set(DEC)
+    fenrun.catch_up()
+    assert generate_statements(fenrun, DEC).generated == 1
+    assert generate_statements(fenrun, DEC).generated == 0  # the draft says the same
+    [nov] = statements(fenrun, "2026-11")
+    assert nov["generated_by"] == "system:statement-job"
