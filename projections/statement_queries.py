@@ -73,6 +73,18 @@ class StatementReads:
         return found
 
     # -- reading ---------------------------------------------------------------------------------
+    def movement_summary(self, agent_code: str, at: int) -> tuple[int, list[int]]:
+        """How many movements the agent's wallet made by `at`, and its balances after the last
+        (what `fenrun verify` compares with a replay)."""
+        row = self.read._one(
+            f"SELECT count(*) OVER () AS n, {', '.join(BUCKETS)} FROM wallet_movements"
+            " WHERE agent_code = %s AND position <= %s ORDER BY position DESC LIMIT 1",
+            (agent_code, at),
+        )
+        if row is None:
+            return 0, [0] * len(BUCKETS)
+        return row["n"], [row[b] for b in BUCKETS]
+
     def movements(
         self,
         agent_code: str,
