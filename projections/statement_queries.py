@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from domain.movements import BUCKETS, StatementLine
+from domain.movements import BUCKETS, StatementLine, line_order
 from projections.queries import Page, ReadModel, decode_cursor
 
 _STATUS_AT = (
@@ -70,6 +70,8 @@ class StatementReads:
             found.setdefault(r["agent_code"], []).append(
                 StatementLine(r["movement"], r["late"], r["n"], r["amount"], deltas)
             )
+        for agent_lines in found.values():
+            agent_lines.sort(key=line_order)  # one order, so equal drafts compare equal
         return found
 
     # -- reading ---------------------------------------------------------------------------------
