@@ -39,6 +39,18 @@ class Adjustments:
     def decided_adjustments(self) -> set[str]:
         return self.__dict__.setdefault("adjustments_decided", set())  # type: ignore[no-any-return]
 
+    def open_adjustment(self, proposed: Any) -> None:
+        self.pending_adjustments()[proposed.adjustment_id] = {
+            "amount_fen": proposed.amount_fen,
+            "increase": proposed.increase,
+            "proposer": proposed.proposer,
+            "approvers": [],
+        }
+
+    def close_adjustment(self, adjustment_id: str) -> None:
+        del self.pending_adjustments()[adjustment_id]
+        self.decided_adjustments().add(adjustment_id)
+
     def propose_adjustment(
         self, adjustment_id: str, amount_fen: int, increase: bool, audit: Audit
     ) -> None:

@@ -325,15 +325,7 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts, Adjustments):
         proposer: str  # the proposing subject, who may not approve it
 
         def apply_to_lines(self, wallet: Any) -> None:
-            wallet.pending_adjustments()[self.adjustment_id] = {
-                "amount_fen": self.amount_fen,
-                "increase": self.increase,
-                "proposer": self.proposer,
-                "approvers": [],
-            }
-
-        def movement_fen(self) -> int:
-            return 0
+            wallet.open_adjustment(self)
 
     class AdjustmentApprovalRecorded(BalanceEvent):
         """A first approval of an adjustment that needs two approvers: nothing moves yet."""
@@ -350,8 +342,7 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts, Adjustments):
         adjustment_id: str
 
         def apply_to_lines(self, wallet: Any) -> None:
-            del wallet.pending_adjustments()[self.adjustment_id]
-            wallet.decided_adjustments().add(self.adjustment_id)
+            wallet.close_adjustment(self.adjustment_id)
 
     class CommissionAdjusted(BalanceEvent):
         """An approved adjustment moves available directly: an increase repays debt first, a
@@ -371,8 +362,7 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts, Adjustments):
             return self.amount_fen if self.increase else -self.amount_fen
 
         def apply_to_lines(self, wallet: Any) -> None:
-            del wallet.pending_adjustments()[self.adjustment_id]
-            wallet.decided_adjustments().add(self.adjustment_id)
+            wallet.close_adjustment(self.adjustment_id)
 
     class Snapshot(Aggregate.Snapshot):
         """A wallet's state, its book as plain data: the book comes back typed."""
