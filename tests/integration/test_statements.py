@@ -167,3 +167,31 @@ def test_the_statement_job_drafts_the_last_ended_cycle_once(fenrun, clock) -> No
     assert generate_statements(fenrun, DEC).generated == 0  # the draft says the same
     [nov] = statements(fenrun, "2026-11")
     assert nov["generated_by"] == "system:statement-job"
+
+
+def test_the_cli_generates_and_writes_the_pdf(fenrun, clock, dsn, tmp_path, monkeypatch) -> None:
+    import json
+
+    from pypdf import PdfReader
+    from typer.testing import CliRunner
+
+    from api.cli import app as cli
+
+    clock.set(NOV)
+    agent(fenrun)
+    top_up(fenrun, 12_345, NOV)
+    fenrun.catch_up()
+    monkeypatch.setenv("FENRUN_DATABASE_URL", dsn)
+    monkeypatch.setenv("FENRUN_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(cli, ["statements", "generate", "2026-11"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["generated"] == 1
+    [nov] = statements(fenrun, "2026-11")
+    out = tmp_path / "nov.pdf"
+    result = CliRunner().invoke(cli, ["statements", "pdf", nov["id"], "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = PdfReader(out).pages[0].extract_text()
+    assert "佣金结算对账凭证" in text
+    assert "123.45" in text
+    refused = CliRunner().invoke(cli, ["statements", "generate", "2031-01"])
+    assert refused.exit_code != 0
