@@ -132,9 +132,12 @@ class Statement:
     commissions_voided: Money
     commissions_clawed_back: Money
     adjustments: Money
+    withdrawals_requested: Money
     withdrawals_paid: Money
     fees: Money
     tax: Money
+    transfers_to_deposit: Money
+    deposit_change: Money = strawberry.field(description="Closing minus opening deposit.")
     read_at: strawberry.Private[int]
 
     @strawberry.field(description="Its review: generated, then approved, rejected or voided.")
@@ -201,9 +204,12 @@ class Statement:
             commissions_voided=_fen(totals, "voided"),
             commissions_clawed_back=_fen(totals, "clawed_back"),
             adjustments=_fen(totals, "adjustments"),
+            withdrawals_requested=by_movement.get("withdrawal_requested", 0),  # type: ignore[arg-type]
             withdrawals_paid=by_movement.get("withdrawal_paid", 0),  # type: ignore[arg-type]
             fees=_fen(totals, "fees"),
             tax=_fen(totals, "tax"),
+            transfers_to_deposit=_fen(totals, "deposit_transfers"),
+            deposit_change=r["closing"]["deposit"] - r["opening"]["deposit"],
             read_at=at,
         )
 

@@ -19,7 +19,7 @@ BUCKETS = "frozen unfreezing available withdrawing debt deposit"
 STATEMENT = (
     f"id agentCode cycle status supplementary throughPosition opening {{ {BUCKETS} }}"
     f" closing {{ {BUCKETS} }} lines {{ movement category late count amount deltas {{ {BUCKETS} }} }}"
-    " categories { category labelZh amount } commissionsApproved adjustments"
+    " categories { category labelZh amount } commissionsApproved adjustments depositChange"
 )
 
 
@@ -69,6 +69,7 @@ def test_statements_add_up_and_stay_fixed_after_approval(gql: GraphQLClient) -> 
     assert nov["closing"]["deposit"] == "100.00"
     assert nov["closing"]["available"] == "30.00"
     assert nov["adjustments"] == "30.00"
+    assert nov["depositChange"] == "100.00"
     assert {c["labelZh"] for c in nov["categories"]} == {"预存款", "佣金调整"}
     approved = gql.ok("approveStatement", {"id": nov["id"]}, "statement { status }")
     assert approved["statement"]["status"] == "APPROVED"
@@ -128,6 +129,21 @@ def test_movement_ledger_with_running_balances_as_of_any_time(gql: GraphQLClient
     assert {k: nodes[-1]["balances"][k] for k in wallet} == wallet
     then = gql(query, {"p": position})["data"]["walletMovements"]["edges"]
     assert len(then) == 1
+
+    def window(start: str, end: str) -> list[str]:
+        body = gql(
+            'query($f: DateTime, $t: DateTime) { walletMovements(agentCode: "A",'
+            " from: $f, to: $t) { edges { node { amount } } } }",
+            {"f": start, "t": end},
+        )
+        return [e["node"]["amount"] for e in body["data"]["walletMovements"]["edges"]]
+
+    assert window("2026-11-01T00:00:00+08:00", "2026-12-01T00:00:00+08:00") == [
+        "100.00",
+        "30.00",
+        "-40.00",
+    ]
+    assert window("2026-11-10T12:00:01+08:00", "2026-12-01T00:00:00+08:00") == []  # fmt: skip
 
 
 def test_agents_read_only_their_own_subtree(gql: GraphQLClient) -> None:
