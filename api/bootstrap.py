@@ -33,6 +33,8 @@ from projections.payouts import Payouts
 from projections.queries import ReadModel
 from projections.replica import ReadRouter
 from projections.runner import ProjectionRunner
+from projections.statement_queries import StatementReads
+from projections.statements import Statements, WalletMovements
 from projections.temporal import ActivationReport, PlatformMonths, TeamPerformance
 from projections.views import (
     Commissions,
@@ -73,6 +75,8 @@ def build_views(zone: ZoneInfo) -> list[Any]:
         ActivationReport(names, zone),
         PlatformMonths(names, zone),
         Withdrawals(names),
+        WalletMovements(names),
+        Statements(names),
     ]
 
 
@@ -181,6 +185,7 @@ def bootstrap(
         clock=clock or SystemClock(),
         clock_tolerance=timedelta(seconds=settings.clock_tolerance_seconds),
         approvals=ApprovalPolicy(settings.second_approver_from_fen),
+        statement_source=StatementReads(read),
     )
     policy = CommissionPolicy(
         ledger, batch_size=settings.policy_batch_size, business_tz=settings.zone

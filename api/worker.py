@@ -22,12 +22,15 @@ from api.observability.metrics import count_failure, job_run
 from application.payouts import poll_channel
 from application.schedule import Schedule, parse_schedule
 from application.use_cases.commissions import ReleaseDueCommissions
+from application.use_cases.statements import GenerateStatements
 from domain.common import Audit
+from domain.statement import Cycle
 from projections.payouts import payouts
 from projections.queries import encode_cursor
 
 log = structlog.get_logger(__name__)
 RELEASE_ACTOR = "system:release-job"
+STATEMENT_ACTOR = "system:statement-job"
 Clock = Callable[[], datetime]
 
 
@@ -70,13 +73,28 @@ def poll_payouts(fenrun: Fenrun, now: datetime) -> Any:
     return poll_channel(fenrun.ledger, fenrun.channels, submitted, now)
 
 
+def generate_statements(fenrun: Fenrun, now: datetime, actor: str = STATEMENT_ACTOR) -> Any:
+    """Draft statements of the latest cycle that has ended at ``now`` (decision 0027). A run
+    that finds the drafts already saying the same adds nothing; a run after late items
+    supersedes stale drafts, or states the late items of an approved cycle supplementarily."""
+    settings = fenrun.settings
+    cycle = Cycle.last_ended(now, settings.statement_cycle, settings.zone)
+    audit = Audit(actor, now, f"statements of {cycle.code}", time_given=False)
+    return fenrun.workflows.submit(GenerateStatements(cycle=cycle.code, audit=audit))
+
+
 def scheduled_jobs(fenrun: Fenrun) -> list[Job]:
     settings = fenrun.settings
+    jobs = []
     release = parse_schedule(settings.release_schedule, settings.zone)
-    jobs = [] if release is None else [Job("release_due", release, release_due)]
+    if release is not None:
+        jobs.append(Job("release_due", release, release_due))
     poll = parse_schedule(settings.payout_poll_schedule, settings.zone)
     if poll is not None and getattr(fenrun, "channels", None):
         jobs.append(Job("payout_poll", poll, poll_payouts))
+    statements = parse_schedule(settings.statement_schedule, settings.zone)
+    if statements is not None:
+        jobs.append(Job("generate_statements", statements, generate_statements))
     return jobs
 
 

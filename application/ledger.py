@@ -28,7 +28,8 @@ from application.log import LedgerMapper
 from application.outbox import PendingCommand
 from application.results import Result, from_record, to_record
 from application.transcoder import OrjsonTranscoder
-from application.use_cases import identity
+from application.use_cases import identity, statements
+from application.use_cases.statements import StatementSource
 from domain.account_freeze import AccountFreeze
 from domain.agent import Agent
 from domain.approvals import ApprovalPolicy
@@ -56,6 +57,7 @@ from domain.performance import MonthlyVolume
 from domain.plan import CommissionPlan, PlanCatalog, refuse_overlap
 from domain.pricing import PriceChain, PriceLimit
 from domain.rules import PlanVersion
+from domain.statement import StatementBook
 from domain.wallet import Wallet
 from domain.withdrawal_limits import WithdrawalLimitsHistory
 
@@ -120,6 +122,7 @@ class Ledger(Application):
         clock: Clock | None = None,
         clock_tolerance: timedelta = CLOCK_TOLERANCE,
         approvals: ApprovalPolicy | None = None,
+        statement_source: "StatementSource | None" = None,
     ) -> None:
         super().__init__(env)
         self.price_factor = price_factor
@@ -128,6 +131,7 @@ class Ledger(Application):
         self.business_tz = business_tz  # months of RERATE_MONTH corrections
         self.clock = clock or SystemClock()  # effective times are checked against it
         self.clock_tolerance = clock_tolerance
+        self.statement_source = statement_source  # the movement ledger statements come from
 
     # -- the use cases: ledger.place_order(...) builds the command and executes it ----------------
     register_agent = use_case(uc.RegisterAgent)
@@ -168,6 +172,10 @@ class Ledger(Application):
     define_agent_levels = use_case(uc.DefineAgentLevels)
     set_agent_level = use_case(uc.SetAgentLevel)
     record_carrier_settlement = use_case(uc.RecordCarrierSettlement)
+    generate_statements = use_case(statements.GenerateStatements)
+    decide_statement = use_case(statements.DecideStatement)
+    propose_adjustment = use_case(statements.ProposeAdjustment)
+    decide_adjustment = use_case(statements.DecideAdjustment)
     add_user = use_case(identity.AddUser)
     set_user_roles = use_case(identity.SetUserRoles)
     disable_user = use_case(identity.DisableUser)
@@ -352,6 +360,18 @@ class Ledger(Application):
         found = self._find(AccountFreeze, AccountFreeze.create_id(agent_code))
         if found is not None:
             found.refuse_withdrawal()
+
+    def statement_books(self, agent_codes: list[str]) -> dict[str, StatementBook]:
+        """The agents' statement books, read in one query (new ones opened, not yet saved)."""
+        ids = {StatementBook.create_id(code): code for code in agent_codes}
+        histories = self.recorder.select_histories(list(ids))  # type: ignore[attr-defined]
+        books: dict[str, StatementBook] = {}
+        for book_id, code in ids.items():
+            book = None
+            for stored in histories.get(book_id, ()):
+                book = self.mapper.to_domain_event(stored).mutate(book)
+            books[code] = book if book is not None else StatementBook.open(code)
+        return books
 
     def user(self, code: str) -> User | None:
         return self._find(User, aggregate_id("user", code))

@@ -193,6 +193,28 @@ class SettlementRecorded(Result):
     platform_share_fen: int
 
 
+@dataclass(frozen=True)
+class StatementsGenerated(Result):
+    cycle: str
+    through: int  # the log position the statements were generated at
+    generated: int  # new drafts
+    unchanged: int  # agents whose draft already said the same, or with nothing due
+
+
+@dataclass(frozen=True)
+class StatementDecided(Result):
+    statement_id: str
+    agent_code: str
+    status: str
+
+
+@dataclass(frozen=True)
+class AdjustmentRecorded(Result):
+    agent_code: str
+    adjustment_id: str
+    status: str  # PROPOSED, AWAITING_SECOND_APPROVAL, APPROVED or REJECTED
+
+
 RESULTS: dict[str, type[Result]] = {
     cls.__name__: cls
     for cls in (
@@ -223,6 +245,9 @@ RESULTS: dict[str, type[Result]] = {
         SettlementRecorded,
         UserRecorded,
         ApiKeyRecorded,
+        StatementsGenerated,
+        StatementDecided,
+        AdjustmentRecorded,
     )
 }
 

@@ -194,6 +194,17 @@ class Settings(BaseSettings):
         le=86400,
         description="How long a submitted payout waits for its callback before it is polled.",
     )
+    statement_cycle: Literal["monthly", "weekly", "daily"] = Field(
+        default="monthly",
+        description="The settlement statement cycle (decision 0027), in the business time zone:"
+        " the statement job generates drafts of the latest cycle that has ended.",
+    )
+    statement_schedule: str = Field(
+        default="0 3 * * *",
+        description="When the worker generates the statements of the latest ended cycle (drafts"
+        " for finance to review; nothing new when they are already there): an interval, a cron"
+        " expression in the business time zone, or off.",
+    )
     worker_metrics_port: int | None = Field(
         default=None,
         ge=1,
@@ -491,7 +502,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"'{origin}' is not an origin like https://console.example.com")
         return value
 
-    @field_validator("release_schedule", "payout_poll_schedule")
+    @field_validator("release_schedule", "payout_poll_schedule", "statement_schedule")
     @classmethod
     def _known_schedule(cls, value: str) -> str:
         parse_schedule(value, ZoneInfo("UTC"))

@@ -13,6 +13,7 @@ Progress goes to stderr. Each benchmark makes its own database on the server nam
   python -m bench --only simulate --runs 3
   python -m bench --only chain    # the hash chain's cost on the write path (on vs off)
   python -m bench --only cost     # a light read's latency under four heavy clients (issue 9)
+  python -m bench --only statements --events 200000  # a month's statements for every agent
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ BENCHMARKS = (
     "simulate",
     "chain",
     "cost",
+    "statements",
 )
 VIEW_NAMES = (
     "directory",
@@ -93,6 +95,8 @@ VIEW_NAMES = (
     "team_performance",
     "activations",
     "platform_months",
+    "wallet_movements",
+    "statements",
 )
 # `fenrun projections rebuild NAME` per view (one pass over the log each) costs 7 passes for all
 # views: by default only up to this many events (else none; name views with --rebuild-views).
@@ -140,7 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-    from bench import chain, cost, engine, report_query, simulate, throughput, wallet_query
+    from bench import (
+        chain,
+        cost,
+        engine,
+        report_query,
+        simulate,
+        statements,
+        throughput,
+        wallet_query,
+    )
     from bench.common import ROOT, code_version, progress, server
     from bench.history import Histories
 
@@ -214,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             "cost": lambda: cost.run(
                 srv.url, sales=sizes["cost_sales"], seconds=sizes["cost_seconds"]
             ),
+            "statements": lambda: statements.run(histories, sizes["events"]),
         }
         if args.profile and "throughput" in selected:
             jobs["profile"] = lambda: {
@@ -348,6 +362,16 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
         out["cost"] = {
             name: {k: c[name][k] for k in ("light_p50_ms", "light_p99_ms", "meets_p99_under_100ms")}
             for name in ("baseline", "simulations", "largest_reads", "refused")
+        }
+    with contextlib.suppress(KeyError, TypeError):
+        s = doc["statements"]
+        out["statements"] = {
+            "history_events": s["history_events"],
+            "statements": s["statements"],
+            "generate_seconds": s["generate"]["seconds"],
+            "raw_seconds": s["raw"]["seconds"],
+            "ratio_generate_over_raw": s["ratio_generate_over_raw"],
+            "meets_60s": s["meets_target"],
         }
     return out
 

@@ -255,4 +255,6 @@ VIEW_NAMES = (
     "team_performance",
     "activations",
     "platform_months",
+    "wallet_movements",
+    "statements",
 )

@@ -9,11 +9,12 @@ cannot drift apart. The open lines are the wallet's CommissionBook (domain/book.
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.adjustments import Adjustments
 from domain.book import BookKeeper, CommissionBook, CommissionStatus, LineEffect, hold_until
 from domain.common import Audit, aggregate_id, derived_id
 from domain.errors import InsufficientDeposit, InvalidState
@@ -42,7 +43,7 @@ _WITHDRAWAL_STATE: dict[str, Any] = {
 }
 
 
-class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
+class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts, Adjustments):
     class Opened(Aggregate.Created):
         agent_code: str
 
@@ -53,6 +54,9 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
         version 1 events get it from the wallet's opening when read) and the audit fields."""
 
         class_version = 2
+        # Its kind in the movement ledger and on statements (domain/movements.py): every
+        # concrete balance event names one, as a plain class attribute (not a field).
+        MOVEMENT: ClassVar[str]
         agent_code: str
         actor: str
         effective_at: datetime
@@ -70,6 +74,10 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
 
         def deltas(self) -> dict[str, int]:
             return {}
+
+        def movement_fen(self) -> int:
+            """The movement's amount as statements show it (signed where it can go either way)."""
+            return int(getattr(self, "amount_fen", 0))
 
         def apply(self, aggregate: Any) -> None:
             for bucket, delta in self.deltas().items():
@@ -93,12 +101,14 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
             wallet.book.apply(self.line_effect())
 
     class DepositToppedUp(BalanceEvent):
+        MOVEMENT = "deposit_top_up"
         amount_fen: int
 
         def deltas(self) -> dict[str, int]:
             return {"deposit": self.amount_fen}
 
     class DepositDebited(BalanceEvent):
+        MOVEMENT = "deposit_debit"
         order_id: str
         amount_fen: int
 
@@ -106,6 +116,7 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
             return {"deposit": -self.amount_fen}
 
     class DepositRefunded(BalanceEvent):
+        MOVEMENT = "deposit_refund"
         order_id: str
         amount_fen: int
 
@@ -113,6 +124,7 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
             return {"deposit": self.amount_fen}
 
     class CommissionAccrued(LineEvent):
+        MOVEMENT = "commission_accrued"
         kind: str
         amount_fen: int
         base_fen: int
@@ -145,6 +157,7 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
             )
 
     class UnfreezeRequested(LineEvent):
+        MOVEMENT = "unfreeze_requested"
         request_id: str
         amount_fen: int
 
@@ -161,6 +174,7 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
             )
 
     class CommissionApproved(LineEvent):
+        MOVEMENT = "commission_approved"
         request_id: str
         amount_fen: int
         debt_repaid_fen: int
@@ -186,6 +200,7 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
         """A first approval of a request that needs two different approvers (maker-checker):
         nothing moves; the request waits for a second approver (domain/approvals.py)."""
 
+        MOVEMENT = "unfreeze_approval_recorded"
         request_id: str
         amount_fen: int
         approver: str  # the approving subject, compared with the next approver
@@ -198,6 +213,7 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
             )  # fmt: skip
 
     class UnfreezeRejected(LineEvent):
+        MOVEMENT = "unfreeze_rejected"
         request_id: str
         amount_fen: int
         releasable_at: datetime
@@ -219,6 +235,7 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
     class CommissionVoided(LineEvent):
         """Part or all of a commission not yet released is cancelled."""
 
+        MOVEMENT = "commission_voided"
         amount_fen: int
         from_status: str
         remaining_fen: int
@@ -247,6 +264,7 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
         the large-withdrawal alert (earlier ones: no day, so no limit counts them; not large)."""
 
         class_version = 3
+        MOVEMENT = "withdrawal_requested"
         withdrawal_id: str
         amount_fen: int
         business_day: str | None
@@ -349,6 +367,7 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
     class WithdrawalPaid(BalanceEvent):
         """The channel paid the agent the net amount (after fee and tax): it has left the ledger."""
 
+        MOVEMENT = "withdrawal_paid"
         withdrawal_id: str
         amount_fen: int
 
@@ -362,6 +381,7 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
         """The payout failed: the whole gross comes back (fee and tax reversed: the tax no longer
         counts as withheld in its period), and repays any debt first."""
 
+        MOVEMENT = "withdrawal_failed"
         withdrawal_id: str
         amount_fen: int
         debt_repaid_fen: int
@@ -400,6 +420,7 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
     class CommissionClawedBack(LineEvent):
         """Part or all of a released commission is taken back; what available lacks becomes debt."""
 
+        MOVEMENT = "commission_clawed_back"
         amount_fen: int
         from_available_fen: int
         to_debt_fen: int
@@ -416,6 +437,56 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
                 CommissionStatus.CLAWED_BACK,
                 self.remaining_fen,
             )
+
+    class AdjustmentProposed(BalanceEvent):
+        """A manual commission adjustment (佣金调整) proposed: nothing moves until someone
+        other than the proposer approves it (domain/adjustments.py)."""
+
+        MOVEMENT = "adjustment_proposed"
+        adjustment_id: str
+        amount_fen: int
+        increase: bool
+        proposer: str  # the proposing subject, who may not approve it
+
+        def apply_to_lines(self, wallet: Any) -> None:
+            wallet.open_adjustment(self)
+
+    class AdjustmentApprovalRecorded(BalanceEvent):
+        """A first approval of an adjustment that needs two approvers: nothing moves yet."""
+
+        MOVEMENT = "adjustment_approval_recorded"
+        adjustment_id: str
+        approver: str
+
+        def apply_to_lines(self, wallet: Any) -> None:
+            wallet.pending_adjustments()[self.adjustment_id]["approvers"].append(self.approver)
+
+    class AdjustmentRejected(BalanceEvent):
+        MOVEMENT = "adjustment_rejected"
+        adjustment_id: str
+
+        def apply_to_lines(self, wallet: Any) -> None:
+            wallet.close_adjustment(self.adjustment_id)
+
+    class CommissionAdjusted(BalanceEvent):
+        """An approved adjustment moves available directly: an increase repays debt first, a
+        decrease takes what available lacks as debt (as a claw-back does)."""
+
+        MOVEMENT = "commission_adjusted"
+        adjustment_id: str
+        amount_fen: int
+        increase: bool
+        available_fen: int  # signed change of available
+        debt_fen: int  # signed change of debt
+
+        def deltas(self) -> dict[str, int]:
+            return {"available": self.available_fen, "debt": self.debt_fen}
+
+        def movement_fen(self) -> int:
+            return self.amount_fen if self.increase else -self.amount_fen
+
+        def apply_to_lines(self, wallet: Any) -> None:
+            wallet.close_adjustment(self.adjustment_id)
 
     class Snapshot(Aggregate.Snapshot):
         """A wallet's state, its book as plain data: the book comes back typed."""

@@ -48,6 +48,8 @@ VIEWS = (
     "platform_months",
     "withdrawals",
     "payouts",
+    "wallet_movements",
+    "statements",
 )
 
 

@@ -20,11 +20,13 @@ from domain.book import CommissionStatus
 from domain.card import Card
 from domain.log import EventLog
 from domain.order import Order
+from domain.statement import StatementBook
 from domain.wallet import BUCKETS, Wallet
 from projections.chain import ChainBroken, ChainVerifier
 from projections.figures import PERFORMANCE, next_month, previous_month
 from projections.queries import ReadModel
 from projections.reports import Reports
+from projections.statement_queries import StatementReads
 from projections.temporal import month_of
 
 
@@ -56,6 +58,8 @@ class Reference:
     activations: dict[tuple[str, date], list[int]] = field(
         default_factory=lambda: defaultdict(lambda: [0, 0])
     )
+    movements: dict[str, int] = field(default_factory=dict)  # money movements per agent
+    statements: dict[str, tuple[str, dict[str, int]]] = field(default_factory=dict)
     income: int = 0
     refunded: int = 0
     credits: int = 0
@@ -85,6 +89,12 @@ class Reference:
             self.balances[event.agent_code] = [0] * len(BUCKETS)
         elif isinstance(event, Wallet.BalanceEvent):
             self._wallet(event)
+        elif isinstance(event, StatementBook.Generated):
+            self.statements[event.statement_id] = ("DRAFT", dict(event.closing))
+        elif isinstance(event, StatementBook.StatementEvent):
+            status = {"Approved": "APPROVED", "Rejected": "REJECTED", "Voided": "VOIDED"}
+            closing = self.statements[event.statement_id][1]
+            self.statements[event.statement_id] = (status[type(event).__name__], closing)
         elif isinstance(event, Order.Placed):
             self.order_code[event.originator_id] = event.order_id
             self.orders[event.order_id] = _Order(event.agent_code, event.paid_fen)
@@ -128,7 +138,10 @@ class Reference:
             team[3] += count
 
     def _wallet(self, event: Any) -> None:
-        balances = self.balances[self.wallet_owner[event.originator_id]]
+        owner = self.wallet_owner[event.originator_id]
+        balances = self.balances[owner]
+        if any(event.deltas().values()):
+            self.movements[owner] = self.movements.get(owner, 0) + 1
         for bucket, delta in event.deltas().items():
             balances[BUCKETS.index(bucket)] += delta
         if isinstance(event, Wallet.CommissionAccrued):
@@ -181,6 +194,21 @@ def differences(ref: Reference, read: ReadModel, at: int) -> list[str]:
             f"wallet {agent}",
             dict(zip(BUCKETS, ref.balances.get(agent, [0] * 6), strict=True)),
             wallet,
+        )
+    statements = StatementReads(read)
+    for agent in sorted(ref.agents):
+        count, last = statements.movement_summary(agent, at)
+        check(
+            f"movement ledger {agent}",
+            (ref.movements.get(agent, 0), ref.balances.get(agent, [0] * 6)),
+            (count, last),
+        )
+    for statement_id, (status, closing) in sorted(ref.statements.items()):
+        row = statements.statement(statement_id, at)
+        check(
+            f"statement {statement_id}",
+            (status, closing),
+            (row["status"], row["closing"]) if row else None,
         )
     totals = read.platform_totals(at)
     check(

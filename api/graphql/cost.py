@@ -84,6 +84,9 @@ COSTS: dict[str, FieldCost] = {
     "Query.payouts": FieldCost(1, paged=True),
     "Query.payout": QUERY,
     "Query.me": FieldCost(0),  # the token's claims: nothing read
+    "Query.walletMovements": FieldCost(1, paged=True),
+    "Query.statements": FieldCost(1, paged=True),
+    "Query.statement": QUERY,
     # -- fields that read more ---------------------------------------------------------------------
     "Agent.children": FieldCost(1, paged=True),
     "Agent.wallet": QUERY,
@@ -99,6 +102,11 @@ COSTS: dict[str, FieldCost] = {
     "PlanSimulation.agents": FieldCost(0, items=50),
     "PlanSimulationJob.simulation": QUERY,  # decodes the stored result
     "*.userErrors": FieldCost(0, items=2),
+    "Statement.lines": FieldCost(0, items=10),  # on its row: one per movement kind
+    "Statement.categories": FieldCost(0, items=6),
+    "Statement.history": FieldCost(1, items=4),
+    "StatementPayload.statement": QUERY,
+    "AdjustmentPayload.wallet": QUERY,
     # -- mutations -------------------------------------------------------------------------------
     "Mutation.registerAgent": WRITE,
     "Mutation.bindUpline": WRITE,
@@ -142,6 +150,14 @@ COSTS: dict[str, FieldCost] = {
     "Mutation.resubmitPayout": WRITE,
     "Mutation.cancelPayout": WRITE,
     "Mutation.payApprovedWithdrawals": WRITE,
+    # Reads every agent's movements of the cycle and writes a statement per agent.
+    "Mutation.generateStatements": FieldCost(exclusive=True, rate_limited=True),
+    "Mutation.approveStatement": WRITE,
+    "Mutation.rejectStatement": WRITE,
+    "Mutation.voidStatement": WRITE,
+    "Mutation.proposeCommissionAdjustment": WRITE,
+    "Mutation.approveCommissionAdjustment": WRITE,
+    "Mutation.rejectCommissionAdjustment": WRITE,
 }
 
 

@@ -182,6 +182,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Query", "outboxCommands"): staff(ADMIN, OPERATOR),
     ("Query", "payouts"): staff(*STAFF, agent=Downline("agent_code")),
     ("Query", "payout"): staff(*STAFF, agent=OwnedResult()),
+    ("Query", "walletMovements"): staff(*STAFF, agent=Downline("agent_code")),
+    ("Query", "statements"): staff(*STAFF, agent=Downline("agent_code")),
+    ("Query", "statement"): staff(*STAFF, agent=OwnedResult()),
     # -- nested fields that can reach outside the subtree they were reached from ----------------
     ("Agent", "children"): staff(*STAFF, agent=OwnEntries("code")),
     # -- mutations: auditors change nothing ------------------------------------------------------
@@ -225,6 +228,14 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Mutation", "resubmitPayout"): staff(FINANCE),
     ("Mutation", "cancelPayout"): staff(FINANCE),
     ("Mutation", "payApprovedWithdrawals"): staff(FINANCE),
+    # Statements: finance reviews; adjustments: one proposes, someone else approves (0027).
+    ("Mutation", "generateStatements"): staff(ADMIN, FINANCE),
+    ("Mutation", "approveStatement"): staff(FINANCE),
+    ("Mutation", "rejectStatement"): staff(FINANCE),
+    ("Mutation", "voidStatement"): staff(FINANCE),
+    ("Mutation", "proposeCommissionAdjustment"): staff(OPERATOR, FINANCE),
+    ("Mutation", "approveCommissionAdjustment"): staff(FINANCE),
+    ("Mutation", "rejectCommissionAdjustment"): staff(FINANCE),
 }
 
 

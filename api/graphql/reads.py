@@ -34,6 +34,9 @@ READS: dict[str, tuple[str, ...]] = {
     "withdrawal": ("withdrawals",),
     "payouts": ("payouts",),
     "payout": ("payouts",),
+    "walletMovements": ("wallet_movements",),
+    "statements": ("statements",),
+    "statement": ("statements",),
     # mutations whose payload reads a view (the others answer from the command's result)
     "topUpDeposit": _WALLET,
     "requestWithdrawal": _WALLET,
@@ -41,6 +44,12 @@ READS: dict[str, tuple[str, ...]] = {
     "releaseDueCommissions": ("commissions",),
     "approveUnfreezeRequests": ("commissions",),
     "rejectUnfreezeRequests": ("commissions",),
+    "approveStatement": ("statements",),
+    "rejectStatement": ("statements",),
+    "voidStatement": ("statements",),
+    "proposeCommissionAdjustment": _WALLET,
+    "approveCommissionAdjustment": _WALLET,
+    "rejectCommissionAdjustment": _WALLET,
 }
 
 

@@ -30,6 +30,7 @@ from api.graphql.mutations.levels import LevelMutations
 from api.graphql.mutations.orders import OrderMutations
 from api.graphql.mutations.plans import PlanCorrectionMutations, PlanMutations
 from api.graphql.mutations.settlements import SettlementMutations
+from api.graphql.mutations.statements import StatementMutations
 from api.graphql.mutations.wallets import WalletMutations
 from api.graphql.mutations.withdrawals import WithdrawalMutations
 from api.graphql.outbox import OutboxQueries
@@ -40,6 +41,7 @@ from api.graphql.policy import enforce
 from api.graphql.queries import Query
 from api.graphql.reports import ReportQueries
 from api.graphql.scalars import SCALARS
+from api.graphql.statements import StatementQueries
 from api.graphql.types import Agent
 from api.graphql.visibility import SchemaVisibility
 from api.graphql.withdrawals import WithdrawalQueries
@@ -129,6 +131,7 @@ MUTATIONS = (
     PlanCorrectionMutations,
     JobMutations,
     PayoutMutations,
+    StatementMutations,
 )
 
 QUERY = merge_types(
@@ -144,6 +147,7 @@ QUERY = merge_types(
         PayeeQueries,
         OutboxQueries,
         PayoutQueries,
+        StatementQueries,
     ),
 )
 MUTATION = merge_types("Mutation", MUTATIONS)

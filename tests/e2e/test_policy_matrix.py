@@ -79,6 +79,16 @@ CALLS: dict[str, str] = {
     "recordCarrierSettlement": '{ recordCarrierSettlement(input: {rowId: "r", iccid: "none", period: "2026-03", totalCommission: "1", networkStatus: NORMAL, noArrears: true, noSuspension: true, noComplaint: true}) { userErrors { code } } }',
     "applyPlanCorrection": f'{{ applyPlanCorrection(input: {{code: "level1", from: "{T}", rules: {RULES}, reason: "r"}}) {{ userErrors {{ code }} }} }}',
     "startPlanSimulation": f'{{ startPlanSimulation(input: {{code: "level1", from: "{T}", rules: {RULES}}}) {{ userErrors {{ code }} }} }}',
+    "walletMovements": '{ walletMovements(agentCode: "P1") { edges { node { amount } } } }',
+    "statements": '{ statements(agentCode: "P1") { edges { node { id } } } }',
+    "statement": '{ statement(id: "none") { id } }',
+    "generateStatements": '{ generateStatements(input: {cycle: "2026-02"}) { userErrors { code } } }',
+    "approveStatement": '{ approveStatement(input: {id: "none"}) { userErrors { code } } }',
+    "rejectStatement": '{ rejectStatement(input: {id: "none", reason: "r"}) { userErrors { code } } }',
+    "voidStatement": '{ voidStatement(input: {id: "none", reason: "r"}) { userErrors { code } } }',
+    "proposeCommissionAdjustment": '{ proposeCommissionAdjustment(input: {agentCode: "P1", adjustmentId: "a", amount: "1", direction: INCREASE, reason: "r"}) { userErrors { code } } }',
+    "approveCommissionAdjustment": '{ approveCommissionAdjustment(input: {agentCode: "P1", adjustmentId: "none"}) { userErrors { code } } }',
+    "rejectCommissionAdjustment": '{ rejectCommissionAdjustment(input: {agentCode: "P1", adjustmentId: "none", reason: "r"}) { userErrors { code } } }',
 }
 ROOTS = {"Query": QUERY, "Mutation": MUTATION}
 

@@ -63,6 +63,8 @@ def test_rebuild_while_reading_and_writing(fenrun, dsn: str) -> None:
             "wallet_balances",
             "activations",
             "platform_months",
+            "wallet_movements",
+            "statements",
         ):
             assert (
                 rebuild(

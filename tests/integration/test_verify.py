@@ -104,3 +104,31 @@ def test_cli_verify(fenrun, dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(cli, ["verify", "--samples", "10", "--seed", "3"])
     assert result.exit_code == 1
     assert "performance A" in result.output
+
+
+def statements_and_adjustments(fenrun) -> None:
+    ledger, later = fenrun.ledger, T0 + timedelta(days=61)
+    ledger.propose_adjustment("B", "adj-1", 300, True, Audit("ops", later, "missed"))
+    ledger.decide_adjustment("B", "adj-1", True, Audit("fin", later))
+    fenrun.catch_up()
+    ledger.generate_statements("2026-04", Audit("fin", later))
+    fenrun.catch_up()
+    rows = fenrun.read._all("SELECT id FROM statements WHERE agent_code = 'C'")
+    ledger.decide_statement(rows[0]["id"], "APPROVE", Audit("fin-2", later))
+    ledger.top_up_deposit("C", 100, Audit("fin", T0 + timedelta(days=2)))  # a late item
+    fenrun.catch_up()
+    ledger.generate_statements("2026-05", Audit("fin", later))
+    fenrun.catch_up()
+
+
+def test_the_movement_ledger_and_statements_equal_replay(fenrun, dsn: str) -> None:
+    populate(fenrun)
+    statements_and_adjustments(fenrun)
+    head = fenrun.read.caught_up()
+    log = LedgerLog(fenrun.ledger)
+    assert verify(fenrun.read, log, fenrun.settings.zone, samples=head, seed=1) == []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("UPDATE wallet_movements SET debt = debt + 1 WHERE agent_code = 'B'")
+    found = verify(fenrun.read, log, fenrun.settings.zone, samples=5, seed=2)
+    assert found
+    assert all("movement ledger B" in line for line in found)

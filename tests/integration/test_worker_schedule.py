@@ -37,6 +37,7 @@ def test_the_worker_releases_due_commissions_on_schedule(fenrun, dsn, tmp_path) 
         None,
         FENRUN_DATABASE_URL=dsn,
         FENRUN_RELEASE_SCHEDULE="2s",
+        FENRUN_STATEMENT_SCHEDULE="off",
         FENRUN_POLL_INTERVAL_SECONDS="0.2",
         FENRUN_WORKER_METRICS_PORT=str(metrics_port),
     )

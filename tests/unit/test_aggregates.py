@@ -407,6 +407,7 @@ def test_card_assign_needs_iccid():
 class Withdrawn(Wallet.BalanceEvent):
     """Test-only payout stand-in: moves money out of `available`, independent of any payout API."""
 
+    MOVEMENT = "withdrawal_requested"
     amount_fen: int
 
     def deltas(self) -> dict[str, int]:

@@ -8,7 +8,12 @@ from api.graphql.schema import schema
 from projections.queries import VIEWS
 
 # Payload types whose fields are read from views after the write.
-READING_PAYLOADS = {"WalletPayload", "UnfreezeRequestsPayload"}
+READING_PAYLOADS = {
+    "WalletPayload",
+    "UnfreezeRequestsPayload",
+    "StatementPayload",
+    "AdjustmentPayload",
+}
 
 
 def _name(field_type: object) -> str:

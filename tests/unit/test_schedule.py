@@ -88,9 +88,22 @@ def test_a_failing_job_is_tried_again_at_its_next_time() -> None:
 
 def test_the_release_job_follows_the_setting() -> None:
     def app(schedule: str) -> SimpleNamespace:
-        return SimpleNamespace(settings=Settings(release_schedule=schedule))
+        return SimpleNamespace(
+            settings=Settings(release_schedule=schedule, statement_schedule="off")
+        )
 
     assert [job.name for job in scheduled_jobs(app("15m"))] == ["release_due"]  # type: ignore[arg-type]
     assert scheduled_jobs(app("off")) == []  # type: ignore[arg-type]
     [job] = scheduled_jobs(app("0 2 * * *"))  # type: ignore[arg-type]
     assert job.schedule == Cron("0 2 * * *", ZoneInfo("Asia/Shanghai"))
+
+
+def test_the_statement_job_follows_its_settings() -> None:
+    settings = Settings(release_schedule="off", statement_schedule="0 4 1 * *")
+    [job] = scheduled_jobs(SimpleNamespace(settings=settings))  # type: ignore[arg-type]
+    assert job.name == "generate_statements"
+    assert job.schedule == Cron("0 4 1 * *", ZoneInfo("Asia/Shanghai"))
+    with pytest.raises(ValueError, match="statement_schedule"):
+        Settings(statement_schedule="sometimes")
+    with pytest.raises(ValueError, match="statement_cycle"):
+        Settings(statement_cycle="yearly")  # type: ignore[arg-type]
