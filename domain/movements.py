@@ -36,6 +36,7 @@ CATEGORIES: dict[str, str | None] = {
     "unfreeze_requested": "unfreezing",
     "unfreeze_rejected": "unfreezing",
     "unfreeze_approval_recorded": None,
+    "withdrawal_approval_recorded": None,
     "commission_approved": "approved",
     "commission_voided": "voided",
     "commission_clawed_back": "clawed_back",

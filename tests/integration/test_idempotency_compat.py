@@ -37,7 +37,7 @@ from application.results import (
     UplineBound,
     WithdrawalRecorded,
 )
-from application.use_cases import identity, payees, payouts, withdrawals
+from application.use_cases import identity, payees, payouts, statements, withdrawals
 from application.use_cases.identity import AddUser
 from domain.common import Audit, aggregate_id
 from domain.errors import IdempotencyKeyReused
@@ -190,8 +190,8 @@ def another(command: Command[Any]) -> Command[Any]:
 def test_every_use_case_has_a_stored_v1_key() -> None:
     assert set(stored_v1()) == set(RETRIES)
     # Every command that existed when scheme 1 was recorded; identity's, withdrawal review's,
-    # payees' and payouts' came after it.
-    later = {IDENTITY, withdrawals.__name__, payees.__name__, payouts.__name__}
+    # payees', payouts' and statements' came after it.
+    later = {IDENTITY, *(m.__name__ for m in (withdrawals, payees, payouts, statements))}
     before_scheme_2 = {c for c in Command.__subclasses__() if c.__module__ not in later}
     assert {type(c) for c, _ in RETRIES.values()} == before_scheme_2
     assert len(before_scheme_2) == 22
