@@ -18,6 +18,7 @@ from domain.book import LineEffect
 from domain.card import Card
 from domain.order import Order
 from domain.plan import CommissionPlan
+from domain.settlement import CarrierSettlement
 from domain.wallet import BUCKETS, Wallet
 from projections.rows import copy_rows
 
@@ -434,7 +435,9 @@ class _Totals:
 class PlatformTotals(View):
     """Cumulative income, refunds, agent credits and payouts.
 
-    Platform net = income - refunds - credits; what agents hold = credits - paid out.
+    Platform net = income - refunds - credits; what agents hold = credits - paid out. Income is
+    what customers paid for completed orders and what carriers pay for number cards (a settlement
+    row's total): the agents' shares of it are credits like any other commission.
     """
 
     name = "platform_totals"
@@ -442,6 +445,7 @@ class PlatformTotals(View):
     event_types = (
         Order.Completed,
         Order.Refunded,
+        CarrierSettlement.Recorded,
         Wallet.CommissionAccrued,
         Wallet.WithdrawalPaid,
         Wallet.CommissionVoided,
@@ -460,6 +464,8 @@ class PlatformTotals(View):
         t = self.totals
         if isinstance(event, Order.Completed):
             t.income += event.paid_fen
+        elif isinstance(event, CarrierSettlement.Recorded):
+            t.income += event.total_fen
         elif isinstance(event, Order.Refunded):
             t.refunded += event.amount_fen
         elif isinstance(event, Wallet.CommissionAccrued):

@@ -169,6 +169,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Query", "simulatePlan"): READ,
     ("Query", "planSimulationJob"): READ,
     ("Query", "auditHead"): READ,
+    # Carrier files: finance and admin run them, auditors read them (decision 0028).
+    ("Query", "settlementImports"): staff(ADMIN, FINANCE, AUDITOR),
     # -- nested fields that can reach outside the subtree they were reached from ----------------
     ("Agent", "children"): staff(*STAFF, agent=OwnEntries("code")),
     # -- mutations: auditors change nothing ------------------------------------------------------

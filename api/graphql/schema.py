@@ -20,6 +20,7 @@ from strawberry.tools import merge_types
 from api.graphql.audit import AuditQueries
 from api.graphql.context import Written, view_states
 from api.graphql.cost import QueryCost
+from api.graphql.imports import ImportQueries
 from api.graphql.jobs import JobMutations, JobQueries
 from api.graphql.limits import Admission, ReadTimeouts
 from api.graphql.me import MeQueries
@@ -124,7 +125,8 @@ MUTATIONS = (
 )
 
 QUERY = merge_types(
-    "Query", (MeQueries, Query, ReportQueries, PlanQueries, AuditQueries, JobQueries)
+    "Query",
+    (MeQueries, Query, ReportQueries, PlanQueries, AuditQueries, JobQueries, ImportQueries),
 )
 MUTATION = merge_types("Mutation", MUTATIONS)
 enforce(QUERY, MUTATION, Agent)  # the policy table, on every field it names (api/graphql/policy.py)

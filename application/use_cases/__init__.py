@@ -16,7 +16,11 @@ from application.use_cases.commissions import (
 from application.use_cases.levels import DefineAgentLevels, SetAgentLevel
 from application.use_cases.orders import CompleteOrder, PlaceOrder, RefundOrder
 from application.use_cases.plans import CorrectCommissionPlan, DefineCommissionPlan
-from application.use_cases.settlements import RecordCarrierSettlement
+from application.use_cases.settlements import (
+    RecordCarrierSettlement,
+    RecordSettlementImport,
+    RecordSettlementRows,
+)
 from application.use_cases.wallets import RequestWithdrawal, SettleWithdrawal, TopUpDeposit
 
 __all__ = [
@@ -32,6 +36,8 @@ __all__ = [
     "PlaceOrder",
     "RecordCarrierSettlement",
     "RecordRecharge",
+    "RecordSettlementImport",
+    "RecordSettlementRows",
     "RefundOrder",
     "RegisterAgent",
     "RejectUnfreezeRequests",
