@@ -172,6 +172,7 @@ class SettlementImporter:
             good += self._decide(parsed, columns, report)
             if self.progress:
                 self.progress(report.rows)
+        report.problems.sort(key=lambda p: p.row)  # stable: a row's cells stay in column order
         return good
 
     def _repeated(
