@@ -81,6 +81,7 @@ COSTS: dict[str, FieldCost] = {
     "Query.auditHead": QUERY,
     "Query.planSimulationJob": QUERY,
     "Query.me": FieldCost(0),  # the token's claims: nothing read
+    "Query.settlementImports": FieldCost(2, paged=True),  # the imports' records, from the log
     # -- fields that read more ---------------------------------------------------------------------
     "Agent.children": FieldCost(1, paged=True),
     "Agent.wallet": QUERY,
@@ -93,6 +94,7 @@ COSTS: dict[str, FieldCost] = {
     "PlanSimulation.commissions": FieldCost(0, paged=True),  # pages through a result in memory
     "PlanSimulation.agents": FieldCost(0, items=50),
     "PlanSimulationJob.simulation": QUERY,  # decodes the stored result
+    "SettlementImport.problems": FieldCost(0, items=10),  # on the import's record (500 at most)
     "*.userErrors": FieldCost(0, items=2),
     # -- mutations -------------------------------------------------------------------------------
     "Mutation.registerAgent": WRITE,
@@ -116,7 +118,6 @@ COSTS: dict[str, FieldCost] = {
     "Mutation.defineAgentLevels": WRITE,
     "Mutation.setAgentLevel": WRITE,
     "Mutation.recordCarrierSettlement": WRITE,
-    "Query.settlementImports": FieldCost(5),  # one read of the log; problems are bounded
     "Mutation.applyPlanCorrection": SIMULATION,  # simulates its preview in the request
     "Mutation.startPlanSimulation": FieldCost(10, rate_limited=True),  # queues a job
 }

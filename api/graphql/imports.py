@@ -37,10 +37,10 @@ class SettlementImport:
 class ImportQueries:
     @strawberry.field(description="Carrier settlement files imported, newest first, as of asOf.")
     async def settlement_imports(
-        self, info: strawberry.Info, as_of: AsOf = None, first: int = 50
+        self, info: strawberry.Info, as_of: AsOf = None, first: int = 10
     ) -> list[SettlementImport]:
-        if not 1 <= first <= 500:
-            raise ValueError("first must be between 1 and 500")
+        if not 1 <= first <= 100:
+            raise ValueError("first must be between 1 and 100")
         pinned = await info.context.pin(as_of, None, info)
         found = await run_in_threadpool(recorded_imports, info.context.app.ledger, pinned.position)
         return [

@@ -34,6 +34,7 @@ CALLS: dict[str, str] = {
     "ranking": '{ ranking(month: "2026-03") { agentCode } }',
     "simulatePlan": f'{{ simulatePlan(code: "level1", from: "{T}", rules: {RULES}) {{ userErrors {{ code }} }} }}',
     "auditHead": "{ auditHead { position } }",
+    "settlementImports": "{ settlementImports { fileHash } }",
     "planSimulationJob": '{ planSimulationJob(id: "00000000-0000-0000-0000-000000000000") { id } }',
     "registerAgent": '{ registerAgent(input: {code: "N", name: "N"}) { userErrors { code } } }',
     "bindUpline": '{ bindUpline(input: {agentCode: "P2", parentCode: "P1"}) { userErrors { code } } }',
@@ -136,8 +137,9 @@ def test_every_role_against_every_field(gql: GraphQLClient) -> None:
     assert refused[Role.AUDITOR] == {n for r, n in schema_fields() if r == "Mutation"}
     assert refused[Role.AGENT] == {
         "platformTotals", "commissionPlans", "platformMonth", "simulatePlan", "auditHead",
-        "planSimulationJob",
+        "planSimulationJob", "settlementImports",
         *(n for r, n in schema_fields() if r == "Mutation"),
     } - {"setCostPrice", "setRetailPrice", "placeOrder", "requestWithdrawal"}  # fmt: skip
     assert "approveUnfreezeRequests" in refused[Role.ADMIN] & refused[Role.OPERATOR]
     assert "approveUnfreezeRequests" not in refused[Role.FINANCE]
+    assert "settlementImports" in refused[Role.OPERATOR] - refused[Role.AUDITOR]

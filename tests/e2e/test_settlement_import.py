@@ -69,7 +69,7 @@ def test_all_or_nothing_then_accept_valid_then_the_same_file(gql: GraphQLClient)
     setup(gql, [LONG])
     content = xlsx(GOOD + BAD)
     status, body = upload(gql, "march.xlsx", content)
-    assert status == 422 and body["status"] == "REFUSED"
+    assert (status, body["status"]) == (422, "REFUSED")
     assert (body["rows"], body["applied"], body["refused"]) == (4, 0, 2)
     assert problems(body) == [
         (4, "ICCID", "CARD_NOT_FOUND"),
@@ -80,13 +80,13 @@ def test_all_or_nothing_then_accept_valid_then_the_same_file(gql: GraphQLClient)
     assert totals(gql)["income"] == "0.00"  # nothing applied
 
     status, body = upload(gql, "march.xlsx", content, acceptValid="true")
-    assert status == 200 and body["status"] == "PARTIAL"
+    assert (status, body["status"]) == (200, "PARTIAL")
     assert (body["rows"], body["applied"], body["refused"]) == (4, 2, 2)
     # 30.00 and 20.50, 40% each to the agent: 12.00 + 8.20
     assert totals(gql) == {"income": "50.50", "agentCredits": "20.20", "net": "30.30"}
 
     status, again = upload(gql, "renamed.xlsx", content, acceptValid="true")
-    assert status == 200 and again["status"] == "ALREADY_IMPORTED"
+    assert (status, again["status"]) == (200, "ALREADY_IMPORTED")
     assert "nothing changed" in again["message"]
     assert totals(gql) == {"income": "50.50", "agentCredits": "20.20", "net": "30.30"}
 
@@ -113,10 +113,10 @@ def test_all_or_nothing_then_accept_valid_then_the_same_file(gql: GraphQLClient)
 def test_a_csv_a_known_row_unchanged_and_a_changed_one(gql: GraphQLClient) -> None:
     setup(gql, [LONG])
     status, first = upload(gql, "march.csv", as_csv(GOOD))
-    assert status == 200 and first["status"] == "APPLIED" and first["applied"] == 2
+    assert (status, first["status"], first["applied"]) == (200, "APPLIED", 2)
     changed = [GOOD[0], [*GOOD[1][:2], "21.00", *GOOD[1][3:]]]  # same id (ICCID/period)
     status, body = upload(gql, "march-v2.csv", as_csv(changed))
-    assert status == 422 and body["status"] == "REFUSED"
+    assert (status, body["status"]) == (422, "REFUSED")
     assert problems(body) == [(3, None, "ROW_CHANGED")]
     assert "totalCommission" in body["problems"][0]["message"]
     status, body = upload(gql, "march-v2.csv", as_csv(changed), acceptValid="true")
