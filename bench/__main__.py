@@ -13,6 +13,7 @@ Progress goes to stderr. Each benchmark makes its own database on the server nam
   python -m bench --only simulate --runs 3
   python -m bench --only chain    # the hash chain's cost on the write path (on vs off)
   python -m bench --only cost     # a light read's latency under four heavy clients (issue 9)
+  python -m bench --only settlement_import --rows 100000   # a carrier file vs raw COPY (issue 13)
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ SIZES = {
         # cost: completed sales of its history; seconds per scenario
         "cost_sales": 5_000,
         "cost_seconds": 20,
+        "settlement_rows": 1_000_000,
     },
     "quick": {
         "orders": 200,
@@ -68,6 +70,7 @@ SIZES = {
         "chain_saves": 5,
         "cost_sales": 1_000,
         "cost_seconds": 8,
+        "settlement_rows": 10_000,
     },
 }
 MODES = ("per_command", "per_command_keys", "batched")
@@ -84,6 +87,7 @@ BENCHMARKS = (
     "simulate",
     "chain",
     "cost",
+    "settlement_import",
 )
 VIEW_NAMES = (
     "directory",
@@ -117,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         help="views to rebuild one by one with projections.rebuild.rebuild (default: all up to"
         f" {PER_VIEW_DEFAULT_MAX_EVENTS} events, else none)",
     )
+    parser.add_argument("--rows", type=int, help="rows of the settlement_import file")
     parser.add_argument("--only", choices=BENCHMARKS, action="append", help="run only these")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(DEFAULT_MODES))
     parser.add_argument("--server-url", help="server to make databases on (overrides env)")
@@ -129,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("orders", "chunk", "big", "samples", "events"):
         if getattr(args, key) is not None:
             sizes[key] = getattr(args, key)
+    if args.rows is not None:
+        sizes["settlement_rows"] = args.rows
     selected = args.only or list(BENCHMARKS)
 
     # Anything printed to stdout by libraries (structlog's default logger prints there) would
@@ -140,7 +147,16 @@ def main(argv: list[str] | None = None) -> int:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-    from bench import chain, cost, engine, report_query, simulate, throughput, wallet_query
+    from bench import (
+        chain,
+        cost,
+        engine,
+        report_query,
+        settlement_import,
+        simulate,
+        throughput,
+        wallet_query,
+    )
     from bench.common import ROOT, code_version, progress, server
     from bench.history import Histories
 
@@ -213,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "cost": lambda: cost.run(
                 srv.url, sales=sizes["cost_sales"], seconds=sizes["cost_seconds"]
+            ),
+            "settlement_import": lambda: settlement_import.run(
+                srv.url, rows=sizes["settlement_rows"]
             ),
         }
         if args.profile and "throughput" in selected:
@@ -349,6 +368,13 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
             name: {k: c[name][k] for k in ("light_p50_ms", "light_p99_ms", "meets_p99_under_100ms")}
             for name in ("baseline", "simulations", "largest_reads", "refused")
         }
+    with contextlib.suppress(KeyError, TypeError):
+        s = doc["settlement_import"]
+        out["settlement_import"] = {
+            k: s[k]
+            for k in ("rows", "total_seconds", "raw_copy_seconds", "ratio_total_over_raw",
+                      "projected_seconds_for_1m", "meets_60s_per_1m")
+        }  # fmt: skip
     return out
 
 
