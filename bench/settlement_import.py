@@ -2,8 +2,8 @@
 a raw COPY of the same rows into a plain table, in the same run on the same server (issue 13;
 target: 1,000,000 rows in at most 60 s).
 
-Setup (untimed): one agent, a number-card package, a LONG_TERM plan paying 40%, and N/10 cards
-assigned and activated (saved 1,000 per save through the domain). The file is a CSV in the
+Setup (untimed): a number-card package, a LONG_TERM plan paying 40%, and N/10 cards assigned
+and activated (saved 1,000 per save through the domain), 100 cards per agent. The file is a CSV in the
 default (Chinese) profile, ten periods per card.
 
 Timed:
@@ -27,6 +27,7 @@ import psycopg
 from bench.common import Timer, audit_time, check, database, plan_start, progress, rnd
 
 PERIODS = [f"2025-{m:02d}" for m in range(1, 11)]
+CARDS_PER_AGENT = 100  # so 1,000 settlement rows per agent's wallet
 HEADER = [
     "ICCID",
     "结算月份",
@@ -64,16 +65,18 @@ def _setup(app: Any, rows: int) -> None:
 
     ledger = app.ledger
     audit = Audit("bench", audit_time(), "setup")
-    ledger.register_agent("A", "Agent A", None, True, audit)
+    cards = _cards(rows)
+    agents = [f"A{i:05d}" for i in range((len(cards) + CARDS_PER_AGENT - 1) // CARDS_PER_AGENT)]
+    for code in agents:
+        ledger.register_agent(code, f"Agent {code}", None, True, audit)
     ledger.define_package("NC", "Number card", "NUMBER", 0, 1, audit)
     ledger.define_commission_plan(
         "lt", plan_start(), [{"code": "lt40", "kind": "LONG_TERM", "rate": "40%"}], audit
     )
-    cards = _cards(rows)
     for lo in range(0, len(cards), 1000):
         made = []
-        for iccid in cards[lo : lo + 1000]:
-            card = Card.assign(iccid, "A", "NC", "NUMBER", audit)
+        for n, iccid in enumerate(cards[lo : lo + 1000], lo):
+            card = Card.assign(iccid, agents[n // CARDS_PER_AGENT], "NC", "NUMBER", audit)
             card.activate(audit)
             made.append(card)
         ledger.save(*made)
