@@ -44,6 +44,7 @@ The tests at the end of the file pin down the bugs the machine found (fixed in f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -1063,10 +1064,8 @@ class LedgerMachine(RuleBasedStateMachine):
             # Idempotent per row id: the same row answers its first result, other data under
             # the id is refused; either way nothing is recorded again.
             before = self.head()
-            try:
+            with contextlib.suppress(AlreadyExists, IdempotencyKeyReused):
                 call()
-            except (AlreadyExists, IdempotencyKeyReused):
-                pass
             assert self.head() == before
             return None
         lines = self.m.settlement_lines(row_id, iccid, total, normal, self.now)
