@@ -3,10 +3,16 @@
 
 import csv
 import io
+import secrets
+import time
 
+import httpx
 import xlsxwriter
 from python_calamine import CalamineWorkbook
 
+from api.auth.sealing import Sealer
+from api.auth.signatures import sign
+from domain.common import Audit
 from tests.e2e.conftest import GraphQLClient
 from tests.e2e.test_rules_settlement import LONG, setup
 
@@ -172,3 +178,30 @@ def test_exports_read_back_with_their_position(gql: GraphQLClient) -> None:
     assert (
         agent.http.get("/v1/exports/platform-month.xlsx", headers=agent.auth()).status_code == 403
     )
+
+
+def test_a_machine_uploads_with_a_signed_request(gql: GraphQLClient, fenrun) -> None:
+    setup(gql, [LONG])
+    secret, key_id = secrets.token_urlsafe(32), "fk_files"
+    sealed = Sealer.of(fenrun.settings).seal(secret, key_id)
+    fenrun.ledger.issue_api_key(
+        key_id, "carrier", ("settlements",), sealed, Audit("ops", fenrun.clock.now())
+    )
+    request = httpx.Request("POST", "http://x", files={"file": ("march.csv", as_csv(GOOD))})
+    body, content_type = request.read(), request.headers["content-type"]
+    path = "/v1/carrier-settlements/files"
+    stamp, nonce = str(int(time.time())), secrets.token_hex(12)
+    headers = {
+        "content-type": content_type,
+        "x-fenrun-key": key_id,
+        "x-fenrun-timestamp": stamp,
+        "x-fenrun-nonce": nonce,
+        "x-fenrun-signature": sign(secret, "POST", path, stamp, nonce, body),
+    }
+    done = gql.http.post(path, content=body, headers=headers)
+    assert done.status_code == 200, done.text
+    assert (done.json()["status"], done.json()["applied"]) == ("APPLIED", 2)
+    [listed] = gql("{ settlementImports { recordedBy } }")["data"]["settlementImports"]
+    assert listed == {"recordedBy": "key:fk_files"}
+    tampered = body.replace(b"30.0", b"99.0")
+    assert gql.http.post(path, content=tampered, headers=headers).status_code == 401
