@@ -39,6 +39,7 @@ from application.results import (
 )
 from application.use_cases import identity
 from application.use_cases.identity import AddUser
+from application.use_cases.settlements import RecordSettlementImport, RecordSettlementRows
 from domain.common import Audit, aggregate_id
 from domain.errors import IdempotencyKeyReused
 from domain.idempotency import IdempotencyKey
@@ -190,7 +191,10 @@ def another(command: Command[Any]) -> Command[Any]:
 def test_every_use_case_has_a_stored_v1_key() -> None:
     assert set(stored_v1()) == set(RETRIES)
     # Every command that existed when scheme 1 was recorded; identity's came after it.
-    before_scheme_2 = {c for c in Command.__subclasses__() if c.__module__ != IDENTITY}
+    later = {RecordSettlementRows, RecordSettlementImport}  # carrier files (issue 13)
+    before_scheme_2 = {
+        c for c in Command.__subclasses__() if c.__module__ != IDENTITY and c not in later
+    }
     assert {type(c) for c, _ in RETRIES.values()} == before_scheme_2
     assert len(before_scheme_2) == 22
 
