@@ -83,8 +83,8 @@ def import_settlements(
         ) as bar:  # fmt: skip
             task = bar.add_task(f"checking {file.name}", total=None)
 
-            def progress(done: int) -> None:
-                bar.update(task, completed=done)
+            def progress(phase: str, done: int, total: int | None) -> None:
+                bar.update(task, description=f"{phase} {file.name}", completed=done, total=total)
 
             importer = SettlementImporter(
                 fenrun.ledger, profiles[profile], audit, accept_valid, progress

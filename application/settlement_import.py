@@ -109,7 +109,8 @@ class SettlementImporter:
     profile: Profile
     audit: Audit
     accept_valid: bool = False
-    progress: Callable[[int], None] | None = None  # rows done so far (checked, then applied)
+    # (phase, rows done, rows in the phase or None while unknown): "checking", then "applying"
+    progress: Callable[[str, int, int | None], None] | None = None
 
     def run(self, content: bytes, file_name: str) -> ImportReport:
         digest = file_hash(content)
@@ -171,7 +172,7 @@ class SettlementImporter:
                     parsed.append((number, row))
             good += self._decide(parsed, columns, report)
             if self.progress:
-                self.progress(report.rows)
+                self.progress("checking", report.rows, None)
         report.problems.sort(key=lambda p: p.row)  # stable: a row's cells stay in column order
         return good
 
@@ -242,7 +243,7 @@ class SettlementImporter:
             report.agent_share_fen += done.result.agent_share_fen
             report.platform_share_fen += done.result.platform_share_fen
             if self.progress:
-                self.progress(report.rows + report.applied)
+                self.progress("applying", report.applied, len(good))
 
 
 _NAMES = (
