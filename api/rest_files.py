@@ -39,6 +39,7 @@ from domain.identity import Role, Scope
 router = APIRouter(prefix="/v1", tags=["files"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 UPLOADERS = frozenset({Role.FINANCE, Role.OPERATOR})
+MAX_PROBLEMS_ANSWERED = 10_000  # a file of a million bad rows answers its first ten thousand
 
 
 def _roles_of(field: str) -> frozenset[Role]:
@@ -96,9 +97,10 @@ def _report_json(report: ImportReport) -> dict[str, Any]:
         "unchanged": report.unchanged,
         "refused": report.refused,
         "position": str(report.position) if report.position is not None else None,
+        "problemCount": len(report.problems),
         "problems": [
             {"row": p.row, "column": p.column, "code": p.code, "message": p.message}
-            for p in report.problems
+            for p in report.problems[:MAX_PROBLEMS_ANSWERED]
         ],
         "report": f"/v1/carrier-settlements/files/{report.file_hash}/report.xlsx",
     }
