@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from api.audit_cli import audit_cli
+from api.files_cli import export, import_cli
 from api.identity_cli import keys_cli, token, users_cli
 from api.observability.logs import configure_logging
 from api.statements_cli import statements_cli
@@ -30,6 +31,8 @@ app.add_typer(users_cli, name="users")
 app.add_typer(keys_cli, name="keys")
 app.add_typer(statements_cli, name="statements")
 app.command()(token)
+app.add_typer(import_cli, name="import")
+app.command()(export)
 db_cli = typer.Typer(no_args_is_help=True, help="The embedded PostgreSQL server.")
 app.add_typer(db_cli, name="db")
 console = Console(stderr=True)

@@ -176,6 +176,8 @@ class Ledger(Application):
     decide_statement = use_case(statements.DecideStatement)
     propose_adjustment = use_case(statements.ProposeAdjustment)
     decide_adjustment = use_case(statements.DecideAdjustment)
+    record_settlement_rows = use_case(uc.RecordSettlementRows)
+    record_settlement_import = use_case(uc.RecordSettlementImport)
     add_user = use_case(identity.AddUser)
     set_user_roles = use_case(identity.SetUserRoles)
     disable_user = use_case(identity.DisableUser)
@@ -316,6 +318,22 @@ class Ledger(Application):
 
     def card(self, iccid: str) -> Card:
         return self._get(Card, "card", iccid, CardNotFound)
+
+    def cards(self, iccids: Iterable[str]) -> dict[str, Card | None]:
+        """Many cards in one query (a settlement file's rows): None for those not known."""
+        ids = {aggregate_id("card", iccid): iccid for iccid in iccids}
+        found: dict[str, Card | None] = dict.fromkeys(ids.values())
+        histories = self.recorder.select_histories(ids)  # type: ignore[attr-defined]
+        for originator_id, stored in histories.items():
+            card = None
+            for event in self.mapper.decode_all(stored):  # type: ignore[attr-defined]
+                card = event.mutate(card)
+            found[ids[originator_id]] = card
+        return found
+
+    def existing(self, originator_ids: Iterable[UUID]) -> set[UUID]:
+        """Which of these aggregates exist (one query)."""
+        return self.recorder.select_existing(originator_ids)  # type: ignore[attr-defined,no-any-return]
 
     def wallet(self, agent_code: str) -> Wallet:
         found = self._find(Wallet, aggregate_id("wallet", agent_code))

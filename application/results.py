@@ -215,6 +215,20 @@ class AdjustmentRecorded(Result):
     status: str  # PROPOSED, AWAITING_SECOND_APPROVAL, APPROVED or REJECTED
 
 
+class SettlementRowsRecorded(Result):
+    """Rows of a carrier file recorded in one command, with what they split into."""
+
+    rows: int
+    agent_share_fen: int
+    platform_share_fen: int
+
+
+@dataclass(frozen=True)
+class SettlementImportRecorded(Result):
+    file_hash: str
+    applied: int
+
+
 RESULTS: dict[str, type[Result]] = {
     cls.__name__: cls
     for cls in (
@@ -243,6 +257,8 @@ RESULTS: dict[str, type[Result]] = {
         LevelsDefined,
         AgentLevelSet,
         SettlementRecorded,
+        SettlementRowsRecorded,
+        SettlementImportRecorded,
         UserRecorded,
         ApiKeyRecorded,
         StatementsGenerated,

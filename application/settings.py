@@ -311,6 +311,12 @@ class Settings(BaseSettings):
         description="Who gets 'Did you mean ...?' field suggestions in errors. With"
         " FENRUN_AUTH=off: everyone.",
     )
+    settlement_profiles_file: Path | None = Field(
+        default=None,
+        description="A TOML file of the company's own column profiles for carrier settlement"
+        " files (docs/imports.md); its profiles add to the shipped ones or replace them by name."
+        " Unset: the shipped profiles only.",
+    )
     persisted_queries_file: Path | None = Field(
         default=None,
         description="A JSON file {sha256 hex: operation text}. Set: only those operations run"

@@ -14,6 +14,7 @@ Progress goes to stderr. Each benchmark makes its own database on the server nam
   python -m bench --only chain    # the hash chain's cost on the write path (on vs off)
   python -m bench --only cost     # a light read's latency under four heavy clients (issue 9)
   python -m bench --only statements --events 200000  # a month's statements for every agent
+  python -m bench --only settlement_import --rows 100000   # a carrier file vs raw COPY (issue 13)
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ SIZES = {
         # cost: completed sales of its history; seconds per scenario
         "cost_sales": 5_000,
         "cost_seconds": 20,
+        "settlement_rows": 1_000_000,
     },
     "quick": {
         "orders": 200,
@@ -69,6 +71,7 @@ SIZES = {
         "chain_saves": 5,
         "cost_sales": 1_000,
         "cost_seconds": 8,
+        "settlement_rows": 10_000,
     },
 }
 MODES = ("per_command", "per_command_keys", "batched")
@@ -86,6 +89,7 @@ BENCHMARKS = (
     "chain",
     "cost",
     "statements",
+    "settlement_import",
 )
 VIEW_NAMES = (
     "directory",
@@ -121,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         help="views to rebuild one by one with projections.rebuild.rebuild (default: all up to"
         f" {PER_VIEW_DEFAULT_MAX_EVENTS} events, else none)",
     )
+    parser.add_argument("--rows", type=int, help="rows of the settlement_import file")
     parser.add_argument("--only", choices=BENCHMARKS, action="append", help="run only these")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(DEFAULT_MODES))
     parser.add_argument("--server-url", help="server to make databases on (overrides env)")
@@ -133,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("orders", "chunk", "big", "samples", "events"):
         if getattr(args, key) is not None:
             sizes[key] = getattr(args, key)
+    if args.rows is not None:
+        sizes["settlement_rows"] = args.rows
     selected = args.only or list(BENCHMARKS)
 
     # Anything printed to stdout by libraries (structlog's default logger prints there) would
@@ -149,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         cost,
         engine,
         report_query,
+        settlement_import,
         simulate,
         statements,
         throughput,
@@ -228,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
                 srv.url, sales=sizes["cost_sales"], seconds=sizes["cost_seconds"]
             ),
             "statements": lambda: statements.run(histories, sizes["events"]),
+            "settlement_import": lambda: settlement_import.run(
+                srv.url, rows=sizes["settlement_rows"]
+            ),
         }
         if args.profile and "throughput" in selected:
             jobs["profile"] = lambda: {
@@ -373,6 +384,12 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
             "ratio_generate_over_raw": s["ratio_generate_over_raw"],
             "meets_60s": s["meets_target"],
         }
+        s = doc["settlement_import"]
+        out["settlement_import"] = {
+            k: s[k]
+            for k in ("rows", "total_seconds", "raw_copy_seconds", "ratio_total_over_raw",
+                      "projected_seconds_for_1m", "meets_60s_per_1m")
+        }  # fmt: skip
     return out
 
 

@@ -4,6 +4,8 @@ API shows and `fenrun verify` checks, written once (never in a resolver)."""
 from datetime import date
 
 PERFORMANCE = ("personal_fen", "personal_orders", "team_fen", "team_orders")
+# What carriers paid for the agent's own number cards, and for its downline's.
+CARD_INCOME = ("card_income_fen", "team_card_income_fen")
 
 
 def previous_month(month: date) -> date:

@@ -4,6 +4,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from projections.figures import (
+    CARD_INCOME,
     PERFORMANCE,
     increment,
     month_credits,
@@ -23,12 +24,13 @@ class Reports:
 
     def performance(self, agent_code: str, month: date, at: int) -> dict[str, int]:
         row = self.read._one(
-            "SELECT personal_fen, personal_orders, team_fen, team_orders, activations"
+            "SELECT personal_fen, personal_orders, team_fen, team_orders, activations,"
+            " card_income_fen, team_card_income_fen"
             " FROM performance_history WHERE agent_code = %s AND month = %s AND position <= %s"
             " ORDER BY position DESC LIMIT 1",
             (agent_code, month, at),
         )
-        return row or dict.fromkeys((*PERFORMANCE, "activations"), 0)
+        return row or dict.fromkeys((*PERFORMANCE, *CARD_INCOME, "activations"), 0)
 
     def performance_increment(self, agent_code: str, month: date, at: int) -> dict[str, int]:
         """The month's performance minus the month before's, both as known at `at`."""
@@ -77,12 +79,17 @@ class Reports:
         return {**t, "agent_credits_fen": credits, "net_fen": net}
 
     def ranking(self, month: date, at: int, first: int) -> list[dict[str, Any]]:
+        """Agents by what their team brought in (sales and number-card income), then by their
+        own."""
         return self.read._all(
-            "SELECT agent_code, team_fen, personal_fen, team_orders FROM ("
-            " SELECT DISTINCT ON (agent_code) agent_code, team_fen, personal_fen, team_orders"
+            "SELECT agent_code, team_fen, personal_fen, team_orders, card_income_fen,"
+            " team_card_income_fen FROM ("
+            " SELECT DISTINCT ON (agent_code) agent_code, team_fen, personal_fen, team_orders,"
+            " card_income_fen, team_card_income_fen"
             " FROM performance_history WHERE month = %s AND position <= %s"
             " ORDER BY agent_code, position DESC) latest"
-            " WHERE team_fen > 0 OR personal_fen > 0"
-            " ORDER BY team_fen DESC, personal_fen DESC, agent_code LIMIT %s",
+            " WHERE team_fen + team_card_income_fen > 0 OR personal_fen + card_income_fen > 0"
+            " ORDER BY team_fen + team_card_income_fen DESC, personal_fen + card_income_fen DESC,"
+            " agent_code LIMIT %s",
             (month, at, first),
         )

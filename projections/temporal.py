@@ -14,6 +14,7 @@ from domain.agent import Agent
 from domain.book import CommissionStatus, LineEffect
 from domain.card import Card
 from domain.order import Order
+from domain.settlement import CarrierSettlement
 from domain.wallet import Wallet
 from projections.rows import Cumulative, Facts, copy_rows
 from projections.views import Names, Position, View
@@ -25,7 +26,11 @@ def month_of(moment: datetime, tz: ZoneInfo) -> date:
 
 
 class TeamPerformance(View):
-    """Personal and team (whole downline, as the tree was at the sale) performance per month."""
+    """Personal and team (whole downline, as the tree was at the sale) performance per month.
+
+    Number cards have no sale: what the carrier pays for an agent's card (a settlement row's
+    total) counts as the agent's card income and its uplines' team card income, in the month
+    the row took effect, beside sales (which stay sales)."""
 
     name = "team_performance"
     tables = ("agent_ancestry", "performance_history", "performance_orders", "performance_cards")
@@ -36,6 +41,7 @@ class TeamPerformance(View):
         Order.Refunded,
         Card.Assigned,
         Card.Activated,
+        CarrierSettlement.Recorded,
     )
 
     def __init__(self, names: Names, tz: ZoneInfo) -> None:
@@ -44,7 +50,15 @@ class TeamPerformance(View):
         self.history = Cumulative(
             "performance_history",
             ("agent_code", "month"),
-            ("personal_fen", "personal_orders", "team_fen", "team_orders", "activations"),
+            (
+                "personal_fen",
+                "personal_orders",
+                "team_fen",
+                "team_orders",
+                "activations",
+                "card_income_fen",
+                "team_card_income_fen",
+            ),
         )
         self.orders = Facts(
             "performance_orders",
@@ -115,6 +129,14 @@ class TeamPerformance(View):
             self.history.add(
                 (agent, month_of(event.effective_at, self.tz)), at.position, activations=1
             )
+        elif isinstance(event, CarrierSettlement.Recorded):
+            self._card_income(event, at)
+
+    def _card_income(self, row: CarrierSettlement.Recorded, at: Position) -> None:
+        month, agent = month_of(row.effective_at, self.tz), row.agent_code
+        self.history.add((agent, month), at.position, card_income_fen=row.total_fen)
+        for upline in self._team_at(agent, at.position, row.effective_at):
+            self.history.add((upline, month), at.position, team_card_income_fen=row.total_fen)
 
     def _completed(self, sale: Order.Completed, at: Position) -> None:
         """The sale counts for the seller and for the team the seller had then. The position
@@ -221,7 +243,7 @@ class PlatformMonths(View):
 
     name = "platform_months"
     tables = ("platform_month_history", "platform_month_lines")
-    event_types = (Order.Completed, Order.Refunded, Wallet.LineEvent)
+    event_types = (Order.Completed, Order.Refunded, CarrierSettlement.Recorded, Wallet.LineEvent)
 
     def __init__(self, names: Names, tz: ZoneInfo) -> None:
         super().__init__(names)
@@ -251,6 +273,11 @@ class PlatformMonths(View):
         if isinstance(event, Order.Completed):
             month = month_of(event.effective_at, self.tz)
             self.history.add((month,), p, income_fen=event.paid_fen)
+        elif isinstance(event, CarrierSettlement.Recorded):
+            # The carrier's total is income of the month the row took effect, the month its
+            # agents' shares accrue in.
+            month = month_of(event.effective_at, self.tz)
+            self.history.add((month,), p, income_fen=event.total_fen)
         elif isinstance(event, Order.Refunded):
             month = month_of(event.completed_at, self.tz)
             self.history.add((month,), p, refunded_fen=event.amount_fen)

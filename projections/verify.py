@@ -20,6 +20,7 @@ from domain.book import CommissionStatus
 from domain.card import Card
 from domain.log import EventLog
 from domain.order import Order
+from domain.settlement import CarrierSettlement
 from domain.statement import StatementBook
 from domain.wallet import BUCKETS, Wallet
 from projections.chain import ChainBroken, ChainVerifier
@@ -53,13 +54,15 @@ class Reference:
     orders: dict[str, _Order] = field(default_factory=dict)
     card_agent: dict[str, str] = field(default_factory=dict)
     perf: dict[tuple[str, date], list[int]] = field(
-        default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0, 0])
+        default_factory=lambda: defaultdict(lambda: [0] * 7)
     )
     activations: dict[tuple[str, date], list[int]] = field(
         default_factory=lambda: defaultdict(lambda: [0, 0])
     )
     movements: dict[str, int] = field(default_factory=dict)  # money movements per agent
     statements: dict[str, tuple[str, dict[str, int]]] = field(default_factory=dict)
+    # (income, refunded) by the business month of the fact (platformMonth)
+    months: dict[date, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     income: int = 0
     refunded: int = 0
     credits: int = 0
@@ -106,13 +109,25 @@ class Reference:
                 position,
             )
             self.income += order.paid
+            self.months[order.month][0] += order.paid
             self._sale(order, order.paid, 1, position, event.effective_at)
         elif isinstance(event, Order.Refunded):
             order = self.orders[self.order_code[event.originator_id]]
             self.refunded += event.amount_fen
+            assert order.month is not None
+            self.months[order.month][1] += event.amount_fen
             fully = event.refunded_total_fen == order.paid
             assert order.at is not None
             self._sale(order, -event.amount_fen, -1 if fully else 0, order.position, order.at)
+        elif isinstance(event, CarrierSettlement.Recorded):
+            # The carrier's total is the platform's income; the card's agent's card income
+            # and its uplines' (as the tree was then) team card income.
+            self.income += event.total_fen
+            month = month_of(event.effective_at, self.tz)
+            self.months[month][0] += event.total_fen
+            self.perf[(event.agent_code, month)][5] += event.total_fen
+            for upline in self.uplines(event.agent_code, position, event.effective_at):
+                self.perf[(upline, month)][6] += event.total_fen
         elif isinstance(event, Card.Assigned):
             self.card_code[event.originator_id] = event.iccid
             self.card_agent[event.iccid] = event.agent_code
@@ -221,6 +236,13 @@ def differences(ref: Reference, read: ReadModel, at: int) -> list[str]:
             totals["paid_out_fen"],
         ),
     )
+    for month, (income, refunded) in sorted(ref.months.items()):
+        figures = reports.platform_month(month, at)
+        check(
+            f"platform month {month:%Y-%m}",
+            (income, refunded),
+            (figures["income_fen"], figures["refunded_fen"]),
+        )
     for (agent, month), values in sorted(ref.perf.items()):
         p = reports.performance(agent, month, at)
         check(
@@ -232,6 +254,8 @@ def differences(ref: Reference, read: ReadModel, at: int) -> list[str]:
                 p["team_fen"],
                 p["team_orders"],
                 p["activations"],
+                p["card_income_fen"],
+                p["team_card_income_fen"],
             ],
         )
     found += increment_differences(ref, reports, at)
@@ -263,8 +287,8 @@ def increment_differences(ref: Reference, reports: Reports, at: int) -> list[str
     found: list[str] = []
     months = {(agent, m) for agent, month in ref.perf for m in (month, next_month(month))}
     for agent, month in sorted(months):
-        now = ref.perf.get((agent, month), [0] * 5)
-        before = ref.perf.get((agent, previous_month(month)), [0] * 5)
+        now = ref.perf.get((agent, month), [0] * 7)
+        before = ref.perf.get((agent, previous_month(month)), [0] * 7)
         expected = [n - b for n, b in zip(now[:4], before[:4], strict=True)]
         change = reports.performance_increment(agent, month, at)
         actual = [change[name] for name in PERFORMANCE]

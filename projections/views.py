@@ -18,6 +18,7 @@ from domain.book import LineEffect
 from domain.card import Card
 from domain.order import Order
 from domain.plan import CommissionPlan
+from domain.settlement import CarrierSettlement
 from domain.wallet import BUCKETS, Wallet
 from projections.rows import copy_rows
 
@@ -443,7 +444,9 @@ class PlatformTotals(View):
     """Cumulative income, refunds, agent credits and payouts (paid out: what left agents'
     wallets through paid withdrawals, their fees and tax included).
 
-    Platform net = income - refunds - credits; what agents hold = credits - paid out.
+    Platform net = income - refunds - credits; what agents hold = credits - paid out. Income is
+    what customers paid for completed orders and what carriers pay for number cards (a settlement
+    row's total): the agents' shares of it are credits like any other commission.
     """
 
     name = "platform_totals"
@@ -451,6 +454,7 @@ class PlatformTotals(View):
     event_types = (
         Order.Completed,
         Order.Refunded,
+        CarrierSettlement.Recorded,
         Wallet.CommissionAccrued,
         Wallet.WithdrawalPaid,
         Wallet.WithdrawalFeeCharged,
@@ -471,6 +475,8 @@ class PlatformTotals(View):
         t = self.totals
         if isinstance(event, Order.Completed):
             t.income += event.paid_fen
+        elif isinstance(event, CarrierSettlement.Recorded):
+            t.income += event.total_fen
         elif isinstance(event, Order.Refunded):
             t.refunded += event.amount_fen
         elif isinstance(event, Wallet.CommissionAccrued):

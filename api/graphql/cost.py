@@ -87,6 +87,7 @@ COSTS: dict[str, FieldCost] = {
     "Query.walletMovements": FieldCost(1, paged=True),
     "Query.statements": FieldCost(1, paged=True),
     "Query.statement": QUERY,
+    "Query.settlementImports": FieldCost(2, paged=True),  # the imports' records, from the log
     # -- fields that read more ---------------------------------------------------------------------
     "Agent.children": FieldCost(1, paged=True),
     "Agent.wallet": QUERY,
@@ -101,6 +102,7 @@ COSTS: dict[str, FieldCost] = {
     "PlanSimulation.commissions": FieldCost(0, paged=True),  # pages through a result in memory
     "PlanSimulation.agents": FieldCost(0, items=50),
     "PlanSimulationJob.simulation": QUERY,  # decodes the stored result
+    "SettlementImport.problems": FieldCost(0, items=10),  # on the import's record (500 at most)
     "*.userErrors": FieldCost(0, items=2),
     "Statement.lines": FieldCost(0, items=10),  # on its row: one per movement kind
     "Statement.categories": FieldCost(0, items=6),

@@ -185,6 +185,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Query", "walletMovements"): staff(*STAFF, agent=Downline("agent_code")),
     ("Query", "statements"): staff(*STAFF, agent=Downline("agent_code")),
     ("Query", "statement"): staff(*STAFF, agent=OwnedResult()),
+    # Carrier files: finance and admin run them, auditors read them (decision 0028).
+    ("Query", "settlementImports"): staff(ADMIN, FINANCE, AUDITOR),
     # -- nested fields that can reach outside the subtree they were reached from ----------------
     ("Agent", "children"): staff(*STAFF, agent=OwnEntries("code")),
     # -- mutations: auditors change nothing ------------------------------------------------------

@@ -45,6 +45,12 @@ class Performance:
     )
     team_orders: int
     activations: int = strawberry.field(description="Cards of the agent activated in the month.")
+    card_income: Money = strawberry.field(
+        description="What carriers paid for the agent's own number cards (settlement totals)."
+    )
+    team_card_income: Money = strawberry.field(
+        description="What carriers paid for the downline's number cards."
+    )
     increment: PerformanceIncrement
 
 
@@ -61,7 +67,9 @@ class MonthlyCount:
 @strawberry.type
 class PlatformMonth:
     month: str
-    income: Money
+    income: Money = strawberry.field(
+        description="Paid for orders completed and by carriers for number cards in the month."
+    )
     refunded: Money
     price_differences: Money
     frozen: Money
@@ -80,6 +88,8 @@ class RankedAgent:
     team_amount: Money
     personal_amount: Money
     team_orders: int
+    card_income: Money
+    team_card_income: Money
 
 
 def _reports(info: strawberry.Info, at: int) -> Reports:
@@ -97,6 +107,8 @@ def _performance(reports: Reports, agent_code: str, month: date, at: int) -> Per
         team_amount=now["team_fen"],
         team_orders=now["team_orders"],
         activations=now["activations"],
+        card_income=now["card_income_fen"],
+        team_card_income=now["team_card_income_fen"],
         increment=PerformanceIncrement(
             personal_amount=change["personal_fen"],
             team_amount=change["team_fen"],
@@ -175,7 +187,9 @@ class ReportQueries:
             net=t["net_fen"],
         )
 
-    @strawberry.field(description="Top agents by team performance in a month.")
+    @strawberry.field(
+        description="Top agents by team performance in a month: sales and number-card income."
+    )
     async def ranking(
         self,
         info: strawberry.Info,
@@ -198,6 +212,8 @@ class ReportQueries:
                 team_amount=r["team_fen"],
                 personal_amount=r["personal_fen"],
                 team_orders=r["team_orders"],
+                card_income=r["card_income_fen"],
+                team_card_income=r["team_card_income_fen"],
             )
             for i, r in enumerate(rows)
         ]

@@ -20,6 +20,7 @@ from strawberry.tools import merge_types
 from api.graphql.audit import AuditQueries
 from api.graphql.context import Written, view_states
 from api.graphql.cost import QueryCost
+from api.graphql.imports import ImportQueries
 from api.graphql.jobs import JobMutations, JobQueries
 from api.graphql.limits import Admission, ReadTimeouts
 from api.graphql.me import MeQueries
@@ -148,6 +149,7 @@ QUERY = merge_types(
         OutboxQueries,
         PayoutQueries,
         StatementQueries,
+        ImportQueries,
     ),
 )
 MUTATION = merge_types("Mutation", MUTATIONS)

@@ -358,7 +358,9 @@ class Agent:
 
 @strawberry.type
 class PlatformTotals:
-    income: Money = strawberry.field(description="Received for completed orders.")
+    income: Money = strawberry.field(
+        description="Received for completed orders, and from carriers for number cards."
+    )
     refunded: Money
     agent_credits: Money = strawberry.field(
         description="Commissions and price differences accrued, less voids and clawbacks."

@@ -30,7 +30,11 @@ from application.use_cases.payouts import (
     ResubmitPayout,
 )
 from application.use_cases.plans import CorrectCommissionPlan, DefineCommissionPlan
-from application.use_cases.settlements import RecordCarrierSettlement
+from application.use_cases.settlements import (
+    RecordCarrierSettlement,
+    RecordSettlementImport,
+    RecordSettlementRows,
+)
 from application.use_cases.wallets import RequestWithdrawal, SettleWithdrawal, TopUpDeposit
 from application.use_cases.withdrawals import (
     ApproveWithdrawals,
@@ -63,6 +67,8 @@ __all__ = [
     "RecordPayoutOutcome",
     "RecordPayoutSubmission",
     "RecordRecharge",
+    "RecordSettlementImport",
+    "RecordSettlementRows",
     "RefundOrder",
     "RegisterAgent",
     "RejectUnfreezeRequests",

@@ -1,19 +1,86 @@
-"""Number-card settlements: a carrier's settlement file, one row at a time."""
+"""Number-card settlements: a carrier's settlement file, one row at a time or many rows at once
+(a file's import, decision 0028), each row deciding the same way."""
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from application.commands import Command, Decision
-from application.results import SettlementRecorded
+from application.results import (
+    SettlementImportRecorded,
+    SettlementRecorded,
+    SettlementRowsRecorded,
+)
 from application.use_cases.limits import require_room_for_facts
+from domain.card import Card
 from domain.common import Audit
-from domain.errors import AlreadyExists
+from domain.errors import AlreadyExists, CardNotFound
 from domain.rules import lines_for_settlement
 from domain.settlement import CarrierSettlement
-from domain.values import Code, Fen, Key, Periods
+from domain.settlement_import import MAX_PROBLEMS_KEPT, SettlementImport
+from domain.values import Code, Fen, Key, Name, Periods, Reason, Whole
 
 if TYPE_CHECKING:
     from application.ledger import Ledger
+
+# A carrier row as a file import carries it: row id, ICCID, period, total (fen), network status,
+# no arrears, no suspension, no complaint, periods used.
+SettlementRow = tuple[Code, Code, Code, Fen, Code, bool, bool, bool, Periods | None]
+Count = Annotated[int, Whole(0, 100_000_000)]
+RowNumber = Annotated[int, Whole(1, 100_000_000)]
+ImportProblem = tuple[RowNumber, Name | None, Code, Reason]
+
+
+@dataclass
+class RowDecider:
+    """Decides settlement rows against one ledger state: cards read in bulk, agents' grades and
+    the plans read once, so many rows cost a few queries, not a few per row."""
+
+    ledger: "Ledger"
+    audit: Audit
+    cards: dict[str, Card | None] = field(default_factory=dict)
+    grades: dict[str, dict[str, str]] = field(default_factory=dict)
+    plans: list | None = None  # type: ignore[type-arg]
+    room_checked: bool = False
+
+    def load(self, iccids: list[str]) -> None:
+        wanted = [i for i in dict.fromkeys(iccids) if i not in self.cards]
+        self.cards.update(self.ledger.cards(wanted))
+
+    def decide(self, row: SettlementRow) -> tuple[CarrierSettlement, int]:
+        """The row's aggregate and what the plans pay agents from it; refusals raise."""
+        row_id, iccid, period, total, status, no_arrears, no_suspension, no_complaint, used = row
+        if iccid not in self.cards:
+            self.load([iccid])
+        card = self.cards[iccid]
+        if card is None:
+            raise CardNotFound(iccid)
+        card.require_existed_at(self.audit.effective_at)
+        if not self.room_checked:
+            require_room_for_facts(self.ledger)
+            self.room_checked = True
+        recorded = CarrierSettlement.record(
+            row_id,
+            iccid,
+            period,
+            total,
+            status,
+            (no_arrears, no_suspension, no_complaint),
+            used,
+            card.facts(),
+            self.audit,
+        )
+        if self.plans is None:
+            self.plans = self.ledger.plan_versions()
+        lines = lines_for_settlement(
+            recorded.facts(self._grades(recorded.agent_code)), self.plans, cap=False
+        )
+        return recorded, sum(line.amount_fen for line in lines)
+
+    def _grades(self, agent_code: str) -> dict[str, str]:
+        if agent_code not in self.grades:
+            agent = self.ledger.agent(agent_code)
+            self.grades[agent_code] = {agent.code: agent.level_code} if agent.level_code else {}
+        return self.grades[agent_code]
 
 
 @dataclass(frozen=True)
@@ -45,22 +112,74 @@ class RecordCarrierSettlement(Command[SettlementRecorded]):
     def decide(self, ledger: "Ledger") -> Decision[SettlementRecorded]:
         if ledger.exists("carrier-settlement", self.row_id):
             raise AlreadyExists("rowId", f"settlement row '{self.row_id}' is already recorded")
-        card = ledger.card(self.iccid)
-        card.require_existed_at(self.audit.effective_at)
-        require_room_for_facts(ledger)
-        row = CarrierSettlement.record(
+        row = (
             self.row_id,
             self.iccid,
             self.period,
             self.total_fen,
             self.network_status,
-            self.three_no,
+            *self.three_no,
             self.periods_used,
-            card.facts(),
+        )
+        recorded, agents = RowDecider(ledger, self.audit).decide(row)  # type: ignore[arg-type]
+        return [recorded], SettlementRecorded(self.row_id, agents, self.total_fen - agents)
+
+
+@dataclass(frozen=True)
+class RecordSettlementRows(Command[SettlementRowsRecorded]):
+    """Up to 500 rows of one carrier file in one write: every row is decided as
+    recordCarrierSettlement decides it, and any refusal refuses them all (the import checked
+    them first, so a refusal here means the ledger changed in between)."""
+
+    file_hash: Code
+    rows: tuple[SettlementRow, ...]
+    audit: Audit
+    key: Key | None = None
+
+    def decide(self, ledger: "Ledger") -> Decision[SettlementRowsRecorded]:
+        ids = {CarrierSettlement.create_id(row[0]): row[0] for row in self.rows}
+        if known := ledger.existing(ids):
+            raise AlreadyExists("rowId", f"settlement row '{ids[min(known)]}' is already recorded")
+        decider = RowDecider(ledger, self.audit)
+        decider.load([row[1] for row in self.rows])
+        recorded, agents = [], 0
+        for row in self.rows:
+            aggregate, paid = decider.decide(row)
+            recorded.append(aggregate)
+            agents += paid
+        total = sum(row[3] for row in self.rows)
+        return recorded, SettlementRowsRecorded(len(self.rows), agents, total - agents)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class RecordSettlementImport(Command[SettlementImportRecorded]):
+    """The record of a carrier file's import, written after its rows: by its content hash, so
+    the same file again is recognised and changes nothing."""
+
+    file_hash: Code
+    file_name: Name
+    profile: Code
+    rows: Count
+    applied: Count
+    unchanged: Count
+    refused: Count
+    problems: tuple[ImportProblem, ...]
+    audit: Audit
+    key: Key | None = None
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.key or f"settlement-import:{self.file_hash}"
+
+    def decide(self, ledger: "Ledger") -> Decision[SettlementImportRecorded]:
+        if ledger.exists("settlement-import", self.file_hash):
+            raise AlreadyExists("file", "this file (by its content) is already imported")
+        recorded = SettlementImport.record(
+            self.file_hash,
+            self.file_name,
+            self.profile,
+            (self.rows, self.applied, self.unchanged, self.refused),
+            [tuple(p) for p in self.problems[:MAX_PROBLEMS_KEPT]],  # type: ignore[misc]
             self.audit,
         )
-        agent = ledger.agent(row.agent_code)
-        grades = {agent.code: agent.level_code} if agent.level_code else {}
-        lines = lines_for_settlement(row.facts(grades), ledger.plan_versions(), cap=False)
-        agents = sum(line.amount_fen for line in lines)
-        return [row], SettlementRecorded(self.row_id, agents, self.total_fen - agents)
+        return [recorded], SettlementImportRecorded(self.file_hash, self.applied)

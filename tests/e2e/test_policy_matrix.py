@@ -49,6 +49,7 @@ CALLS: dict[str, str] = {
     "resubmitPayout": '{ resubmitPayout(input: {withdrawalId: "none"}) { userErrors { code } } }',
     "cancelPayout": '{ cancelPayout(input: {withdrawalId: "none", reason: "r"}) { userErrors { code } } }',
     "payApprovedWithdrawals": '{ payApprovedWithdrawals(input: {ids: ["none"]}) { userErrors { code } } }',
+    "settlementImports": "{ settlementImports { fileHash } }",
     "planSimulationJob": '{ planSimulationJob(id: "00000000-0000-0000-0000-000000000000") { id } }',
     "registerAgent": '{ registerAgent(input: {code: "N", name: "N"}) { userErrors { code } } }',
     "bindUpline": '{ bindUpline(input: {agentCode: "P2", parentCode: "P1"}) { userErrors { code } } }',
@@ -169,7 +170,7 @@ def test_every_role_against_every_field(gql: GraphQLClient) -> None:
     assert refused[Role.AUDITOR] == {n for r, n in schema_fields() if r == "Mutation"} | outbox
     assert refused[Role.AGENT] == {
         "platformTotals", "commissionPlans", "platformMonth", "simulatePlan", "auditHead",
-        "planSimulationJob", *outbox,
+        "planSimulationJob", "settlementImports", *outbox,
         *(n for r, n in schema_fields() if r == "Mutation"),
     } - {"setCostPrice", "setRetailPrice", "placeOrder", "requestWithdrawal",
          "moveCommissionToDeposit", "setPayeePersonalData", "addPayoutAccount",
@@ -180,3 +181,4 @@ def test_every_role_against_every_field(gql: GraphQLClient) -> None:
     assert "requestAccountFreeze" in refused[Role.ADMIN] - refused[Role.OPERATOR]
     assert "approveUnfreezeRequests" in refused[Role.ADMIN] & refused[Role.OPERATOR]
     assert "approveUnfreezeRequests" not in refused[Role.FINANCE]
+    assert "settlementImports" in refused[Role.OPERATOR] - refused[Role.AUDITOR]

@@ -96,6 +96,8 @@ def test_team_performance_uses_the_tree_as_it_was(fenrun, dsn: str) -> None:
         "team_fen": 19000,
         "team_orders": 2,
         "activations": 0,
+        "card_income_fen": 0,
+        "team_card_income_fen": 0,
     }
     assert r.performance("C", jan, head)["team_fen"] == 0  # D's January sale predates the bind
     assert r.performance("D", jan, head)["personal_fen"] == 11000

@@ -29,6 +29,7 @@ def populate(fenrun) -> None:
         [
             {"code": "pct", "kind": "PERCENTAGE", "rate": "5%"},
             {"code": "once", "kind": "ONE_TIME", "amount": "8", "rechargeThreshold": "50"},
+            {"code": "lt", "kind": "LONG_TERM", "rate": "40%"},
         ],
         a,
     )
@@ -53,6 +54,14 @@ def populate(fenrun) -> None:
         ledger.complete_order(f"o{i}", Audit("ops", when))
         ledger.activate_card(f"card-{i}", Audit("ops", when))
         ledger.record_recharge(f"card-{i}", 6000, Audit("ops", when))
+    # A number card of C: the carrier's totals are income, C's card income, A's and B's team's.
+    ledger.define_package("NC", "Number", "NUMBER", 0, 1, a)
+    ledger.assign_card("nc-1", "C", "NC", a)
+    ledger.activate_card("nc-1", a)
+    for n, total in enumerate((3000, 4550), 1):
+        when = Audit("carrier", T0 + timedelta(days=20 * n))
+        ledger.record_carrier_settlement(f"row-{n}", "nc-1", f"2026-0{3 + n}", total, "NORMAL",
+                                         (True, True, True), None, when)  # fmt: skip
     fenrun.catch_up()
     ledger.bind_upline("D", "C", Audit("ops", T0 + timedelta(days=40)))
     ledger.release_due_commissions(Audit("job", T0 + timedelta(days=30)))
@@ -132,3 +141,16 @@ def test_the_movement_ledger_and_statements_equal_replay(fenrun, dsn: str) -> No
     found = verify(fenrun.read, log, fenrun.settings.zone, samples=5, seed=2)
     assert found
     assert all("movement ledger B" in line for line in found)
+
+
+def test_verify_reports_settlement_income_missing(fenrun, dsn: str) -> None:
+    populate(fenrun)
+    assert fenrun.read.platform_totals(fenrun.read.log_head())["income_fen"] == (
+        10000 + 9000 + 8000 + 11000 + 3000 + 4550  # C, B, C (prepaid: its cost), D; the rows
+    )
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("UPDATE platform_month_history SET income_fen = income_fen - 3000")
+        conn.execute("UPDATE performance_history SET card_income_fen = 0 WHERE agent_code = 'C'")
+    found = verify(fenrun.read, LedgerLog(fenrun.ledger), fenrun.settings.zone, samples=5, seed=4)
+    assert any("platform month" in line for line in found), found
+    assert any("performance C" in line for line in found), found

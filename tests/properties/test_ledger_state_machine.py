@@ -44,6 +44,7 @@ The tests at the end of the file pin down the bugs the machine found (fixed in f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -231,6 +232,7 @@ class Model:
         self.fees = self.taxes = 0  # charged on paid withdrawals
         self.fee_settings: list[tuple[datetime, Decimal, int, int | None]] = []
         self.transferred = 0  # flow-2: available commission moved into deposits
+        self.settlements: dict[str, int] = {}  # carrier settlement row id -> total
 
     def fee(self, amount: int, at: datetime) -> int:
         """The fee in force at `at`: amount x rate half up, at least the minimum, at most the max."""
@@ -385,6 +387,43 @@ class Model:
                     self.accrue(cid, card.agent, "ONE_TIME", iccid, code, r["code"], amount,
                                 r.get("holdDays", DEFAULT_HOLD), at, None)  # fmt: skip
 
+    def settlement_lines(self, row_id: str, iccid: str, total: int, normal: bool,
+                         at: datetime) -> list[tuple[str, str, int]] | None:  # fmt: skip
+        """The long-term lines a settlement row pays (plan, rule, amount); None when the plan
+        refuses the row (agents would get more than the carrier paid)."""
+        card = self.cards[iccid]
+        lines = []
+        for code, version in self.in_force(at):
+            for r in version.rules:
+                if r["kind"] != "LONG_TERM" or not self.applies(r, card.package):
+                    continue
+                if not (card.activated and normal):
+                    continue
+                if card.total_recharge < fen_of(r["rechargeThreshold"]):
+                    continue
+                amount = half_up(total * rate_of(r["rate"]))
+                if amount > 0:
+                    lines.append((code, r["code"], amount))
+        if sum(amount for _, _, amount in lines) > total:
+            return None
+        return lines
+
+    def settle(self, row_id: str, iccid: str, lines: list[tuple[str, str, int]],
+               total: int, at: datetime) -> None:  # fmt: skip
+        """The carrier's total is income; each line accrues and asks at once to be unfrozen."""
+        self.income += total
+        agent = self.cards[iccid].agent
+        for plan, rule_code, amount in lines:
+            cid = derived_id("commission", "settlement", row_id, agent, plan, rule_code)
+            self.accrue(cid, agent, "LONG_TERM", row_id, plan, rule_code, amount, 0, at, None)
+            line = self.lines[cid]
+            line.requests += 1
+            line.request_id = derived_id("unfreeze", cid, line.requests)
+            line.status = "UNFREEZE_REQUESTED"
+            self.pending[line.request_id] = cid
+            self.wallets[agent]["frozen"] -= amount
+            self.wallets[agent]["unfreezing"] += amount
+
     def refund_lines(self, order: MOrder, amount: int) -> None:
         before = order.refunded - amount
         for agent, _ in order.chain:
@@ -476,6 +515,14 @@ RULE = st.one_of(
         optional={**_optional, "recharge": st.sampled_from(["FIRST", "CUMULATIVE"])},
     ),
     st.fixed_dictionaries({"kind": st.just("PRICE_DIFFERENCE")}, optional=_optional),
+    st.fixed_dictionaries(
+        {
+            "kind": st.just("LONG_TERM"),
+            "rate": st.sampled_from(["40%", "12.5%", "0.35%", "60%"]),
+            "rechargeThreshold": st.sampled_from(["0.00", "50.00"]),
+        },
+        optional={"packages": _optional["packages"]},
+    ),
 )  # fmt: skip
 DOCUMENT = st.lists(RULE, min_size=1, max_size=3).map(
     lambda rules: [{"code": f"{r['kind'].lower()}-{i}", **r} for i, r in enumerate(rules)]
@@ -1018,6 +1065,45 @@ class LedgerMachine(RuleBasedStateMachine):
         self.m.card_lines(iccid, self.now)
         return None
 
+    # -- number-card settlements ------------------------------------------------------------------
+    @precondition(lambda self: bool(self.m.cards))
+    @rule(
+        pick=PICK,
+        total=st.sampled_from([3000, 1, 8840, 0, 99999]),
+        normal=st.booleans(),
+        again=st.booleans(),
+    )
+    def carrier_settlement(self, pick: int, total: int, normal: bool, again: bool) -> None:
+        """A carrier's settlement row: its total is the platform's income, the long-term rules
+        pay the card's agent part of it (money conservation covers settlements)."""
+        if again and self.m.settlements:
+            row_id = sorted(self.m.settlements)[pick % len(self.m.settlements)]
+        else:
+            row_id = f"SM-ROW-{len(self.m.settlements) + 1}"
+        iccid = sorted(self.m.cards)[pick % len(self.m.cards)]
+        status = "NORMAL" if normal else "SUSPENDED"
+        call = lambda: self.ledger.record_carrier_settlement(  # noqa: E731
+            row_id, iccid, "2026-03", total, status, (True, True, True), None,
+            self.audit("carrier", f"row {row_id}"),
+        )  # fmt: skip
+        if row_id in self.m.settlements:
+            # Idempotent per row id: the same row answers its first result, other data under
+            # the id is refused; either way nothing is recorded again.
+            before = self.head()
+            with contextlib.suppress(AlreadyExists, IdempotencyKeyReused):
+                call()
+            assert self.head() == before
+            return None
+        lines = self.m.settlement_lines(row_id, iccid, total, normal, self.now)
+        if lines is None:
+            return self.refused(PlanRefused, call)
+        done = call()
+        assert done.agent_share_fen == sum(amount for _, _, amount in lines)
+        assert done.platform_share_fen == total - done.agent_share_fen >= 0
+        self.m.settlements[row_id] = total
+        self.m.settle(row_id, iccid, lines, total, self.now)
+        return None
+
     # -- withdrawals ------------------------------------------------------------------------------
     @rule(
         pick=PICK,
@@ -1419,7 +1505,9 @@ class LedgerMachine(RuleBasedStateMachine):
         fees = sum(v for k, v in charged.items() if k.endswith("FeeCharged"))
         taxes = sum(v for k, v in charged.items() if k.endswith("TaxWithheld"))
         assert (fees, taxes) == (m.fees, m.taxes)
-        assert m.income == sum(o.paid for o in m.orders.values() if o.status != "PLACED")
+        assert m.income == sum(o.paid for o in m.orders.values() if o.status != "PLACED") + sum(
+            m.settlements.values()
+        )
         assert m.refunded == sum(o.refunded for o in m.orders.values())
 
     def check_no_double_commission(self) -> None:
@@ -1554,6 +1642,7 @@ class LedgerMachine(RuleBasedStateMachine):
                         "%:Wallet.Commission%",
                         "%:Wallet.Deposit%",
                         "%:Wallet.Withdrawal%",
+                        "%:CarrierSettlement.Recorded",
                     ],
                 ),
             ).fetchall()
@@ -1571,6 +1660,8 @@ class LedgerMachine(RuleBasedStateMachine):
                 paid[oid] = event.paid_fen
             elif name == "Completed":
                 totals["income"] += paid[oid]
+            elif topic.endswith("CarrierSettlement.Recorded"):
+                totals["income"] += event.total_fen
             elif name == "Refunded":
                 totals["refunded"] += event.amount_fen
             elif name == "CommissionAccrued":
