@@ -215,6 +215,7 @@ class AdjustmentRecorded(Result):
     status: str  # PROPOSED, AWAITING_SECOND_APPROVAL, APPROVED or REJECTED
 
 
+@dataclass(frozen=True)
 class SettlementRowsRecorded(Result):
     """Rows of a carrier file recorded in one command, with what they split into."""
 
