@@ -7,7 +7,12 @@ from application.use_cases.agents import (
     SetCostPrice,
     SetRetailPrice,
 )
-from application.use_cases.cards import ActivateCard, AssignCard, RecordRecharge
+from application.use_cases.cards import (
+    ActivateCard,
+    AssignCard,
+    RecordRecharge,
+    ReportCardConditions,
+)
 from application.use_cases.commissions import (
     ApproveUnfreezeRequests,
     RejectUnfreezeRequests,
@@ -36,6 +41,7 @@ __all__ = [
     "RegisterAgent",
     "RejectUnfreezeRequests",
     "ReleaseDueCommissions",
+    "ReportCardConditions",
     "RequestWithdrawal",
     "SetAgentLevel",
     "SetCostPrice",
