@@ -231,7 +231,7 @@ class FactProcessor:
         audit = Audit.derived(
             ACTOR, event.effective_at, f"carrier settlement {row.row_id} ({row.iccid} {row.period})"
         )
-        facts = row.facts(self._grades([row.agent_code]))
+        facts = row.facts(self._grades([row.agent_code, *row.uplines]))
         for line in lines_for_settlement(facts, self.plan_versions(), cap=True):
             commission_id = derived_id(
                 "commission",

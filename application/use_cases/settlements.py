@@ -8,7 +8,7 @@ from application.results import SettlementRecorded
 from application.use_cases.limits import require_room_for_facts
 from domain.common import Audit
 from domain.errors import AlreadyExists
-from domain.rules import lines_for_settlement
+from domain.rules import MAX_LEVELS, lines_for_settlement
 from domain.settlement import CarrierSettlement
 from domain.values import Code, Fen, Key, Periods
 
@@ -48,6 +48,9 @@ class RecordCarrierSettlement(Command[SettlementRecorded]):
         card = ledger.card(self.iccid)
         card.require_existed_at(self.audit.effective_at)
         require_room_for_facts(ledger)
+        # The card agent's uplines now, recorded with the row: its MULTI_LEVEL shares are paid
+        # to them whatever the tree becomes later (as an order's chain is).
+        chain = ledger.ancestry(ledger.agent(card.agent_code))[: MAX_LEVELS + 1]
         row = CarrierSettlement.record(
             self.row_id,
             self.iccid,
@@ -58,9 +61,9 @@ class RecordCarrierSettlement(Command[SettlementRecorded]):
             self.periods_used,
             card.facts(),
             self.audit,
+            uplines=tuple(agent.code for agent in chain[1:]),
         )
-        agent = ledger.agent(row.agent_code)
-        grades = {agent.code: agent.level_code} if agent.level_code else {}
+        grades = {agent.code: agent.level_code for agent in chain if agent.level_code}
         lines = lines_for_settlement(row.facts(grades), ledger.plan_versions(), cap=False)
         agents = sum(line.amount_fen for line in lines)
         return [row], SettlementRecorded(self.row_id, agents, self.total_fen - agents)

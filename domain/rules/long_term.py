@@ -73,16 +73,10 @@ class LongTermRule(BaseRule):
 
 def long_term_conditions(rule: LongTermRule, row: SettlementFacts) -> list[str]:
     """The conditions of a long-term rule that the row does not meet (empty = it pays)."""
-    failed = []
-    if not row.activated:
-        failed.append("card not activated (real-name)")
+    failed = row.carrier_conditions_failed()
     recharge = row.first_recharge_fen if rule.recharge == "FIRST" else row.total_recharge_fen
     if (recharge or 0) < rule_money(rule.recharge_threshold):
         failed.append(f"{rule.recharge.lower()} recharge below {rule.recharge_threshold}")
-    if row.network_status != "NORMAL":
-        failed.append(f"network status {row.network_status}, not NORMAL")
-    if not (row.no_arrears and row.no_suspension and row.no_complaint):
-        failed.append("not 三无 (arrears, suspension or complaint reported)")
     if rule.starts_at is not None and row.effective_at < rule.starts_at:
         failed.append(f"long-term starts at {rule.starts_at.isoformat()}")
     if rule.after_periods is not None and (row.periods_used or 0) < rule.after_periods:
