@@ -26,10 +26,13 @@ from domain.performance import MonthlyVolume, month_of
 from domain.plan import CommissionPlan
 from domain.rules import (
     MAX_LEVELS,
+    CardFacts,
     CardVolumeFacts,
     CommissionLine,
     Metric,
     PlanVersion,
+    active_metrics,
+    becomes_active,
     lines_for_card,
     lines_for_card_volume,
     lines_for_sale,
@@ -199,8 +202,26 @@ class FactProcessor:
             ACTOR, event.effective_at, f"card {card.iccid} activated and recharged"
         )
         facts = replace(card.facts(), grades=self._grades([card.agent_code]))
+        facts = self._count_active(event, facts, batch)
         for line in lines_for_card(facts, self.plan_versions()):
             self._accrue(batch, line, audit, "card", card.iccid)
+
+    def _count_active(
+        self, event: Card.Activated | Card.RechargeRecorded, facts: CardFacts, batch: Batch
+    ) -> CardFacts:
+        """Seed 004's tier activation (real-name + recharge threshold + in network normally):
+        the card counts once, in the month of the fact that makes it active, for each value
+        tier metric in force; the facts then carry the month's counts (the card included)."""
+        metrics = active_metrics(self.plan_versions(), event.effective_at)
+        if not metrics:
+            return facts
+        volume = batch.volume(facts.agent_code, month_of(event.effective_at, self.tz))
+        recharged = event.amount_fen if isinstance(event, Card.RechargeRecorded) else None
+        activated_now = isinstance(event, Card.Activated)
+        for metric in metrics:
+            if becomes_active(facts, metric, activated_now=activated_now, recharged_fen=recharged):
+                volume.count_card(metric, facts.iccid, event.effective_at)
+        return replace(facts, month_counts={m: volume.counts.get(m, 0) for m in metrics})
 
     def _on_card_counted(self, event: Any, metric: Metric, batch: Batch) -> None:
         """Pickup volume counts every card assigned; activation volume every card activated
@@ -232,6 +253,9 @@ class FactProcessor:
             ACTOR, event.effective_at, f"carrier settlement {row.row_id} ({row.iccid} {row.period})"
         )
         facts = row.facts(self._grades([row.agent_code, *row.uplines]))
+        if metrics := active_metrics(self.plan_versions(), row.effective_at):
+            volume = batch.volume(row.agent_code, row.period)  # the settled month's count
+            facts = replace(facts, month_counts={m: volume.counts.get(m, 0) for m in metrics})
         for line in lines_for_settlement(facts, self.plan_versions(), cap=True):
             commission_id = derived_id(
                 "commission",

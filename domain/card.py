@@ -203,4 +203,5 @@ class Card(Aggregate):
             first_recharge_fen=self.first_recharge_fen,
             total_recharge_fen=self.total_recharge_fen,
             effective_at=self.last_fact_at,
+            conditions_failed=self.failed_conditions,
         )

@@ -1,6 +1,7 @@
 """Number-card settlements: a carrier's settlement file, one row at a time."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from application.commands import Command, Decision
@@ -8,7 +9,8 @@ from application.results import SettlementRecorded
 from application.use_cases.limits import require_room_for_facts
 from domain.common import Audit
 from domain.errors import AlreadyExists
-from domain.rules import MAX_LEVELS, lines_for_settlement
+from domain.performance import MonthlyVolume
+from domain.rules import MAX_LEVELS, PlanVersion, active_metrics, lines_for_settlement
 from domain.settlement import CarrierSettlement
 from domain.values import Code, Fen, Key, Periods
 
@@ -64,6 +66,23 @@ class RecordCarrierSettlement(Command[SettlementRecorded]):
             uplines=tuple(agent.code for agent in chain[1:]),
         )
         grades = {agent.code: agent.level_code for agent in chain if agent.level_code}
-        lines = lines_for_settlement(row.facts(grades), ledger.plan_versions(), cap=False)
+        plans = ledger.plan_versions()
+        facts = replace(
+            row.facts(grades),
+            month_counts=month_counts(ledger, row.agent_code, row.period, plans, row.effective_at),
+        )
+        lines = lines_for_settlement(facts, plans, cap=False)
         agents = sum(line.amount_fen for line in lines)
         return [row], SettlementRecorded(self.row_id, agents, self.total_fen - agents)
+
+
+def month_counts(
+    ledger: "Ledger", agent_code: str, month: str, plans: list[PlanVersion], at: datetime
+) -> dict[str, int]:
+    """The agent's counts of active cards in the month that the value tiers in force read, as
+    the commission policy has counted them so far (what it will price the row with)."""
+    metrics = active_metrics(plans, at)
+    if not metrics or not ledger.exists("monthly-volume", f"{agent_code}|{month}"):
+        return dict.fromkeys(metrics, 0)
+    volume = ledger.repository.get(MonthlyVolume.create_id(agent_code, month))
+    return {metric: volume.counts.get(metric, 0) for metric in metrics}

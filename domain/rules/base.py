@@ -139,6 +139,12 @@ class BaseRule(BaseModel):
         return False
 
     @property
+    def active_metric(self) -> str | None:
+        """The monthly count of active cards (seed 004's tier activation) its value tiers read,
+        if it has any (domain/rules/value_tiers.py): the policy keeps that count."""
+        return None
+
+    @property
     def refuses_overflow(self) -> bool:
         """Whether a carrier settlement it would overpay is refused rather than capped."""
         return False
