@@ -17,17 +17,22 @@ from eventsourcing.utils import get_topic
 from application.ledger import BUSINESS_TZ, Ledger
 from application.log import LedgerLog
 from domain.agent import Agent
-from domain.card import Card
+from domain.book import CommissionStatus
+from domain.card import Card, failed_words
 from domain.common import SYSTEM_ACTOR, Audit, derived_id
 from domain.money import format_money
 from domain.order import Order
 from domain.performance import MonthlyVolume, month_of
 from domain.plan import CommissionPlan
 from domain.rules import (
+    MAX_LEVELS,
+    CardFacts,
     CardVolumeFacts,
     CommissionLine,
     Metric,
     PlanVersion,
+    active_metrics,
+    becomes_active,
     lines_for_card,
     lines_for_card_volume,
     lines_for_sale,
@@ -47,6 +52,7 @@ RELEVANT = (
     Card.Activated,
     Card.RechargeRecorded,
     Card.Assigned,
+    Card.ConditionsReported,
     CommissionPlan.VersionDefined,
     CommissionPlan.CorrectionDefined,
     Agent.LevelChanged,
@@ -59,6 +65,8 @@ class Batch(Protocol):
     shadows of them."""
 
     def wallet(self, agent_code: str) -> Any: ...
+
+    def existing_wallet(self, agent_code: str) -> Any | None: ...
 
     def volume(self, agent_code: str, month: str) -> Any: ...
 
@@ -82,6 +90,14 @@ class WalletBatch:
                     event.mutate(wallet)
             self.wallets[agent_code] = wallet
         return self.wallets[agent_code]
+
+    def existing_wallet(self, agent_code: str) -> Wallet | None:
+        """The agent's wallet if it has one (nothing is opened for a mere look)."""
+        if agent_code in self.wallets or agent_code in self.known:
+            return self.wallet(agent_code)
+        if not self.ledger.exists("wallet", agent_code):
+            return None
+        return self.wallet(agent_code)
 
     def volume(self, agent_code: str, month: str) -> MonthlyVolume:
         key = (agent_code, month)
@@ -158,6 +174,8 @@ class FactProcessor:
                 self._on_card_counted(event, Metric.ACTIVATION_COUNT, batch)
         elif isinstance(event, Card.Assigned):
             self._on_card_counted(event, Metric.PICKUP_COUNT, batch)
+        elif isinstance(event, Card.ConditionsReported):
+            self._on_card_conditions(event, batch)
         elif isinstance(event, Agent.LevelChanged):
             self._levels[event.agent_code] = event.level_code
         elif isinstance(event, CarrierSettlement.Recorded):
@@ -184,8 +202,26 @@ class FactProcessor:
             ACTOR, event.effective_at, f"card {card.iccid} activated and recharged"
         )
         facts = replace(card.facts(), grades=self._grades([card.agent_code]))
+        facts = self._count_active(event, facts, batch)
         for line in lines_for_card(facts, self.plan_versions()):
             self._accrue(batch, line, audit, "card", card.iccid)
+
+    def _count_active(
+        self, event: Card.Activated | Card.RechargeRecorded, facts: CardFacts, batch: Batch
+    ) -> CardFacts:
+        """Seed 004's tier activation (real-name + recharge threshold + in network normally):
+        the card counts once, in the month of the fact that makes it active, for each value
+        tier metric in force; the facts then carry the month's counts (the card included)."""
+        metrics = active_metrics(self.plan_versions(), event.effective_at)
+        if not metrics:
+            return facts
+        volume = batch.volume(facts.agent_code, month_of(event.effective_at, self.tz))
+        recharged = event.amount_fen if isinstance(event, Card.RechargeRecorded) else None
+        activated_now = isinstance(event, Card.Activated)
+        for metric in metrics:
+            if becomes_active(facts, metric, activated_now=activated_now, recharged_fen=recharged):
+                volume.count_card(metric, facts.iccid, event.effective_at)
+        return replace(facts, month_counts={m: volume.counts.get(m, 0) for m in metrics})
 
     def _on_card_counted(self, event: Any, metric: Metric, batch: Batch) -> None:
         """Pickup volume counts every card assigned; activation volume every card activated
@@ -216,7 +252,10 @@ class FactProcessor:
         audit = Audit.derived(
             ACTOR, event.effective_at, f"carrier settlement {row.row_id} ({row.iccid} {row.period})"
         )
-        facts = row.facts(self._grades([row.agent_code]))
+        facts = row.facts(self._grades([row.agent_code, *row.uplines]))
+        if metrics := active_metrics(self.plan_versions(), row.effective_at):
+            volume = batch.volume(row.agent_code, row.period)  # the settled month's count
+            facts = replace(facts, month_counts={m: volume.counts.get(m, 0) for m in metrics})
         for line in lines_for_settlement(facts, self.plan_versions(), cap=True):
             commission_id = derived_id(
                 "commission",
@@ -230,6 +269,45 @@ class FactProcessor:
             accrued = wallet.accrue(commission_id, line, audit)
             if accrued and rule_class(line.kind).unfreezes_on_accrual:
                 wallet.request_unfreeze(commission_id, audit)
+
+    def _on_card_conditions(self, event: Card.ConditionsReported, batch: Batch) -> None:
+        """Seed 004, 条件不满足 → 佣金失效: a failed condition voids every line the card paid that
+        is not released yet (frozen or awaiting approval), for its agent and the uplines that
+        shared its settlements. A released line is clawed back only when its rule says
+        `clawBackAfterRelease` (decision 0029)."""
+        failed = event.failed
+        if not failed:
+            return
+        card = self._as_of(event)
+        said = f"card {card.iccid} {failed_words(failed)}, reported by {event.source}"
+        audit = Audit.derived(
+            ACTOR,
+            event.effective_at,
+            f"conditions failed: {said}" + (f" ({event.reason})" if event.reason else ""),
+        )
+        agent = self.ledger.agent(card.agent_code)
+        # Uplines are bound once and never moved: those of today include every earlier one.
+        for beneficiary in self.ledger.ancestry(agent)[: MAX_LEVELS + 1]:
+            wallet = batch.existing_wallet(beneficiary.code)
+            if wallet is None:
+                continue
+            for commission_id in wallet.book.lines_for_card(card.iccid):
+                line = wallet.book.lines[commission_id]
+                if line.status == CommissionStatus.APPROVED and not self._claws_back(line.rule):
+                    continue
+                wallet.reduce(commission_id, line.amount_fen, audit)
+
+    def _claws_back(self, paid_by: tuple[str, int, str] | None) -> bool:
+        """Whether the rule that paid a line takes it back after release when the card's
+        conditions fail."""
+        if paid_by is None:
+            return False
+        plan_code, version, rule_code = paid_by
+        for plan in self.plan_versions():
+            if plan.code == plan_code and plan.version == version:
+                rule = next((r for r in plan.rules if r.code == rule_code), None)
+                return bool(rule is not None and rule.claw_back_after_release)
+        return False
 
     def _accrue(
         self, batch: Batch, line: CommissionLine, audit: Audit, kind: str, source: str
@@ -321,6 +399,10 @@ def _suffixes(*classes: type) -> tuple[str, ...]:
 OWN_LOOKUPS = _suffixes(CommissionPlan.VersionDefined, Agent.LevelChanged)
 # Facts handled with their aggregate as it was (the others carry what the rules need).
 AS_OF_LOOKUPS = _suffixes(
-    Card.Activated, Card.RechargeRecorded, Card.Assigned, CarrierSettlement.Recorded
+    Card.Activated,
+    Card.RechargeRecorded,
+    Card.Assigned,
+    Card.ConditionsReported,
+    CarrierSettlement.Recorded,
 )
 RELEVANT_SUFFIXES = _suffixes(*RELEVANT)

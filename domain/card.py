@@ -1,4 +1,5 @@
-"""A card (ICCID): distributed to an agent, activated by real-name, recharged by its user."""
+"""A card (ICCID): distributed to an agent, activated by real-name, recharged by its user, and
+reported on by its carrier (stopped, arrears, cancelled, a complaint)."""
 
 from datetime import datetime
 from enum import StrEnum
@@ -8,7 +9,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit, aggregate_id, require_code
-from domain.errors import InvalidState
+from domain.errors import InvalidInput, InvalidState
 from domain.money import require_balance, require_fen
 from domain.rules import CardFacts
 from domain.values import refuse_before
@@ -17,6 +18,21 @@ from domain.values import refuse_before
 class CardStatus(StrEnum):
     ASSIGNED = "ASSIGNED"
     ACTIVATED = "ACTIVATED"
+
+
+# The carrier's facts about a card that fail a commission's conditions (seed 004: 在网状态 and
+# 三无), in the order the reasons name them.
+CONDITIONS = ("stopped", "arrears", "cancelled", "complaint")
+_WORDS = {
+    "stopped": "stopped (停机)",
+    "arrears": "in arrears (欠费)",
+    "cancelled": "cancelled (销户)",
+    "complaint": "a complaint (投诉)",
+}
+
+
+def failed_words(failed: tuple[str, ...]) -> str:
+    return ", ".join(_WORDS[name] for name in failed)
 
 
 class Card(Aggregate):
@@ -39,6 +55,26 @@ class Card(Aggregate):
         actor: str
         effective_at: datetime
         reason: str
+
+    class ConditionsReported(Aggregate.Event):
+        """What the carrier (or an operator reading its report) says of the card at
+        `effective_at`: each flag as it stands then (a later report with a flag false says it
+        was lifted, 复机). `source` names where the report came from (an operator, a carrier
+        status feed or file)."""
+
+        stopped: bool
+        arrears: bool
+        cancelled: bool
+        complaint: bool
+        source: str
+        actor: str
+        effective_at: datetime
+        reason: str
+
+        @property
+        def failed(self) -> tuple[str, ...]:
+            """The conditions the report fails, in CONDITIONS' order (empty: all normal)."""
+            return tuple(name for name in CONDITIONS if getattr(self, name))
 
     @staticmethod
     def create_id(iccid: str, **_: Any) -> UUID:
@@ -87,6 +123,8 @@ class Card(Aggregate):
         self.total_recharge_fen = 0
         self.assigned_at = effective_at
         self.last_fact_at = effective_at
+        self.failed_conditions: tuple[str, ...] = ()  # the carrier's latest report
+        self.conditions_reported_at: datetime | None = None
 
     def activate(self, audit: Audit) -> None:
         if self.status != CardStatus.ASSIGNED:
@@ -117,6 +155,40 @@ class Card(Aggregate):
         self.total_recharge_fen += amount_fen
         self.last_fact_at = max(self.last_fact_at, effective_at)
 
+    def report_conditions(
+        self, flags: tuple[bool, bool, bool, bool], source: str, audit: Audit
+    ) -> None:
+        """The carrier's conditions (stopped, arrears, cancelled, complaint) as of the audit's
+        effective time. The commission policy voids the card's unreleased commissions when one
+        fails; released ones only where the plan says so (decision 0029)."""
+        if len(flags) != len(CONDITIONS) or any(type(flag) is not bool for flag in flags):
+            raise InvalidInput(
+                "conditions", "stopped, arrears, cancelled, complaint: true or false"
+            )
+        require_code(source, "source")
+        self.require_existed_at(audit.effective_at)
+        self._report_conditions(
+            **dict(zip(CONDITIONS, flags, strict=True)), source=source, **audit.fields()
+        )
+
+    @event(ConditionsReported)
+    def _report_conditions(
+        self,
+        stopped: bool,
+        arrears: bool,
+        cancelled: bool,
+        complaint: bool,
+        source: str,
+        actor: str,
+        effective_at: datetime,
+        reason: str,
+    ) -> None:
+        flags = (stopped, arrears, cancelled, complaint)
+        self.failed_conditions = tuple(
+            name for name, flag in zip(CONDITIONS, flags, strict=True) if flag
+        )
+        self.conditions_reported_at: datetime | None = effective_at
+
     def require_existed_at(self, at: datetime, field: str = "occurredAt") -> None:
         """A fact about the card is not dated before the card was assigned to its agent."""
         refuse_before(at, self.assigned_at, field, f"card {self.iccid} was assigned")
@@ -131,4 +203,5 @@ class Card(Aggregate):
             first_recharge_fen=self.first_recharge_fen,
             total_recharge_fen=self.total_recharge_fen,
             effective_at=self.last_fact_at,
+            conditions_failed=self.failed_conditions,
         )

@@ -22,6 +22,7 @@ NETWORK_STATUSES = ("NORMAL", "SUSPENDED", "CANCELLED", "UNKNOWN")
 
 class CarrierSettlement(Aggregate):
     class Recorded(Aggregate.Created):
+        class_version = 2
         row_id: str
         iccid: str
         period: str
@@ -40,6 +41,13 @@ class CarrierSettlement(Aggregate):
         actor: str
         effective_at: datetime
         reason: str
+        # The card agent's uplines when the row was recorded, level 1 first (version 2 on:
+        # rows recorded before had no rule that paid uplines).
+        uplines: list[str]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["uplines"] = []
 
     @staticmethod
     def create_id(row_id: str, **_: Any) -> UUID:
@@ -57,6 +65,7 @@ class CarrierSettlement(Aggregate):
         periods_used: int | None,
         card: CardFacts,
         audit: Audit,
+        uplines: tuple[str, ...] = (),
     ) -> "CarrierSettlement":
         require_code(row_id, "rowId")
         if not isinstance(period, str) or not _PERIOD.match(period):
@@ -86,6 +95,7 @@ class CarrierSettlement(Aggregate):
             first_recharge_fen=card.first_recharge_fen,
             total_recharge_fen=card.total_recharge_fen,
             **audit.fields(),
+            uplines=list(uplines),
         )
 
     @event(Recorded)
@@ -108,6 +118,7 @@ class CarrierSettlement(Aggregate):
         actor: str,
         effective_at: datetime,
         reason: str,
+        uplines: list[str],
     ) -> None:
         self.row_id = row_id
         self.iccid = iccid
@@ -124,6 +135,7 @@ class CarrierSettlement(Aggregate):
         self.first_recharge_fen = first_recharge_fen
         self.total_recharge_fen = total_recharge_fen
         self.effective_at = effective_at
+        self.uplines = tuple(uplines)
 
     def facts(self, grades: dict[str, str] | None = None) -> SettlementFacts:
         return SettlementFacts(
@@ -143,4 +155,5 @@ class CarrierSettlement(Aggregate):
             periods_used=self.periods_used,
             effective_at=self.effective_at,
             grades=grades or {},
+            uplines=self.uplines,
         )

@@ -141,6 +141,7 @@ COSTS: dict[str, FieldCost] = {
     "Mutation.assignCard": WRITE,
     "Mutation.activateCard": WRITE,
     "Mutation.recordRecharge": WRITE,
+    "Mutation.reportCardConditions": WRITE,
     "Mutation.releaseDueCommissions": WRITE,
     "Mutation.approveUnfreezeRequests": WRITE,
     "Mutation.rejectUnfreezeRequests": WRITE,

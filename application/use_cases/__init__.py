@@ -7,7 +7,12 @@ from application.use_cases.agents import (
     SetCostPrice,
     SetRetailPrice,
 )
-from application.use_cases.cards import ActivateCard, AssignCard, RecordRecharge
+from application.use_cases.cards import (
+    ActivateCard,
+    AssignCard,
+    RecordRecharge,
+    ReportCardConditions,
+)
 from application.use_cases.commissions import (
     ApproveUnfreezeRequests,
     RejectUnfreezeRequests,
@@ -75,6 +80,7 @@ __all__ = [
     "RejectWithdrawals",
     "ReleaseDueCommissions",
     "RemovePayoutAccount",
+    "ReportCardConditions",
     "RequestAccountFreeze",
     "RequestWithdrawal",
     "ResubmitPayout",

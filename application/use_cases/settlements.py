@@ -1,7 +1,8 @@
 """Number-card settlements: a carrier's settlement file, one row at a time or many rows at once
 (a file's import, decision 0028), each row deciding the same way."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from application.commands import Command, Decision
@@ -14,7 +15,8 @@ from application.use_cases.limits import require_room_for_facts
 from domain.card import Card
 from domain.common import Audit
 from domain.errors import AlreadyExists, CardNotFound
-from domain.rules import lines_for_settlement
+from domain.performance import MonthlyVolume
+from domain.rules import MAX_LEVELS, PlanVersion, active_metrics, lines_for_settlement
 from domain.settlement import CarrierSettlement
 from domain.settlement_import import MAX_PROBLEMS_KEPT, SettlementImport
 from domain.values import Code, Fen, Key, Name, Periods, Reason, Whole
@@ -38,6 +40,7 @@ class RowDecider:
     ledger: "Ledger"
     audit: Audit
     cards: dict[str, Card | None] = field(default_factory=dict)
+    chains: dict[str, tuple[str, ...]] = field(default_factory=dict)  # agent -> its uplines
     grades: dict[str, dict[str, str]] = field(default_factory=dict)
     plans: list | None = None  # type: ignore[type-arg]
     room_checked: bool = False
@@ -58,6 +61,7 @@ class RowDecider:
         if not self.room_checked:
             require_room_for_facts(self.ledger)
             self.room_checked = True
+        self._read_chain(card.agent_code)
         recorded = CarrierSettlement.record(
             row_id,
             iccid,
@@ -68,19 +72,26 @@ class RowDecider:
             used,
             card.facts(),
             self.audit,
+            # The card agent's uplines now, recorded with the row: its MULTI_LEVEL shares are
+            # paid to them whatever the tree becomes later (as an order's chain is).
+            uplines=self.chains[card.agent_code],
         )
         if self.plans is None:
             self.plans = self.ledger.plan_versions()
-        lines = lines_for_settlement(
-            recorded.facts(self._grades(recorded.agent_code)), self.plans, cap=False
+        facts = replace(
+            recorded.facts(self.grades[recorded.agent_code]),
+            month_counts=month_counts(
+                self.ledger, recorded.agent_code, recorded.period, self.plans, recorded.effective_at
+            ),
         )
+        lines = lines_for_settlement(facts, self.plans, cap=False)
         return recorded, sum(line.amount_fen for line in lines)
 
-    def _grades(self, agent_code: str) -> dict[str, str]:
-        if agent_code not in self.grades:
-            agent = self.ledger.agent(agent_code)
-            self.grades[agent_code] = {agent.code: agent.level_code} if agent.level_code else {}
-        return self.grades[agent_code]
+    def _read_chain(self, agent_code: str) -> None:
+        if agent_code not in self.chains:
+            chain = self.ledger.ancestry(self.ledger.agent(agent_code))[: MAX_LEVELS + 1]
+            self.chains[agent_code] = tuple(agent.code for agent in chain[1:])
+            self.grades[agent_code] = {a.code: a.level_code for a in chain if a.level_code}
 
 
 @dataclass(frozen=True)
@@ -183,3 +194,15 @@ class RecordSettlementImport(Command[SettlementImportRecorded]):
             self.audit,
         )
         return [recorded], SettlementImportRecorded(self.file_hash, self.applied)
+
+
+def month_counts(
+    ledger: "Ledger", agent_code: str, month: str, plans: list[PlanVersion], at: datetime
+) -> dict[str, int]:
+    """The agent's counts of active cards in the month that the value tiers in force read, as
+    the commission policy has counted them so far (what it will price the row with)."""
+    metrics = active_metrics(plans, at)
+    if not metrics or not ledger.exists("monthly-volume", f"{agent_code}|{month}"):
+        return dict.fromkeys(metrics, 0)
+    volume = ledger.repository.get(MonthlyVolume.create_id(agent_code, month))
+    return {metric: volume.counts.get(metric, 0) for metric in metrics}

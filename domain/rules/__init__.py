@@ -11,7 +11,8 @@ The package (docs/decisions/0011-rule-kinds-as-a-package.md):
 - registry.py: kind -> rule class; parse_rules / dump_rules; SPEC §7 refusals;
 - engine.py: facts -> the lines of every rule in force that reacts to them;
 - one module per kind: price_difference, fixed, percentage, one_time, multi_level, tiered,
-  level_difference, peer_level, long_term.
+  level_difference, peer_level, long_term; value_tiers.py holds the tiers that change a
+  ONE_TIME or LONG_TERM value (an option of those kinds, not a kind).
 """
 
 from domain.rules.base import DEFAULT_HOLD_DAYS, MAX_LEVELS, ZERO, BaseRule, OneRateRule
@@ -40,6 +41,7 @@ from domain.rules.peer_level import PeerLevelRule
 from domain.rules.percentage import PercentageRule
 from domain.rules.plans import (
     PlanVersion,
+    active_metrics,
     has_one_time_rule,
     overlapping_rules,
     rerates_months,
@@ -72,6 +74,7 @@ from domain.rules.tiered import (
     tier_for,
     tier_segments,
 )
+from domain.rules.value_tiers import ValueTier, becomes_active
 
 __all__ = [
     "DEFAULT_HOLD_DAYS",
@@ -103,6 +106,9 @@ __all__ = [
     "SettlementFacts",
     "Tier",
     "TieredRule",
+    "ValueTier",
+    "active_metrics",
+    "becomes_active",
     "build_line",
     "dump_rules",
     "has_one_time_rule",

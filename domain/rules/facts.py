@@ -85,6 +85,10 @@ class CardFacts(_OnACard):
     total_recharge_fen: int
     effective_at: datetime
     grades: Mapping[str, str] = field(default_factory=dict)
+    # The carrier's latest conditions of the card that fail (stopped, arrears, ...).
+    conditions_failed: tuple[str, ...] = ()
+    # The agent's counts in the fact's month, by metric key (value tiers read theirs).
+    month_counts: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,3 +125,19 @@ class SettlementFacts(_OnACard):
     periods_used: int | None
     effective_at: datetime
     grades: Mapping[str, str] = field(default_factory=dict)
+    # The card agent's uplines when the row was recorded, level 1 (direct upline) first.
+    uplines: tuple[str, ...] = ()
+    # The agent's counts in the settled period's month, by metric key (value tiers).
+    month_counts: Mapping[str, int] = field(default_factory=dict)
+
+    def carrier_conditions_failed(self) -> list[str]:
+        """The carrier's own conditions the row fails: the card activated (real-name), network
+        status NORMAL, 三无 (no arrears, no suspension, no complaint). Empty: the row pays."""
+        failed = []
+        if not self.activated:
+            failed.append("card not activated (real-name)")
+        if self.network_status != "NORMAL":
+            failed.append(f"network status {self.network_status}, not NORMAL")
+        if not (self.no_arrears and self.no_suspension and self.no_complaint):
+            failed.append("not 三无 (arrears, suspension or complaint reported)")
+        return failed

@@ -12,9 +12,10 @@ from domain.money import format_money
 from domain.rules.base import ZERO, BaseRule, MoneyText, RateText, rule_money, rule_rate
 from domain.rules.facts import SettlementFacts
 from domain.rules.line import CommissionLine, build_line
+from domain.rules.value_tiers import ValueTierMixin, ValueTiers, ladder
 
 
-class LongTermRule(BaseRule):
+class LongTermRule(ValueTierMixin, BaseRule):
     """长期分佣, paid only from a carrier settlement row: a share (`rate`) of the carrier's total
     commission for the card, or a fixed `amount` per row, when the card is activated, has
     recharged at least the threshold, is in network status NORMAL, and is 三无."""
@@ -33,6 +34,8 @@ class LongTermRule(BaseRule):
     overflow: Literal["REFUSE", "CAP"] = "REFUSE"
     # Imported settlements go straight to "unfreeze requested": there is no hold.
     hold_days: Annotated[StrictInt, Field(alias="holdDays", ge=0, le=0)] = 0
+    # Value tiers: the rate (or amount) by the agent's active cards in the settled month.
+    tiers: ValueTiers | None = None
 
     reacts_to_facts = (SettlementFacts,)
     unfreezes_on_accrual = True
@@ -41,10 +44,20 @@ class LongTermRule(BaseRule):
     def _one_of(self) -> "LongTermRule":
         if (self.rate is None) == (self.amount is None):
             raise ValueError("a LONG_TERM rule gives exactly one of 'rate' and 'amount'")
+        self.check_value_tiers()
         return self
 
+    @property
+    def tiers_by_rate(self) -> bool:
+        return self.rate is not None
+
     def max_rate(self) -> Decimal:
-        return rule_rate(self.rate) if self.rate is not None else ZERO
+        if self.rate is None:
+            return ZERO
+        rates = [rule_rate(self.rate)]
+        if self.tiers is not None:
+            rates += [value for _, value in ladder(self.tiers, by_rate=True)]
+        return max(rates)
 
     @property
     def refuses_overflow(self) -> bool:
@@ -61,28 +74,23 @@ class LongTermRule(BaseRule):
             "threeNo": True,
         }
         total = fact.total_fen
+        value: Any = rule_rate(self.rate) if self.rate is not None else rule_money(self.amount)
+        if (tiered := self.tiered_value(fact.month_counts)) is not None:
+            value, tier_facts = tiered
+            facts.update(tier_facts)
         if self.rate is not None:
-            line = build_line(
-                plan, self, fact, fact.agent_code, total, facts, rate=rule_rate(self.rate)
-            )
+            line = build_line(plan, self, fact, fact.agent_code, total, facts, rate=value)
         else:
-            amount = rule_money(self.amount or "0")
-            line = build_line(plan, self, fact, fact.agent_code, total, facts, amount=amount)
+            line = build_line(plan, self, fact, fact.agent_code, total, facts, amount=value)
         return [line] if line else []
 
 
 def long_term_conditions(rule: LongTermRule, row: SettlementFacts) -> list[str]:
     """The conditions of a long-term rule that the row does not meet (empty = it pays)."""
-    failed = []
-    if not row.activated:
-        failed.append("card not activated (real-name)")
+    failed = row.carrier_conditions_failed()
     recharge = row.first_recharge_fen if rule.recharge == "FIRST" else row.total_recharge_fen
     if (recharge or 0) < rule_money(rule.recharge_threshold):
         failed.append(f"{rule.recharge.lower()} recharge below {rule.recharge_threshold}")
-    if row.network_status != "NORMAL":
-        failed.append(f"network status {row.network_status}, not NORMAL")
-    if not (row.no_arrears and row.no_suspension and row.no_complaint):
-        failed.append("not 三无 (arrears, suspension or complaint reported)")
     if rule.starts_at is not None and row.effective_at < rule.starts_at:
         failed.append(f"long-term starts at {rule.starts_at.isoformat()}")
     if rule.after_periods is not None and (row.periods_used or 0) < rule.after_periods:

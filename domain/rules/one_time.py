@@ -6,22 +6,30 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from domain.money import format_money
 from domain.rules.base import BaseRule, MoneyText, rule_money
 from domain.rules.facts import CardFacts
 from domain.rules.line import CommissionLine, build_line
+from domain.rules.value_tiers import ValueTierMixin, ValueTiers
 
 
-class OneTimeRule(BaseRule):
+class OneTimeRule(ValueTierMixin, BaseRule):
     kind: Literal["ONE_TIME"]
     amount: MoneyText
     recharge_threshold: MoneyText = Field(alias="rechargeThreshold")
     recharge: Literal["FIRST", "CUMULATIVE"] = "FIRST"
+    # Value tiers: the amount by the agent's active cards in the month (value_tiers.py).
+    tiers: ValueTiers | None = None
+
+    @model_validator(mode="after")
+    def _check_tiers(self) -> "OneTimeRule":
+        self.check_value_tiers()
+        return self
 
     reacts_to_facts = (CardFacts,)
-    explained_facts = frozenset({"recharge", "threshold"})
+    explained_facts = frozenset({"recharge", "threshold", "tier", "activeCards"})
     needs_wallet_first_purchase = True
 
     @cached_property
@@ -38,7 +46,14 @@ class OneTimeRule(BaseRule):
         recharge = fact.first_recharge_fen if self.recharge == "FIRST" else fact.total_recharge_fen
         if recharge is None or recharge < self.threshold_fen:
             return []
-        facts = {"recharge": format_money(recharge), "threshold": self.recharge_threshold}
+        facts: dict[str, Any] = {
+            "recharge": format_money(recharge),
+            "threshold": self.recharge_threshold,
+        }
+        amount = self.amount_fen
+        if (tiered := self.tiered_value(fact.month_counts)) is not None:
+            amount, tier_facts = tiered
+            facts.update(tier_facts)
         # Traffic cards: never more than was recharged.
         at_most = recharge if fact.package_kind == "TRAFFIC" else None
         line = build_line(
@@ -48,7 +63,7 @@ class OneTimeRule(BaseRule):
             fact.agent_code,
             recharge,
             facts,
-            amount=self.amount_fen,
+            amount=amount,
             at_most=at_most,
         )
         return [line] if line else []
@@ -58,8 +73,11 @@ class OneTimeRule(BaseRule):
         if line.get("rate"):
             return super().words(line)
         facts = line.get("facts") or {}
-        return (
+        words = (
             f"one-time {format_money(line['original_fen'])}: recharge "
             f"{facts.get('recharge', format_money(line['base_fen']))}"
             f" reached the threshold {facts.get('threshold', '?')}"
         )
+        if "tier" in facts:
+            words += f"; tier {facts['tier']} at {facts.get('activeCards')} active cards"
+        return words

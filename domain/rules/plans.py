@@ -64,6 +64,19 @@ def uses_levels(plans: list[PlanVersion]) -> bool:
     return any(rule.uses_levels for plan in plans for rule in plan.rules)
 
 
+def active_metrics(plans: list[PlanVersion], at: datetime) -> list[str]:
+    """The monthly counts of active cards that the value tiers of the rules in force at `at`
+    read (domain/rules/value_tiers.py), each once."""
+    return sorted(
+        {
+            metric
+            for plan in versions_in_force_flat(plans, at)
+            for rule in plan.rules
+            if (metric := rule.active_metric) is not None
+        }
+    )
+
+
 def rerates_months(version: PlanVersion) -> bool:
     return any(rule.rerates_month for rule in version.rules)
 

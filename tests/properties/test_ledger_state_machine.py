@@ -5,6 +5,7 @@ teardown). The rules issue ledger commands, valid and invalid: agents in a rando
 cost and retail prices, commission plans (fixed / percentage / one-time / price-difference rules,
 effective-dated versions, malformed documents), deposits (with idempotency keys and retries),
 orders in both flows, completion, partial and full refunds, card activations and recharges,
+the carrier's conditions of a card (a failed one voids its unreleased lines),
 withdrawals paid or failed, the release job as business time advances, finance approving and
 rejecting (voiding or not), catch-ups. The model predicts for each command whether it is accepted
 (and then what it does) or refused (and with which error); a refused command must leave the log
@@ -452,6 +453,24 @@ class Model:
                         self.closed_requests.add(line.request_id)
                         line.request_id = None
                     line.status = "VOIDED"
+
+    def card_conditions_failed(self, iccid: str) -> None:
+        """The carrier's conditions of a card failed (decision 0029): every line the card paid
+        that is not released is voided in full; released ones stand (no plan here claws back)."""
+        for line in self.lines.values():
+            if line.order_id is not None or line.source != iccid:
+                continue
+            if line.status not in ("FROZEN", "UNFREEZE_REQUESTED"):
+                continue
+            wallet = self.wallets[line.agent]
+            wallet["frozen" if line.status == "FROZEN" else "unfreezing"] -= line.amount
+            self.credits -= line.amount
+            if line.request_id is not None:
+                self.pending.pop(line.request_id)
+                self.closed_requests.add(line.request_id)
+                line.request_id = None
+            line.amount = 0
+            line.status = "VOIDED"
 
     def release(self, now: datetime) -> set[str]:
         requested = set()
@@ -1102,6 +1121,28 @@ class LedgerMachine(RuleBasedStateMachine):
         assert done.platform_share_fen == total - done.agent_share_fen >= 0
         self.m.settlements[row_id] = total
         self.m.settle(row_id, iccid, lines, total, self.now)
+        return None
+
+    @precondition(lambda self: bool(self.m.cards))
+    @rule(pick=PICK, flags=st.tuples(*[st.sampled_from([False, False, True])] * 4))
+    def card_conditions(self, pick: int, flags: tuple[bool, bool, bool, bool]) -> None:
+        """The carrier reports a card's conditions (停机 / 欠费 / 销户 / 投诉): a failed one voids
+        the card's unreleased commissions once the policy reaches it."""
+        # Mostly a card that has a line to void, when there is one.
+        open_lines = {
+            line.source
+            for line in self.m.lines.values()
+            if line.order_id is None and line.status in ("FROZEN", "UNFREEZE_REQUESTED")
+        }
+        cards = sorted(open_lines) if open_lines and pick % 3 else sorted(self.m.cards)
+        iccid = cards[pick % len(cards)] if pick % 10 else "ICC-UNKNOWN"
+        audit = self.audit("carrier")
+        call = lambda: self.ledger.report_card_conditions(iccid, *flags, "carrier", audit)  # noqa: E731
+        if iccid not in self.m.cards:
+            return self.refused(CardNotFound, call)
+        call()
+        if any(flags):
+            self.m.card_conditions_failed(iccid)
         return None
 
     # -- withdrawals ------------------------------------------------------------------------------

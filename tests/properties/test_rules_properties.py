@@ -879,6 +879,77 @@ def test_a_settlement_split_never_leaves_the_platform_negative(
         assert paid == owed
 
 
+@st.composite
+def upline_share_rules(draw: Any) -> dict[str, Any]:
+    """MULTI_LEVEL on the settlement base: the card agent's uplines' shares of the row."""
+    levels = draw(
+        st.lists(st.one_of(rates, st.sampled_from(["10%", "60%"])), min_size=1, max_size=3)
+    )
+    return {
+        "code": "up",
+        "kind": "MULTI_LEVEL",
+        "base": "SETTLEMENT",
+        "levels": levels,
+        **optional(overflow=draw(st.sampled_from([None, "REFUSE", "CAP"]))),
+    }
+
+
+def upline_owed(row: SettlementFacts, doc: dict[str, Any]) -> dict[str, int]:
+    """The reference: each upline's share before any cap (the carrier's conditions only)."""
+    if not row.activated or row.network_status != "NORMAL":
+        return {}
+    if not (row.no_arrears and row.no_suspension and row.no_complaint):
+        return {}
+    shares = zip(row.uplines, doc["levels"], strict=False)
+    owed = {upline: half_up(rate_of(rate) * row.total_fen) for upline, rate in shares}
+    return {upline: amount for upline, amount in owed.items() if amount > 0}
+
+
+@PROPERTIES
+@given(
+    row=settlement_rows(),
+    long_term=long_term_rules(),
+    uplines=upline_share_rules(),
+    chain=st.sampled_from([(), ("P",), ("P", "G"), ("P", "G", "T")]),
+    cap=st.booleans(),
+)
+def test_uplines_shares_stay_inside_the_never_negative_split(
+    row: SettlementFacts,
+    long_term: dict[str, Any],
+    uplines: dict[str, Any],
+    chain: tuple[str, ...],
+    cap: bool,
+) -> None:
+    row = replace(row, uplines=chain)
+    doc = [{"code": "lt", **{k: v for k, v in long_term.items() if k != "holdDays"}}, uplines]
+    parsed = tuple(parse_or_reject(doc))
+    owed = {("up", who): amount for who, amount in upline_owed(row, uplines).items()}
+    if (mine := long_term_owed(row, doc[0])) > 0:
+        owed[("lt", "A")] = mine
+    refusing = (("lt", "A") in owed and doc[0].get("overflow", "REFUSE") == "REFUSE") or (
+        any(key[0] == "up" for key in owed) and uplines.get("overflow", "REFUSE") == "REFUSE"
+    )
+    overpaid = sum(owed.values()) > row.total_fen
+    note(f"owed {owed}, total {row.total_fen}")
+    try:
+        lines = lines_for_settlement(row, [PlanVersion("p", 1, BEFORE_ALL, parsed)], cap=cap)
+    except PlanRefused:
+        assert overpaid
+        assert refusing
+        assert not cap
+        return
+    assert not (overpaid and refusing and not cap), "should have been refused"
+    paid = {(ln.rule_code, ln.beneficiary): ln.amount_fen for ln in lines}
+    assert len(paid) == len(lines)
+    total_paid = sum(paid.values())
+    assert total_paid <= row.total_fen
+    if overpaid:
+        assert total_paid == row.total_fen
+        assert all(amount <= owed[key] for key, amount in paid.items())
+    else:
+        assert paid == owed
+
+
 # ---- 6. rounding ---------------------------------------------------------------------------------
 
 
