@@ -84,6 +84,7 @@ class Package(Aggregate):
     class QuotaSet(Aggregate.Event):
         """The data a period of the package includes: a personal card over it is stopped."""
 
+        package_code: str
         quota_mb: int
         actor: str
         effective_at: datetime
@@ -94,4 +95,6 @@ class Package(Aggregate):
 
     def set_quota(self, quota_mb: int, audit: Audit) -> None:
         MEGABYTES.check(quota_mb, "quotaMb")
-        self.trigger_event(self.QuotaSet, quota_mb=quota_mb, **audit.fields())
+        self.trigger_event(
+            self.QuotaSet, package_code=self.code, quota_mb=quota_mb, **audit.fields()
+        )
