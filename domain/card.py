@@ -89,7 +89,9 @@ class Card(Aggregate, CardLifecycle):
         reason: str
 
         def apply(self, card: "Card") -> None:
-            card.periods.append([self.order_id, self.package_code, self.period_start, self.period_end])
+            card.periods.append(
+                [self.order_id, self.package_code, self.period_start, self.period_end]
+            )
             card.periods_used = self.periods_used
             card.package_code = self.package_code
 

@@ -122,7 +122,9 @@ class CardLifecycle:
         require_code(report_id, "reportId")
         if report_id in self.report_ids:
             return False
-        older = self.conditions_reported_at is not None and reported_at < self.conditions_reported_at
+        older = (
+            self.conditions_reported_at is not None and reported_at < self.conditions_reported_at
+        )
         self.trigger_event(
             self.ConditionsReported,
             carrier=carrier,
@@ -196,7 +198,9 @@ class CardLifecycle:
             return False
         if self.last_command is not None and self.last_command[0] == CarrierCommand.STOP:
             return False
-        self._decide(CarrierCommand.STOP, CommandCause.PACKAGE_QUOTA, used_bytes, quota_bytes, audit)
+        self._decide(
+            CarrierCommand.STOP, CommandCause.PACKAGE_QUOTA, used_bytes, quota_bytes, audit
+        )
         return True
 
     def decide_activation(self, audit: Audit) -> bool:

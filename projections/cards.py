@@ -187,10 +187,7 @@ class Cards(View):
             " package_code = EXCLUDED.package_code, enterprise_code = EXCLUDED.enterprise_code,"
             " state = EXCLUDED.state, last_command = EXCLUDED.last_command,"
             " position = EXCLUDED.position",
-            [
-                (r[0], r[5], r[6], r[7], r[8], r[22], r[1])
-                for r in latest.values()
-            ],
+            [(r[0], r[5], r[6], r[7], r[8], r[22], r[1]) for r in latest.values()],
         )
         cur.executemany(
             "INSERT INTO package_quotas (package_code, quota_mb, position) VALUES (%s, %s, %s)"

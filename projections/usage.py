@@ -14,7 +14,7 @@ from typing import Any
 from psycopg import Cursor
 from psycopg_pool import ConnectionPool
 
-from application.usage import Ingested, UsageReport
+from domain.usage import Ingested, UsageReport
 from projections.queries import _LIVE_SCHEMAS
 
 _COLUMNS = ("day", "report_id", "iccid", "period_start", "period_end", "bytes", "reported_at")
@@ -154,7 +154,9 @@ class PgUsageStore:
         self._months = {m for m in self._months if m >= keep_from}
         with self.pool.connection() as conn:
             return sum(
-                conn.execute("SELECT fenrun_usage_drop_before(%s, %s)", (t, keep_from)).fetchone()[0]  # type: ignore[index]
+                conn.execute("SELECT fenrun_usage_drop_before(%s, %s)", (t, keep_from)).fetchone()[
+                    0
+                ]  # type: ignore[index]
                 for t in ("usage_reports", "usage_daily", "usage_monthly")
             )
 

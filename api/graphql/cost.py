@@ -81,6 +81,9 @@ COSTS: dict[str, FieldCost] = {
     "Query.auditHead": QUERY,
     "Query.planSimulationJob": QUERY,
     "Query.me": FieldCost(0),  # the token's claims: nothing read
+    "Query.card": QUERY,
+    "Query.cards": FieldCost(1, paged=True),
+    "Query.enterprise": QUERY,
     # -- fields that read more ---------------------------------------------------------------------
     "Agent.children": FieldCost(1, paged=True),
     "Agent.wallet": QUERY,
@@ -118,6 +121,14 @@ COSTS: dict[str, FieldCost] = {
     "Mutation.recordCarrierSettlement": WRITE,
     "Mutation.applyPlanCorrection": SIMULATION,  # simulates its preview in the request
     "Mutation.startPlanSimulation": FieldCost(10, rate_limited=True),  # queues a job
+    "Mutation.recordCarrierCardState": WRITE,
+    "Mutation.recordCardConditions": WRITE,
+    "Mutation.recordUsageReports": FieldCost(20),  # a bulk write, and the rules it runs
+    "Mutation.setPackageQuota": WRITE,
+    "Mutation.createEnterprise": WRITE,
+    "Mutation.assignEnterpriseCards": WRITE,
+    "Mutation.topUpEnterprisePool": WRITE,
+    "Mutation.cancelOrder": WRITE,
 }
 
 

@@ -64,7 +64,9 @@ class RecordCarrierCardState(Command[CardStateRecorded]):
         mapped = map_carrier_state(_carrier(self.carrier), self.raw_state)
         card = ledger.card(self.iccid)
         if card.seen_report(self.report_id):
-            return [], CardStateRecorded(self.iccid, str(card.status), DUPLICATE, card.carrier_state)
+            return [], CardStateRecorded(
+                self.iccid, str(card.status), DUPLICATE, card.carrier_state
+            )
         card.report_carrier_state(
             mapped, self.report_id, self.reported_at, reported(self.audit, self.reported_at)
         )
@@ -92,7 +94,9 @@ class RecordCardConditions(Command[CardStateRecorded]):
     def decide(self, ledger: "Ledger") -> Decision[CardStateRecorded]:
         card = ledger.card(self.iccid)
         if card.seen_report(self.report_id):
-            return [], CardStateRecorded(self.iccid, str(card.status), DUPLICATE, card.carrier_state)
+            return [], CardStateRecorded(
+                self.iccid, str(card.status), DUPLICATE, card.carrier_state
+            )
         card.report_conditions(
             _carrier(self.carrier),
             self.arrears,
@@ -190,9 +194,7 @@ class TopUpEnterprisePool(Command[EnterpriseRecorded]):
         )
 
 
-def _decide_pool(
-    ledger: "Ledger", enterprise: Enterprise, month: date | None, audit: Audit
-) -> int:
+def _decide_pool(ledger: "Ledger", enterprise: Enterprise, month: date | None, audit: Audit) -> int:
     store = ledger.usage
     if store is None:
         return 0
@@ -241,4 +243,3 @@ class DecideEnterpriseQuota(Command[QuotaDecided]):
 def reported(audit: Audit, reported_at: datetime) -> Audit:
     """The audit of a carrier's report: it took effect when the carrier says it did."""
     return replace(audit, effective_at=reported_at)
-

@@ -52,7 +52,8 @@ def test_usage_over_the_package_quota_decides_a_stop_once(fenrun, clock) -> None
     )
     assert (again.accepted, again.duplicates, again.commands_decided) == (1, 1, 1)
     card = fenrun.ledger.card("C0")
-    assert card.last_command[0] == "STOP" and card.status == CardStatus.ASSIGNED
+    assert card.last_command[0] == "STOP"
+    assert card.status == CardStatus.ASSIGNED
     assert fenrun.usage.card_month_bytes("C0", date(2026, 11, 1)) == 110 * MB
     # The next report over quota decides nothing more: the stop stands.
     more = fenrun.record_usage_reports([usage("C0", "r4", 5, 5)], "carrier-push")
@@ -83,9 +84,7 @@ def test_enterprise_pool_stops_all_then_top_up_resumes(fenrun, clock) -> None:
     ledger.create_enterprise("E", "Acme", 100, None, "STOP_ALL", audit(T0))
     ledger.assign_enterprise_cards("E", ("C0", "C1"), audit(T0))
     fenrun.catch_up()
-    done = fenrun.record_usage_reports(
-        [usage("C0", "e1", 70, 3), usage("C1", "e2", 40, 3)], "push"
-    )
+    done = fenrun.record_usage_reports([usage("C0", "e1", 70, 3), usage("C1", "e2", 40, 3)], "push")
     assert done.commands_decided == 2
     enterprise = ledger.find_enterprise("E")
     assert enterprise.stopped == {"C0": "POOL_QUOTA", "C1": "POOL_QUOTA"}
