@@ -166,6 +166,8 @@ class Ledger(Application):
     create_enterprise = use_case(uc.CreateEnterprise)
     assign_enterprise_cards = use_case(uc.AssignEnterpriseCards)
     top_up_enterprise_pool = use_case(uc.TopUpEnterprisePool)
+    decide_card_quota = use_case(uc.DecideCardQuota)
+    decide_enterprise_quota = use_case(uc.DecideEnterpriseQuota)
     add_user = use_case(identity.AddUser)
     set_user_roles = use_case(identity.SetUserRoles)
     disable_user = use_case(identity.DisableUser)
