@@ -124,3 +124,17 @@ def test_card_states_in_the_view_agree_with_a_replay(fenrun, clock) -> None:
     assert verify(fenrun.read, LedgerLog(fenrun.ledger), fenrun.settings.zone, samples=8) == []
     assert ledger.card("C0").status == CardStatus.SUSPENDED
     assert ledger.card("C1").status == CardStatus.CANCELLED
+
+
+def test_cli_creates_and_prunes_partitions(fenrun, dsn, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import app as cli
+
+    monkeypatch.setenv("FENRUN_DATABASE_URL", dsn)
+    runner = CliRunner()
+    made = runner.invoke(cli, ["usage", "partitions", "2027-03"])
+    assert made.exit_code == 0, made.output
+    pruned = runner.invoke(cli, ["usage", "prune", "--keep-from", "2027-04"])
+    assert pruned.exit_code == 0, pruned.output
+    assert "dropped 3 partition(s)" in pruned.output
