@@ -14,8 +14,8 @@ from rich.console import Console
 
 from api.audit_cli import audit_cli
 from api.identity_cli import keys_cli, token, users_cli
-from api.usage_cli import usage_cli
 from api.observability.logs import configure_logging
+from api.usage_cli import usage_cli
 from application.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Fenrun — event-sourced commission ledger (分润).")
