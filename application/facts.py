@@ -17,13 +17,15 @@ from eventsourcing.utils import get_topic
 from application.ledger import BUSINESS_TZ, Ledger
 from application.log import LedgerLog
 from domain.agent import Agent
-from domain.card import Card
+from domain.book import CommissionStatus
+from domain.card import Card, failed_words
 from domain.common import SYSTEM_ACTOR, Audit, derived_id
 from domain.money import format_money
 from domain.order import Order
 from domain.performance import MonthlyVolume, month_of
 from domain.plan import CommissionPlan
 from domain.rules import (
+    MAX_LEVELS,
     CardVolumeFacts,
     CommissionLine,
     Metric,
@@ -47,6 +49,7 @@ RELEVANT = (
     Card.Activated,
     Card.RechargeRecorded,
     Card.Assigned,
+    Card.ConditionsReported,
     CommissionPlan.VersionDefined,
     CommissionPlan.CorrectionDefined,
     Agent.LevelChanged,
@@ -59,6 +62,8 @@ class Batch(Protocol):
     shadows of them."""
 
     def wallet(self, agent_code: str) -> Any: ...
+
+    def existing_wallet(self, agent_code: str) -> Any | None: ...
 
     def volume(self, agent_code: str, month: str) -> Any: ...
 
@@ -82,6 +87,14 @@ class WalletBatch:
                     event.mutate(wallet)
             self.wallets[agent_code] = wallet
         return self.wallets[agent_code]
+
+    def existing_wallet(self, agent_code: str) -> Wallet | None:
+        """The agent's wallet if it has one (nothing is opened for a mere look)."""
+        if agent_code in self.wallets or agent_code in self.known:
+            return self.wallet(agent_code)
+        if not self.ledger.exists("wallet", agent_code):
+            return None
+        return self.wallet(agent_code)
 
     def volume(self, agent_code: str, month: str) -> MonthlyVolume:
         key = (agent_code, month)
@@ -158,6 +171,8 @@ class FactProcessor:
                 self._on_card_counted(event, Metric.ACTIVATION_COUNT, batch)
         elif isinstance(event, Card.Assigned):
             self._on_card_counted(event, Metric.PICKUP_COUNT, batch)
+        elif isinstance(event, Card.ConditionsReported):
+            self._on_card_conditions(event, batch)
         elif isinstance(event, Agent.LevelChanged):
             self._levels[event.agent_code] = event.level_code
         elif isinstance(event, CarrierSettlement.Recorded):
@@ -230,6 +245,45 @@ class FactProcessor:
             accrued = wallet.accrue(commission_id, line, audit)
             if accrued and rule_class(line.kind).unfreezes_on_accrual:
                 wallet.request_unfreeze(commission_id, audit)
+
+    def _on_card_conditions(self, event: Card.ConditionsReported, batch: Batch) -> None:
+        """Seed 004, 条件不满足 → 佣金失效: a failed condition voids every line the card paid that
+        is not released yet (frozen or awaiting approval), for its agent and the uplines that
+        shared its settlements. A released line is clawed back only when its rule says
+        `clawBackAfterRelease` (decision 0029)."""
+        failed = event.failed
+        if not failed:
+            return
+        card = self._as_of(event)
+        said = f"card {card.iccid} {failed_words(failed)}, reported by {event.source}"
+        audit = Audit.derived(
+            ACTOR,
+            event.effective_at,
+            f"conditions failed: {said}" + (f" ({event.reason})" if event.reason else ""),
+        )
+        agent = self.ledger.agent(card.agent_code)
+        # Uplines are bound once and never moved: those of today include every earlier one.
+        for beneficiary in self.ledger.ancestry(agent)[: MAX_LEVELS + 1]:
+            wallet = batch.existing_wallet(beneficiary.code)
+            if wallet is None:
+                continue
+            for commission_id in wallet.book.lines_for_card(card.iccid):
+                line = wallet.book.lines[commission_id]
+                if line.status == CommissionStatus.APPROVED and not self._claws_back(line.rule):
+                    continue
+                wallet.reduce(commission_id, line.amount_fen, audit)
+
+    def _claws_back(self, paid_by: tuple[str, int, str] | None) -> bool:
+        """Whether the rule that paid a line takes it back after release when the card's
+        conditions fail."""
+        if paid_by is None:
+            return False
+        plan_code, version, rule_code = paid_by
+        for plan in self.plan_versions():
+            if plan.code == plan_code and plan.version == version:
+                rule = next((r for r in plan.rules if r.code == rule_code), None)
+                return bool(rule is not None and rule.claw_back_after_release)
+        return False
 
     def _accrue(
         self, batch: Batch, line: CommissionLine, audit: Audit, kind: str, source: str
@@ -321,6 +375,10 @@ def _suffixes(*classes: type) -> tuple[str, ...]:
 OWN_LOOKUPS = _suffixes(CommissionPlan.VersionDefined, Agent.LevelChanged)
 # Facts handled with their aggregate as it was (the others carry what the rules need).
 AS_OF_LOOKUPS = _suffixes(
-    Card.Activated, Card.RechargeRecorded, Card.Assigned, CarrierSettlement.Recorded
+    Card.Activated,
+    Card.RechargeRecorded,
+    Card.Assigned,
+    Card.ConditionsReported,
+    CarrierSettlement.Recorded,
 )
 RELEVANT_SUFFIXES = _suffixes(*RELEVANT)

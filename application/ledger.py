@@ -153,6 +153,7 @@ class Ledger(Application):
     assign_card = use_case(uc.AssignCard)
     activate_card = use_case(uc.ActivateCard)
     record_recharge = use_case(uc.RecordRecharge)
+    report_card_conditions = use_case(uc.ReportCardConditions)
     release_due_commissions = use_case(uc.ReleaseDueCommissions)
     approve_unfreeze_requests = use_case(uc.ApproveUnfreezeRequests)
     reject_unfreeze_requests = use_case(uc.RejectUnfreezeRequests)

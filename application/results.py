@@ -96,6 +96,14 @@ class RechargeRecorded(Result):
 
 
 @dataclass(frozen=True)
+class CardConditionsRecorded(Result):
+    """A carrier's conditions of a card recorded: the ones it fails (empty: all normal)."""
+
+    iccid: str
+    failed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class UnfreezeRequested(Result):
     """The unfreeze requests a release of due commissions created."""
 
@@ -197,6 +205,7 @@ RESULTS: dict[str, type[Result]] = {
         WithdrawalRecorded,
         CardRecorded,
         RechargeRecorded,
+        CardConditionsRecorded,
         UnfreezeRequested,
         UnfreezeRequestsDecided,
         LevelsDefined,

@@ -53,7 +53,14 @@ class ShadowWallet(BookKeeper):
             CommissionStatus.FROZEN,
             releasable_at=hold_until(audit.effective_at, line.hold_days),
         )
-        self.book.open(accrued, line.order_id, line.hold_days, line.facts.get("corrects"))
+        self.book.open(
+            accrued,
+            line.order_id,
+            line.hold_days,
+            line.facts.get("corrects"),
+            iccid=line.iccid,
+            rule=(line.plan_code, line.plan_version, line.rule_code),
+        )
         self.lines[commission_id] = ShadowLine(line, audit.effective_at, line.amount_fen)
         return True
 
@@ -103,6 +110,9 @@ class ShadowBatch:
         if agent_code not in self.wallets:
             self.wallets[agent_code] = ShadowWallet(agent_code)
         return self.wallets[agent_code]
+
+    def existing_wallet(self, agent_code: str) -> ShadowWallet | None:
+        return self.wallets.get(agent_code)
 
     def volume(self, agent_code: str, month: str) -> ShadowVolume:
         key = (agent_code, month)

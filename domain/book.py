@@ -97,6 +97,8 @@ class OpenLine:
     request_id: str | None = None  # its pending unfreeze request
     requests: int = 0  # unfreeze requests made for it so far (their ids count them)
     approvers: tuple[str, ...] = ()  # who approved its pending request so far (maker-checker)
+    iccid: str | None = None  # the card it pays for, if any (its conditions can void it)
+    rule: tuple[str, int, str] | None = None  # (plan code, version, rule code) that paid it
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +133,7 @@ class CommissionBook:
     # completes once: its closed lines need no memory.
     closed: set[str] = field(default_factory=set)
     by_order: dict[str, list[str]] = field(default_factory=dict)  # order id -> its lines' ids
+    by_card: dict[str, list[str]] = field(default_factory=dict)  # iccid -> its lines' ids
     adjustments: dict[str, list[str]] = field(default_factory=dict)  # line id -> its corrections
     rejected: set[str] = field(default_factory=set)  # finance voided: no correction pays again
 
@@ -154,6 +157,11 @@ class CommissionBook:
 
     def lines_for_order(self, order_id: str) -> list[str]:
         return [cid for cid in self.by_order.get(order_id, ()) if cid in self.lines]
+
+    def lines_for_card(self, iccid: str) -> list[str]:
+        """The open lines paid for a card (one-time, long-term, a settlement's upline shares,
+        count tiers) and their adjustments."""
+        return [cid for cid in self.by_card.get(iccid, ()) if cid in self.lines]
 
     def parts_of(self, commission_id: str) -> list[str]:
         """The open line and its open adjustments, oldest first."""
@@ -228,7 +236,13 @@ class CommissionBook:
 
     # -- applying what the events declare ---------------------------------------------------------
     def open(
-        self, effect: LineEffect, order_id: str | None, hold_days: int, corrects: str | None
+        self,
+        effect: LineEffect,
+        order_id: str | None,
+        hold_days: int,
+        corrects: str | None,
+        iccid: str | None = None,
+        rule: tuple[str, int, str] | None = None,
     ) -> None:
         """A new line, as its accrual declares it (an accrual always says when its hold ends)."""
         cid = effect.commission_id
@@ -239,9 +253,13 @@ class CommissionBook:
             order_id,
             hold_days,
             cast(datetime, effect.releasable_at),
+            iccid=iccid,
+            rule=rule,
         )
         if order_id is not None:
             self.by_order.setdefault(order_id, []).append(cid)
+        elif iccid is not None:
+            self.by_card.setdefault(iccid, []).append(cid)
         # A correction's adjustment names the line it corrects: later corrections and
         # take-backs find the line's whole amount through it.
         if corrects:
@@ -281,6 +299,7 @@ class CommissionBook:
                     **line,
                     "status": CommissionStatus(line["status"]),
                     "approvers": tuple(line.get("approvers", ())),
+                    "rule": tuple(line["rule"]) if line.get("rule") else None,
                 }
             )
             for cid, line in state["lines"].items()

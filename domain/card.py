@@ -1,4 +1,5 @@
-"""A card (ICCID): distributed to an agent, activated by real-name, recharged by its user."""
+"""A card (ICCID): distributed to an agent, activated by real-name, recharged by its user, and
+reported on by its carrier (stopped, arrears, cancelled, a complaint)."""
 
 from datetime import datetime
 from typing import Any
@@ -8,13 +9,13 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.card_lifecycle import CardLifecycle
 from domain.common import Audit, aggregate_id, require_code
-from domain.errors import InvalidState
-from domain.lifecycle import CardStatus
+from domain.errors import InvalidInput, InvalidState
+from domain.lifecycle import CONDITIONS, CardStatus, failed_words
 from domain.money import require_balance, require_fen
 from domain.rules import CardFacts
 from domain.values import refuse_before
 
-__all__ = ["Card", "CardStatus"]
+__all__ = ["CONDITIONS", "Card", "CardStatus", "failed_words"]
 
 
 class Card(Aggregate, CardLifecycle):
@@ -38,6 +39,26 @@ class Card(Aggregate, CardLifecycle):
         effective_at: datetime
         reason: str
 
+    class ConditionsReported(Aggregate.Event):
+        """What the carrier (or an operator reading its report) says of the card at
+        `effective_at`: each flag as it stands then (a later report with a flag false says it
+        was lifted, 复机). `source` names where the report came from (an operator, a carrier
+        status feed or file)."""
+
+        stopped: bool
+        arrears: bool
+        cancelled: bool
+        complaint: bool
+        source: str
+        actor: str
+        effective_at: datetime
+        reason: str
+
+        @property
+        def failed(self) -> tuple[str, ...]:
+            """The conditions the report fails, in CONDITIONS' order (empty: all normal)."""
+            return tuple(name for name in CONDITIONS if getattr(self, name))
+
     # -- the carrier's facts and the quota rules' decisions (domain/card_lifecycle.py) ------------
     class CarrierStateReported(Aggregate.Event):
         """A carrier's report of the card's state, mapped onto ours by a versioned table; what
@@ -58,9 +79,11 @@ class Card(Aggregate, CardLifecycle):
         def apply(self, card: "Card") -> None:
             card.apply_state_report(self)
 
-    class ConditionsReported(Aggregate.Event):
-        """The carrier's network conditions: arrears (欠费) and complaints (投诉); with the
-        suspension in the state they make the 三无 flags."""
+    class CarrierConditionsReported(Aggregate.Event):
+        """A carrier's report of arrears (欠费) and complaints (投诉), idempotent per report id
+        and ordered by its timestamp; with the suspension in the state they make the 三无
+        flags. Applied reports also record ConditionsReported (what the commission rules
+        read, decision 0029)."""
 
         carrier: str
         arrears: bool
@@ -167,6 +190,8 @@ class Card(Aggregate, CardLifecycle):
         self.total_recharge_fen = 0
         self.assigned_at = effective_at
         self.last_fact_at = effective_at
+        self.failed_conditions: tuple[str, ...] = ()  # the latest ConditionsReported
+        self.conditions_reported_at: datetime | None = None
         self.start_lifecycle()
 
     def activate(self, audit: Audit) -> None:
@@ -202,6 +227,40 @@ class Card(Aggregate, CardLifecycle):
             self.first_recharge_fen = amount_fen
         self.total_recharge_fen += amount_fen
         self.last_fact_at = max(self.last_fact_at, effective_at)
+
+    def report_conditions(
+        self, flags: tuple[bool, bool, bool, bool], source: str, audit: Audit
+    ) -> None:
+        """The carrier's conditions (stopped, arrears, cancelled, complaint) as of the audit's
+        effective time. The commission policy voids the card's unreleased commissions when one
+        fails; released ones only where the plan says so (decision 0029)."""
+        if len(flags) != len(CONDITIONS) or any(type(flag) is not bool for flag in flags):
+            raise InvalidInput(
+                "conditions", "stopped, arrears, cancelled, complaint: true or false"
+            )
+        require_code(source, "source")
+        self.require_existed_at(audit.effective_at)
+        self._report_conditions(
+            **dict(zip(CONDITIONS, flags, strict=True)), source=source, **audit.fields()
+        )
+
+    @event(ConditionsReported)
+    def _report_conditions(
+        self,
+        stopped: bool,
+        arrears: bool,
+        cancelled: bool,
+        complaint: bool,
+        source: str,
+        actor: str,
+        effective_at: datetime,
+        reason: str,
+    ) -> None:
+        flags = (stopped, arrears, cancelled, complaint)
+        self.failed_conditions = tuple(
+            name for name, flag in zip(CONDITIONS, flags, strict=True) if flag
+        )
+        self.conditions_reported_at: datetime | None = effective_at
 
     def require_existed_at(self, at: datetime, field: str = "occurredAt") -> None:
         """A fact about the card is not dated before the card was assigned to its agent."""

@@ -7,19 +7,23 @@ the newest one applied is recorded (the raw fact is kept) but changes nothing.
 """
 
 import calendar
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from domain.common import Audit, derived_id, require_code
 from domain.errors import InvalidInput, InvalidState
 from domain.lifecycle import (
+    CONDITIONS,
     CardStatus,
     CarrierCommand,
     CommandCause,
     MappedState,
     ReportOutcome,
+    failed_words,
     may_move,
 )
+from domain.values import REASON
 
 MAX_PERIODS = 1200
 
@@ -37,7 +41,14 @@ class CardLifecycle:
     last_command: list[str] | None
     commands_decided: int
     CarrierStateReported: Any
-    ConditionsReported: Any
+    CarrierConditionsReported: Any
+    failed_conditions: tuple[str, ...]
+
+    def report_conditions(
+        self, flags: tuple[bool, bool, bool, bool], source: str, audit: Audit
+    ) -> None:
+        raise NotImplementedError
+
     PackagePeriodAdded: Any
     EnterpriseJoined: Any
     CarrierCommandDecided: Any
@@ -53,9 +64,9 @@ class CardLifecycle:
         self.mapping_version: str | None = None
         self.state_reported_at: datetime | None = None  # the newest carrier state applied
         self.report_ids: set[str] = set()
-        self.arrears = False
-        self.complaint = False
-        self.conditions_reported_at: datetime | None = None
+        self.carrier_arrears = False  # as the carrier's conditions reports say
+        self.carrier_complaint = False
+        self.carrier_conditions_at: datetime | None = None
         self.periods = []
         self.periods_used = 0
         self.enterprise_code = None
@@ -68,11 +79,11 @@ class CardLifecycle:
 
     def report_carrier_state(
         self, mapped: MappedState, report_id: str, reported_at: datetime, audit: Audit
-    ) -> bool:
-        """Records a state report (False: this report id was recorded already)."""
+    ) -> ReportOutcome | None:
+        """Records a state report: what it did (None: this report id was recorded already)."""
         require_code(report_id, "reportId")
         if report_id in self.report_ids:
-            return False
+            return None
         outcome = self._state_outcome(mapped.state, reported_at)
         self.trigger_event(
             self.CarrierStateReported,
@@ -86,7 +97,9 @@ class CardLifecycle:
             outcome=str(outcome),
             **audit.fields(),
         )
-        return True
+        if outcome == ReportOutcome.APPLIED:
+            self._sync_conditions(mapped.carrier, audit)
+        return outcome
 
     def _state_outcome(self, state: CardStatus, reported_at: datetime) -> ReportOutcome:
         if self.state_reported_at is not None and reported_at < self.state_reported_at:
@@ -109,7 +122,7 @@ class CardLifecycle:
         if event.outcome == ReportOutcome.APPLIED:
             self.status = CardStatus(event.state)
 
-    def report_conditions(
+    def report_carrier_conditions(
         self,
         carrier: str,
         arrears: bool,
@@ -117,15 +130,14 @@ class CardLifecycle:
         report_id: str,
         reported_at: datetime,
         audit: Audit,
-    ) -> bool:
+    ) -> ReportOutcome | None:
+        """Records a conditions report: what it did (None: its report id was recorded)."""
         require_code(report_id, "reportId")
         if report_id in self.report_ids:
-            return False
-        older = (
-            self.conditions_reported_at is not None and reported_at < self.conditions_reported_at
-        )
+            return None
+        older = self.carrier_conditions_at is not None and reported_at < self.carrier_conditions_at
         self.trigger_event(
-            self.ConditionsReported,
+            self.CarrierConditionsReported,
             carrier=carrier,
             arrears=arrears,
             complaint=complaint,
@@ -134,20 +146,49 @@ class CardLifecycle:
             outcome=str(ReportOutcome.OLDER if older else ReportOutcome.APPLIED),
             **audit.fields(),
         )
-        return True
+        if older:
+            return ReportOutcome.OLDER
+        self._sync_conditions(carrier, audit)
+        return ReportOutcome.APPLIED
+
+    def _sync_conditions(self, carrier: str, audit: Audit) -> None:
+        """The commission conditions (Card.ConditionsReported, which the commission policy
+        reads: a failed one voids the card's unreleased commissions) follow what the carrier
+        reports: stopped and cancelled from our state, arrears and complaints from its
+        conditions reports. Recorded when they change, never dated before the card existed."""
+        flags = (
+            self.status == CardStatus.SUSPENDED,
+            self.carrier_arrears,
+            self.status == CardStatus.CANCELLED,
+            self.carrier_complaint,
+        )
+        failed = tuple(name for name, flag in zip(CONDITIONS, flags, strict=True) if flag)
+        if failed == self.failed_conditions or audit.effective_at < self.assigned_at:
+            return
+        said = failed_words(failed) if failed else "conditions normal"
+        reason = REASON.fit(f"card {self.iccid} {said} (reported by {carrier})")
+        self.report_conditions(flags, carrier, replace(audit, reason=reason))
 
     def apply_conditions(self, event: Any) -> None:
         self.report_ids.add(event.report_id)
         if event.outcome == ReportOutcome.OLDER:
             return
-        self.arrears, self.complaint = event.arrears, event.complaint
-        self.conditions_reported_at = event.reported_at
+        self.carrier_arrears, self.carrier_complaint = event.arrears, event.complaint
+        self.carrier_conditions_at = event.reported_at
 
     @property
     def current_package(self) -> str | None:
         """The package of its latest paid period (else the one it was assigned with): whose
         quota the card is held to. `package_code` stays the assignment's (commission facts)."""
         return self.periods[-1][1] if self.periods else self.package_code
+
+    @property
+    def arrears(self) -> bool:
+        return "arrears" in self.failed_conditions
+
+    @property
+    def complaint(self) -> bool:
+        return "complaint" in self.failed_conditions
 
     @property
     def network_normal(self) -> bool:

@@ -57,6 +57,21 @@ def may_move(current: CardStatus, target: CardStatus) -> bool:
     return target in TRANSITIONS[current]
 
 
+# The carrier's facts about a card that fail a commission's conditions (seed 004: 在网状态 and
+# 三无), in the order the reasons name them (Card.ConditionsReported, decision 0029).
+CONDITIONS = ("stopped", "arrears", "cancelled", "complaint")
+_WORDS = {
+    "stopped": "stopped (停机)",
+    "arrears": "in arrears (欠费)",
+    "cancelled": "cancelled (销户)",
+    "complaint": "a complaint (投诉)",
+}
+
+
+def failed_words(failed: tuple[str, ...]) -> str:
+    return ", ".join(_WORDS[name] for name in failed)
+
+
 class Carrier(StrEnum):
     CMCC = "CMCC"  # China Mobile, OneLink EC v5
     CUCC = "CUCC"  # China Unicom, Jasper / Control Center

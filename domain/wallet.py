@@ -131,7 +131,12 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts):
 
         def apply_to_lines(self, wallet: Any) -> None:
             wallet.book.open(
-                self.line_effect(), self.order_id, self.hold_days, self.facts.get("corrects")
+                self.line_effect(),
+                self.order_id,
+                self.hold_days,
+                self.facts.get("corrects"),
+                iccid=self.iccid,
+                rule=(self.plan_code, self.plan_version, self.rule_code),
             )
 
     class UnfreezeRequested(LineEvent):

@@ -55,6 +55,7 @@ class Cards(View):
         Card.RechargeRecorded,
         Card.CarrierStateReported,
         Card.ConditionsReported,
+        Card.CarrierConditionsReported,
         Card.PackagePeriodAdded,
         Card.EnterpriseJoined,
         Card.CarrierCommandDecided,
@@ -233,9 +234,8 @@ def _change(card: dict[str, Any], event: Any) -> None:
             )
             if event.outcome == ReportOutcome.APPLIED:
                 card["state"] = event.state
-    elif isinstance(event, Card.ConditionsReported):
-        if event.outcome != ReportOutcome.OLDER:
-            card.update(arrears=event.arrears, complaint=event.complaint)
+    elif isinstance(event, Card.ConditionsReported):  # the conditions commissions read
+        card.update(arrears=event.arrears, complaint=event.complaint)
     elif isinstance(event, Card.PackagePeriodAdded):
         card.update(
             periods_used=event.periods_used,

@@ -113,6 +113,7 @@ COSTS: dict[str, FieldCost] = {
     "Mutation.assignCard": WRITE,
     "Mutation.activateCard": WRITE,
     "Mutation.recordRecharge": WRITE,
+    "Mutation.reportCardConditions": WRITE,
     "Mutation.releaseDueCommissions": WRITE,
     "Mutation.approveUnfreezeRequests": WRITE,
     "Mutation.rejectUnfreezeRequests": WRITE,

@@ -190,6 +190,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Mutation", "assignCard"): staff(OPERATOR),
     ("Mutation", "activateCard"): staff(OPERATOR),
     ("Mutation", "recordRecharge"): staff(OPERATOR),
+    ("Mutation", "reportCardConditions"): staff(ADMIN, OPERATOR),
     ("Mutation", "releaseDueCommissions"): staff(ADMIN, FINANCE),
     ("Mutation", "approveUnfreezeRequests"): staff(FINANCE),
     ("Mutation", "rejectUnfreezeRequests"): staff(FINANCE),

@@ -17,7 +17,12 @@ from application.use_cases.card_management import (
     SetPackageQuota,
     TopUpEnterprisePool,
 )
-from application.use_cases.cards import ActivateCard, AssignCard, RecordRecharge
+from application.use_cases.cards import (
+    ActivateCard,
+    AssignCard,
+    RecordRecharge,
+    ReportCardConditions,
+)
 from application.use_cases.commissions import (
     ApproveUnfreezeRequests,
     RejectUnfreezeRequests,
@@ -53,6 +58,7 @@ __all__ = [
     "RegisterAgent",
     "RejectUnfreezeRequests",
     "ReleaseDueCommissions",
+    "ReportCardConditions",
     "RequestWithdrawal",
     "SetAgentLevel",
     "SetCostPrice",

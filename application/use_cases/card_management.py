@@ -67,11 +67,12 @@ class RecordCarrierCardState(Command[CardStateRecorded]):
             return [], CardStateRecorded(
                 self.iccid, str(card.status), DUPLICATE, card.carrier_state
             )
-        card.report_carrier_state(
+        outcome = card.report_carrier_state(
             mapped, self.report_id, self.reported_at, reported(self.audit, self.reported_at)
         )
-        outcome = card.pending_events[-1].outcome  # type: ignore[attr-defined]
-        return [card], CardStateRecorded(self.iccid, str(card.status), outcome, card.carrier_state)
+        return [card], CardStateRecorded(
+            self.iccid, str(card.status), str(outcome), card.carrier_state
+        )
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class RecordCardConditions(Command[CardStateRecorded]):
             return [], CardStateRecorded(
                 self.iccid, str(card.status), DUPLICATE, card.carrier_state
             )
-        card.report_conditions(
+        outcome = card.report_carrier_conditions(
             _carrier(self.carrier),
             self.arrears,
             self.complaint,
@@ -105,8 +106,9 @@ class RecordCardConditions(Command[CardStateRecorded]):
             self.reported_at,
             reported(self.audit, self.reported_at),
         )
-        outcome = card.pending_events[-1].outcome  # type: ignore[attr-defined]
-        return [card], CardStateRecorded(self.iccid, str(card.status), outcome, card.carrier_state)
+        return [card], CardStateRecorded(
+            self.iccid, str(card.status), str(outcome), card.carrier_state
+        )
 
 
 @dataclass(frozen=True)

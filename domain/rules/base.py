@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StrictStr,
     ValidationInfo,
@@ -94,6 +95,9 @@ class BaseRule(BaseModel):
     multiplier: StrictStr | None = None
     window_from: AwareDatetime | None = Field(default=None, alias="from")
     window_to: AwareDatetime | None = Field(default=None, alias="to")
+    # When a card's carrier conditions fail (停机 / 欠费 / 销户 / 投诉) after its line was released:
+    # take it back (clawed back, as debt if need be). Unset: released lines stand (decision 0029).
+    claw_back_after_release: StrictBool | None = Field(default=None, alias="clawBackAfterRelease")
 
     if TYPE_CHECKING:
         kind: str

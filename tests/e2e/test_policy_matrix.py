@@ -50,6 +50,7 @@ CALLS: dict[str, str] = {
     "assignCard": '{ assignCard(input: {iccid: "I", agentCode: "P1"}) { userErrors { code } } }',
     "activateCard": '{ activateCard(input: {iccid: "none"}) { userErrors { code } } }',
     "recordRecharge": '{ recordRecharge(input: {iccid: "none", amount: "1"}) { userErrors { code } } }',
+    "reportCardConditions": '{ reportCardConditions(input: {iccid: "none", stopped: true, arrears: false, cancelled: false, complaint: false}) { userErrors { code } } }',
     "releaseDueCommissions": f'{{ releaseDueCommissions(input: {{now: "{T}"}}) {{ userErrors {{ code }} }} }}',
     "approveUnfreezeRequests": '{ approveUnfreezeRequests(input: {ids: ["none"]}) { userErrors { code } } }',
     "rejectUnfreezeRequests": '{ rejectUnfreezeRequests(input: {ids: ["none"], reason: "r"}) { userErrors { code } } }',

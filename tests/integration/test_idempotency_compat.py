@@ -187,10 +187,18 @@ def another(command: Command[Any]) -> Command[Any]:
     return replace(command, **{first.name: changed}, key=command.idempotency_key)  # type: ignore[type-var]
 
 
+# Commands added after scheme 2 (scheme 1 never knew them: no v1 key can name them).
+AFTER_SCHEME_2 = {"ReportCardConditions"}
+
+
 def test_every_use_case_has_a_stored_v1_key() -> None:
     assert set(stored_v1()) == set(RETRIES)
     # Every command that existed when scheme 1 was recorded; identity's came after it.
-    before_scheme_2 = {c for c in Command.__subclasses__() if c.__module__ != IDENTITY}
+    before_scheme_2 = {
+        c
+        for c in Command.__subclasses__()
+        if c.__module__ != IDENTITY and c.__name__ not in AFTER_SCHEME_2
+    }
     assert {type(c) for c, _ in RETRIES.values()} == before_scheme_2
     assert len(before_scheme_2) == 22
 

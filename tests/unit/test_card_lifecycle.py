@@ -35,8 +35,9 @@ def card(iccid: str = "C1") -> Card:
 
 def report(c: Card, carrier: str, raw: str, hours: int, report_id: str) -> str:
     at = T0 + timedelta(hours=hours)
-    assert c.report_carrier_state(map_carrier_state(carrier, raw), report_id, at, audit(hours))
-    return c.pending_events[-1].outcome
+    outcome = c.report_carrier_state(map_carrier_state(carrier, raw), report_id, at, audit(hours))
+    assert outcome is not None
+    return str(outcome)
 
 
 @pytest.mark.parametrize(
@@ -118,7 +119,7 @@ def test_a_report_counts_once_and_an_older_one_never_overrides() -> None:
     c = card()
     report(c, "CUCC", "ACTIVATED", 5, "new")
     again = c.report_carrier_state(map_carrier_state("CUCC", "DEACTIVATED"), "new", T0, audit())
-    assert again is False
+    assert again is None
     assert report(c, "CUCC", "DEACTIVATED", 2, "old") == "OLDER"
     assert (c.status, c.carrier_state) == (S.ACTIVATED, "ACTIVATED")
     assert c.seen_report("old")
@@ -127,10 +128,28 @@ def test_a_report_counts_once_and_an_older_one_never_overrides() -> None:
 def test_conditions_in_and_out_of_order() -> None:
     c = card()
     report(c, "CTCC", "4", 1, "s")
-    c.report_conditions("CTCC", True, False, "c2", T0 + timedelta(hours=3), audit(3))
-    c.report_conditions("CTCC", False, False, "c1", T0 + timedelta(hours=2), audit(2))
+    c.report_carrier_conditions("CTCC", True, False, "c2", T0 + timedelta(hours=3), audit(3))
+    c.report_carrier_conditions("CTCC", False, False, "c1", T0 + timedelta(hours=2), audit(2))
     assert c.arrears  # the older report did not clear it
     assert not c.three_no
+    assert c.failed_conditions == ("arrears",)  # what the commission rules read
+
+
+def test_carrier_stops_and_cancellations_become_commission_conditions() -> None:
+    c = card()
+    report(c, "CMCC", "2", 1, "r1")
+    assert c.failed_conditions == ()
+    report(c, "CMCC", "4", 2, "r2")
+    assert c.failed_conditions == ("stopped",)
+    conditions = [e for e in c.pending_events if isinstance(e, Card.ConditionsReported)]
+    assert (conditions[-1].stopped, conditions[-1].source) == (True, "CMCC")
+    report(c, "CMCC", "2", 3, "r3")  # resumed: the stop is lifted
+    assert c.failed_conditions == ()
+    report(c, "CMCC", "9", 4, "r4")
+    assert c.failed_conditions == ("cancelled",)
+    events = len(c.pending_events)
+    report(c, "CMCC", "9", 5, "r5")  # the same again: no new condition event
+    assert len(c.pending_events) == events + 1
 
 
 def test_real_name_activation_from_test_or_a_carrier_activation() -> None:
