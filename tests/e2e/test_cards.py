@@ -248,3 +248,25 @@ def test_agents_see_their_downline_cards_only(gql: GraphQLClient) -> None:
         "{ cards(state: ASSIGNED, first: 2) { edges { node { iccid } } pageInfo { hasNextPage } } }"
     )
     assert staff["data"]["cards"]["pageInfo"]["hasNextPage"] is True
+
+
+def test_a_carrier_reporting_a_card_stopped_voids_its_frozen_commission(
+    gql: GraphQLClient,
+) -> None:
+    """Carrier state reports feed the commission conditions (decision 0029): 停机 voids."""
+    jan = "2026-01-01T00:00:00+08:00"
+    gql.ok("definePackage", {"code": "NC", "name": "N", "kind": "NUMBER", "purchasePrice": "0"})
+    gql.ok("registerAgent", {"code": "A", "name": "A"})
+    rule = {"code": "first100", "kind": "ONE_TIME", "amount": "10.00", "rechargeThreshold": "100"}
+    gql.ok("defineCommissionPlan", {"code": "nc", "effectiveFrom": jan, "rules": [rule]})
+    gql.ok("assignCard", {"iccid": "N1", "agentCode": "A", "packageCode": "NC", "occurredAt": T0})
+    gql.ok("activateCard", {"iccid": "N1", "occurredAt": T0})
+    gql.ok("recordRecharge", {"iccid": "N1", "amount": "100", "occurredAt": T0})
+    query = '{ commissions(agentCode: "A") { edges { node { status history { reason } } } } }'
+    [edge] = gql(query)["data"]["commissions"]["edges"]
+    assert edge["node"]["status"] == "FROZEN"
+    report(gql, "N1", "5", "2026-01-06T10:00:00+08:00", "t1", "CTCC")  # 停机
+    [edge] = gql(query)["data"]["commissions"]["edges"]
+    assert edge["node"]["status"] == "VOIDED"
+    assert "stopped (停机)" in edge["node"]["history"][-1]["reason"]
+    assert "reported by CTCC" in edge["node"]["history"][-1]["reason"]
