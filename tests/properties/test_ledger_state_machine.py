@@ -204,6 +204,8 @@ class MCard:
     reports: set[str] = field(default_factory=set)
     command: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
+    assigned_at: datetime = START
+    failed: tuple[str, ...] = ()  # the commission conditions it fails (decision 0029)
 
 
 @dataclass
@@ -392,6 +394,23 @@ class Model:
                     cid = derived_id("commission", "card", iccid, card.agent, code, r["code"])
                     self.accrue(cid, card.agent, "ONE_TIME", iccid, code, r["code"], amount,
                                 r.get("holdDays", DEFAULT_HOLD), at, None)  # fmt: skip
+
+    def void_card_lines(self, iccid: str) -> None:
+        """A card that fails its conditions (stopped, cancelled) voids its unreleased lines."""
+        for line in self.lines.values():
+            if line.order_id is not None or line.source != iccid:
+                continue
+            if line.status not in ("FROZEN", "UNFREEZE_REQUESTED"):
+                continue
+            wallet = self.wallets[line.agent]
+            wallet["frozen" if line.status == "FROZEN" else "unfreezing"] -= line.amount
+            self.credits -= line.amount
+            line.amount = 0
+            if line.request_id is not None:
+                self.pending.pop(line.request_id)
+                self.closed_requests.add(line.request_id)
+                line.request_id = None
+            line.status = "VOIDED"
 
     def refund_lines(self, order: MOrder, amount: int) -> None:
         before = order.refunded - amount
@@ -910,7 +929,9 @@ class LedgerMachine(RuleBasedStateMachine):
         if first_purchase:
             assert iccid is not None
             kind = self.m.packages[package]
-            self.m.cards[iccid] = MCard(seller, package, kind, last_fact_at=self.now)
+            self.m.cards[iccid] = MCard(
+                seller, package, kind, last_fact_at=self.now, assigned_at=self.now
+            )
         if flow == "AGENT_PREPAID":
             wallet["deposit"] -= paid
             self.m.prepaid_debits += paid
@@ -1074,6 +1095,12 @@ class LedgerMachine(RuleBasedStateMachine):
             card.reported_at = reported_at
         if outcome == "APPLIED":
             card.state = target
+            stopped, cancelled = target == "SUSPENDED", target == "CANCELLED"
+            failed = ("stopped",) if stopped else ("cancelled",) if cancelled else ()
+            if failed != card.failed and reported_at >= card.assigned_at:
+                card.failed = failed  # the commission conditions follow (decision 0029)
+                if failed:
+                    self.m.void_card_lines(iccid)
         assert (result.outcome, result.state) == (outcome, card.state), (iccid, raw, carrier)
 
     @precondition(lambda self: bool(self.m.cards) and bool(self.m.packages))
