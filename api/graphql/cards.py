@@ -1,5 +1,6 @@
 """Card queries: a card as of any time, cards by agent and state (a connection), enterprises."""
 
+from datetime import date
 from enum import Enum
 from typing import Annotated, Any
 
@@ -57,6 +58,19 @@ class Card:
     last_command: CarrierCommandDecision | None
     changed_at: DateTime = strawberry.field(description="When its last change took effect.")
     position: str = strawberry.field(description="The log position of its last change.")
+
+    @strawberry.field(
+        description="Bytes used in a business month (YYYY-MM), in decimal digits, as aggregated"
+        " now: usage is not an event and has no asOf (decision 0030)."
+    )
+    async def used_bytes(self, info: strawberry.Info, month: str) -> str:
+        try:
+            year, number = (int(part) for part in month.split("-"))
+            first = date(year, number, 1)
+        except ValueError:
+            raise ValueError("month must be YYYY-MM") from None
+        used = await run_in_threadpool(_ctx(info).app.usage.card_month_bytes, self.iccid, first)
+        return str(used)
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> "Card":

@@ -82,6 +82,7 @@ COSTS: dict[str, FieldCost] = {
     "Query.planSimulationJob": QUERY,
     "Query.me": FieldCost(0),  # the token's claims: nothing read
     "Query.card": QUERY,
+    "Card.usedBytes": QUERY,  # one read of the usage store
     "Query.cards": FieldCost(1, paged=True),
     "Query.enterprise": QUERY,
     # -- fields that read more ---------------------------------------------------------------------

@@ -148,6 +148,8 @@ def test_usage_over_quota_records_a_stop_decision_and_the_carrier_confirms(
     assert (over["accepted"], over["duplicates"], over["commandsDecided"]) == (1, 1, 1)
     decided = card(gql, "C-A")
     assert decided["lastCommand"]["command"] == "STOP"
+    used = gql('{ card(iccid: "C-A") { usedBytes(month: "2026-01") } }')["data"]["card"]
+    assert used["usedBytes"] == str(110 * MB)
     assert decided["lastCommand"]["cause"] == "PACKAGE_QUOTA"
     assert decided["state"] == "ACTIVATED"  # ours changes when the carrier says so
     report(gql, "C-A", "4", "2026-01-08T10:00:00+08:00", "r2")
