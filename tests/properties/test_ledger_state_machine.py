@@ -209,6 +209,28 @@ class MCard:
 
 
 @dataclass
+class MEnterprise:
+    quota_mb: int
+    limit_mb: int | None
+    mode: str
+    cards: list[str] = field(default_factory=list)
+    stopped: set[str] = field(default_factory=set)
+
+    def changes(self, usage: dict[str, int]) -> list[tuple[str, str]]:
+        """(card, STOP | RESUME) the pool rules decide now, by the model's own reading."""
+        over = sum(usage.get(c, 0) for c in self.cards) > self.quota_mb * MIB
+        wanted = {
+            c
+            for c in self.cards
+            if (self.limit_mb is not None and usage.get(c, 0) > self.limit_mb * MIB)
+            or (over and self.mode == "STOP_ALL")
+        }
+        return [(c, "STOP") for c in self.cards if c in wanted and c not in self.stopped] + [
+            (c, "RESUME") for c in sorted(self.stopped) if c not in wanted
+        ]
+
+
+@dataclass
 class MLine:
     cid: str
     agent: str
@@ -250,6 +272,7 @@ class Model:
         self.paid_out = 0
         self.withdrawals: dict[str, tuple[str, int]] = {}  # in flight: id -> (agent, amount)
         self.settled: dict[str, str] = {}  # settled withdrawal id -> agent
+        self.enterprise: MEnterprise | None = None  # one enterprise customer, "E"
 
     # -- plans ------------------------------------------------------------------------------------
     def in_force(self, at: datetime) -> list[tuple[str, MPlanVersion]]:
@@ -1115,22 +1138,69 @@ class LedgerMachine(RuleBasedStateMachine):
         iccid = cards[pick % len(cards)]
         card = self.m.cards[iccid]
         self.key_seq += 1
-        start = self.now + timedelta(seconds=self.key_seq)
+        start = self.now  # periods told apart by their ends; never across a month
         month = self.app.usage.month_of(start).isoformat()
         report = UsageReport(
             iccid, f"U{self.key_seq}", used * MIB, self.now, period_start=start,
-            period_end=start + timedelta(seconds=1),
+            period_end=start + timedelta(seconds=self.key_seq),
         )  # fmt: skip
         done = self.app.record_usage_reports([report], "carrier")
         card.usage[month] = card.usage.get(month, 0) + used * MIB
-        stop = (
-            card.usage[month] > quota * MIB
-            and card.state not in ("SUSPENDED", "CANCELLED")
-            and card.command != "STOP"
-        )
-        assert (done.accepted, done.commands_decided) == (1, int(stop)), (iccid, card)
-        if stop:
-            card.command = "STOP"
+        ent = self.m.enterprise
+        if ent is not None and iccid in ent.cards:
+            decided = self._pool_decisions(month)
+        else:
+            stop = (
+                card.usage[month] > quota * MIB
+                and card.state not in ("SUSPENDED", "CANCELLED")
+                and card.command != "STOP"
+            )
+            if stop:
+                card.command = "STOP"
+            decided = int(stop)
+        assert (done.accepted, done.commands_decided) == (1, decided), (iccid, card)
+
+    def _pool_decisions(self, month: str) -> int:
+        ent = self.m.enterprise
+        assert ent is not None
+        usage = {c: self.m.cards[c].usage.get(month, 0) for c in ent.cards}
+        changes = ent.changes(usage)
+        for iccid, command in changes:
+            self.m.cards[iccid].command = command
+            (ent.stopped.add if command == "STOP" else ent.stopped.discard)(iccid)
+        return len(changes)
+
+    @precondition(lambda self: bool(self.m.cards))
+    @rule(
+        pick=PICK,
+        quota=st.sampled_from([1, 10, 100]),
+        limit=st.sampled_from([None, 5]),
+        mode=st.sampled_from(["STOP_ALL", "STOP_OVER_LIMIT"]),
+        top_up=st.sampled_from([1, 100]),
+    )
+    def enterprise_pool(
+        self, pick: int, quota: int, limit: int | None, mode: str, top_up: int
+    ) -> None:
+        """An enterprise customer: created once, given cards, its pool topped up (which
+        resumes what its rules no longer stop, in the same write)."""
+        ent = self.m.enterprise
+        if ent is None:
+            self.ledger.create_enterprise("E", "Acme", quota, limit, mode, self.audit())
+            self.m.enterprise = ent = MEnterprise(quota, limit, mode)
+        free = [c for c in sorted(self.m.cards) if c not in ent.cards]
+        if free and pick % 3:
+            iccid = free[pick % len(free)]
+            call = lambda: self.ledger.assign_enterprise_cards("E", (iccid,), self.audit())  # noqa: E731
+            if self.m.cards[iccid].state == "CANCELLED":
+                return self.refused(InvalidState, call)
+            call()
+            ent.cards.append(iccid)
+            return None
+        done = self.ledger.top_up_enterprise_pool("E", top_up, self.audit())
+        ent.quota_mb += top_up
+        decided = self._pool_decisions(self.app.usage.month_of(self.now).isoformat())
+        assert (done.pool_quota_mb, done.commands_decided) == (ent.quota_mb, decided)
+        return None
 
     @precondition(lambda self: bool(self.m.orders))
     @rule(pick=PICK)
