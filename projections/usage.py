@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
+import psycopg
 from psycopg import Cursor
 from psycopg_pool import ConnectionPool
 
@@ -114,7 +115,17 @@ class PgUsageStore:
         rows = [self._row(r) for r in reports]
         if not rows:
             return Ingested(0, 0)
-        self.ensure_partitions({row[0].replace(day=1) for row in rows})
+        months = {row[0].replace(day=1) for row in rows}
+        self.ensure_partitions(months)
+        try:
+            return self._ingest(rows)
+        except psycopg.errors.CheckViolation:
+            # A month another process pruned since this one created it: create it again.
+            self._months -= months
+            self.ensure_partitions(months)
+            return self._ingest(rows)
+
+    def _ingest(self, rows: list[tuple[Any, ...]]) -> Ingested:
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute(_LIVE_SCHEMAS)  # the cards view's tables, wherever they live
             cur.execute(

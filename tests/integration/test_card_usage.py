@@ -138,3 +138,15 @@ def test_cli_creates_and_prunes_partitions(fenrun, dsn, monkeypatch) -> None:
     pruned = runner.invoke(cli, ["usage", "prune", "--keep-from", "2027-04"])
     assert pruned.exit_code == 0, pruned.output
     assert "dropped 3 partition(s)" in pruned.output
+
+
+def test_a_month_pruned_by_another_process_is_created_again(fenrun, dsn, clock) -> None:
+    setup(fenrun, clock)
+    fenrun.catch_up()
+    fenrun.record_usage_reports([usage("C2", "m1", 1, 3)], "push")
+    with psycopg.connect(dsn, autocommit=True) as conn:  # another process prunes November
+        for table in ("usage_reports", "usage_daily", "usage_monthly"):
+            conn.execute("SELECT fenrun_usage_drop_before(%s, '2026-12-01')", (table,))
+    again = fenrun.record_usage_reports([usage("C2", "m2", 2, 4)], "push")
+    assert again.accepted == 1
+    assert fenrun.usage.card_month_bytes("C2", date(2026, 11, 1)) == 2 * MB
