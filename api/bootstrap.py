@@ -26,9 +26,11 @@ from application.payouts import PaymentChannel, PayoutPolicy, PayoutSender
 from application.policy import CommissionPolicy
 from application.settings import Settings
 from application.simulated_channel import SimulatedChannel
+from application.usage import UsageRecorded, UsageReport, record_usage_reports
 from application.workflows import Workflows
 from domain.approvals import ApprovalPolicy
 from domain.payout import SUBMIT
+from projections.cards import Cards
 from projections.payouts import Payouts
 from projections.queries import ReadModel
 from projections.replica import ReadRouter
@@ -36,6 +38,7 @@ from projections.runner import ProjectionRunner
 from projections.statement_queries import StatementReads
 from projections.statements import Statements, WalletMovements
 from projections.temporal import ActivationReport, PlatformMonths, TeamPerformance
+from projections.usage import PgUsageStore
 from projections.views import (
     Commissions,
     Directory,
@@ -77,6 +80,7 @@ def build_views(zone: ZoneInfo) -> list[Any]:
         Withdrawals(names),
         WalletMovements(names),
         Statements(names),
+        Cards(names),
     ]
 
 
@@ -103,8 +107,11 @@ class Fenrun:
     pii: PiiCipher = field(init=False)  # personal data, encrypted at the edge (api/pii.py)
     outbox: Outbox = field(init=False)  # commands for other systems (decision 0026)
     dispatcher: Dispatcher = field(init=False)  # sends them: senders register by kind
+    usage: PgUsageStore = field(init=False)  # card usage rows (not events): decision 0030
 
     def __post_init__(self) -> None:
+        self.usage = PgUsageStore(self.pool, self.settings.zone)
+        self.ledger.usage = self.usage
         self.workflows = Workflows(
             self,
             self.read,
@@ -133,6 +140,16 @@ class Fenrun:
     def clock(self) -> Clock:
         """The server's clock: the ledger checks effective times against it."""
         return self.ledger.clock
+
+    def record_usage_reports(
+        self, reports: Sequence[UsageReport], actor: str, wait: float | None = None
+    ) -> UsageRecorded:
+        """Ingests a batch of usage reports and runs the quota rules (application/usage.py),
+        then catches up (bounded by `wait`, as a request is) so a read that follows sees the
+        decisions."""
+        done = record_usage_reports(self.ledger, self.usage, reports, actor)
+        self.workflows._settle(wait)
+        return done
 
     def catch_up(self) -> int:
         """Runs the policies and the views until none has anything left (read-your-writes)."""

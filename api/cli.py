@@ -17,6 +17,7 @@ from api.files_cli import export, import_cli
 from api.identity_cli import keys_cli, token, users_cli
 from api.observability.logs import configure_logging
 from api.statements_cli import statements_cli
+from api.usage_cli import usage_cli
 from application.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Fenrun — event-sourced commission ledger (分润).")
@@ -30,6 +31,7 @@ app.add_typer(audit_cli, name="audit")
 app.add_typer(users_cli, name="users")
 app.add_typer(keys_cli, name="keys")
 app.add_typer(statements_cli, name="statements")
+app.add_typer(usage_cli, name="usage")
 app.command()(token)
 app.add_typer(import_cli, name="import")
 app.command()(export)

@@ -15,6 +15,7 @@ Progress goes to stderr. Each benchmark makes its own database on the server nam
   python -m bench --only cost     # a light read's latency under four heavy clients (issue 9)
   python -m bench --only statements --events 200000  # a month's statements for every agent
   python -m bench --only settlement_import --rows 100000   # a carrier file vs raw COPY (issue 13)
+  python -m bench --only usage --cards 100000  # usage reports ingested/s vs raw COPY (issue 14)
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ SIZES = {
         "cost_sales": 5_000,
         "cost_seconds": 20,
         "settlement_rows": 1_000_000,
+        # usage: cards reporting one day each; of them assigned through the ledger; per batch
+        "cards": 200_000,
+        "ledger_cards": 1_000,
+        "usage_batch": 50_000,
     },
     "quick": {
         "orders": 200,
@@ -72,6 +77,9 @@ SIZES = {
         "cost_sales": 1_000,
         "cost_seconds": 8,
         "settlement_rows": 10_000,
+        "cards": 20_000,
+        "ledger_cards": 100,
+        "usage_batch": 10_000,
     },
 }
 MODES = ("per_command", "per_command_keys", "batched")
@@ -90,6 +98,7 @@ BENCHMARKS = (
     "cost",
     "statements",
     "settlement_import",
+    "usage",
 )
 VIEW_NAMES = (
     "directory",
@@ -126,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         f" {PER_VIEW_DEFAULT_MAX_EVENTS} events, else none)",
     )
     parser.add_argument("--rows", type=int, help="rows of the settlement_import file")
+    parser.add_argument("--cards", type=int, help="cards reporting usage (usage)")
     parser.add_argument("--only", choices=BENCHMARKS, action="append", help="run only these")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(DEFAULT_MODES))
     parser.add_argument("--server-url", help="server to make databases on (overrides env)")
@@ -135,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     sizes = dict(SIZES["quick" if args.quick else "full"])
-    for key in ("orders", "chunk", "big", "samples", "events"):
+    for key in ("orders", "chunk", "big", "samples", "events", "cards"):
         if getattr(args, key) is not None:
             sizes[key] = getattr(args, key)
     if args.rows is not None:
@@ -160,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         simulate,
         statements,
         throughput,
+        usage,
         wallet_query,
     )
     from bench.common import ROOT, code_version, progress, server
@@ -238,6 +249,13 @@ def main(argv: list[str] | None = None) -> int:
             "statements": lambda: statements.run(histories, sizes["events"]),
             "settlement_import": lambda: settlement_import.run(
                 srv.url, rows=sizes["settlement_rows"]
+            ),
+            "usage": lambda: usage.run(
+                srv.url,
+                runs=args.runs,
+                cards=sizes["cards"],
+                ledger_cards=min(sizes["ledger_cards"], sizes["cards"]),
+                batch=sizes["usage_batch"],
             ),
         }
         if args.profile and "throughput" in selected:
@@ -384,12 +402,16 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
             "ratio_generate_over_raw": s["ratio_generate_over_raw"],
             "meets_60s": s["meets_target"],
         }
+    with contextlib.suppress(KeyError, TypeError):
         s = doc["settlement_import"]
         out["settlement_import"] = {
             k: s[k]
             for k in ("rows", "total_seconds", "raw_copy_seconds", "ratio_total_over_raw",
                       "projected_seconds_for_1m", "meets_60s_per_1m")
         }  # fmt: skip
+    with contextlib.suppress(KeyError, TypeError):
+        u = doc["usage"]
+        out["usage"] = {"cards": u["cards"]} | u["median"]
     return out
 
 

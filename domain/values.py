@@ -213,6 +213,10 @@ Rate = Annotated[str, RATE_TEXT]
 Sealed = Annotated[str, SEALED]
 Masked = Annotated[str, MASKED]
 Json = Annotated[object, DOCUMENT]
+MEGABYTES = Whole(0, 1_000_000_000)  # data quotas in MB (1 MB = 2**20 bytes): up to a petabyte
+BYTES = Whole(0, 2**53)  # data used, in bytes, as carriers report it
+Megabytes = Annotated[int, MEGABYTES]
+Bytes = Annotated[int, BYTES]
 
 # The same kinds for the string fields of documents (pydantic models).
 CodeText = CODE.validator("code")

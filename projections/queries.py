@@ -50,6 +50,7 @@ VIEWS = (
     "payouts",
     "wallet_movements",
     "statements",
+    "cards",
 )
 
 

@@ -88,6 +88,10 @@ COSTS: dict[str, FieldCost] = {
     "Query.statements": FieldCost(1, paged=True),
     "Query.statement": QUERY,
     "Query.settlementImports": FieldCost(2, paged=True),  # the imports' records, from the log
+    "Query.card": QUERY,
+    "Card.usedBytes": QUERY,  # one read of the usage store
+    "Query.cards": FieldCost(1, paged=True),
+    "Query.enterprise": QUERY,
     # -- fields that read more ---------------------------------------------------------------------
     "Agent.children": FieldCost(1, paged=True),
     "Agent.wallet": QUERY,
@@ -161,6 +165,14 @@ COSTS: dict[str, FieldCost] = {
     "Mutation.proposeCommissionAdjustment": WRITE,
     "Mutation.approveCommissionAdjustment": WRITE,
     "Mutation.rejectCommissionAdjustment": WRITE,
+    "Mutation.recordCarrierCardState": WRITE,
+    "Mutation.recordCardConditions": WRITE,
+    "Mutation.recordUsageReports": FieldCost(20),  # a bulk write, and the rules it runs
+    "Mutation.setPackageQuota": WRITE,
+    "Mutation.createEnterprise": WRITE,
+    "Mutation.assignEnterpriseCards": WRITE,
+    "Mutation.topUpEnterprisePool": WRITE,
+    "Mutation.cancelOrder": WRITE,
 }
 
 

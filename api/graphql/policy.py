@@ -187,6 +187,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Query", "statement"): staff(*STAFF, agent=OwnedResult()),
     # Carrier files: finance and admin run them, auditors read them (decision 0028).
     ("Query", "settlementImports"): staff(ADMIN, FINANCE, AUDITOR),
+    ("Query", "card"): staff(*STAFF, agent=OwnedResult()),
+    ("Query", "cards"): staff(*STAFF, agent=Downline("agent_code")),
+    ("Query", "enterprise"): READ,
     # -- nested fields that can reach outside the subtree they were reached from ----------------
     ("Agent", "children"): staff(*STAFF, agent=OwnEntries("code")),
     # -- mutations: auditors change nothing ------------------------------------------------------
@@ -239,6 +242,15 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Mutation", "proposeCommissionAdjustment"): staff(OPERATOR, FINANCE),
     ("Mutation", "approveCommissionAdjustment"): staff(FINANCE),
     ("Mutation", "rejectCommissionAdjustment"): staff(FINANCE),
+    # Card management (decision 0030): carriers report as operators (their API keys' role).
+    ("Mutation", "recordCarrierCardState"): staff(OPERATOR),
+    ("Mutation", "recordCardConditions"): staff(OPERATOR),
+    ("Mutation", "recordUsageReports"): staff(OPERATOR),
+    ("Mutation", "setPackageQuota"): staff(ADMIN),
+    ("Mutation", "createEnterprise"): staff(ADMIN, OPERATOR),
+    ("Mutation", "assignEnterpriseCards"): staff(ADMIN, OPERATOR),
+    ("Mutation", "topUpEnterprisePool"): staff(ADMIN, OPERATOR, FINANCE),
+    ("Mutation", "cancelOrder"): staff(OPERATOR),
 }
 
 

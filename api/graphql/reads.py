@@ -37,6 +37,9 @@ READS: dict[str, tuple[str, ...]] = {
     "walletMovements": ("wallet_movements",),
     "statements": ("statements",),
     "statement": ("statements",),
+    "card": ("cards",),
+    "cards": ("cards",),
+    "enterprise": ("cards",),
     # mutations whose payload reads a view (the others answer from the command's result)
     "topUpDeposit": _WALLET,
     "requestWithdrawal": _WALLET,

@@ -18,6 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from api.graphql.audit import AuditQueries
+from api.graphql.cards import CardQueries
 from api.graphql.context import Written, view_states
 from api.graphql.cost import QueryCost
 from api.graphql.imports import ImportQueries
@@ -25,6 +26,7 @@ from api.graphql.jobs import JobMutations, JobQueries
 from api.graphql.limits import Admission, ReadTimeouts
 from api.graphql.me import MeQueries
 from api.graphql.mutations.agents import AgentMutations
+from api.graphql.mutations.card_management import CardManagementMutations
 from api.graphql.mutations.cards import CardMutations
 from api.graphql.mutations.commissions import CommissionMutations
 from api.graphql.mutations.levels import LevelMutations
@@ -133,6 +135,7 @@ MUTATIONS = (
     JobMutations,
     PayoutMutations,
     StatementMutations,
+    CardManagementMutations,
 )
 
 QUERY = merge_types(
@@ -150,6 +153,7 @@ QUERY = merge_types(
         PayoutQueries,
         StatementQueries,
         ImportQueries,
+        CardQueries,
     ),
 )
 MUTATION = merge_types("Mutation", MUTATIONS)

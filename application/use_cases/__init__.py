@@ -7,6 +7,16 @@ from application.use_cases.agents import (
     SetCostPrice,
     SetRetailPrice,
 )
+from application.use_cases.card_management import (
+    AssignEnterpriseCards,
+    CreateEnterprise,
+    DecideCardQuota,
+    DecideEnterpriseQuota,
+    RecordCardConditions,
+    RecordCarrierCardState,
+    SetPackageQuota,
+    TopUpEnterprisePool,
+)
 from application.use_cases.cards import (
     ActivateCard,
     AssignCard,
@@ -19,7 +29,7 @@ from application.use_cases.commissions import (
     ReleaseDueCommissions,
 )
 from application.use_cases.levels import DefineAgentLevels, SetAgentLevel
-from application.use_cases.orders import CompleteOrder, PlaceOrder, RefundOrder
+from application.use_cases.orders import CancelOrder, CompleteOrder, PlaceOrder, RefundOrder
 from application.use_cases.payees import (
     AddPayoutAccount,
     ChangeRealNameVerification,
@@ -56,18 +66,25 @@ __all__ = [
     "ApproveUnfreezeRequests",
     "ApproveWithdrawals",
     "AssignCard",
+    "AssignEnterpriseCards",
     "BindUpline",
+    "CancelOrder",
     "CancelPayout",
     "ChangeRealNameVerification",
     "CompleteOrder",
     "CorrectCommissionPlan",
+    "CreateEnterprise",
     "DecideAccountFreeze",
+    "DecideCardQuota",
+    "DecideEnterpriseQuota",
     "DefineAgentLevels",
     "DefineCommissionPlan",
     "DefinePackage",
     "MoveCommissionToDeposit",
     "PayApprovedWithdrawals",
     "PlaceOrder",
+    "RecordCardConditions",
+    "RecordCarrierCardState",
     "RecordCarrierSettlement",
     "RecordPayoutOutcome",
     "RecordPayoutSubmission",
@@ -86,10 +103,12 @@ __all__ = [
     "ResubmitPayout",
     "SetAgentLevel",
     "SetCostPrice",
+    "SetPackageQuota",
     "SetPayeeEntityType",
     "SetPayeePersonalData",
     "SetRetailPrice",
     "SetWithdrawalLimits",
     "SettleWithdrawal",
     "TopUpDeposit",
+    "TopUpEnterprisePool",
 ]

@@ -4,9 +4,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from application.commands import Command, Decision
-from application.results import OrderCompleted, OrderPlaced, OrderRefunded
+from application.results import OrderCancelled, OrderCompleted, OrderPlaced, OrderRefunded
 from application.use_cases.limits import require_room_for_facts
-from domain.card import Card
+from domain.card import Card, CardStatus
 from domain.common import Audit
 from domain.errors import AlreadyExists, InvalidInput
 from domain.order import Flow, Order
@@ -106,7 +106,38 @@ class CompleteOrder(Command[OrderCompleted]):
         order = ledger.order(self.order_id)
         require_room_for_facts(ledger)
         order.complete(self.audit)
-        return [order], OrderCompleted(self.order_id)
+        changed: list[Aggregate] = [order]
+        card = ledger.card(order.iccid) if order.iccid is not None else None
+        if card is not None and card.status != CardStatus.CANCELLED:
+            # The card's package period, and its activation if due. A sale paid for a card
+            # cancelled since stands; the card just gets nothing more.
+            months = ledger.package(order.package_code).period_months
+            card.add_package_period(order.order_id, order.package_code, 1, months, self.audit)
+            card.decide_activation(self.audit)
+            changed.append(card)
+        return changed, OrderCompleted(self.order_id)
+
+
+@dataclass(frozen=True)
+class CancelOrder(Command[OrderCancelled]):
+    """Calls off a placed order that never completed; a prepaid order's cost is returned to
+    the agent's deposit in the same write."""
+
+    order_id: Code
+    audit: Audit
+    key: Key | None = None
+
+    def decide(self, ledger: "Ledger") -> Decision[OrderCancelled]:
+        order = ledger.order(self.order_id)
+        order.cancel(self.audit)
+        changed: list[Aggregate] = [order]
+        returned = 0
+        if order.flow == Flow.AGENT_PREPAID:
+            wallet = ledger.wallet(order.agent_code)
+            wallet.refund_deposit(self.order_id, order.paid_fen, self.audit)
+            changed.append(wallet)
+            returned = order.paid_fen
+        return changed, OrderCancelled(self.order_id, returned)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ from application.policy import CommissionPolicy
 from application.results import (
     AgentRegistered,
     DepositToppedUp,
+    OrderCancelled,
     OrderPlaced,
     OrderRefunded,
     PlanVersionRecorded,
@@ -86,6 +87,7 @@ from application.results import (
     WithdrawalsDecided,
 )
 from application.settings import Settings
+from application.usage import UsageReport
 from domain.common import Audit, aggregate_id, derived_id
 from domain.errors import (
     AgentNotFound,
@@ -111,9 +113,31 @@ from domain.errors import (
 from domain.identity import Role
 from domain.tax import TaxMethod, withholding
 from domain.wallet import BUCKETS, Wallet
+from projections.cards import CardReads
 from tests.conftest import create_database, drop_database
 
 AGENTS = ("A", "B", "C", "D", "E", "F")
+MIB = 1 << 20
+# The carriers' published card states, read independently of domain/carriers/card_states.toml.
+CARRIER_STATES = {
+    "CMCC": {"1": "IN_STOCK", "2": "ACTIVATED", "4": "SUSPENDED", "6": "TEST", "7": "IN_STOCK",
+             "8": "SUSPENDED", "9": "CANCELLED"},
+    "CUCC": {"TEST_READY": "TEST", "INVENTORY": "IN_STOCK", "TRIAL": "TEST",
+             "ACTIVATION_READY": "IN_STOCK", "ACTIVATED": "ACTIVATED", "DEACTIVATED": "SUSPENDED",
+             "RETIRED": "CANCELLED", "PURGED": "CANCELLED"},
+    "CTCC": {"1": "IN_STOCK", "2": "TEST", "3": "IN_STOCK", "4": "ACTIVATED", "5": "SUSPENDED",
+             "6": "SUSPENDED", "7": "CANCELLED"},
+}  # fmt: skip
+_ANY = {"IN_STOCK", "ASSIGNED", "TEST", "ACTIVATED", "SUSPENDED", "CANCELLED"}
+MOVES = {
+    "IN_STOCK": _ANY - {"IN_STOCK"},
+    "ASSIGNED": _ANY - {"ASSIGNED"},
+    "TEST": {"IN_STOCK", "ACTIVATED", "SUSPENDED", "CANCELLED"},
+    "ACTIVATED": {"SUSPENDED", "CANCELLED"},
+    "SUSPENDED": {"ACTIVATED", "CANCELLED"},
+    "CANCELLED": set(),
+}
+NOT_IN_SERVICE = ("IN_STOCK", "ASSIGNED", "TEST")
 PACKAGES = ("P1", "P2", "P3")
 PLANS = ("plan-a", "plan-b")
 CARDS = ("ICC1", "ICC2", "ICC3", "ICC4")
@@ -167,6 +191,7 @@ class MOrder:
     placed_at: datetime
     status: str = "PLACED"
     refunded: int = 0
+    iccid: str | None = None
 
 
 @dataclass
@@ -178,6 +203,37 @@ class MCard:
     first_recharge: int | None = None
     total_recharge: int = 0
     last_fact_at: datetime = START
+    # Card management (decision 0030): our lifecycle state, the newest carrier report applied,
+    # the report ids seen, the last carrier command decided, usage per business month (bytes).
+    state: str = "ASSIGNED"
+    reported_at: datetime | None = None
+    reports: set[str] = field(default_factory=set)
+    command: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    assigned_at: datetime = START
+    failed: tuple[str, ...] = ()  # the commission conditions it fails (decision 0029)
+
+
+@dataclass
+class MEnterprise:
+    quota_mb: int
+    limit_mb: int | None
+    mode: str
+    cards: list[str] = field(default_factory=list)
+    stopped: set[str] = field(default_factory=set)
+
+    def changes(self, usage: dict[str, int]) -> list[tuple[str, str]]:
+        """(card, STOP | RESUME) the pool rules decide now, by the model's own reading."""
+        over = sum(usage.get(c, 0) for c in self.cards) > self.quota_mb * MIB
+        wanted = {
+            c
+            for c in self.cards
+            if (self.limit_mb is not None and usage.get(c, 0) > self.limit_mb * MIB)
+            or (over and self.mode == "STOP_ALL")
+        }
+        return [(c, "STOP") for c in self.cards if c in wanted and c not in self.stopped] + [
+            (c, "RESUME") for c in sorted(self.stopped) if c not in wanted
+        ]
 
 
 @dataclass
@@ -234,6 +290,7 @@ class Model:
         self.fee_settings: list[tuple[datetime, Decimal, int, int | None]] = []
         self.transferred = 0  # flow-2: available commission moved into deposits
         self.settlements: dict[str, int] = {}  # carrier settlement row id -> total
+        self.enterprise: MEnterprise | None = None  # one enterprise customer, "E"
 
     def fee(self, amount: int, at: datetime) -> int:
         """The fee in force at `at`: amount x rate half up, at least the minimum, at most the max."""
@@ -424,6 +481,23 @@ class Model:
             self.pending[line.request_id] = cid
             self.wallets[agent]["frozen"] -= amount
             self.wallets[agent]["unfreezing"] += amount
+
+    def void_card_lines(self, iccid: str) -> None:
+        """A card that fails its conditions (stopped, cancelled) voids its unreleased lines."""
+        for line in self.lines.values():
+            if line.order_id is not None or line.source != iccid:
+                continue
+            if line.status not in ("FROZEN", "UNFREEZE_REQUESTED"):
+                continue
+            wallet = self.wallets[line.agent]
+            wallet["frozen" if line.status == "FROZEN" else "unfreezing"] -= line.amount
+            self.credits -= line.amount
+            line.amount = 0
+            if line.request_id is not None:
+                self.pending.pop(line.request_id)
+                self.closed_requests.add(line.request_id)
+                line.request_id = None
+            line.status = "VOIDED"
 
     def refund_lines(self, order: MOrder, amount: int) -> None:
         before = order.refunded - amount
@@ -965,12 +1039,14 @@ class LedgerMachine(RuleBasedStateMachine):
         assert call() == OrderPlaced(order_id, paid)
         self.order_seq += 1
         self.m.orders[order_id] = MOrder(
-            order_id, package, seller, buyer_code, flow, chain, retail, paid, self.now
+            order_id, package, seller, buyer_code, flow, chain, retail, paid, self.now, iccid=iccid
         )
         if first_purchase:
             assert iccid is not None
             kind = self.m.packages[package]
-            self.m.cards[iccid] = MCard(seller, package, kind, last_fact_at=self.now)
+            self.m.cards[iccid] = MCard(
+                seller, package, kind, last_fact_at=self.now, assigned_at=self.now
+            )
         if flow == "AGENT_PREPAID":
             wallet["deposit"] -= paid
             self.m.prepaid_debits += paid
@@ -997,6 +1073,10 @@ class LedgerMachine(RuleBasedStateMachine):
         order.status = "COMPLETED"
         self.m.income += order.paid
         self.m.sale_lines(order, self.now)
+        card = self.m.cards.get(order.iccid) if order.iccid else None
+        # A paid order activates its card (once), if it is not in service.
+        if card is not None and card.state in NOT_IN_SERVICE and card.command != "ACTIVATE":
+            card.command = "ACTIVATE"
         return None
 
     @precondition(lambda self: bool(self.m.orders))
@@ -1066,10 +1146,11 @@ class LedgerMachine(RuleBasedStateMachine):
             call = lambda: self.ledger.activate_card(iccid, audit)  # noqa: E731
             if card is None:
                 return self.refused(CardNotFound, call)
-            if card.activated:
+            if card.activated or card.state in ("SUSPENDED", "CANCELLED"):
                 return self.refused(InvalidState, call)
             call()
             card.activated = True
+            card.state = "ACTIVATED"
         else:
             call = lambda: self.ledger.record_recharge(iccid, recharge, audit)  # noqa: E731
             if card is None:
@@ -1144,6 +1225,161 @@ class LedgerMachine(RuleBasedStateMachine):
         if any(flags):
             self.m.card_conditions_failed(iccid)
         return None
+
+    # -- card management (decision 0030) ---------------------------------------------------------
+    @precondition(lambda self: bool(self.m.cards))
+    @rule(
+        pick=PICK,
+        carrier=st.sampled_from(["CMCC", "CUCC", "CTCC"]),
+        which=st.integers(0, 7),
+        back=st.sampled_from([0, 0, 1, 5, 30]),
+        repeat=st.integers(0, 4),
+    )
+    def carrier_reports_state(
+        self, pick: int, carrier: str, which: int, back: int, repeat: int
+    ) -> None:
+        """A carrier reports a card's state: mapped by the model's own reading of the carriers'
+        published states; a report id counts once; an older report never overrides."""
+        cards = sorted(self.m.cards)
+        iccid = cards[pick % len(cards)]
+        card = self.m.cards[iccid]
+        raw = sorted(CARRIER_STATES[carrier])[which % len(CARRIER_STATES[carrier])]
+        target = CARRIER_STATES[carrier][raw]
+        reported_at = self.now - timedelta(hours=back)
+        if repeat == 0 and card.reports:
+            report_id = sorted(card.reports)[pick % len(card.reports)]
+            result = self.ledger.record_carrier_card_state(
+                iccid, carrier, raw, reported_at, report_id, self.audit("carrier")
+            )
+            assert (result.outcome, result.state) == ("DUPLICATE", card.state)
+            return
+        self.key_seq += 1
+        report_id = f"S{self.key_seq}"
+        if card.reported_at is not None and reported_at < card.reported_at:
+            outcome = "OLDER"
+        elif target == card.state:
+            outcome = "UNCHANGED"
+        elif target not in MOVES[card.state]:
+            outcome = "REFUSED"
+        else:
+            outcome = "APPLIED"
+        result = self.ledger.record_carrier_card_state(
+            iccid, carrier, raw, reported_at, report_id, self.audit("carrier")
+        )
+        card.reports.add(report_id)
+        if outcome != "OLDER":
+            card.reported_at = reported_at
+        if outcome == "APPLIED":
+            card.state = target
+            stopped, cancelled = target == "SUSPENDED", target == "CANCELLED"
+            failed = ("stopped",) if stopped else ("cancelled",) if cancelled else ()
+            if failed != card.failed and reported_at >= card.assigned_at:
+                card.failed = failed  # the commission conditions follow (decision 0029)
+                if failed:
+                    self.m.void_card_lines(iccid)
+        assert (result.outcome, result.state) == (outcome, card.state), (iccid, raw, carrier)
+
+    @precondition(lambda self: bool(self.m.cards) and bool(self.m.packages))
+    @rule(pick=PICK, quota=st.sampled_from([1, 10, 100]), used=st.sampled_from([0, 1, 6, 60]))
+    def usage_against_quota(self, pick: int, quota: int, used: int) -> None:
+        """Every package's quota set to `quota` MB, then a card reports `used` MB more this
+        month: over its quota, a personal card in service gets one stop decision."""
+        for package in sorted(self.m.packages):
+            self.ledger.set_package_quota(package, quota, self.audit())
+        self.app.catch_up()  # the rules find their work on the cards view
+        cards = sorted(self.m.cards)
+        iccid = cards[pick % len(cards)]
+        card = self.m.cards[iccid]
+        self.key_seq += 1
+        start = self.now  # periods told apart by their ends; never across a month
+        month = self.app.usage.month_of(start).isoformat()
+        report = UsageReport(
+            iccid, f"U{self.key_seq}", used * MIB, self.now, period_start=start,
+            period_end=start + timedelta(seconds=self.key_seq),
+        )  # fmt: skip
+        done = self.app.record_usage_reports([report], "carrier")
+        card.usage[month] = card.usage.get(month, 0) + used * MIB
+        ent = self.m.enterprise
+        if ent is not None and iccid in ent.cards:
+            decided = self._pool_decisions(month)
+        else:
+            stop = (
+                card.usage[month] > quota * MIB
+                and card.state not in ("SUSPENDED", "CANCELLED")
+                and card.command != "STOP"
+            )
+            if stop:
+                card.command = "STOP"
+            decided = int(stop)
+        assert (done.accepted, done.commands_decided) == (1, decided), (iccid, card)
+
+    def _pool_decisions(self, month: str) -> int:
+        ent = self.m.enterprise
+        assert ent is not None
+        usage = {c: self.m.cards[c].usage.get(month, 0) for c in ent.cards}
+        changes = ent.changes(usage)
+        for iccid, command in changes:
+            self.m.cards[iccid].command = command
+            (ent.stopped.add if command == "STOP" else ent.stopped.discard)(iccid)
+        return len(changes)
+
+    @precondition(lambda self: bool(self.m.cards))
+    @rule(
+        pick=PICK,
+        quota=st.sampled_from([1, 10, 100]),
+        limit=st.sampled_from([None, 5]),
+        mode=st.sampled_from(["STOP_ALL", "STOP_OVER_LIMIT"]),
+        top_up=st.sampled_from([1, 100]),
+    )
+    def enterprise_pool(
+        self, pick: int, quota: int, limit: int | None, mode: str, top_up: int
+    ) -> None:
+        """An enterprise customer: created once, given cards, its pool topped up (which
+        resumes what its rules no longer stop, in the same write)."""
+        ent = self.m.enterprise
+        if ent is None:
+            self.ledger.create_enterprise("E", "Acme", quota, limit, mode, self.audit())
+            self.m.enterprise = ent = MEnterprise(quota, limit, mode)
+        free = [c for c in sorted(self.m.cards) if c not in ent.cards]
+        if free and pick % 3:
+            iccid = free[pick % len(free)]
+            call = lambda: self.ledger.assign_enterprise_cards("E", (iccid,), self.audit())  # noqa: E731
+            if self.m.cards[iccid].state == "CANCELLED":
+                return self.refused(InvalidState, call)
+            call()
+            ent.cards.append(iccid)
+            return None
+        done = self.ledger.top_up_enterprise_pool("E", top_up, self.audit())
+        ent.quota_mb += top_up
+        decided = self._pool_decisions(self.app.usage.month_of(self.now).isoformat())
+        assert (done.pool_quota_mb, done.commands_decided) == (ent.quota_mb, decided)
+        return None
+
+    @precondition(lambda self: bool(self.m.orders))
+    @rule(pick=PICK)
+    def cancel_order(self, pick: int) -> None:
+        """A placed order that never completed is called off; a prepaid one's cost goes back."""
+        order_id = self._order(pick)
+        call = lambda: self.ledger.cancel_order(order_id, self.audit("ops", "never paid"))  # noqa: E731
+        order = self.m.orders.get(order_id)
+        if order is None:
+            return self.refused(OrderNotFound, call)
+        if order.status != "PLACED":
+            return self.refused(InvalidState, call)
+        returned = order.paid if order.flow == "AGENT_PREPAID" else 0
+        assert call() == OrderCancelled(order_id, returned)
+        order.status = "CANCELLED"
+        self.m.wallets[order.seller]["deposit"] += returned
+        self.m.prepaid_refunds += returned
+        return None
+
+    def check_cards(self, head: int) -> None:
+        """Each card's state and last decision in the view equal the model's."""
+        reads = CardReads(self.read)
+        for iccid, card in self.m.cards.items():
+            row = reads.card(iccid, head)
+            assert row is not None, iccid
+            assert (row["state"], row["last_command"]) == (card.state, card.command), iccid
 
     # -- withdrawals ------------------------------------------------------------------------------
     @rule(
@@ -1549,6 +1785,10 @@ class LedgerMachine(RuleBasedStateMachine):
         assert m.income == sum(o.paid for o in m.orders.values() if o.status != "PLACED") + sum(
             m.settlements.values()
         )
+        assert m.income == sum(
+            o.paid for o in m.orders.values() if o.status not in ("PLACED", "CANCELLED")
+        )
+        self.check_cards(head)
         assert m.refunded == sum(o.refunded for o in m.orders.values())
 
     def check_no_double_commission(self) -> None:
