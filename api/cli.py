@@ -426,6 +426,24 @@ def db_stop() -> None:
     console.print(f"stopped the server on {folder}" if shutdown(folder) else "none was running")
 
 
+@app.command("carrier-simulator")
+def carrier_simulator(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9100,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+) -> None:
+    """A carrier simulator (OneLink, Control Center, CMP request shapes) for tests and demos:
+    api/carriers/simulator.py says how to point Fenrun at it and how to make it misbehave."""
+    import uvicorn
+
+    from api.carriers.simulator import create_simulator
+
+    console.print(
+        f"carrier simulator at http://{host}:{port} (/cmcc/v5/ec, /cucc/rws/api/v1,"
+        " /ctcc/m2m_ec, /_control)"
+    )
+    uvicorn.run(create_simulator(), host=host, port=port, log_level="warning")
+
+
 def main() -> None:
     app()
 
