@@ -126,7 +126,7 @@ def token(
 @keys_cli.command("add")
 def keys_add(
     name: str,
-    scope: Annotated[list[str], typer.Option("--scope", help="settlements")],
+    scope: Annotated[list[str], typer.Option("--scope", help="settlements, carrier-reports")],
     actor: Actor = "",
     reason: Reason = "",
 ) -> None:

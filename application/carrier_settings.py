@@ -76,8 +76,8 @@ class CarrierSettings(BaseSettings):
     )
     carrier_poll: Annotated[list[Carrier], NoDecode] = Field(
         default_factory=list,
-        description="Carriers to poll, comma-separated (china-mobile, china-unicom,"
-        " china-telecom): those that do not push reports to /v1/carrier-reports.",
+        description="Carriers to poll, comma-separated (CMCC, CUCC, CTCC): those that do not"
+        " push reports to /v1/carrier-reports.",
     )
 
     @field_validator(
@@ -112,7 +112,7 @@ class CarrierSettings(BaseSettings):
     @classmethod
     def _split_carriers(cls, value: object) -> object:
         if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
+            return [part.strip().upper() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("carrier_poll_schedule")

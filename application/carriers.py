@@ -19,9 +19,9 @@ from typing import Protocol
 
 
 class Carrier(StrEnum):
-    CHINA_MOBILE = "china-mobile"  # OneLink EC v5
-    CHINA_UNICOM = "china-unicom"  # Jasper / Cisco IoT Control Center
-    CHINA_TELECOM = "china-telecom"  # CMP (自管理平台)
+    CHINA_MOBILE = "CMCC"  # OneLink EC v5
+    CHINA_UNICOM = "CUCC"  # Jasper / Cisco IoT Control Center
+    CHINA_TELECOM = "CTCC"  # CMP (自管理平台)
 
 
 class CardAction(StrEnum):
@@ -68,13 +68,13 @@ class CardStateReport:
 
 @dataclass(frozen=True)
 class UsageReport:
-    """A card's data used in the carrier's current billing period up to `reported_at`, in KB
-    (the unit the three carriers report in or convert to)."""
+    """A card's data used in the carrier's current billing period up to `reported_at`, in bytes
+    (OneLink and CMP report KB, Control Center bytes)."""
 
     report_id: str
     carrier: str
     iccid: str
-    used_kb: int
+    used_bytes: int
     reported_at: datetime
 
 

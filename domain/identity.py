@@ -31,6 +31,7 @@ class Scope(StrEnum):
     """What a machine's API key may call (REST endpoints for upstream systems)."""
 
     SETTLEMENTS = "settlements"  # carrier settlement rows
+    CARRIER_REPORTS = "carrier-reports"  # carriers' pushed card states and usage
 
 
 def parse_roles(values: Iterable[str], field: str = "roles") -> tuple[Role, ...]:

@@ -86,5 +86,5 @@ class Cmp:
     def query_usage(self, iccid: str) -> UsageReport:
         answer = self._ask("query.do", {"method": "queryTraffic", "access_number": iccid})
         now = datetime.now(UTC)
-        used_kb = int(float(answer["TOTAL_BYTES_CNT_KB"]))
-        return UsageReport(f"{iccid}@{now.isoformat()}", self.carrier, iccid, used_kb, now)
+        used = round(float(answer["TOTAL_BYTES_CNT_KB"]) * 1024)
+        return UsageReport(f"{iccid}@{now.isoformat()}", self.carrier, iccid, used, now)

@@ -62,8 +62,8 @@ class ControlCenter:
     def query_usage(self, iccid: str) -> UsageReport:
         answer = self._ask("GET", f"devices/{iccid}/ctdUsages")
         now = datetime.now(UTC)
-        used_kb = int(answer.get("ctdDataUsage", 0)) // 1024
-        return UsageReport(f"{iccid}@{now.isoformat()}", self.carrier, iccid, used_kb, now)
+        used = int(answer.get("ctdDataUsage", 0))
+        return UsageReport(f"{iccid}@{now.isoformat()}", self.carrier, iccid, used, now)
 
 
 def _when(text: object) -> datetime:

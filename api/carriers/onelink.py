@@ -104,5 +104,5 @@ class OneLink:
     def query_usage(self, iccid: str) -> UsageReport:
         transid = self.transid()
         result = self._ask("query/sim-data-usage", {"iccid": iccid}, transid=transid)
-        used = int(float(result[0]["dataAmount"]))
+        used = round(float(result[0]["dataAmount"]) * 1024)
         return UsageReport(transid, self.carrier, iccid, used, datetime.now(UTC))

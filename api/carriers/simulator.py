@@ -319,7 +319,7 @@ def create_simulator(sim: CarrierSimulator | None = None) -> Starlette:
         with sim.lock:
             card = sim.cards[body["iccid"]]
             card.used_kb += int(body["addKb"])
-            sim.queue_report(card, {"kind": "USAGE", "usedKb": card.used_kb})
+            sim.queue_report(card, {"kind": "USAGE", "usedBytes": card.used_kb * 1024})
         return _json({"usedKb": card.used_kb})
 
     async def set_push(request: Request) -> Response:
