@@ -19,6 +19,7 @@ from api.observability.metrics import count_failure, count_read
 from application.clock import Clock, SystemClock
 from application.ledger import Ledger
 from application.levels import LevelPolicy
+from application.outbox import Dispatcher, Outbox
 from application.policy import CommissionPolicy
 from application.settings import Settings
 from application.workflows import Workflows
@@ -84,6 +85,8 @@ class Fenrun:
     reads: ReadRouter = field(init=False)
     jobs: JobStore = field(init=False)  # background jobs' state (api/jobs/)
     simulations: PlanSimulations = field(init=False)
+    outbox: Outbox = field(init=False)  # commands for other systems (decision 0026)
+    dispatcher: Dispatcher = field(init=False)  # sends them: senders register by kind
 
     def __post_init__(self) -> None:
         self.workflows = Workflows(
@@ -96,6 +99,15 @@ class Fenrun:
         self.reads = ReadRouter(self.read, self.replica, observe=count_read)
         self.jobs = JobStore(self.pool)
         self.simulations = PlanSimulations(self, self.jobs)
+        self.outbox = Outbox(self.ledger.recorder.datastore)  # type: ignore[attr-defined]
+        self.dispatcher = Dispatcher(
+            self.outbox,
+            backoff_seconds=(
+                self.settings.outbox_backoff_seconds,
+                self.settings.outbox_max_backoff_seconds,
+            ),
+            max_attempts=self.settings.outbox_max_attempts,
+        )
 
     @property
     def clock(self) -> Clock:

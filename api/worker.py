@@ -68,6 +68,7 @@ class Worker:
         log.info("worker.started", jobs={job.name: str(job.schedule) for job in self.jobs})
         while not self.stopping.is_set():
             self.catch_up()
+            self.dispatch()
             if once:
                 break
             self.run_due_jobs()
@@ -96,6 +97,21 @@ class Worker:
             total += done
         if total:
             log.info("worker.caught_up", events=total, position=app.read.caught_up())
+        return total
+
+    def dispatch(self) -> int:
+        """Sends the outbox's due commands (decision 0026); a failure waits for the next tick."""
+        total = 0
+        while not self.stopping.is_set():
+            try:
+                done = self.fenrun.dispatcher.run_once()
+            except Exception:
+                count_failure("outbox")
+                log.exception("worker.dispatch_failed")
+                break
+            if not done:
+                break
+            total += done
         return total
 
     def run_due_jobs(self) -> None:

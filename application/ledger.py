@@ -25,6 +25,7 @@ from application.clock import Clock, SystemClock
 from application.commands import Command, use_case
 from application.legacy_digests import legacy_digest
 from application.log import LedgerMapper
+from application.outbox import PendingCommand
 from application.results import Result, from_record, to_record
 from application.transcoder import OrjsonTranscoder
 from application.use_cases import identity
@@ -47,6 +48,7 @@ from domain.idempotency import CURRENT_SCHEME, IdempotencyKey
 from domain.identity import ApiKey, User
 from domain.levels import LADDER_CODE, LevelLadder
 from domain.order import Order
+from domain.outbox import command_id
 from domain.package import Package
 from domain.performance import MonthlyVolume
 from domain.plan import CommissionPlan, PlanCatalog, refuse_overlap
@@ -185,6 +187,18 @@ class Ledger(Application):
                 continue
             if (first[originator_id] - 1) // interval < aggregate.version // interval:
                 self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
+
+    def _record(self, processing_event: ProcessingEvent) -> Any:  # type: ignore[type-arg]
+        """Every save, a request's or a policy's: the commands its events decided go to the
+        outbox in the same transaction as the events (decision 0026)."""
+        commands = [
+            PendingCommand(i, command_id(c.kind, e.originator_id, e.originator_version), **vars(c))
+            for i, e in enumerate(processing_event.events)
+            if (enqueue := getattr(e, "outbox_command", None)) and (c := enqueue())
+        ]
+        if commands:
+            processing_event.saved_kwargs["outbox"] = commands
+        return super()._record(processing_event)
 
     def save_tracked(self, tracking: Tracking, *aggregates: Aggregate) -> None:
         processing = ProcessingEvent(tracking=tracking)

@@ -32,6 +32,7 @@ from eventsourcing.postgres import (
 from eventsourcing.utils import get_topic, retry
 from psycopg.sql import SQL, Composed, Identifier
 
+from application.outbox import PendingCommand, write_commands
 from domain.log import FilledFromHistory, LoggedEvent
 
 if TYPE_CHECKING:
@@ -82,7 +83,13 @@ class LedgerRecorder(PostgresProcessRecorder):
         )
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+    def insert_events(
+        self,
+        stored_events: Sequence[StoredEvent],
+        *,
+        outbox: Sequence[PendingCommand] = (),
+        **kwargs: Any,
+    ) -> Any:
         """The library's insert (tracking row, lock, events, their positions), outside psycopg's
         pipeline mode: a pipeline whose last query does not fit the socket at once leaves the
         rest unsent and waits for a reply that never comes (psycopg#685; a save of 50,000 events
@@ -98,7 +105,10 @@ class LedgerRecorder(PostgresProcessRecorder):
                 return None
             curs.execute(self._before_insert)
             PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
-            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+            ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+            if outbox:  # commands decided by these events, in their transaction (decision 0026)
+                write_commands(curs, outbox, ids or [])
+            return ids
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def position_of(self, originator_id: UUID, version: int = 1) -> int | None:

@@ -127,6 +127,22 @@ class Settings(CarrierSettings):
         description="When the worker releases due commissions: an interval (30s, 15m, 1h, 1d),"
         " a cron expression in the business time zone (0 2 * * *), or off.",
     )
+    outbox_backoff_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=3600,
+        description="The outbox's first wait after a failed delivery; it doubles (with jitter)"
+        " on each further failure, up to outbox_max_backoff_seconds.",
+    )
+    outbox_max_backoff_seconds: float = Field(
+        default=600.0, gt=0, le=86400, description="The outbox's longest wait between attempts."
+    )
+    outbox_max_attempts: int = Field(
+        default=30,
+        ge=1,
+        le=1000,
+        description="Delivery attempts before a command is given up (GAVE_UP in outboxCommands).",
+    )
     worker_metrics_port: int | None = Field(
         default=None,
         ge=1,

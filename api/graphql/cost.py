@@ -80,6 +80,7 @@ COSTS: dict[str, FieldCost] = {
     "Query.simulatePlan": SIMULATION_JOB,  # waits for a job
     "Query.auditHead": QUERY,
     "Query.planSimulationJob": QUERY,
+    "Query.outboxCommands": FieldCost(1, paged=True),
     "Query.me": FieldCost(0),  # the token's claims: nothing read
     # -- fields that read more ---------------------------------------------------------------------
     "Agent.children": FieldCost(1, paged=True),

@@ -169,6 +169,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Query", "simulatePlan"): READ,
     ("Query", "planSimulationJob"): READ,
     ("Query", "auditHead"): READ,
+    # Deliveries to other systems: the people who run the platform, not agents nor auditors.
+    ("Query", "outboxCommands"): staff(ADMIN, OPERATOR),
     # -- nested fields that can reach outside the subtree they were reached from ----------------
     ("Agent", "children"): staff(*STAFF, agent=OwnEntries("code")),
     # -- mutations: auditors change nothing ------------------------------------------------------

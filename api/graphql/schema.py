@@ -31,6 +31,7 @@ from api.graphql.mutations.orders import OrderMutations
 from api.graphql.mutations.plans import PlanCorrectionMutations, PlanMutations
 from api.graphql.mutations.settlements import SettlementMutations
 from api.graphql.mutations.wallets import WalletMutations
+from api.graphql.outbox import OutboxQueries
 from api.graphql.plans import PlanQueries
 from api.graphql.policy import enforce
 from api.graphql.queries import Query
@@ -124,7 +125,8 @@ MUTATIONS = (
 )
 
 QUERY = merge_types(
-    "Query", (MeQueries, Query, ReportQueries, PlanQueries, AuditQueries, JobQueries)
+    "Query",
+    (MeQueries, Query, ReportQueries, PlanQueries, AuditQueries, JobQueries, OutboxQueries),
 )
 MUTATION = merge_types("Mutation", MUTATIONS)
 enforce(QUERY, MUTATION, Agent)  # the policy table, on every field it names (api/graphql/policy.py)

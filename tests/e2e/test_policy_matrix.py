@@ -34,6 +34,7 @@ CALLS: dict[str, str] = {
     "ranking": '{ ranking(month: "2026-03") { agentCode } }',
     "simulatePlan": f'{{ simulatePlan(code: "level1", from: "{T}", rules: {RULES}) {{ userErrors {{ code }} }} }}',
     "auditHead": "{ auditHead { position } }",
+    "outboxCommands": "{ outboxCommands(first: 1) { edges { cursor } } }",
     "planSimulationJob": '{ planSimulationJob(id: "00000000-0000-0000-0000-000000000000") { id } }',
     "registerAgent": '{ registerAgent(input: {code: "N", name: "N"}) { userErrors { code } } }',
     "bindUpline": '{ bindUpline(input: {agentCode: "P2", parentCode: "P1"}) { userErrors { code } } }',
@@ -133,10 +134,12 @@ def test_every_role_against_every_field(gql: GraphQLClient) -> None:
         }
         assert refused[role] == expected, role
     # The table as decided (decision 0021), spelled out once more.
-    assert refused[Role.AUDITOR] == {n for r, n in schema_fields() if r == "Mutation"}
+    # The outbox's payloads name payees' accounts: operations' business only (decision 0026).
+    outbox = {"outboxCommands"}
+    assert refused[Role.AUDITOR] == {n for r, n in schema_fields() if r == "Mutation"} | outbox
     assert refused[Role.AGENT] == {
         "platformTotals", "commissionPlans", "platformMonth", "simulatePlan", "auditHead",
-        "planSimulationJob",
+        "planSimulationJob", *outbox,
         *(n for r, n in schema_fields() if r == "Mutation"),
     } - {"setCostPrice", "setRetailPrice", "placeOrder", "requestWithdrawal"}  # fmt: skip
     assert "approveUnfreezeRequests" in refused[Role.ADMIN] & refused[Role.OPERATOR]
