@@ -10,12 +10,15 @@ import structlog
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
+from api.carriers import carrier_ports
 from api.db_roles import SERVICE_ROLE, as_role
 from api.embedded_db import EmbeddedPostgres, start_embedded_postgres
 from api.jobs.simulations import PlanSimulations
 from api.jobs.store import JobStore
 from api.migrate import migrate
 from api.observability.metrics import count_failure, count_read
+from application.carrier_dispatch import CarrierCommandSender
+from application.carriers import CardReports, Carrier, CarrierPort
 from application.clock import Clock, SystemClock
 from application.ledger import Ledger
 from application.levels import LevelPolicy
@@ -87,6 +90,8 @@ class Fenrun:
     simulations: PlanSimulations = field(init=False)
     outbox: Outbox = field(init=False)  # commands for other systems (decision 0026)
     dispatcher: Dispatcher = field(init=False)  # sends them: senders register by kind
+    carriers: dict[Carrier, CarrierPort] = field(init=False)  # their APIs (decision 0031)
+    card_reports: CardReports | None = field(init=False)  # what carriers report goes there
 
     def __post_init__(self) -> None:
         self.workflows = Workflows(
@@ -108,6 +113,12 @@ class Fenrun:
             ),
             max_attempts=self.settings.outbox_max_attempts,
         )
+        self.carriers = carrier_ports(self.settings)
+        self.card_reports = None
+        sender = CarrierCommandSender(
+            self.carriers, self.ledger, self.card_reports, lambda: self.clock.now()
+        )
+        self.dispatcher.register(sender.kind, sender)
 
     @property
     def clock(self) -> Clock:

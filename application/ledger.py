@@ -29,9 +29,11 @@ from application.outbox import PendingCommand
 from application.results import Result, from_record, to_record
 from application.transcoder import OrjsonTranscoder
 from application.use_cases import identity
+from application.use_cases.carrier_answers import RecordCarrierAnswer
 from domain.agent import Agent
 from domain.approvals import ApprovalPolicy
 from domain.card import Card
+from domain.carrier_command import CarrierCommandAnswer
 from domain.common import aggregate_id, require_code
 from domain.errors import (
     AgentNotFound,
@@ -149,6 +151,7 @@ class Ledger(Application):
     define_agent_levels = use_case(uc.DefineAgentLevels)
     set_agent_level = use_case(uc.SetAgentLevel)
     record_carrier_settlement = use_case(uc.RecordCarrierSettlement)
+    record_carrier_answer = use_case(RecordCarrierAnswer)
     add_user = use_case(identity.AddUser)
     set_user_roles = use_case(identity.SetUserRoles)
     disable_user = use_case(identity.DisableUser)
@@ -289,6 +292,10 @@ class Ledger(Application):
 
     def card(self, iccid: str) -> Card:
         return self._get(Card, "card", iccid, CardNotFound)
+
+    def carrier_answer(self, command_id: str) -> CarrierCommandAnswer | None:
+        """The carrier's recorded answer to a command (decision 0031), if any yet."""
+        return self._find(CarrierCommandAnswer, aggregate_id("carrier-command", command_id))
 
     def wallet(self, agent_code: str) -> Wallet:
         found = self._find(Wallet, aggregate_id("wallet", agent_code))

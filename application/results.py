@@ -142,6 +142,13 @@ class SettlementRecorded(Result):
     platform_share_fen: int
 
 
+@dataclass(frozen=True)
+class CarrierAnswerRecorded(Result):
+    command_id: str
+    outcome: str
+    already_recorded: bool  # an earlier delivery of the same command was answered first
+
+
 RESULTS: dict[str, type[Result]] = {
     cls.__name__: cls
     for cls in (
@@ -163,6 +170,7 @@ RESULTS: dict[str, type[Result]] = {
         LevelsDefined,
         AgentLevelSet,
         SettlementRecorded,
+        CarrierAnswerRecorded,
         UserRecorded,
         ApiKeyRecorded,
     )
