@@ -25,12 +25,15 @@ from application.levels import LevelPolicy
 from application.outbox import Dispatcher, Outbox
 from application.policy import CommissionPolicy
 from application.settings import Settings
+from application.usage import UsageRecorded, UsageReport, record_usage_reports
 from application.workflows import Workflows
 from domain.approvals import ApprovalPolicy
+from projections.cards import Cards
 from projections.queries import ReadModel
 from projections.replica import ReadRouter
 from projections.runner import ProjectionRunner
 from projections.temporal import ActivationReport, PlatformMonths, TeamPerformance
+from projections.usage import PgUsageStore
 from projections.views import (
     Commissions,
     Directory,
@@ -67,6 +70,7 @@ def build_views(zone: ZoneInfo) -> list[Any]:
         TeamPerformance(names, zone),
         ActivationReport(names, zone),
         PlatformMonths(names, zone),
+        Cards(names),
     ]
 
 
@@ -92,8 +96,11 @@ class Fenrun:
     dispatcher: Dispatcher = field(init=False)  # sends them: senders register by kind
     carriers: dict[Carrier, CarrierPort] = field(init=False)  # their APIs (decision 0031)
     card_reports: CardReports | None = field(init=False)  # what carriers report goes there
+    usage: PgUsageStore = field(init=False)  # card usage rows (not events): decision 0030
 
     def __post_init__(self) -> None:
+        self.usage = PgUsageStore(self.pool, self.settings.zone)
+        self.ledger.usage = self.usage
         self.workflows = Workflows(
             self,
             self.read,
@@ -124,6 +131,16 @@ class Fenrun:
     def clock(self) -> Clock:
         """The server's clock: the ledger checks effective times against it."""
         return self.ledger.clock
+
+    def record_usage_reports(
+        self, reports: Sequence[UsageReport], actor: str, wait: float | None = None
+    ) -> UsageRecorded:
+        """Ingests a batch of usage reports and runs the quota rules (application/usage.py),
+        then catches up (bounded by `wait`, as a request is) so a read that follows sees the
+        decisions."""
+        done = record_usage_reports(self.ledger, self.usage, reports, actor)
+        self.workflows._settle(wait)
+        return done
 
     def catch_up(self) -> int:
         """Runs the policies and the views until none has anything left (read-your-writes)."""

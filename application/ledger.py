@@ -8,9 +8,9 @@ changes nothing.
 
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
@@ -35,6 +35,7 @@ from domain.approvals import ApprovalPolicy
 from domain.card import Card
 from domain.carrier_command import CarrierCommandAnswer
 from domain.common import aggregate_id, require_code
+from domain.enterprise import Enterprise
 from domain.errors import (
     AgentNotFound,
     CardNotFound,
@@ -99,6 +100,16 @@ class Directory(Protocol):
         ...
 
 
+class UsageReader(Protocol):
+    """Card usage by month, as the usage store aggregates it (application/usage.py)."""
+
+    def card_month_bytes(self, iccid: str, month: date) -> int: ...
+
+    def cards_month_bytes(self, iccids: Sequence[str], month: date) -> dict[str, int]: ...
+
+    def month_of(self, moment: datetime) -> date: ...
+
+
 class Ledger(Application):
     name = "Ledger"
     env = {
@@ -127,6 +138,7 @@ class Ledger(Application):
         self.business_tz = business_tz  # months of RERATE_MONTH corrections
         self.clock = clock or SystemClock()  # effective times are checked against it
         self.clock_tolerance = clock_tolerance
+        self.usage: UsageReader | None = None  # card usage by month (set by the composition root)
 
     # -- the use cases: ledger.place_order(...) builds the command and executes it ----------------
     register_agent = use_case(uc.RegisterAgent)
@@ -152,6 +164,13 @@ class Ledger(Application):
     set_agent_level = use_case(uc.SetAgentLevel)
     record_carrier_settlement = use_case(uc.RecordCarrierSettlement)
     record_carrier_answer = use_case(RecordCarrierAnswer)
+    cancel_order = use_case(uc.CancelOrder)
+    record_carrier_card_state = use_case(uc.RecordCarrierCardState)
+    record_card_conditions = use_case(uc.RecordCardConditions)
+    set_package_quota = use_case(uc.SetPackageQuota)
+    create_enterprise = use_case(uc.CreateEnterprise)
+    assign_enterprise_cards = use_case(uc.AssignEnterpriseCards)
+    top_up_enterprise_pool = use_case(uc.TopUpEnterprisePool)
     add_user = use_case(identity.AddUser)
     set_user_roles = use_case(identity.SetUserRoles)
     disable_user = use_case(identity.DisableUser)
@@ -303,6 +322,9 @@ class Ledger(Application):
             self.agent(agent_code)  # only agents have wallets
             return Wallet.open(agent_code)
         return found
+
+    def find_enterprise(self, code: str) -> Enterprise | None:
+        return self._find(Enterprise, aggregate_id("enterprise", code))
 
     def user(self, code: str) -> User | None:
         return self._find(User, aggregate_id("user", code))

@@ -149,6 +149,45 @@ class CarrierAnswerRecorded(Result):
     already_recorded: bool  # an earlier delivery of the same command was answered first
 
 
+@dataclass(frozen=True)
+class CardStateRecorded(Result):
+    """A carrier's report on a card: what our state is after it, and what the report did."""
+
+    iccid: str
+    state: str
+    outcome: str  # APPLIED, UNCHANGED, OLDER, REFUSED; DUPLICATE: its report id was recorded
+    carrier_state: str | None
+
+
+@dataclass(frozen=True)
+class PackageQuotaSet(Result):
+    package_code: str
+    quota_mb: int
+
+
+@dataclass(frozen=True)
+class EnterpriseRecorded(Result):
+    """An enterprise created, given cards or topped up; with the carrier commands decided."""
+
+    enterprise_code: str
+    pool_quota_mb: int
+    commands_decided: int = 0
+
+
+@dataclass(frozen=True)
+class QuotaDecided(Result):
+    """A quota rule run for a card or an enterprise: how many carrier commands it decided."""
+
+    subject: str
+    commands_decided: int
+
+
+@dataclass(frozen=True)
+class OrderCancelled(Result):
+    order_id: str
+    deposit_returned_fen: int  # a prepaid order's cost back in the deposit (0 otherwise)
+
+
 RESULTS: dict[str, type[Result]] = {
     cls.__name__: cls
     for cls in (
@@ -173,6 +212,11 @@ RESULTS: dict[str, type[Result]] = {
         CarrierAnswerRecorded,
         UserRecorded,
         ApiKeyRecorded,
+        CardStateRecorded,
+        PackageQuotaSet,
+        EnterpriseRecorded,
+        QuotaDecided,
+        OrderCancelled,
     )
 }
 

@@ -1,25 +1,23 @@
 """A card (ICCID): distributed to an agent, activated by real-name, recharged by its user."""
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.card_lifecycle import CardLifecycle
 from domain.common import Audit, aggregate_id, require_code
 from domain.errors import InvalidState
+from domain.lifecycle import CardStatus
 from domain.money import require_balance, require_fen
 from domain.rules import CardFacts
 from domain.values import refuse_before
 
-
-class CardStatus(StrEnum):
-    ASSIGNED = "ASSIGNED"
-    ACTIVATED = "ACTIVATED"
+__all__ = ["Card", "CardStatus"]
 
 
-class Card(Aggregate):
+class Card(Aggregate, CardLifecycle):
     class Assigned(Aggregate.Created):
         iccid: str
         agent_code: str
@@ -39,6 +37,89 @@ class Card(Aggregate):
         actor: str
         effective_at: datetime
         reason: str
+
+    # -- the carrier's facts and the quota rules' decisions (domain/card_lifecycle.py) ------------
+    class CarrierStateReported(Aggregate.Event):
+        """A carrier's report of the card's state, mapped onto ours by a versioned table; what
+        it did (`outcome`) is decided when it is recorded: an older report never overrides."""
+
+        carrier: str
+        raw_state: str
+        carrier_state_name: str
+        state: str  # ours, by the mapping
+        mapping_version: str
+        report_id: str
+        reported_at: datetime
+        outcome: str  # ReportOutcome
+        actor: str
+        effective_at: datetime
+        reason: str
+
+        def apply(self, card: "Card") -> None:
+            card.apply_state_report(self)
+
+    class ConditionsReported(Aggregate.Event):
+        """The carrier's network conditions: arrears (欠费) and complaints (投诉); with the
+        suspension in the state they make the 三无 flags."""
+
+        carrier: str
+        arrears: bool
+        complaint: bool
+        report_id: str
+        reported_at: datetime
+        outcome: str  # APPLIED or OLDER
+        actor: str
+        effective_at: datetime
+        reason: str
+
+        def apply(self, card: "Card") -> None:
+            card.apply_conditions(self)
+
+    class PackagePeriodAdded(Aggregate.Event):
+        """A paid order's package periods on this card (SPEC §2: counted by the ledger)."""
+
+        order_id: str
+        package_code: str
+        periods: int
+        period_start: datetime
+        period_end: datetime
+        periods_used: int  # the card's periods so far, these included
+        actor: str
+        effective_at: datetime
+        reason: str
+
+        def apply(self, card: "Card") -> None:
+            card.periods.append(
+                [self.order_id, self.package_code, self.period_start, self.period_end]
+            )
+            card.periods_used = self.periods_used
+            card.package_code = self.package_code
+
+    class EnterpriseJoined(Aggregate.Event):
+        enterprise_code: str
+        actor: str
+        effective_at: datetime
+        reason: str
+
+        def apply(self, card: "Card") -> None:
+            card.enterprise_code = self.enterprise_code
+
+    class CarrierCommandDecided(Aggregate.Event):
+        """A rule decided that the carrier must stop, resume or activate the card. The card's
+        state changes only when the carrier reports it; the outbox sends the command."""
+
+        command_id: str
+        command: str  # CarrierCommand
+        cause: str  # CommandCause
+        used_bytes: int | None
+        quota_bytes: int | None
+        actor: str
+        effective_at: datetime
+        reason: str
+
+        def apply(self, card: "Card") -> None:
+            card.last_command = [self.command, self.command_id, self.cause]
+            card.commands_decided += 1
 
     @staticmethod
     def create_id(iccid: str, **_: Any) -> UUID:
@@ -87,9 +168,15 @@ class Card(Aggregate):
         self.total_recharge_fen = 0
         self.assigned_at = effective_at
         self.last_fact_at = effective_at
+        self.start_lifecycle()
 
     def activate(self, audit: Audit) -> None:
-        if self.status != CardStatus.ASSIGNED:
+        """Activation with the user's real name (the fact commissions wait for): from stock,
+        assignment or test, or of a card its carrier already reports in service."""
+        if self.activated_at is not None or self.status in (
+            CardStatus.SUSPENDED,
+            CardStatus.CANCELLED,
+        ):
             raise InvalidState("iccid", f"card '{self.iccid}' is already {self.status}")
         self.require_existed_at(audit.effective_at)
         self._activate(**audit.fields())
@@ -127,7 +214,7 @@ class Card(Aggregate):
             package_code=self.package_code,
             package_kind=self.package_kind,
             agent_code=self.agent_code,
-            activated=self.status == CardStatus.ACTIVATED,
+            activated=self.activated_at is not None,
             first_recharge_fen=self.first_recharge_fen,
             total_recharge_fen=self.total_recharge_fen,
             effective_at=self.last_fact_at,

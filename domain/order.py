@@ -45,6 +45,7 @@ class OrderStatus(StrEnum):
     COMPLETED = "COMPLETED"
     PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
     REFUNDED = "REFUNDED"
+    CANCELLED = "CANCELLED"  # placed, never completed, called off
 
 
 class Order(Aggregate):
@@ -140,6 +141,21 @@ class Order(Aggregate):
         def beneficiaries(self) -> list[str]:
             return [code for code, _ in self.chain]
 
+    class Cancelled(Aggregate.Event):
+        """A placed order that never completed, called off: nothing was sold. A prepaid
+        order's cost goes back to the deposit (Wallet.DepositRefunded, in the same write)."""
+
+        order_id: str
+        agent_code: str
+        flow: str
+        paid_fen: int
+        actor: str
+        effective_at: datetime
+        reason: str
+
+        def apply(self, order: "Order") -> None:
+            order.status = OrderStatus.CANCELLED
+
     @staticmethod
     def create_id(order_id: str, **_: Any) -> UUID:
         return aggregate_id("order", order_id)
@@ -229,6 +245,26 @@ class Order(Aggregate):
         sale = {name: getattr(self, name) for name in SALE}
         chain = [[code, cost] for code, cost in self.chain]
         self.trigger_event(self.Completed, **{**sale, "chain": chain}, **audit.fields())
+
+    def cancel(self, audit: Audit) -> None:
+        if self.status != OrderStatus.PLACED:
+            raise InvalidState(
+                "orderId",
+                f"order '{self.order_id}' is {self.status}; only a placed order can be cancelled",
+            )
+        if not audit.reason:
+            raise InvalidInput("reason", "a cancellation needs a reason")
+        refuse_before(
+            audit.effective_at, self.placed_at, "occurredAt", f"order {self.order_id} was placed"
+        )
+        self.trigger_event(
+            self.Cancelled,
+            order_id=self.order_id,
+            agent_code=self.agent_code,
+            flow=self.flow,
+            paid_fen=self.paid_fen,
+            **audit.fields(),
+        )
 
     def refund(self, amount_fen: int, audit: Audit) -> None:
         require_fen(amount_fen, "amount", allow_zero=False)

@@ -10,7 +10,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.common import Audit, aggregate_id, require_code
 from domain.errors import InvalidInput
 from domain.money import require_fen
-from domain.values import NAME
+from domain.values import MEGABYTES, NAME
 
 
 class PackageKind(StrEnum):
@@ -79,3 +79,22 @@ class Package(Aggregate):
         self.kind = kind
         self.purchase_price_fen = purchase_price_fen
         self.period_months = period_months
+        self.quota_mb: int | None = None  # the data a period includes (none: unlimited)
+
+    class QuotaSet(Aggregate.Event):
+        """The data a period of the package includes: a personal card over it is stopped."""
+
+        package_code: str
+        quota_mb: int
+        actor: str
+        effective_at: datetime
+        reason: str
+
+        def apply(self, package: "Package") -> None:
+            package.quota_mb = self.quota_mb
+
+    def set_quota(self, quota_mb: int, audit: Audit) -> None:
+        MEGABYTES.check(quota_mb, "quotaMb")
+        self.trigger_event(
+            self.QuotaSet, package_code=self.code, quota_mb=quota_mb, **audit.fields()
+        )

@@ -206,6 +206,10 @@ Months = Annotated[int, Whole(1, 120)]
 Periods = Annotated[int, Whole(0, 1200)]
 Version = Annotated[int, Whole(1, 1_000_000)]
 Json = Annotated[object, DOCUMENT]
+MEGABYTES = Whole(0, 1_000_000_000)  # data quotas in MB (1 MB = 2**20 bytes): up to a petabyte
+BYTES = Whole(0, 2**53)  # data used, in bytes, as carriers report it
+Megabytes = Annotated[int, MEGABYTES]
+Bytes = Annotated[int, BYTES]
 
 # The same kinds for the string fields of documents (pydantic models).
 CodeText = CODE.validator("code")

@@ -40,6 +40,7 @@ VIEWS = (
     "team_performance",
     "activations",
     "platform_months",
+    "cards",
 )
 
 

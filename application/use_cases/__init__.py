@@ -7,6 +7,16 @@ from application.use_cases.agents import (
     SetCostPrice,
     SetRetailPrice,
 )
+from application.use_cases.card_management import (
+    AssignEnterpriseCards,
+    CreateEnterprise,
+    DecideCardQuota,
+    DecideEnterpriseQuota,
+    RecordCardConditions,
+    RecordCarrierCardState,
+    SetPackageQuota,
+    TopUpEnterprisePool,
+)
 from application.use_cases.cards import ActivateCard, AssignCard, RecordRecharge
 from application.use_cases.commissions import (
     ApproveUnfreezeRequests,
@@ -14,12 +24,21 @@ from application.use_cases.commissions import (
     ReleaseDueCommissions,
 )
 from application.use_cases.levels import DefineAgentLevels, SetAgentLevel
-from application.use_cases.orders import CompleteOrder, PlaceOrder, RefundOrder
+from application.use_cases.orders import CancelOrder, CompleteOrder, PlaceOrder, RefundOrder
 from application.use_cases.plans import CorrectCommissionPlan, DefineCommissionPlan
 from application.use_cases.settlements import RecordCarrierSettlement
 from application.use_cases.wallets import RequestWithdrawal, SettleWithdrawal, TopUpDeposit
 
 __all__ = [
+    "AssignEnterpriseCards",
+    "CancelOrder",
+    "CreateEnterprise",
+    "DecideCardQuota",
+    "DecideEnterpriseQuota",
+    "RecordCardConditions",
+    "RecordCarrierCardState",
+    "SetPackageQuota",
+    "TopUpEnterprisePool",
     "ActivateCard",
     "ApproveUnfreezeRequests",
     "AssignCard",

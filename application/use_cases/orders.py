@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from application.commands import Command, Decision
-from application.results import OrderCompleted, OrderPlaced, OrderRefunded
+from application.results import OrderCancelled, OrderCompleted, OrderPlaced, OrderRefunded
 from application.use_cases.limits import require_room_for_facts
 from domain.card import Card
 from domain.common import Audit
@@ -106,7 +106,36 @@ class CompleteOrder(Command[OrderCompleted]):
         order = ledger.order(self.order_id)
         require_room_for_facts(ledger)
         order.complete(self.audit)
-        return [order], OrderCompleted(self.order_id)
+        changed: list[Aggregate] = [order]
+        if order.iccid is not None:  # the card's package period, and its activation if due
+            card = ledger.card(order.iccid)
+            months = ledger.package(order.package_code).period_months
+            card.add_package_period(order.order_id, order.package_code, 1, months, self.audit)
+            card.decide_activation(self.audit)
+            changed.append(card)
+        return changed, OrderCompleted(self.order_id)
+
+
+@dataclass(frozen=True)
+class CancelOrder(Command[OrderCancelled]):
+    """Calls off a placed order that never completed; a prepaid order's cost is returned to
+    the agent's deposit in the same write."""
+
+    order_id: Code
+    audit: Audit
+    key: Key | None = None
+
+    def decide(self, ledger: "Ledger") -> Decision[OrderCancelled]:
+        order = ledger.order(self.order_id)
+        order.cancel(self.audit)
+        changed: list[Aggregate] = [order]
+        returned = 0
+        if order.flow == Flow.AGENT_PREPAID:
+            wallet = ledger.wallet(order.agent_code)
+            wallet.refund_deposit(self.order_id, order.paid_fen, self.audit)
+            changed.append(wallet)
+            returned = order.paid_fen
+        return changed, OrderCancelled(self.order_id, returned)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,117 @@
+"""Usage: carriers' data-usage reports, ingested in bulk, and the quota rules they trigger.
+
+Usage is high volume (a million cards reporting daily), so it is NOT one event per report: the
+reports are rows, written in bulk and aggregated per card per day and per month by a store
+(projections/usage.py, PostgreSQL, partitioned by month). What the quota rules *decide* is an
+event (Card.CarrierCommandDecided, Enterprise.CarrierCommandsDecided), and the decisions are
+made on the aggregates, with the usage read from the store (decision 0030).
+
+A report says how many bytes the card used in its period (a day, or a part of one), as of
+`reported_at`. The same period reported again replaces the earlier report if it is newer (a
+carrier's correction); an older one never overrides a newer one. Each report id counts once.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from application.use_cases.card_management import DecideCardQuota, DecideEnterpriseQuota
+from domain.common import Audit
+from domain.errors import InvalidInput, LedgerError
+from domain.values import BYTES, CODE
+
+if TYPE_CHECKING:
+    from application.ledger import Ledger
+
+MAX_BATCH = 100_000  # reports per call: a carrier's file is sent in batches of this size
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    iccid: str
+    report_id: str
+    bytes_used: int
+    reported_at: datetime
+    day: date | None = None  # the business day it covers, or:
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        CODE.check(self.iccid, "iccid")
+        CODE.check(self.report_id, "reportId")
+        BYTES.check(self.bytes_used, "bytesUsed")
+        for name in ("reported_at", "period_start", "period_end"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+                raise InvalidInput(name, f"{name} must be a time with a UTC offset")
+        if self.day is None and self.period_start is None:
+            raise InvalidInput("day", "a usage report covers a day or a period")
+        if self.period_start is not None and self.period_end is not None:
+            if self.period_end <= self.period_start:
+                raise InvalidInput("periodEnd", "a period ends after it starts")
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """What a batch did: reports new and duplicated (by report id), and where the quota rules
+    may have something to decide (found on the read side; decided on the aggregates)."""
+
+    accepted: int
+    duplicates: int
+    personal_candidates: list[tuple[str, date]] = field(default_factory=list)
+    enterprise_candidates: list[tuple[str, date]] = field(default_factory=list)
+
+
+class UsageStore(Protocol):
+    """Where usage lives (projections/usage.py)."""
+
+    def ingest(self, reports: Sequence[UsageReport]) -> Ingested: ...
+
+    def card_month_bytes(self, iccid: str, month: date) -> int: ...
+
+    def cards_month_bytes(self, iccids: Sequence[str], month: date) -> dict[str, int]: ...
+
+    def month_of(self, moment: datetime) -> date: ...
+
+
+@dataclass(frozen=True)
+class UsageRecorded:
+    accepted: int
+    duplicates: int
+    commands_decided: int
+    refused: list[tuple[str, LedgerError]]  # (card or enterprise, why its rule was not run)
+
+
+def record_usage_reports(
+    ledger: "Ledger", store: UsageStore, reports: Sequence[UsageReport], actor: str
+) -> UsageRecorded:
+    """Ingests a batch (idempotent per report id) and runs the quota rules where it may have
+    crossed a quota. The rows are committed first: a rule that fails leaves them stored, and
+    the next batch (or a pool top-up) runs it again."""
+    if len(reports) > MAX_BATCH:
+        raise InvalidInput("reports", f"at most {MAX_BATCH} usage reports per batch")
+    ingested = store.ingest(reports)
+    decided, refused = 0, []
+    now = ledger.clock.now()
+    for iccid, month in ingested.personal_candidates:
+        try:
+            decided += ledger.execute(
+                DecideCardQuota(iccid, _in_month(month, now), Audit(actor, now, "usage report"))
+            ).commands_decided
+        except LedgerError as exc:
+            refused.append((iccid, exc))
+    for code, month in ingested.enterprise_candidates:
+        try:
+            decided += ledger.execute(
+                DecideEnterpriseQuota(
+                    code, _in_month(month, now), Audit(actor, now, "usage report")
+                )
+            ).commands_decided
+        except LedgerError as exc:
+            refused.append((code, exc))
+    return UsageRecorded(ingested.accepted, ingested.duplicates, decided, refused)
+
+
+def _in_month(month: date, now: datetime) -> str:
+    return month.strftime("%Y-%m")
