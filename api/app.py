@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from api import rest
+from api import carrier_reports, rest
 from api.auth.authenticator import Unauthenticated
 from api.auth.web import (
     authenticate,
@@ -117,6 +117,7 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
     api.include_router(health.router)
     api.include_router(identity_routes)
     api.include_router(rest.router)
+    api.include_router(carrier_reports.router)
     api.add_exception_handler(Unauthenticated, unauthenticated)  # type: ignore[arg-type]
     api.mount(GRAPHIQL_ASSETS, StaticFiles(directory=STATIC / "graphiql"), name="graphiql")
 

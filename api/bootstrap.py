@@ -18,6 +18,7 @@ from api.jobs.store import JobStore
 from api.migrate import migrate
 from api.observability.metrics import count_failure, count_read
 from application.carrier_dispatch import CarrierCommandSender
+from application.carrier_reports import CarrierReportIntake, LedgerCardReports
 from application.carriers import CardReports, Carrier, CarrierPort
 from application.clock import Clock, SystemClock
 from application.ledger import Ledger
@@ -95,7 +96,8 @@ class Fenrun:
     outbox: Outbox = field(init=False)  # commands for other systems (decision 0026)
     dispatcher: Dispatcher = field(init=False)  # sends them: senders register by kind
     carriers: dict[Carrier, CarrierPort] = field(init=False)  # their APIs (decision 0031)
-    card_reports: CardReports | None = field(init=False)  # what carriers report goes there
+    card_reports: CardReports = field(init=False)  # where carriers' reports go (the cards')
+    carrier_reports: CarrierReportIntake = field(init=False)  # pushed and polled reports
     usage: PgUsageStore = field(init=False)  # card usage rows (not events): decision 0030
 
     def __post_init__(self) -> None:
@@ -121,7 +123,8 @@ class Fenrun:
             max_attempts=self.settings.outbox_max_attempts,
         )
         self.carriers = carrier_ports(self.settings)
-        self.card_reports = None
+        self.card_reports = LedgerCardReports(self.ledger, self.record_usage_reports)
+        self.carrier_reports = CarrierReportIntake(self.card_reports, self.settings.zone)
         sender = CarrierCommandSender(
             self.carriers, self.ledger, self.card_reports, lambda: self.clock.now()
         )

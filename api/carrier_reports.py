@@ -7,6 +7,7 @@ arriving out of order are placed by their own `reportedAt`, never by arrival: th
 cases decide what a late one still changes (decision 0031).
 """
 
+from datetime import date, tzinfo
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
@@ -16,14 +17,16 @@ from pydantic.alias_generators import to_camel
 from starlette.concurrency import run_in_threadpool
 
 from api.auth.signatures import KEY, NONCE, SIGNATURE, TIMESTAMP
-from application.carriers import CardStateReport, Carrier, UsageReport
+from application.carrier_reports import month_to_date
+from application.carriers import CardStateReport, Carrier, MonthToDate
+from application.usage import UsageReport
 from domain.errors import LedgerError
 from domain.identity import Scope
-from domain.money import MAX_AMOUNT_FEN
 
 router = APIRouter(prefix="/v1", tags=["machines"])
 Text = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@+-]+$")]
 MAX_REPORTS = 1000
+MAX_BYTES = 2**53  # what JSON numbers keep exactly
 
 
 class _Report(BaseModel):
@@ -41,9 +44,27 @@ class StateReport(_Report):
 
 class UsageReportIn(_Report):
     kind: Literal["USAGE"]
-    used_bytes: Annotated[int, Field(ge=0, le=MAX_AMOUNT_FEN)] = Field(
-        description="Data used in the current billing period up to reportedAt, in bytes."
+    bytes_used: Annotated[int, Field(ge=0, le=MAX_BYTES)] = Field(
+        description="Bytes used: in `day`, or between periodStart and periodEnd, or (neither"
+        " given) in the billing month up to reportedAt (a month-to-date counter)."
     )
+    day: date | None = Field(default=None, description="The business day it covers.")
+    period_start: AwareDatetime | None = None
+    period_end: AwareDatetime | None = None
+
+    def usage(self, zone: tzinfo) -> UsageReport:
+        if self.day is None and self.period_start is None:
+            counter = MonthToDate(self.report_id, "", self.iccid, self.bytes_used, self.reported_at)
+            return month_to_date(counter, zone)
+        return UsageReport(
+            iccid=self.iccid,
+            report_id=self.report_id,
+            bytes_used=self.bytes_used,
+            reported_at=self.reported_at,
+            day=self.day,
+            period_start=self.period_start,
+            period_end=self.period_end,
+        )
 
 
 class CarrierReports(BaseModel):
@@ -97,19 +118,26 @@ async def record_carrier_reports(carrier: str, request: Request) -> JSONResponse
         batch = CarrierReports.model_validate_json(body)
     except ValidationError as exc:
         return _errors(422, [{"code": "INVALID_INPUT", "field": None, "message": str(exc)}])
-    reports = request.app.state.fenrun.carrier_reports
     states = [
         CardStateReport(r.report_id, known, r.iccid, r.raw_state, r.reported_at)
         for r in batch.reports
         if isinstance(r, StateReport)
     ]
-    usage = [
-        UsageReport(r.report_id, known, r.iccid, r.used_bytes, r.reported_at)
-        for r in batch.reports
-        if isinstance(r, UsageReportIn)
-    ]
+    fenrun = request.app.state.fenrun
     try:
-        done = await run_in_threadpool(reports.record, machine, states, usage)
+        usage = [
+            r.usage(fenrun.settings.zone) for r in batch.reports if isinstance(r, UsageReportIn)
+        ]
+        done = await run_in_threadpool(
+            fenrun.carrier_reports.record, machine.subject, states, usage
+        )
     except LedgerError as exc:
         return _errors(422, [{"code": exc.code, "field": exc.field, "message": exc.message}])
-    return JSONResponse({"recorded": done.recorded, "errors": done.errors, "userErrors": []})
+    return JSONResponse(
+        {
+            "recorded": done.recorded,
+            "duplicates": done.duplicates,
+            "errors": done.errors,
+            "userErrors": [],
+        }
+    )

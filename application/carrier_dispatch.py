@@ -13,9 +13,11 @@ of its own (report id `answer:<command id>`): our state follows without waiting 
 push or poll, and the push that confirms it later is the same fact again.
 """
 
+import hashlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from application.carriers import (
     CardAction,
@@ -49,11 +51,16 @@ class CarrierCommandSender:
 
     def send(self, delivery: Delivery) -> dict[str, Any]:
         payload = delivery.payload
-        base = {k: payload[k] for k in ("carrier", "iccid", "action")}
+        card = self.ledger.repository.get(UUID(payload["card"]))
+        base = {"iccid": card.iccid, "carrier": card.carrier or "", "action": payload["action"]}
         try:
-            port = self.ports[Carrier(payload["carrier"])]
+            port = self.ports[Carrier(card.carrier)]
         except (KeyError, ValueError):
-            message = f"no API is configured for carrier '{payload['carrier']}'"
+            message = (
+                f"card {card.iccid}'s carrier is not known yet (no report)"
+                if card.carrier is None
+                else f"no API is configured for carrier '{card.carrier}'"
+            )
             return {
                 **base,
                 "outcome": "REFUSED",
@@ -61,9 +68,7 @@ class CarrierCommandSender:
                 "message": message,
             }
         try:
-            answer = port.set_state(
-                payload["iccid"], CardAction(payload["action"]), delivery.command_id
-            )
+            answer = port.set_state(card.iccid, CardAction(payload["action"]), delivery.command_id)
         except CarrierRefused as exc:
             refusal = {
                 "code": DOCUMENT_TEXT.fit(exc.code),
@@ -88,5 +93,11 @@ class CarrierCommandSender:
                 answer["carrier"],
                 answer["rawState"],
                 at,
-                f"answer:{delivery.command_id}",
+                _report_id(delivery.command_id),
+                ACTOR,
             )
+
+
+def _report_id(command_id: str) -> str:
+    """A report id (a code of at most 64 characters) for the state an answer reports."""
+    return "answer:" + hashlib.sha256(command_id.encode()).hexdigest()[:40]

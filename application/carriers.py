@@ -15,7 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from application.usage import UsageReport
 
 
 class Carrier(StrEnum):
@@ -67,14 +70,14 @@ class CardStateReport:
 
 
 @dataclass(frozen=True)
-class UsageReport:
-    """A card's data used in the carrier's current billing period up to `reported_at`, in bytes
-    (OneLink and CMP report KB, Control Center bytes)."""
+class MonthToDate:
+    """A card's data used in the carrier's current billing month up to `reported_at`, in bytes
+    (OneLink and CMP count KB, Control Center bytes): a counter, not a day's traffic."""
 
     report_id: str
     carrier: str
     iccid: str
-    used_bytes: int
+    bytes_used: int
     reported_at: datetime
 
 
@@ -91,18 +94,25 @@ class CarrierPort(Protocol):
 
     def query_state(self, iccid: str) -> CardStateReport: ...
 
-    def query_usage(self, iccid: str) -> UsageReport: ...
+    def query_usage(self, iccid: str) -> MonthToDate: ...
 
 
 class CardReports(Protocol):
-    """What the cards area does with carrier reports (its use cases): each report is recorded
-    once (by its id), and a report older than what is known is kept as history, not as now."""
+    """What the cards area does with carrier reports (its use cases, application/usage.py and
+    RecordCarrierCardState): each report is recorded once (by its id), and a report older than
+    what is known is kept as history, never as now. `actor`: who reported (a key, a job)."""
 
     def record_carrier_card_state(
-        self, iccid: str, carrier: str, raw_state: str, reported_at: datetime, report_id: str
+        self,
+        iccid: str,
+        carrier: str,
+        raw_state: str,
+        reported_at: datetime,
+        report_id: str,
+        actor: str,
     ) -> object: ...
 
-    def record_usage_reports(self, reports: Sequence[UsageReport]) -> object: ...
+    def record_usage_reports(self, reports: Sequence["UsageReport"], actor: str) -> object: ...
 
 
 class CarrierCards(Protocol):

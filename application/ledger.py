@@ -217,6 +217,14 @@ class Ledger(Application):
             PendingCommand(i, command_id(c.kind, e.originator_id, e.originator_version), **vars(c))
             for i, e in enumerate(processing_event.events)
             if (enqueue := getattr(e, "outbox_command", None)) and (c := enqueue())
+        ] + [
+            # An event deciding for several things (an enterprise's cards): one command each,
+            # its id the event's and the command's key.
+            PendingCommand(
+                i, f"{command_id(c.kind, e.originator_id, e.originator_version)}:{c.key}", **vars(c)
+            )
+            for i, e in enumerate(processing_event.events)
+            for c in (getattr(e, "outbox_commands", None) or list)()
         ]
         if commands:
             processing_event.saved_kwargs["outbox"] = commands

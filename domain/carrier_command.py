@@ -1,7 +1,7 @@
 """Commands for a carrier about a card (stop, resume, activate), and the carrier's answers.
 
 A quota decision (the cards area's events) enqueues a `carrier.card` command in the outbox
-(domain/outbox.py) through `card_command` below: one kind for every action, keyed by the ICCID,
+(domain/outbox.py) through `card_command` below: one kind for every action, keyed by the card,
 so that a newer decision about a card supersedes an older one not yet delivered (a STOP waiting
 behind a carrier outage is dropped when the pool is topped up and a RESUME is decided).
 
@@ -24,12 +24,14 @@ ACTIONS = ("STOP", "RESUME", "ACTIVATE")
 OUTCOMES = ("ACCEPTED", "REFUSED")
 
 
-def card_command(iccid: str, carrier: str, action: str, decided_by: str = "") -> OutboxCommand:
-    """The outbox command for a decision that a card be stopped, resumed or activated."""
+def card_command(card_id: UUID, action: str, decision_id: str, cause: str) -> OutboxCommand:
+    """The outbox command for a decision that a card be stopped, resumed or activated, keyed
+    by the card's aggregate id (a personal decision and its enterprise's supersede each other).
+    The sender reads the card's ICCID and carrier (the one that reports it) when it sends."""
     if action not in ACTIONS:
         raise InvalidInput("command", f"'{action}' is not one of {', '.join(ACTIONS)}")
-    payload = {"iccid": iccid, "carrier": carrier, "action": action, "decidedBy": decided_by}
-    return OutboxCommand(KIND, iccid, payload)
+    payload = {"card": str(card_id), "action": action, "decisionId": decision_id, "cause": cause}
+    return OutboxCommand(KIND, str(card_id), payload)
 
 
 class CarrierCommandAnswer(Aggregate):

@@ -14,9 +14,11 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.carrier_command import card_command
 from domain.common import Audit, aggregate_id, derived_id, require_code
 from domain.errors import InvalidInput
 from domain.lifecycle import CarrierCommand, CommandCause
+from domain.outbox import OutboxCommand
 from domain.values import MEGABYTES, NAME
 
 MB = 1 << 20
@@ -67,6 +69,13 @@ class Enterprise(Aggregate):
         actor: str
         effective_at: datetime
         reason: str
+
+        def outbox_commands(self) -> list[OutboxCommand]:
+            # One carrier command per card, through the outbox (domain/carrier_command.py).
+            return [
+                card_command(aggregate_id("card", iccid), command, decision_id, cause)
+                for iccid, command, decision_id, cause in self.commands
+            ]
 
         def apply(self, enterprise: "Enterprise") -> None:
             for iccid, command, _, cause in self.commands:

@@ -24,7 +24,7 @@ from application.carriers import (
     CarrierAnswer,
     CarrierRefused,
     CarrierUnavailable,
-    UsageReport,
+    MonthToDate,
 )
 
 ORDER_TYPE = {CardAction.STOP: "19", CardAction.RESUME: "20"}
@@ -83,8 +83,8 @@ class Cmp:
         state = str(answer["productMainStatusCd"])
         return CardStateReport(f"{iccid}@{now.isoformat()}", self.carrier, iccid, state, now)
 
-    def query_usage(self, iccid: str) -> UsageReport:
+    def query_usage(self, iccid: str) -> MonthToDate:
         answer = self._ask("query.do", {"method": "queryTraffic", "access_number": iccid})
         now = datetime.now(UTC)
         used = round(float(answer["TOTAL_BYTES_CNT_KB"]) * 1024)
-        return UsageReport(f"{iccid}@{now.isoformat()}", self.carrier, iccid, used, now)
+        return MonthToDate(f"{iccid}@{now.isoformat()}", self.carrier, iccid, used, now)

@@ -19,7 +19,7 @@ from application.carriers import (
     CarrierAnswer,
     CarrierRefused,
     CarrierUnavailable,
-    UsageReport,
+    MonthToDate,
 )
 
 STATUS = {
@@ -59,11 +59,11 @@ class ControlCenter:
         report_id = f"{iccid}@{at.isoformat()}"
         return CardStateReport(report_id, self.carrier, iccid, str(answer["status"]), at)
 
-    def query_usage(self, iccid: str) -> UsageReport:
+    def query_usage(self, iccid: str) -> MonthToDate:
         answer = self._ask("GET", f"devices/{iccid}/ctdUsages")
         now = datetime.now(UTC)
         used = int(answer.get("ctdDataUsage", 0))
-        return UsageReport(f"{iccid}@{now.isoformat()}", self.carrier, iccid, used, now)
+        return MonthToDate(f"{iccid}@{now.isoformat()}", self.carrier, iccid, used, now)
 
 
 def _when(text: object) -> datetime:

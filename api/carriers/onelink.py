@@ -23,7 +23,7 @@ from application.carriers import (
     CarrierAnswer,
     CarrierRefused,
     CarrierUnavailable,
-    UsageReport,
+    MonthToDate,
 )
 
 OPER_TYPE = {CardAction.STOP: "0", CardAction.RESUME: "1", CardAction.ACTIVATE: "2"}
@@ -101,8 +101,8 @@ class OneLink:
         state = str(result[0]["cardStatus"])
         return CardStateReport(transid, self.carrier, iccid, state, datetime.now(UTC))
 
-    def query_usage(self, iccid: str) -> UsageReport:
+    def query_usage(self, iccid: str) -> MonthToDate:
         transid = self.transid()
         result = self._ask("query/sim-data-usage", {"iccid": iccid}, transid=transid)
         used = round(float(result[0]["dataAmount"]) * 1024)
-        return UsageReport(transid, self.carrier, iccid, used, datetime.now(UTC))
+        return MonthToDate(transid, self.carrier, iccid, used, datetime.now(UTC))
