@@ -15,6 +15,8 @@ Control endpoints (JSON), for tests and demonstrations:
   reversePushes}: slow answers; 503 before acting (failNext); acting, then 503 as if the answer
   were lost (loseAnswers); 503 to everything (down); pushes sent twice, or newest first;
 - POST /_control/usage {iccid, addKb}: traffic on a card (a usage report is queued);
+- POST /_control/state {iccid, rawState}: the carrier changes a card itself (a report is queued);
+- POST /_control/report {iccid}: queues a report of the card's current state;
 - POST /_control/push {url, keyId, secret}: where reports go, signed as Fenrun's REST expects;
 - POST /_control/flush: sends the queued reports now (answers what Fenrun answered).
 """
@@ -319,8 +321,24 @@ def create_simulator(sim: CarrierSimulator | None = None) -> Starlette:
         with sim.lock:
             card = sim.cards[body["iccid"]]
             card.used_kb += int(body["addKb"])
-            sim.queue_report(card, {"kind": "USAGE", "usedBytes": card.used_kb * 1024})
+            sim.queue_report(card, {"kind": "USAGE", "bytesUsed": card.used_kb * 1024})
         return _json({"usedKb": card.used_kb})
+
+    async def set_state(request: Request) -> Response:
+        """The carrier changes a card itself (an operator at its portal, its own rules)."""
+        body = await request.json()
+        with sim.lock:
+            card = sim.cards[body["iccid"]]
+            sim.change(card, body["rawState"], "carrier")
+        return _json({"rawState": card.raw_state})
+
+    async def report(request: Request) -> Response:
+        """Queues a report of the card's current state (as a carrier's daily status push)."""
+        body = await request.json()
+        with sim.lock:
+            card = sim.cards[body["iccid"]]
+            sim.queue_report(card, {"kind": "STATE", "rawState": card.raw_state})
+        return _json({"queued": len(sim.queue)})
 
     async def set_push(request: Request) -> Response:
         sim.push = await request.json()
@@ -345,6 +363,8 @@ def create_simulator(sim: CarrierSimulator | None = None) -> Starlette:
             Route("/_control/cards/{iccid}", show_card, methods=["GET"]),
             Route("/_control/faults", set_faults, methods=["POST"]),
             Route("/_control/usage", use, methods=["POST"]),
+            Route("/_control/state", set_state, methods=["POST"]),
+            Route("/_control/report", report, methods=["POST"]),
             Route("/_control/push", set_push, methods=["POST"]),
             Route("/_control/flush", flush, methods=["POST"]),
         ]
