@@ -12,55 +12,21 @@ carrier's correction); an older one never overrides a newer one. Each report id 
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from application.use_cases.card_management import DecideCardQuota, DecideEnterpriseQuota
 from domain.common import Audit
 from domain.errors import InvalidInput, LedgerError
-from domain.values import BYTES, CODE
+from domain.usage import Ingested, UsageReport
+
+__all__ = ["Ingested", "UsageRecorded", "UsageReport", "UsageStore", "record_usage_reports"]
 
 if TYPE_CHECKING:
     from application.ledger import Ledger
 
 MAX_BATCH = 100_000  # reports per call: a carrier's file is sent in batches of this size
-
-
-@dataclass(frozen=True)
-class UsageReport:
-    iccid: str
-    report_id: str
-    bytes_used: int
-    reported_at: datetime
-    day: date | None = None  # the business day it covers, or:
-    period_start: datetime | None = None
-    period_end: datetime | None = None
-
-    def __post_init__(self) -> None:
-        CODE.check(self.iccid, "iccid")
-        CODE.check(self.report_id, "reportId")
-        BYTES.check(self.bytes_used, "bytesUsed")
-        for name in ("reported_at", "period_start", "period_end"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-                raise InvalidInput(name, f"{name} must be a time with a UTC offset")
-        if self.day is None and self.period_start is None:
-            raise InvalidInput("day", "a usage report covers a day or a period")
-        if self.period_start is not None and self.period_end is not None:
-            if self.period_end <= self.period_start:
-                raise InvalidInput("periodEnd", "a period ends after it starts")
-
-
-@dataclass(frozen=True)
-class Ingested:
-    """What a batch did: reports new and duplicated (by report id), and where the quota rules
-    may have something to decide (found on the read side; decided on the aggregates)."""
-
-    accepted: int
-    duplicates: int
-    personal_candidates: list[tuple[str, date]] = field(default_factory=list)
-    enterprise_candidates: list[tuple[str, date]] = field(default_factory=list)
 
 
 class UsageStore(Protocol):

@@ -14,7 +14,7 @@ from typing import Any
 from psycopg import Cursor
 from psycopg_pool import ConnectionPool
 
-from application.usage import Ingested, UsageReport
+from domain.usage import Ingested, UsageReport
 from projections.queries import _LIVE_SCHEMAS
 
 _COLUMNS = ("day", "report_id", "iccid", "period_start", "period_end", "bytes", "reported_at")

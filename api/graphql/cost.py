@@ -82,6 +82,9 @@ COSTS: dict[str, FieldCost] = {
     "Query.planSimulationJob": QUERY,
     "Query.outboxCommands": FieldCost(1, paged=True),
     "Query.me": FieldCost(0),  # the token's claims: nothing read
+    "Query.card": QUERY,
+    "Query.cards": FieldCost(1, paged=True),
+    "Query.enterprise": QUERY,
     # -- fields that read more ---------------------------------------------------------------------
     "Agent.children": FieldCost(1, paged=True),
     "Agent.wallet": QUERY,
@@ -119,6 +122,14 @@ COSTS: dict[str, FieldCost] = {
     "Mutation.recordCarrierSettlement": WRITE,
     "Mutation.applyPlanCorrection": SIMULATION,  # simulates its preview in the request
     "Mutation.startPlanSimulation": FieldCost(10, rate_limited=True),  # queues a job
+    "Mutation.recordCarrierCardState": WRITE,
+    "Mutation.recordCardConditions": WRITE,
+    "Mutation.recordUsageReports": FieldCost(20),  # a bulk write, and the rules it runs
+    "Mutation.setPackageQuota": WRITE,
+    "Mutation.createEnterprise": WRITE,
+    "Mutation.assignEnterpriseCards": WRITE,
+    "Mutation.topUpEnterprisePool": WRITE,
+    "Mutation.cancelOrder": WRITE,
 }
 
 

@@ -171,6 +171,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Query", "auditHead"): READ,
     # Deliveries to other systems: the people who run the platform, not agents nor auditors.
     ("Query", "outboxCommands"): staff(ADMIN, OPERATOR),
+    ("Query", "card"): staff(*STAFF, agent=OwnedResult()),
+    ("Query", "cards"): staff(*STAFF, agent=Downline("agent_code")),
+    ("Query", "enterprise"): READ,
     # -- nested fields that can reach outside the subtree they were reached from ----------------
     ("Agent", "children"): staff(*STAFF, agent=OwnEntries("code")),
     # -- mutations: auditors change nothing ------------------------------------------------------
@@ -199,6 +202,15 @@ POLICY: dict[tuple[str, str], Rule] = {
     # A simulation job writes nothing to the ledger, but auditors call no mutation at all: they
     # simulate through the (deprecated) simulatePlan query.
     ("Mutation", "startPlanSimulation"): staff(ADMIN, OPERATOR, FINANCE),
+    # Card management (decision 0030): carriers report as operators (their API keys' role).
+    ("Mutation", "recordCarrierCardState"): staff(OPERATOR),
+    ("Mutation", "recordCardConditions"): staff(OPERATOR),
+    ("Mutation", "recordUsageReports"): staff(OPERATOR),
+    ("Mutation", "setPackageQuota"): staff(ADMIN),
+    ("Mutation", "createEnterprise"): staff(ADMIN, OPERATOR),
+    ("Mutation", "assignEnterpriseCards"): staff(ADMIN, OPERATOR),
+    ("Mutation", "topUpEnterprisePool"): staff(ADMIN, OPERATOR, FINANCE),
+    ("Mutation", "cancelOrder"): staff(OPERATOR),
 }
 
 

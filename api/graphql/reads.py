@@ -30,6 +30,9 @@ READS: dict[str, tuple[str, ...]] = {
     "activationReport": ("activations",),
     "platformMonth": ("platform_months",),
     "ranking": ("team_performance",),
+    "card": ("cards",),
+    "cards": ("cards",),
+    "enterprise": ("cards",),
     # mutations whose payload reads a view (the others answer from the command's result)
     "topUpDeposit": _WALLET,
     "requestWithdrawal": _WALLET,

@@ -18,12 +18,14 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from api.graphql.audit import AuditQueries
+from api.graphql.cards import CardQueries
 from api.graphql.context import Written, view_states
 from api.graphql.cost import QueryCost
 from api.graphql.jobs import JobMutations, JobQueries
 from api.graphql.limits import Admission, ReadTimeouts
 from api.graphql.me import MeQueries
 from api.graphql.mutations.agents import AgentMutations
+from api.graphql.mutations.card_management import CardManagementMutations
 from api.graphql.mutations.cards import CardMutations
 from api.graphql.mutations.commissions import CommissionMutations
 from api.graphql.mutations.levels import LevelMutations
@@ -122,11 +124,21 @@ MUTATIONS = (
     SettlementMutations,
     PlanCorrectionMutations,
     JobMutations,
+    CardManagementMutations,
 )
 
 QUERY = merge_types(
     "Query",
-    (MeQueries, Query, ReportQueries, PlanQueries, AuditQueries, JobQueries, OutboxQueries),
+    (
+        MeQueries,
+        Query,
+        ReportQueries,
+        PlanQueries,
+        AuditQueries,
+        JobQueries,
+        OutboxQueries,
+        CardQueries,
+    ),
 )
 MUTATION = merge_types("Mutation", MUTATIONS)
 enforce(QUERY, MUTATION, Agent)  # the policy table, on every field it names (api/graphql/policy.py)

@@ -52,7 +52,8 @@ def test_usage_over_the_package_quota_decides_a_stop_once(fenrun, clock) -> None
     )
     assert (again.accepted, again.duplicates, again.commands_decided) == (1, 1, 1)
     card = fenrun.ledger.card("C0")
-    assert card.last_command[0] == "STOP" and card.status == CardStatus.ASSIGNED
+    assert card.last_command[0] == "STOP"
+    assert card.status == CardStatus.ASSIGNED
     assert fenrun.usage.card_month_bytes("C0", date(2026, 11, 1)) == 110 * MB
     # The next report over quota decides nothing more: the stop stands.
     more = fenrun.record_usage_reports([usage("C0", "r4", 5, 5)], "carrier-push")
