@@ -60,7 +60,7 @@ def test_stop_resume_query(simulator, carrier: Carrier) -> None:
     iccid = f"8986{list(Carrier).index(carrier)}0000000000001"
     add_card(control, carrier, iccid, INITIAL[carrier], kb=2048)
     assert port.query_state(iccid).raw_state == INITIAL[carrier]
-    assert port.query_usage(iccid).used_bytes == 2048 * 1024
+    assert port.query_usage(iccid).bytes_used == 2048 * 1024
     answer = port.set_state(iccid, CardAction.STOP, "cmd-1")
     assert answer.raw_state == STOPPED[carrier]
     # Delivered again (the first answer lost, say): one change at the carrier all the same.
