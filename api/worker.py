@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from api.bootstrap import Fenrun
+from api.carrier_polls import poll_now
 from api.observability.metrics import count_failure, job_run
 from application.schedule import Schedule, parse_schedule
 from application.use_cases.commissions import ReleaseDueCommissions
@@ -50,7 +51,11 @@ def release_due(
 def scheduled_jobs(fenrun: Fenrun) -> list[Job]:
     settings = fenrun.settings
     release = parse_schedule(settings.release_schedule, settings.zone)
-    return [] if release is None else [Job("release_due", release, release_due)]
+    jobs = [] if release is None else [Job("release_due", release, release_due)]
+    poll = parse_schedule(settings.carrier_poll_schedule, settings.zone)
+    if poll is not None and settings.carrier_poll:
+        jobs.append(Job("carrier_poll", poll, poll_now))  # carriers that do not push (0031)
+    return jobs
 
 
 class Worker:
