@@ -171,6 +171,8 @@ class Ledger(Application):
     create_enterprise = use_case(uc.CreateEnterprise)
     assign_enterprise_cards = use_case(uc.AssignEnterpriseCards)
     top_up_enterprise_pool = use_case(uc.TopUpEnterprisePool)
+    decide_card_quota = use_case(uc.DecideCardQuota)
+    decide_enterprise_quota = use_case(uc.DecideEnterpriseQuota)
     add_user = use_case(identity.AddUser)
     set_user_roles = use_case(identity.SetUserRoles)
     disable_user = use_case(identity.DisableUser)
@@ -217,14 +219,6 @@ class Ledger(Application):
             PendingCommand(i, command_id(c.kind, e.originator_id, e.originator_version), **vars(c))
             for i, e in enumerate(processing_event.events)
             if (enqueue := getattr(e, "outbox_command", None)) and (c := enqueue())
-        ] + [
-            # An event deciding for several things (an enterprise's cards): one command each,
-            # its id the event's and the command's key.
-            PendingCommand(
-                i, f"{command_id(c.kind, e.originator_id, e.originator_version)}:{c.key}", **vars(c)
-            )
-            for i, e in enumerate(processing_event.events)
-            for c in (getattr(e, "outbox_commands", None) or list)()
         ]
         if commands:
             processing_event.saved_kwargs["outbox"] = commands

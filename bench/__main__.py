@@ -13,6 +13,7 @@ Progress goes to stderr. Each benchmark makes its own database on the server nam
   python -m bench --only simulate --runs 3
   python -m bench --only chain    # the hash chain's cost on the write path (on vs off)
   python -m bench --only cost     # a light read's latency under four heavy clients (issue 9)
+  python -m bench --only usage --cards 100000  # usage reports ingested/s vs raw COPY (issue 14)
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ SIZES = {
         # cost: completed sales of its history; seconds per scenario
         "cost_sales": 5_000,
         "cost_seconds": 20,
+        # usage: cards reporting one day each; of them assigned through the ledger; per batch
+        "cards": 200_000,
+        "ledger_cards": 1_000,
+        "usage_batch": 50_000,
     },
     "quick": {
         "orders": 200,
@@ -68,6 +73,9 @@ SIZES = {
         "chain_saves": 5,
         "cost_sales": 1_000,
         "cost_seconds": 8,
+        "cards": 20_000,
+        "ledger_cards": 100,
+        "usage_batch": 10_000,
     },
 }
 MODES = ("per_command", "per_command_keys", "batched")
@@ -84,6 +92,7 @@ BENCHMARKS = (
     "simulate",
     "chain",
     "cost",
+    "usage",
 )
 VIEW_NAMES = (
     "directory",
@@ -117,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         help="views to rebuild one by one with projections.rebuild.rebuild (default: all up to"
         f" {PER_VIEW_DEFAULT_MAX_EVENTS} events, else none)",
     )
+    parser.add_argument("--cards", type=int, help="cards reporting usage (usage)")
     parser.add_argument("--only", choices=BENCHMARKS, action="append", help="run only these")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(DEFAULT_MODES))
     parser.add_argument("--server-url", help="server to make databases on (overrides env)")
@@ -126,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     sizes = dict(SIZES["quick" if args.quick else "full"])
-    for key in ("orders", "chunk", "big", "samples", "events"):
+    for key in ("orders", "chunk", "big", "samples", "events", "cards"):
         if getattr(args, key) is not None:
             sizes[key] = getattr(args, key)
     selected = args.only or list(BENCHMARKS)
@@ -140,7 +150,16 @@ def main(argv: list[str] | None = None) -> int:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-    from bench import chain, cost, engine, report_query, simulate, throughput, wallet_query
+    from bench import (
+        chain,
+        cost,
+        engine,
+        report_query,
+        simulate,
+        throughput,
+        usage,
+        wallet_query,
+    )
     from bench.common import ROOT, code_version, progress, server
     from bench.history import Histories
 
@@ -213,6 +232,13 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "cost": lambda: cost.run(
                 srv.url, sales=sizes["cost_sales"], seconds=sizes["cost_seconds"]
+            ),
+            "usage": lambda: usage.run(
+                srv.url,
+                runs=args.runs,
+                cards=sizes["cards"],
+                ledger_cards=min(sizes["ledger_cards"], sizes["cards"]),
+                batch=sizes["usage_batch"],
             ),
         }
         if args.profile and "throughput" in selected:
@@ -349,6 +375,9 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
             name: {k: c[name][k] for k in ("light_p50_ms", "light_p99_ms", "meets_p99_under_100ms")}
             for name in ("baseline", "simulations", "largest_reads", "refused")
         }
+    with contextlib.suppress(KeyError, TypeError):
+        u = doc["usage"]
+        out["usage"] = {"cards": u["cards"]} | u["median"]
     return out
 
 

@@ -203,6 +203,21 @@ class CardLifecycle:
         )
         return True
 
+    def decide_for_pool(
+        self,
+        command: CarrierCommand,
+        cause: CommandCause,
+        used: int,
+        limit: int | None,
+        audit: Audit,
+    ) -> str:
+        """Its enterprise's pool rules decided a stop or a resume (the enterprise keeps which
+        of its cards it stopped); the command's id."""
+        if self.enterprise_code is None:
+            raise InvalidState("iccid", f"card '{self.iccid}' belongs to no enterprise")
+        self._decide(command, cause, used, limit, audit)
+        return command_id(self.iccid, self.commands_decided)
+
     def decide_activation(self, audit: Audit) -> bool:
         """A paid order activates a card not yet in service (once)."""
         if self.status in (CardStatus.ACTIVATED, CardStatus.SUSPENDED, CardStatus.CANCELLED):

@@ -14,11 +14,9 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.carrier_command import card_command
-from domain.common import Audit, aggregate_id, derived_id, require_code
+from domain.common import Audit, aggregate_id, require_code
 from domain.errors import InvalidInput
 from domain.lifecycle import CarrierCommand, CommandCause
-from domain.outbox import OutboxCommand
 from domain.values import MEGABYTES, NAME
 
 MB = 1 << 20
@@ -69,13 +67,6 @@ class Enterprise(Aggregate):
         actor: str
         effective_at: datetime
         reason: str
-
-        def outbox_commands(self) -> list[OutboxCommand]:
-            # One carrier command per card, through the outbox (domain/carrier_command.py).
-            return [
-                card_command(aggregate_id("card", iccid), command, decision_id, cause)
-                for iccid, command, decision_id, cause in self.commands
-            ]
 
         def apply(self, enterprise: "Enterprise") -> None:
             for iccid, command, _, cause in self.commands:
@@ -171,30 +162,37 @@ class Enterprise(Aggregate):
                 wanted[iccid] = CommandCause.POOL_QUOTA
         return wanted
 
-    def decide(self, usage: dict[str, int], audit: Audit) -> int:
-        """Stops what the rules stop and resumes what they no longer do; the number of
-        commands decided (0: nothing changed, nothing recorded)."""
+    def changes(self, usage: dict[str, int]) -> list[tuple[str, CarrierCommand, CommandCause]]:
+        """What the rules change now: stops for cards they stop and the pool has not, resumes
+        for cards the pool stopped that they no longer do."""
         wanted = self.wanted_stops(usage)
-        commands = [
-            [iccid, str(CarrierCommand.STOP), str(cause)]
+        return [
+            (iccid, CarrierCommand.STOP, cause)
             for iccid, cause in wanted.items()
             if iccid not in self.stopped
         ] + [
-            [iccid, str(CarrierCommand.RESUME), str(CommandCause.WITHIN_QUOTA)]
+            (iccid, CarrierCommand.RESUME, CommandCause.WITHIN_QUOTA)
             for iccid in self.stopped
             if iccid not in wanted
         ]
-        if not commands:
-            return 0
-        sequence = self.decisions + 1
+
+    def record_decisions(
+        self,
+        changes: list[tuple[str, CarrierCommand, CommandCause]],
+        command_ids: dict[str, str],
+        usage: dict[str, int],
+        audit: Audit,
+    ) -> None:
+        """The pool's decisions, with the command ids the cards' own decisions carry."""
+        if not changes:
+            return
         self.trigger_event(
             self.CarrierCommandsDecided,
             commands=[
-                [iccid, command, derived_id("carrier-command", self.code, sequence, iccid), cause]
-                for iccid, command, cause in commands
+                [iccid, str(command), command_ids[iccid], str(cause)]
+                for iccid, command, cause in changes
             ],
             pool_used_bytes=sum(usage.get(i, 0) for i in self.iccids),
             pool_quota_bytes=self.pool_quota_mb * MB,
             **audit.fields(),
         )
-        return len(commands)

@@ -188,19 +188,32 @@ class TopUpEnterprisePool(Command[EnterpriseRecorded]):
     def decide(self, ledger: "Ledger") -> Decision[EnterpriseRecorded]:
         enterprise = _enterprise(ledger, self.enterprise_code)
         enterprise.top_up_pool(self.amount_mb, self.audit)
-        decided = _decide_pool(ledger, enterprise, None, self.audit)
-        return [enterprise], EnterpriseRecorded(
-            self.enterprise_code, enterprise.pool_quota_mb, decided
+        cards = _decide_pool(ledger, enterprise, None, self.audit)
+        return [enterprise, *cards], EnterpriseRecorded(
+            self.enterprise_code, enterprise.pool_quota_mb, len(cards)
         )
 
 
-def _decide_pool(ledger: "Ledger", enterprise: Enterprise, month: date | None, audit: Audit) -> int:
+def _decide_pool(
+    ledger: "Ledger", enterprise: Enterprise, month: date | None, audit: Audit
+) -> list["Aggregate"]:
+    """The pool rules on this month's usage: each card whose stop or resume they decide
+    records it (what the outbox sends), and the enterprise records them all. The cards that
+    changed; the enterprise is the caller's to save."""
     store = ledger.usage
     if store is None:
-        return 0
+        return []
     month = month or store.month_of(audit.effective_at)
     usage = store.cards_month_bytes(enterprise.iccids, month)
-    return enterprise.decide(usage, audit)
+    changes = enterprise.changes(usage)
+    limit = None if enterprise.card_limit_mb is None else enterprise.card_limit_mb * MB
+    cards, ids = [], {}
+    for iccid, command, cause in changes:
+        card = ledger.card(iccid)
+        ids[iccid] = card.decide_for_pool(command, cause, usage.get(iccid, 0), limit, audit)
+        cards.append(card)
+    enterprise.record_decisions(changes, ids, usage, audit)
+    return cards
 
 
 @dataclass(frozen=True)
@@ -236,8 +249,9 @@ class DecideEnterpriseQuota(Command[QuotaDecided]):
     def decide(self, ledger: "Ledger") -> Decision[QuotaDecided]:
         month = _month(self.month)
         enterprise = _enterprise(ledger, self.enterprise_code)
-        decided = _decide_pool(ledger, enterprise, month, self.audit)
-        return ([enterprise] if decided else []), QuotaDecided(self.enterprise_code, decided)
+        cards = _decide_pool(ledger, enterprise, month, self.audit)
+        changed = [enterprise, *cards] if cards else []
+        return changed, QuotaDecided(self.enterprise_code, len(cards))
 
 
 def reported(audit: Audit, reported_at: datetime) -> Audit:

@@ -165,6 +165,8 @@ def test_pool_top_up_decides_resume(gql: GraphQLClient) -> None:
     assert stopped["commandsDecided"] == 2
     pool = gql('{ enterprise(code: "E") { poolQuotaMb cards stoppedCards } }')["data"]
     assert pool["enterprise"] == {"poolQuotaMb": 100, "cards": 2, "stoppedCards": 2}
+    stop = card(gql, "C-A")["lastCommand"]
+    assert (stop["command"], stop["cause"]) == ("STOP", "POOL_QUOTA")
     topped = gql.ok(
         "topUpEnterprisePool",
         {"enterpriseCode": "E", "amountMb": 100},
@@ -173,6 +175,9 @@ def test_pool_top_up_decides_resume(gql: GraphQLClient) -> None:
     assert (topped["poolQuotaMb"], topped["commandsDecided"]) == (200, 2)
     pool = gql('{ enterprise(code: "E") { stoppedCards } }')["data"]["enterprise"]
     assert pool["stoppedCards"] == 0
+    resume = card(gql, "C-A")["lastCommand"]
+    assert (resume["command"], resume["cause"]) == ("RESUME", "WITHIN_QUOTA")
+    assert resume["commandId"] != stop["commandId"]
 
 
 def test_a_cancelled_prepaid_order_returns_the_deposit(gql: GraphQLClient) -> None:

@@ -59,6 +59,17 @@ CALLS: dict[str, str] = {
     "recordCarrierSettlement": '{ recordCarrierSettlement(input: {rowId: "r", iccid: "none", period: "2026-03", totalCommission: "1", networkStatus: NORMAL, noArrears: true, noSuspension: true, noComplaint: true}) { userErrors { code } } }',
     "applyPlanCorrection": f'{{ applyPlanCorrection(input: {{code: "level1", from: "{T}", rules: {RULES}, reason: "r"}}) {{ userErrors {{ code }} }} }}',
     "startPlanSimulation": f'{{ startPlanSimulation(input: {{code: "level1", from: "{T}", rules: {RULES}}}) {{ userErrors {{ code }} }} }}',
+    "card": '{ card(iccid: "none") { iccid } }',
+    "cards": '{ cards(agentCode: "P1") { edges { node { iccid } } } }',
+    "enterprise": '{ enterprise(code: "none") { code } }',
+    "recordCarrierCardState": f'{{ recordCarrierCardState(input: {{iccid: "none", carrier: "CMCC", rawState: "2", reportedAt: "{T}", reportId: "r"}}) {{ userErrors {{ code }} }} }}',
+    "recordCardConditions": f'{{ recordCardConditions(input: {{iccid: "none", carrier: "CMCC", arrears: false, complaint: false, reportedAt: "{T}", reportId: "r"}}) {{ userErrors {{ code }} }} }}',
+    "recordUsageReports": "{ recordUsageReports(input: {reports: []}) { userErrors { code } } }",
+    "setPackageQuota": '{ setPackageQuota(input: {packageCode: "none", quotaMb: 1}) { userErrors { code } } }',
+    "createEnterprise": '{ createEnterprise(input: {code: "E", name: "E", poolQuotaMb: 1, stopMode: "STOP_ALL"}) { userErrors { code } } }',
+    "assignEnterpriseCards": '{ assignEnterpriseCards(input: {enterpriseCode: "none", iccids: ["none"]}) { userErrors { code } } }',
+    "topUpEnterprisePool": '{ topUpEnterprisePool(input: {enterpriseCode: "none", amountMb: 1}) { userErrors { code } } }',
+    "cancelOrder": '{ cancelOrder(input: {orderId: "none", reason: "r"}) { userErrors { code } } }',
 }
 ROOTS = {"Query": QUERY, "Mutation": MUTATION}
 
@@ -139,7 +150,7 @@ def test_every_role_against_every_field(gql: GraphQLClient) -> None:
     assert refused[Role.AUDITOR] == {n for r, n in schema_fields() if r == "Mutation"} | outbox
     assert refused[Role.AGENT] == {
         "platformTotals", "commissionPlans", "platformMonth", "simulatePlan", "auditHead",
-        "planSimulationJob", *outbox,
+        "planSimulationJob", "enterprise", *outbox,
         *(n for r, n in schema_fields() if r == "Mutation"),
     } - {"setCostPrice", "setRetailPrice", "placeOrder", "requestWithdrawal"}  # fmt: skip
     assert "approveUnfreezeRequests" in refused[Role.ADMIN] & refused[Role.OPERATOR]

@@ -95,9 +95,7 @@ def command_and_change(draw: st.DrawFn) -> tuple[Command[Any], str, object]:
 
 
 def test_every_command_is_a_ledger_use_case_with_a_legacy_payload() -> None:
-    assert (
-        len(COMMANDS) == 38
-    )  # 32 of the ledger's (cards area and a carrier's answer), 6 of identity
+    assert len(COMMANDS) == 38  # 32 of the ledger's (a carrier's answer too), 6 of identity
     bound = {
         name: getattr(Ledger, name).__name__
         for name in dir(Ledger)
