@@ -177,3 +177,66 @@ def test_a_badly_signed_push_is_refused_and_records_nothing(
     [answer] = carriers.flush()
     assert answer["status"] == 401
     assert fenrun.ledger.card(ICCID).carrier is None
+
+
+def enterprise_with_cards(fenrun: Any, iccids: list[str], pool_mb: int) -> None:
+    for iccid in iccids:
+        personal_card(fenrun, iccid, quota_mb=10_000)
+    at = Audit("ops", fenrun.clock.now())
+    fenrun.ledger.create_enterprise("E1", "Fleet Co", pool_mb, None, "STOP_ALL", at)
+    fenrun.ledger.assign_enterprise_cards("E1", tuple(iccids), at)
+    fenrun.catch_up()
+
+
+def test_a_pool_used_up_stops_its_cards_and_a_top_up_resumes_them(
+    carriers: Carriers, server: str, fenrun
+) -> None:
+    cards = ["89860000000000000021", "89860000000000000022"]
+    enterprise_with_cards(fenrun, cards, pool_mb=100)
+    carriers.push_to(server, issue_push_key(fenrun))
+    for iccid in cards:
+        carriers.card("CUCC", iccid, "ACTIVATED")
+        carriers.report(iccid)
+    carriers.use(cards[0], 70)
+    carriers.use(cards[1], 40)  # 110 MB of the pool's 100
+    carriers.flush()
+    assert [r.status for r in commands(fenrun)] == ["PENDING", "PENDING"]  # STOP, one per card
+    fenrun.dispatcher.run_until_idle()
+    assert [carriers.seen(i)["rawState"] for i in cards] == ["DEACTIVATED", "DEACTIVATED"]
+    fenrun.catch_up()
+    assert {str(fenrun.ledger.card(i).status) for i in cards} == {"SUSPENDED"}
+
+    fenrun.ledger.top_up_enterprise_pool("E1", 100, Audit("finance", fenrun.clock.now()))
+    fenrun.catch_up()
+    assert len(commands(fenrun, "PENDING")) == 2  # RESUME, one per card
+    fenrun.dispatcher.run_until_idle()
+    assert [carriers.seen(i)["rawState"] for i in cards] == ["ACTIVATED", "ACTIVATED"]
+    fenrun.catch_up()
+    assert {str(fenrun.ledger.card(i).status) for i in cards} == {"ACTIVATED"}
+
+
+def test_a_newer_decision_supersedes_a_command_the_carrier_has_not_had_yet(
+    carriers: Carriers, server: str, fenrun
+) -> None:
+    """The carrier is down when the pool runs out (STOP waits), then the pool is topped up
+    (RESUME): only the latest word goes out, and the card is never stopped at the carrier."""
+    [iccid] = cards = ["89860000000000000031"]
+    enterprise_with_cards(fenrun, cards, pool_mb=100)
+    carriers.push_to(server, issue_push_key(fenrun))
+    carriers.card("CMCC", iccid, "2")
+    carriers.report(iccid)
+    carriers.use(iccid, 120)
+    carriers.flush()
+    fenrun.dispatcher.backoff_seconds = (0.0, 0.0)
+    carriers.faults(down=True)
+    fenrun.dispatcher.run_once()
+    [stop] = commands(fenrun)
+    assert (stop.status, stop.attempts) == ("PENDING", 1)
+    fenrun.ledger.top_up_enterprise_pool("E1", 100, Audit("finance", fenrun.clock.now()))
+    carriers.faults(down=False)
+    fenrun.dispatcher.run_until_idle()
+    stop, resume = commands(fenrun)
+    assert (stop.status, stop.superseded_by) == ("SUPERSEDED", resume.command_id)
+    assert resume.status == "DELIVERED"
+    assert carriers.seen(iccid)["changes"] == []  # never stopped at the carrier
+    assert fenrun.ledger.carrier_answer(resume.command_id).outcome == "ACCEPTED"
