@@ -123,7 +123,14 @@ class Fenrun:
             max_attempts=self.settings.outbox_max_attempts,
         )
         self.carriers = carrier_ports(self.settings)
-        self.card_reports = LedgerCardReports(self.ledger, self.record_usage_reports)
+        # Catching up after usage goes through the background round, as a mutation's does: two
+        # rounds at once (this thread's and the API's loop) would share the views' connections.
+        self.card_reports = LedgerCardReports(
+            self.ledger,
+            lambda reports, actor: self.record_usage_reports(
+                reports, actor, self.settings.mutation_catch_up_seconds
+            ),
+        )
         self.carrier_reports = CarrierReportIntake(self.card_reports, self.settings.zone)
         sender = CarrierCommandSender(
             self.carriers, self.ledger, self.card_reports, lambda: self.clock.now()

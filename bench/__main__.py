@@ -13,6 +13,7 @@ Progress goes to stderr. Each benchmark makes its own database on the server nam
   python -m bench --only simulate --runs 3
   python -m bench --only chain    # the hash chain's cost on the write path (on vs off)
   python -m bench --only cost     # a light read's latency under four heavy clients (issue 9)
+  python -m bench --only carrier  # a usage report to its stop command leaving the outbox
   python -m bench --only usage --cards 100000  # usage reports ingested/s vs raw COPY (issue 14)
 """
 
@@ -57,6 +58,8 @@ SIZES = {
         "cards": 200_000,
         "ledger_cards": 1_000,
         "usage_batch": 50_000,
+        # carrier: cards pushed over quota one after another (report -> command latencies)
+        "carrier_cards": 500,
     },
     "quick": {
         "orders": 200,
@@ -76,6 +79,7 @@ SIZES = {
         "cards": 20_000,
         "ledger_cards": 100,
         "usage_batch": 10_000,
+        "carrier_cards": 100,
     },
 }
 MODES = ("per_command", "per_command_keys", "batched")
@@ -93,6 +97,7 @@ BENCHMARKS = (
     "chain",
     "cost",
     "usage",
+    "carrier",
 )
 VIEW_NAMES = (
     "directory",
@@ -151,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
     from bench import (
+        carrier,
         chain,
         cost,
         engine,
@@ -240,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                 ledger_cards=min(sizes["ledger_cards"], sizes["cards"]),
                 batch=sizes["usage_batch"],
             ),
+            "carrier": lambda: carrier.run(srv.url, runs=args.runs, cards=sizes["carrier_cards"]),
         }
         if args.profile and "throughput" in selected:
             jobs["profile"] = lambda: {

@@ -92,7 +92,9 @@ class CarrierSimulator:
         if card.raw_state == to:
             return
         now = datetime.now(UTC)
-        card.changes.append({"from": card.raw_state, "to": to, "requestId": request_id})
+        card.changes.append(
+            {"from": card.raw_state, "to": to, "requestId": request_id, "at": time.time()}
+        )
         card.raw_state, card.updated_at = to, now
         self.queue_report(card, {"kind": "STATE", "rawState": to})
 
