@@ -104,3 +104,32 @@ def test_onelink_sends_one_transid_per_command(simulator) -> None:
     [change] = seen(control, "89860200000000000001")["changes"]
     assert change["requestId"] == mobile.transid("cmd-9")
     assert len(mobile.transid("cmd-9")) == len("C5010000000001") + 22
+
+
+def test_fenrun_carrier_simulator_serves_on_the_given_port() -> None:
+    """What `make carrier-simulator` runs."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    fenrun = Path(sys.executable).parent / "fenrun"
+    process = subprocess.Popen([str(fenrun), "carrier-simulator", "--port", str(port)])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/_control/cards/none", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the simulator did not start"
+                time.sleep(0.2)
+        assert answer.status_code == 404
+        assert answer.json() == {"error": "no such card"}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
