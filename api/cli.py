@@ -16,6 +16,7 @@ from api.audit_cli import audit_cli
 from api.carrier_cli import carriers_cli
 from api.identity_cli import keys_cli, token, users_cli
 from api.observability.logs import configure_logging
+from api.usage_cli import usage_cli
 from application.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Fenrun — event-sourced commission ledger (分润).")
@@ -29,6 +30,7 @@ app.add_typer(audit_cli, name="audit")
 app.add_typer(users_cli, name="users")
 app.add_typer(keys_cli, name="keys")
 app.add_typer(carriers_cli, name="carriers")
+app.add_typer(usage_cli, name="usage")
 app.command()(token)
 db_cli = typer.Typer(no_args_is_help=True, help="The embedded PostgreSQL server.")
 app.add_typer(db_cli, name="db")

@@ -95,7 +95,6 @@ class Card(Aggregate, CardLifecycle):
                 [self.order_id, self.package_code, self.period_start, self.period_end]
             )
             card.periods_used = self.periods_used
-            card.package_code = self.package_code
 
     class EnterpriseJoined(Aggregate.Event):
         enterprise_code: str

@@ -108,7 +108,6 @@ class CardLifecycle:
         self.mapping_version = event.mapping_version
         if event.outcome == ReportOutcome.APPLIED:
             self.status = CardStatus(event.state)
-        self.last_fact_at = max(self.last_fact_at, event.effective_at)
 
     def report_conditions(
         self,
@@ -143,7 +142,12 @@ class CardLifecycle:
             return
         self.arrears, self.complaint = event.arrears, event.complaint
         self.conditions_reported_at = event.reported_at
-        self.last_fact_at = max(self.last_fact_at, event.effective_at)
+
+    @property
+    def current_package(self) -> str | None:
+        """The package of its latest paid period (else the one it was assigned with): whose
+        quota the card is held to. `package_code` stays the assignment's (commission facts)."""
+        return self.periods[-1][1] if self.periods else self.package_code
 
     @property
     def network_normal(self) -> bool:

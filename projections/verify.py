@@ -21,6 +21,7 @@ from domain.card import Card
 from domain.log import EventLog
 from domain.order import Order
 from domain.wallet import BUCKETS, Wallet
+from projections.cards import CardReads
 from projections.chain import ChainBroken, ChainVerifier
 from projections.figures import PERFORMANCE, next_month, previous_month
 from projections.queries import ReadModel, Reports
@@ -49,6 +50,7 @@ class Reference:
     lines: dict[str, tuple[str, int]] = field(default_factory=dict)
     orders: dict[str, _Order] = field(default_factory=dict)
     card_agent: dict[str, str] = field(default_factory=dict)
+    card_state: dict[str, str] = field(default_factory=dict)  # our lifecycle, as replayed
     perf: dict[tuple[str, date], list[int]] = field(
         default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0, 0])
     )
@@ -105,7 +107,12 @@ class Reference:
         elif isinstance(event, Card.Assigned):
             self.card_code[event.originator_id] = event.iccid
             self.card_agent[event.iccid] = event.agent_code
+            self.card_state[event.iccid] = "ASSIGNED"
+        elif isinstance(event, Card.CarrierStateReported):
+            if event.outcome == "APPLIED":  # the others never move our state (decision 0030)
+                self.card_state[self.card_code[event.originator_id]] = event.state
         elif isinstance(event, Card.Activated):
+            self.card_state[self.card_code[event.originator_id]] = "ACTIVATED"
             agent = self.card_agent[self.card_code[event.originator_id]]
             effective = month_of(event.effective_at, self.tz)
             self.perf[(agent, effective)][4] += 1
@@ -214,6 +221,14 @@ def differences(ref: Reference, read: ReadModel, at: int) -> list[str]:
                 ref.activations.get((agent, month), [0, 0]),
                 counts,
             )
+    cards = CardReads(read)
+    for iccid, state in sorted(ref.card_state.items()):
+        card = cards.card(iccid, at)
+        check(
+            f"card {iccid}",
+            (ref.card_agent[iccid], state),
+            (card["agent_code"], card["state"]) if card else None,
+        )
     for commission_id, (status, amount) in sorted(ref.lines.items()):
         row = read.commission(commission_id, at)
         check(

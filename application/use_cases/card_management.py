@@ -228,7 +228,8 @@ class DecideCardQuota(Command[QuotaDecided]):
     def decide(self, ledger: "Ledger") -> Decision[QuotaDecided]:
         month = _month(self.month)
         card = ledger.card(self.iccid)
-        quota = ledger.package(card.package_code).quota_mb if card.package_code else None
+        package = card.current_package
+        quota = ledger.package(package).quota_mb if package else None
         if quota is None or ledger.usage is None:
             return [], QuotaDecided(self.iccid, 0)
         used = ledger.usage.card_month_bytes(self.iccid, month)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from application.commands import Command, Decision
 from application.results import OrderCancelled, OrderCompleted, OrderPlaced, OrderRefunded
 from application.use_cases.limits import require_room_for_facts
-from domain.card import Card
+from domain.card import Card, CardStatus
 from domain.common import Audit
 from domain.errors import AlreadyExists, InvalidInput
 from domain.order import Flow, Order
@@ -107,8 +107,10 @@ class CompleteOrder(Command[OrderCompleted]):
         require_room_for_facts(ledger)
         order.complete(self.audit)
         changed: list[Aggregate] = [order]
-        if order.iccid is not None:  # the card's package period, and its activation if due
-            card = ledger.card(order.iccid)
+        card = ledger.card(order.iccid) if order.iccid is not None else None
+        if card is not None and card.status != CardStatus.CANCELLED:
+            # The card's package period, and its activation if due. A sale paid for a card
+            # cancelled since stands; the card just gets nothing more.
             months = ledger.package(order.package_code).period_months
             card.add_package_period(order.order_id, order.package_code, 1, months, self.audit)
             card.decide_activation(self.audit)

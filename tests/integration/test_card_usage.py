@@ -6,10 +6,12 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from application.log import LedgerLog
 from application.usage import UsageReport
 from domain.common import Audit
 from domain.lifecycle import CardStatus
 from projections.cards import CardReads
+from projections.verify import verify
 
 SH = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 2, 9, tzinfo=SH)
@@ -108,3 +110,31 @@ def test_usage_tables_are_partitioned_by_month_and_months_drop_whole(fenrun, dsn
     assert {"usage_reports_202611", "usage_daily_202611", "usage_monthly_202611"} <= parts
     assert fenrun.usage.drop_before(date(2026, 12, 1)) == 3
     assert fenrun.usage.card_month_bytes("C2", date(2026, 11, 1)) == 0
+
+
+def test_card_states_in_the_view_agree_with_a_replay(fenrun, clock) -> None:
+    setup(fenrun, clock)
+    ledger = fenrun.ledger
+    for hours, raw, rid in ((1, "6", "a"), (3, "2", "b"), (2, "7", "c"), (4, "4", "d")):
+        at = T0 + timedelta(hours=hours)
+        ledger.record_carrier_card_state("C0", "CMCC", raw, at, rid, audit(at))
+    ledger.record_carrier_card_state("C1", "CTCC", "7", T0, "e", audit(T0))
+    ledger.record_carrier_card_state("C1", "CTCC", "4", T0, "f", audit(T0))  # refused: final
+    fenrun.catch_up()
+    assert verify(fenrun.read, LedgerLog(fenrun.ledger), fenrun.settings.zone, samples=8) == []
+    assert ledger.card("C0").status == CardStatus.SUSPENDED
+    assert ledger.card("C1").status == CardStatus.CANCELLED
+
+
+def test_cli_creates_and_prunes_partitions(fenrun, dsn, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import app as cli
+
+    monkeypatch.setenv("FENRUN_DATABASE_URL", dsn)
+    runner = CliRunner()
+    made = runner.invoke(cli, ["usage", "partitions", "2027-03"])
+    assert made.exit_code == 0, made.output
+    pruned = runner.invoke(cli, ["usage", "prune", "--keep-from", "2027-04"])
+    assert pruned.exit_code == 0, pruned.output
+    assert "dropped 3 partition(s)" in pruned.output

@@ -75,6 +75,7 @@ from application.policy import CommissionPolicy
 from application.results import (
     AgentRegistered,
     DepositToppedUp,
+    OrderCancelled,
     OrderPlaced,
     OrderRefunded,
     PlanVersionRecorded,
@@ -82,6 +83,7 @@ from application.results import (
     WithdrawalRecorded,
 )
 from application.settings import Settings
+from application.usage import UsageReport
 from domain.common import Audit, aggregate_id, derived_id
 from domain.errors import (
     AgentNotFound,
@@ -105,9 +107,31 @@ from domain.errors import (
 )
 from domain.identity import Role
 from domain.wallet import BUCKETS, Wallet
+from projections.cards import CardReads
 from tests.conftest import create_database, drop_database
 
 AGENTS = ("A", "B", "C", "D", "E", "F")
+MIB = 1 << 20
+# The carriers' published card states, read independently of domain/carriers/card_states.toml.
+CARRIER_STATES = {
+    "CMCC": {"1": "IN_STOCK", "2": "ACTIVATED", "4": "SUSPENDED", "6": "TEST", "7": "IN_STOCK",
+             "8": "SUSPENDED", "9": "CANCELLED"},
+    "CUCC": {"TEST_READY": "TEST", "INVENTORY": "IN_STOCK", "TRIAL": "TEST",
+             "ACTIVATION_READY": "IN_STOCK", "ACTIVATED": "ACTIVATED", "DEACTIVATED": "SUSPENDED",
+             "RETIRED": "CANCELLED", "PURGED": "CANCELLED"},
+    "CTCC": {"1": "IN_STOCK", "2": "TEST", "3": "IN_STOCK", "4": "ACTIVATED", "5": "SUSPENDED",
+             "6": "SUSPENDED", "7": "CANCELLED"},
+}  # fmt: skip
+_ANY = {"IN_STOCK", "ASSIGNED", "TEST", "ACTIVATED", "SUSPENDED", "CANCELLED"}
+MOVES = {
+    "IN_STOCK": _ANY - {"IN_STOCK"},
+    "ASSIGNED": _ANY - {"ASSIGNED"},
+    "TEST": {"IN_STOCK", "ACTIVATED", "SUSPENDED", "CANCELLED"},
+    "ACTIVATED": {"SUSPENDED", "CANCELLED"},
+    "SUSPENDED": {"ACTIVATED", "CANCELLED"},
+    "CANCELLED": set(),
+}
+NOT_IN_SERVICE = ("IN_STOCK", "ASSIGNED", "TEST")
 PACKAGES = ("P1", "P2", "P3")
 PLANS = ("plan-a", "plan-b")
 CARDS = ("ICC1", "ICC2", "ICC3", "ICC4")
@@ -161,6 +185,7 @@ class MOrder:
     placed_at: datetime
     status: str = "PLACED"
     refunded: int = 0
+    iccid: str | None = None
 
 
 @dataclass
@@ -172,6 +197,13 @@ class MCard:
     first_recharge: int | None = None
     total_recharge: int = 0
     last_fact_at: datetime = START
+    # Card management (decision 0030): our lifecycle state, the newest carrier report applied,
+    # the report ids seen, the last carrier command decided, usage per business month (bytes).
+    state: str = "ASSIGNED"
+    reported_at: datetime | None = None
+    reports: set[str] = field(default_factory=set)
+    command: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -873,7 +905,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert call() == OrderPlaced(order_id, paid)
         self.order_seq += 1
         self.m.orders[order_id] = MOrder(
-            order_id, package, seller, buyer_code, flow, chain, retail, paid, self.now
+            order_id, package, seller, buyer_code, flow, chain, retail, paid, self.now, iccid=iccid
         )
         if first_purchase:
             assert iccid is not None
@@ -905,6 +937,10 @@ class LedgerMachine(RuleBasedStateMachine):
         order.status = "COMPLETED"
         self.m.income += order.paid
         self.m.sale_lines(order, self.now)
+        card = self.m.cards.get(order.iccid) if order.iccid else None
+        # A paid order activates its card (once), if it is not in service.
+        if card is not None and card.state in NOT_IN_SERVICE and card.command != "ACTIVATE":
+            card.command = "ACTIVATE"
         return None
 
     @precondition(lambda self: bool(self.m.orders))
@@ -974,10 +1010,11 @@ class LedgerMachine(RuleBasedStateMachine):
             call = lambda: self.ledger.activate_card(iccid, audit)  # noqa: E731
             if card is None:
                 return self.refused(CardNotFound, call)
-            if card.activated:
+            if card.activated or card.state in ("SUSPENDED", "CANCELLED"):
                 return self.refused(InvalidState, call)
             call()
             card.activated = True
+            card.state = "ACTIVATED"
         else:
             call = lambda: self.ledger.record_recharge(iccid, recharge, audit)  # noqa: E731
             if card is None:
@@ -991,6 +1028,108 @@ class LedgerMachine(RuleBasedStateMachine):
         card.last_fact_at = max(card.last_fact_at, self.now)
         self.m.card_lines(iccid, self.now)
         return None
+
+    # -- card management (decision 0030) ---------------------------------------------------------
+    @precondition(lambda self: bool(self.m.cards))
+    @rule(
+        pick=PICK,
+        carrier=st.sampled_from(["CMCC", "CUCC", "CTCC"]),
+        which=st.integers(0, 7),
+        back=st.sampled_from([0, 0, 1, 5, 30]),
+        repeat=st.integers(0, 4),
+    )
+    def carrier_reports_state(
+        self, pick: int, carrier: str, which: int, back: int, repeat: int
+    ) -> None:
+        """A carrier reports a card's state: mapped by the model's own reading of the carriers'
+        published states; a report id counts once; an older report never overrides."""
+        cards = sorted(self.m.cards)
+        iccid = cards[pick % len(cards)]
+        card = self.m.cards[iccid]
+        raw = sorted(CARRIER_STATES[carrier])[which % len(CARRIER_STATES[carrier])]
+        target = CARRIER_STATES[carrier][raw]
+        reported_at = self.now - timedelta(hours=back)
+        if repeat == 0 and card.reports:
+            report_id = sorted(card.reports)[pick % len(card.reports)]
+            result = self.ledger.record_carrier_card_state(
+                iccid, carrier, raw, reported_at, report_id, self.audit("carrier")
+            )
+            assert (result.outcome, result.state) == ("DUPLICATE", card.state)
+            return
+        self.key_seq += 1
+        report_id = f"S{self.key_seq}"
+        if card.reported_at is not None and reported_at < card.reported_at:
+            outcome = "OLDER"
+        elif target == card.state:
+            outcome = "UNCHANGED"
+        elif target not in MOVES[card.state]:
+            outcome = "REFUSED"
+        else:
+            outcome = "APPLIED"
+        result = self.ledger.record_carrier_card_state(
+            iccid, carrier, raw, reported_at, report_id, self.audit("carrier")
+        )
+        card.reports.add(report_id)
+        if outcome != "OLDER":
+            card.reported_at = reported_at
+        if outcome == "APPLIED":
+            card.state = target
+        assert (result.outcome, result.state) == (outcome, card.state), (iccid, raw, carrier)
+
+    @precondition(lambda self: bool(self.m.cards) and bool(self.m.packages))
+    @rule(pick=PICK, quota=st.sampled_from([1, 10, 100]), used=st.sampled_from([0, 1, 6, 60]))
+    def usage_against_quota(self, pick: int, quota: int, used: int) -> None:
+        """Every package's quota set to `quota` MB, then a card reports `used` MB more this
+        month: over its quota, a personal card in service gets one stop decision."""
+        for package in sorted(self.m.packages):
+            self.ledger.set_package_quota(package, quota, self.audit())
+        self.app.catch_up()  # the rules find their work on the cards view
+        cards = sorted(self.m.cards)
+        iccid = cards[pick % len(cards)]
+        card = self.m.cards[iccid]
+        self.key_seq += 1
+        start = self.now + timedelta(seconds=self.key_seq)
+        month = self.app.usage.month_of(start).isoformat()
+        report = UsageReport(
+            iccid, f"U{self.key_seq}", used * MIB, self.now, period_start=start,
+            period_end=start + timedelta(seconds=1),
+        )  # fmt: skip
+        done = self.app.record_usage_reports([report], "carrier")
+        card.usage[month] = card.usage.get(month, 0) + used * MIB
+        stop = (
+            card.usage[month] > quota * MIB
+            and card.state not in ("SUSPENDED", "CANCELLED")
+            and card.command != "STOP"
+        )
+        assert (done.accepted, done.commands_decided) == (1, int(stop)), (iccid, card)
+        if stop:
+            card.command = "STOP"
+
+    @precondition(lambda self: bool(self.m.orders))
+    @rule(pick=PICK)
+    def cancel_order(self, pick: int) -> None:
+        """A placed order that never completed is called off; a prepaid one's cost goes back."""
+        order_id = self._order(pick)
+        call = lambda: self.ledger.cancel_order(order_id, self.audit("ops", "never paid"))  # noqa: E731
+        order = self.m.orders.get(order_id)
+        if order is None:
+            return self.refused(OrderNotFound, call)
+        if order.status != "PLACED":
+            return self.refused(InvalidState, call)
+        returned = order.paid if order.flow == "AGENT_PREPAID" else 0
+        assert call() == OrderCancelled(order_id, returned)
+        order.status = "CANCELLED"
+        self.m.wallets[order.seller]["deposit"] += returned
+        self.m.prepaid_refunds += returned
+        return None
+
+    def check_cards(self, head: int) -> None:
+        """Each card's state and last decision in the view equal the model's."""
+        reads = CardReads(self.read)
+        for iccid, card in self.m.cards.items():
+            row = reads.card(iccid, head)
+            assert row is not None, iccid
+            assert (row["state"], row["last_command"]) == (card.state, card.command), iccid
 
     # -- withdrawals ------------------------------------------------------------------------------
     @rule(
@@ -1290,7 +1429,10 @@ class LedgerMachine(RuleBasedStateMachine):
         assert sum(w["deposit"] for w in wallets) == (
             m.top_ups - m.prepaid_debits + m.prepaid_refunds
         )
-        assert m.income == sum(o.paid for o in m.orders.values() if o.status != "PLACED")
+        assert m.income == sum(
+            o.paid for o in m.orders.values() if o.status not in ("PLACED", "CANCELLED")
+        )
+        self.check_cards(head)
         assert m.refunded == sum(o.refunded for o in m.orders.values())
 
     def check_no_double_commission(self) -> None:
