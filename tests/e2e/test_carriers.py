@@ -2,6 +2,7 @@
 signed, a quota decision, the command through the outbox to the carrier, the carrier's state
 and ours following; duplicates, reordering, outages and lost answers along the way."""
 
+import json
 import secrets
 import time
 from typing import Any
@@ -17,6 +18,7 @@ from tests.e2e.carrier_fixtures import (  # noqa: F401 (the fixture is used by i
     issue_push_key,
     personal_card,
 )
+from tests.e2e.conftest import client_for
 
 ICCID = "89860000000000000001"
 
@@ -64,6 +66,19 @@ def test_usage_over_quota_stops_the_card_at_the_carrier_and_our_state_follows(
     carriers.flush()
     assert fenrun.dispatcher.run_until_idle() == 0
     assert len(carriers.seen(ICCID)["changes"]) == 1
+    # Operators see the command, its delivery and the carrier's answer.
+    query = (
+        'query { outboxCommands(kind: "carrier.card") { edges { node {'
+        " commandId status attempts answer } } } }"
+    )
+    [edge] = client_for(server, fenrun)(query)["data"]["outboxCommands"]["edges"]
+    node = edge["node"]
+    assert (node["commandId"], node["status"], node["attempts"]) == (
+        command.command_id,
+        "DELIVERED",
+        1,
+    )
+    assert json.loads(node["answer"])["rawState"] == "4"
 
 
 def test_duplicated_and_reordered_pushes_count_once_and_by_their_own_time(
