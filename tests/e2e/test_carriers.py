@@ -255,3 +255,24 @@ def test_a_newer_decision_supersedes_a_command_the_carrier_has_not_had_yet(
     assert resume.status == "DELIVERED"
     assert carriers.seen(iccid)["changes"] == []  # never stopped at the carrier
     assert fenrun.ledger.carrier_answer(resume.command_id).outcome == "ACCEPTED"
+
+
+def test_a_paid_order_activates_the_card_at_the_carrier(
+    carriers: Carriers, server: str, fenrun
+) -> None:
+    personal_card(fenrun, ICCID)
+    carriers.card("CMCC", ICCID, "7")  # 库存: in stock at the carrier
+    carriers.push_to(server, issue_push_key(fenrun))
+    carriers.report(ICCID)
+    carriers.flush()
+    at = Audit("ops", fenrun.clock.now())
+    fenrun.ledger.set_cost_price("A", "P", 6000, at)
+    fenrun.ledger.set_retail_price("A", "P", 9000, at)
+    fenrun.ledger.place_order("O-1", "P", "A", ICCID, None, "CUSTOMER_PAYS", at)
+    fenrun.ledger.complete_order("O-1", at)
+    [command] = commands(fenrun, "PENDING")
+    assert json.loads(command.payload)["action"] == "ACTIVATE"
+    fenrun.dispatcher.run_until_idle()
+    assert [(c["from"], c["to"]) for c in carriers.seen(ICCID)["changes"]] == [("7", "2")]
+    fenrun.catch_up()
+    assert str(fenrun.ledger.card(ICCID).status) == "ACTIVATED"
