@@ -1,7 +1,7 @@
 """Card queries: a card as of any time, cards by agent and state (a connection), enterprises."""
 
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from starlette.concurrency import run_in_threadpool
@@ -131,13 +131,22 @@ class CardQueries:
         position: Pos = None,
         first: int = 20,
         after: str | None = None,
+        downline: Annotated[
+            bool,
+            strawberry.argument(
+                description="With the cards of agentCode's whole downline (the tree as it is now)."
+            ),
+        ] = False,
     ) -> Connection[Card]:
         pinned = await _ctx(info).pin(as_of, position, info)
         reads = CardReads(_ctx(info).read(pinned.position))
+        agents = [agent_code] if agent_code is not None else None
+        if downline and agent_code is not None:
+            agents = sorted(await run_in_threadpool(_ctx(info).app.read.subtree, agent_code))
         page = await run_in_threadpool(
             reads.cards,
             pinned.position,
-            [agent_code] if agent_code is not None else None,
+            agents,
             state.value if state else None,
             page_size(info, first),
             after,

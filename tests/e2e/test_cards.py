@@ -236,6 +236,8 @@ def test_agents_see_their_downline_cards_only(gql: GraphQLClient) -> None:
     listed = agent('{ cards(agentCode: "B") { edges { node { iccid } } } }')
     assert [e["node"]["iccid"] for e in listed["data"]["cards"]["edges"]] == ["C-B"]
     assert agent('{ card(iccid: "C-B") { iccid } }')["data"]["card"]["iccid"] == "C-B"
+    mine = agent('{ cards(agentCode: "A", downline: true) { edges { node { iccid } } } }')
+    assert [e["node"]["iccid"] for e in mine["data"]["cards"]["edges"]] == ["C-A", "C-B"]
     outside = agent.raw('{ card(iccid: "C-X") { iccid } }').json()
     assert outside["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     other = agent.raw('{ cards(agentCode: "X") { edges { node { iccid } } } }').json()
