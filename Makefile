@@ -14,7 +14,7 @@ DEV     := $(VENV)/.installed-dev
 ARGS   ?=
 GRAPHIQL := api/static/graphiql
 
-.PHONY: venv venv-runtime run channel-simulator test lint fmt bench fuzz lock graphiql-assets clean distclean
+.PHONY: venv venv-runtime run channel-simulator carrier-simulator test lint fmt bench fuzz lock graphiql-assets clean distclean
 
 venv: $(DEV)
 venv-runtime: $(RUNTIME)
@@ -58,6 +58,10 @@ bench: venv
 # the NUL finding while it is open). Prints requests, 5xx, unexpected errors, positions moved.
 fuzz: venv
 	$(BIN)/python -m bench.fuzz $(ARGS)
+
+# A carrier simulator on loopback (ARGS="--port 9100"): api/carriers/simulator.py.
+carrier-simulator: venv-runtime
+	$(BIN)/fenrun carrier-simulator $(ARGS)
 
 fmt: venv
 	$(BIN)/ruff format .

@@ -10,6 +10,7 @@ import structlog
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
+from api.carriers import carrier_ports
 from api.channel_simulator import HttpChannel, in_process_callbacks
 from api.db_roles import SERVICE_ROLE, as_role
 from api.embedded_db import EmbeddedPostgres, start_embedded_postgres
@@ -18,6 +19,9 @@ from api.jobs.store import JobStore
 from api.migrate import migrate
 from api.observability.metrics import count_failure, count_read
 from api.pii import PiiCipher
+from application.carrier_dispatch import CarrierCommandSender
+from application.carrier_reports import CarrierReportIntake, LedgerCardReports
+from application.carriers import CardReports, Carrier, CarrierPort
 from application.clock import Clock, SystemClock
 from application.ledger import Ledger
 from application.levels import LevelPolicy
@@ -107,6 +111,9 @@ class Fenrun:
     pii: PiiCipher = field(init=False)  # personal data, encrypted at the edge (api/pii.py)
     outbox: Outbox = field(init=False)  # commands for other systems (decision 0026)
     dispatcher: Dispatcher = field(init=False)  # sends them: senders register by kind
+    carriers: dict[Carrier, CarrierPort] = field(init=False)  # their APIs (decision 0031)
+    card_reports: CardReports = field(init=False)  # where carriers' reports go (the cards')
+    carrier_reports: CarrierReportIntake = field(init=False)  # pushed and polled reports
     usage: PgUsageStore = field(init=False)  # card usage rows (not events): decision 0030
 
     def __post_init__(self) -> None:
@@ -135,6 +142,20 @@ class Fenrun:
         if self.channels:
             sender = PayoutSender(self.ledger, self.channels, self.clock.now)
             self.dispatcher.register(SUBMIT, sender)
+        self.carriers = carrier_ports(self.settings)
+        # Catching up after usage goes through the background round, as a mutation's does: two
+        # rounds at once (this thread's and the API's loop) would share the views' connections.
+        self.card_reports = LedgerCardReports(
+            self.ledger,
+            lambda reports, actor: self.record_usage_reports(
+                reports, actor, self.settings.mutation_catch_up_seconds
+            ),
+        )
+        self.carrier_reports = CarrierReportIntake(self.card_reports, self.settings.zone)
+        sender = CarrierCommandSender(
+            self.carriers, self.ledger, self.card_reports, lambda: self.clock.now()
+        )
+        self.dispatcher.register(sender.kind, sender)
 
     @property
     def clock(self) -> Clock:

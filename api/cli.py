@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from api.audit_cli import audit_cli
+from api.carrier_cli import carriers_cli
 from api.files_cli import export, import_cli
 from api.identity_cli import keys_cli, token, users_cli
 from api.observability.logs import configure_logging
@@ -31,6 +32,7 @@ app.add_typer(audit_cli, name="audit")
 app.add_typer(users_cli, name="users")
 app.add_typer(keys_cli, name="keys")
 app.add_typer(statements_cli, name="statements")
+app.add_typer(carriers_cli, name="carriers")
 app.add_typer(usage_cli, name="usage")
 app.command()(token)
 app.add_typer(import_cli, name="import")
@@ -457,6 +459,24 @@ def db_stop() -> None:
 
     folder = Settings().data_dir
     console.print(f"stopped the server on {folder}" if shutdown(folder) else "none was running")
+
+
+@app.command("carrier-simulator")
+def carrier_simulator(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9100,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+) -> None:
+    """A carrier simulator (OneLink, Control Center, CMP request shapes) for tests and demos:
+    api/carriers/simulator.py says how to point Fenrun at it and how to make it misbehave."""
+    import uvicorn
+
+    from api.carriers.simulator import create_simulator
+
+    console.print(
+        f"carrier simulator at http://{host}:{port} (/cmcc/v5/ec, /cucc/rws/api/v1,"
+        " /ctcc/m2m_ec, /_control)"
+    )
+    uvicorn.run(create_simulator(), host=host, port=port, log_level="warning")
 
 
 def main() -> None:

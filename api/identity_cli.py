@@ -126,7 +126,9 @@ def token(
 @keys_cli.command("add")
 def keys_add(
     name: str,
-    scope: Annotated[list[str], typer.Option("--scope", help="settlements, payment-callbacks")],
+    scope: Annotated[
+        list[str], typer.Option("--scope", help="settlements, payment-callbacks, carrier-reports")
+    ],
     actor: Actor = "",
     reason: Reason = "",
 ) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from api.bootstrap import Fenrun
+from api.carrier_polls import poll_now
 from api.observability.metrics import count_failure, job_run
 from application.payouts import poll_channel
 from application.schedule import Schedule, parse_schedule
@@ -95,6 +96,9 @@ def scheduled_jobs(fenrun: Fenrun) -> list[Job]:
     statements = parse_schedule(settings.statement_schedule, settings.zone)
     if statements is not None:
         jobs.append(Job("generate_statements", statements, generate_statements))
+    carriers = parse_schedule(settings.carrier_poll_schedule, settings.zone)
+    if carriers is not None and settings.carrier_poll:
+        jobs.append(Job("carrier_poll", carriers, poll_now))  # carriers that do not push (0031)
     return jobs
 
 

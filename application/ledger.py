@@ -29,11 +29,13 @@ from application.outbox import PendingCommand
 from application.results import Result, from_record, to_record
 from application.transcoder import OrjsonTranscoder
 from application.use_cases import identity, statements
+from application.use_cases.carrier_answers import RecordCarrierAnswer
 from application.use_cases.statements import StatementSource
 from domain.account_freeze import AccountFreeze
 from domain.agent import Agent
 from domain.approvals import ApprovalPolicy
 from domain.card import Card
+from domain.carrier_command import CarrierCommandAnswer
 from domain.common import aggregate_id, require_code
 from domain.enterprise import Enterprise
 from domain.errors import (
@@ -191,6 +193,7 @@ class Ledger(Application):
     decide_adjustment = use_case(statements.DecideAdjustment)
     record_settlement_rows = use_case(uc.RecordSettlementRows)
     record_settlement_import = use_case(uc.RecordSettlementImport)
+    record_carrier_answer = use_case(RecordCarrierAnswer)
     cancel_order = use_case(uc.CancelOrder)
     record_carrier_card_state = use_case(uc.RecordCarrierCardState)
     record_card_conditions = use_case(uc.RecordCardConditions)
@@ -356,6 +359,10 @@ class Ledger(Application):
     def existing(self, originator_ids: Iterable[UUID]) -> set[UUID]:
         """Which of these aggregates exist (one query)."""
         return self.recorder.select_existing(originator_ids)  # type: ignore[attr-defined,no-any-return]
+
+    def carrier_answer(self, command_id: str) -> CarrierCommandAnswer | None:
+        """The carrier's recorded answer to a command (decision 0031), if any yet."""
+        return self._find(CarrierCommandAnswer, aggregate_id("carrier-command", command_id))
 
     def wallet(self, agent_code: str) -> Wallet:
         found = self._find(Wallet, aggregate_id("wallet", agent_code))

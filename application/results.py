@@ -238,6 +238,12 @@ class SettlementImportRecorded(Result):
     applied: int
 
 
+class CarrierAnswerRecorded(Result):
+    command_id: str
+    outcome: str
+    already_recorded: bool  # an earlier delivery of the same command was answered first
+
+
 @dataclass(frozen=True)
 class CardStateRecorded(Result):
     """A carrier's report on a card: what our state is after it, and what the report did."""
@@ -308,6 +314,7 @@ RESULTS: dict[str, type[Result]] = {
         SettlementRecorded,
         SettlementRowsRecorded,
         SettlementImportRecorded,
+        CarrierAnswerRecorded,
         UserRecorded,
         ApiKeyRecorded,
         StatementsGenerated,

@@ -13,8 +13,9 @@ import platformdirs
 from psycopg import ProgrammingError
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from application.carrier_settings import CarrierSettings
 from application.schedule import parse_schedule
 from domain.money import parse_money
 
@@ -66,7 +67,7 @@ def default_data_dir() -> Path:
     return platformdirs.user_data_path("fenrun")
 
 
-class Settings(BaseSettings):
+class Settings(CarrierSettings):
     model_config = SettingsConfigDict(env_prefix="FENRUN_", extra="ignore")
 
     # Each field's description is its documentation: docs/operations.md's table is generated

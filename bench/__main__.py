@@ -15,6 +15,7 @@ Progress goes to stderr. Each benchmark makes its own database on the server nam
   python -m bench --only cost     # a light read's latency under four heavy clients (issue 9)
   python -m bench --only statements --events 200000  # a month's statements for every agent
   python -m bench --only settlement_import --rows 100000   # a carrier file vs raw COPY (issue 13)
+  python -m bench --only carrier  # a usage report to its stop command leaving the outbox
   python -m bench --only usage --cards 100000  # usage reports ingested/s vs raw COPY (issue 14)
 """
 
@@ -60,6 +61,8 @@ SIZES = {
         "cards": 200_000,
         "ledger_cards": 1_000,
         "usage_batch": 50_000,
+        # carrier: cards pushed over quota one after another (report -> command latencies)
+        "carrier_cards": 500,
     },
     "quick": {
         "orders": 200,
@@ -80,6 +83,7 @@ SIZES = {
         "cards": 20_000,
         "ledger_cards": 100,
         "usage_batch": 10_000,
+        "carrier_cards": 100,
     },
 }
 MODES = ("per_command", "per_command_keys", "batched")
@@ -99,6 +103,7 @@ BENCHMARKS = (
     "statements",
     "settlement_import",
     "usage",
+    "carrier",
 )
 VIEW_NAMES = (
     "directory",
@@ -162,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
     from bench import (
+        carrier,
         chain,
         cost,
         engine,
@@ -257,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                 ledger_cards=min(sizes["ledger_cards"], sizes["cards"]),
                 batch=sizes["usage_batch"],
             ),
+            "carrier": lambda: carrier.run(srv.url, runs=args.runs, cards=sizes["carrier_cards"]),
         }
         if args.profile and "throughput" in selected:
             jobs["profile"] = lambda: {

@@ -8,10 +8,12 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.card_lifecycle import CardLifecycle
+from domain.carrier_command import card_command
 from domain.common import Audit, aggregate_id, require_code
 from domain.errors import InvalidInput, InvalidState
 from domain.lifecycle import CONDITIONS, CardStatus, failed_words
 from domain.money import require_balance, require_fen
+from domain.outbox import OutboxCommand
 from domain.rules import CardFacts
 from domain.values import refuse_before
 
@@ -142,6 +144,10 @@ class Card(Aggregate, CardLifecycle):
         def apply(self, card: "Card") -> None:
             card.last_command = [self.command, self.command_id, self.cause]
             card.commands_decided += 1
+
+        def outbox_command(self) -> OutboxCommand:
+            # The carrier hears of it through the outbox (domain/carrier_command.py).
+            return card_command(self.originator_id, self.command, self.command_id, self.cause)
 
     @staticmethod
     def create_id(iccid: str, **_: Any) -> UUID:

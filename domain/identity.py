@@ -32,6 +32,7 @@ class Scope(StrEnum):
 
     SETTLEMENTS = "settlements"  # carrier settlement rows
     PAYMENT_CALLBACKS = "payment-callbacks"  # a payment channel's outcomes of payouts
+    CARRIER_REPORTS = "carrier-reports"  # carriers' pushed card states and usage
 
 
 def parse_roles(values: Iterable[str], field: str = "roles") -> tuple[Role, ...]:
