@@ -238,6 +238,7 @@ class SettlementImportRecorded(Result):
     applied: int
 
 
+@dataclass(frozen=True)
 class CarrierAnswerRecorded(Result):
     command_id: str
     outcome: str
