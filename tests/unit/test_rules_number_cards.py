@@ -213,3 +213,26 @@ def test_the_book_knows_a_cards_lines_and_keeps_them_in_a_snapshot() -> None:
     assert CommissionBook.from_state(plain) == w.book
     w.reduce("c1", 1000, audit())
     assert w.book.lines_for_card("C1") == []
+
+
+def test_a_settlement_row_recorded_before_uplines_loads_without_any() -> None:
+    from eventsourcing.persistence import Mapper
+
+    from application.transcoder import OrjsonTranscoder
+    from domain.settlement import CarrierSettlement
+
+    c = Card.assign("C1", "A", "NC", "NUMBER", audit(JAN))
+    new = CarrierSettlement.record(
+        "R-1", "C1", "2026-03", 3000, "NORMAL", (True, True, True), None, c.facts(), audit(),
+        uplines=("P",),
+    )  # fmt: skip
+    [event] = new.collect_events()
+    mapper = Mapper(transcoder=OrjsonTranscoder())
+    stored = mapper.to_stored_event(event)
+    state = orjson.loads(stored.state)
+    assert state.pop("class_version") == 2
+    assert state.pop("uplines") == ["P"]
+    old = replace(stored, state=orjson.dumps(state))
+    row = mapper.to_domain_event(old).mutate(None)
+    assert row.uplines == ()
+    assert row.facts().uplines == ()
