@@ -93,9 +93,10 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
         if jobs is not None:
             jobs.start()
         api.state.fenrun = app
-        api.state.operations = Operations(
-            app.pool, settings.health_timeout_seconds, [app.policy.name, app.level_policy.name]
-        )
+        policies = [app.policy.name, app.level_policy.name]
+        if app.payout_policy is not None:
+            policies.append(app.payout_policy.name)
+        api.state.operations = Operations(app.pool, settings.health_timeout_seconds, policies)
         try:
             yield
         finally:

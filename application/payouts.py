@@ -108,7 +108,17 @@ class PayoutPolicy(LogFollower):
         payouts = []
         for payout_id, event in ids.items():
             if payout_id in started:
-                continue  # a re-delivered event: its payout exists
+                # A re-delivered event: its payout exists. (Or another agent's withdrawal used
+                # the same id: said loudly, since that one must then be paid by hand.)
+                existing = self.ledger.repository.get(payout_id)
+                if existing.agent_code != event.agent_code:
+                    log.error(
+                        "payout_policy.withdrawal_id_taken",
+                        withdrawal=event.withdrawal_id,
+                        agent=event.agent_code,
+                        paid_for=existing.agent_code,
+                    )
+                continue
             audit = Audit(POLICY_ACTOR, event.effective_at, f"withdrawal {event.withdrawal_id}")
             payouts.append(
                 Payout.start(
