@@ -65,6 +65,8 @@ class Reference:
     statements: dict[str, tuple[str, dict[str, int]]] = field(default_factory=dict)
     # (income, refunded) by the business month of the fact (platformMonth)
     months: dict[date, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    # (agent, withdrawal id) -> [status, amount, fee, tax, net]
+    withdrawals: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
     income: int = 0
     refunded: int = 0
     credits: int = 0
@@ -199,6 +201,26 @@ class Reference:
             Wallet.WithdrawalPaid | Wallet.WithdrawalFeeCharged | Wallet.WithdrawalTaxWithheld,
         ):
             self.paid_out += event.amount_fen
+        self._withdrawal(event)
+
+    def _withdrawal(self, event: Any) -> None:
+        """Each withdrawal's status, read from the events' names, and its figures."""
+        if not hasattr(event, "withdrawal_id"):
+            return
+        key = (self.wallet_owner[event.originator_id], event.withdrawal_id)
+        if isinstance(event, Wallet.WithdrawalRequested):
+            self.withdrawals[key] = ["PENDING_REVIEW", event.amount_fen, None, None, None]
+        elif isinstance(event, Wallet.WithdrawalApprovalRecorded):
+            self.withdrawals[key][0] = "AWAITING_SECOND_APPROVAL"
+        elif isinstance(event, Wallet.WithdrawalApproved):
+            figures = [event.amount_fen, event.fee_fen, event.tax_fen, event.net_fen]
+            self.withdrawals[key] = ["APPROVED", *figures]
+        elif isinstance(event, Wallet.WithdrawalRejected):
+            self.withdrawals[key][0] = "REJECTED"
+        elif isinstance(event, Wallet.WithdrawalPaid):
+            self.withdrawals[key][0] = "PAID"
+        elif isinstance(event, Wallet.WithdrawalFailed):
+            self.withdrawals[key][0] = "FAILED"
 
 
 def differences(ref: Reference, read: ReadModel, at: int) -> list[str]:
@@ -285,6 +307,13 @@ def differences(ref: Reference, read: ReadModel, at: int) -> list[str]:
             (ref.card_agent[iccid], state),
             (card["agent_code"], card["state"]) if card else None,
         )
+    if ref.withdrawals:
+        page = read.withdrawals(at, None, None, len(ref.withdrawals) + 1, None)
+        figures = ("status", "amount_fen", "fee_fen", "tax_fen", "net_fen")
+        projected = {
+            (r["agent_code"], r["withdrawal_id"]): [r[f] for f in figures] for r in page.rows
+        }
+        check("withdrawals", ref.withdrawals, projected)
     for commission_id, (status, amount) in sorted(ref.lines.items()):
         row = read.commission(commission_id, at)
         check(

@@ -75,6 +75,22 @@ def populate(fenrun) -> None:
     ledger.refund_order("o0", 5000, Audit("ops", T0 + timedelta(days=32), "half back"))
     ledger.refund_order("o2", 8000, Audit("ops", T0 + timedelta(days=33), "all back"))
     fenrun.catch_up()
+    # Withdrawals: one paid (fee, tax and net), one rejected, one failed, one under review.
+    when = T0 + timedelta(days=34)
+    for code in ("A", "B", "C", "D"):
+        available = ledger.wallet(code).balances["available"]
+        if available < 4:
+            continue
+        parts = [available // 4] * 3 + [available - 3 * (available // 4)]
+        for n, part in enumerate(parts):
+            ledger.request_withdrawal(code, f"W-{code}-{n}", part, Audit(code, when))
+        ledger.approve_withdrawals(
+            ((code, f"W-{code}-0"), (code, f"W-{code}-2")), Audit("fin", when)
+        )
+        ledger.settle_withdrawal(code, f"W-{code}-0", True, Audit("channel", when))
+        ledger.reject_withdrawals(((code, f"W-{code}-1"),), Audit("fin", when, "docs"))
+        ledger.settle_withdrawal(code, f"W-{code}-2", False, Audit("channel", when, "closed"))
+    fenrun.catch_up()
 
 
 def test_read_models_equal_replay_everywhere(fenrun) -> None:
@@ -99,6 +115,17 @@ def test_verify_reports_a_tampered_read_model(fenrun, dsn: str) -> None:
     found = verify(fenrun.read, LedgerLog(fenrun.ledger), fenrun.settings.zone, samples=5, seed=2)
     assert found
     assert all("wallet C" in line for line in found)
+
+
+def test_verify_reports_a_tampered_withdrawal(fenrun, dsn: str) -> None:
+    populate(fenrun)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM withdrawal_history").fetchone()[0] > 4
+        conn.execute("UPDATE withdrawal_history SET tax_fen = tax_fen + 1 WHERE tax_fen > 0")
+        conn.execute("UPDATE withdrawal_history SET status = 'PAID' WHERE status = 'REJECTED'")
+    found = verify(fenrun.read, LedgerLog(fenrun.ledger), fenrun.settings.zone, samples=5, seed=2)
+    assert found
+    assert all("withdrawals" in line for line in found)
 
 
 def test_cli_verify(fenrun, dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:

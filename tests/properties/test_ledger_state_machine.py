@@ -90,6 +90,7 @@ from application.settings import Settings
 from application.usage import UsageReport
 from domain.common import Audit, aggregate_id, derived_id
 from domain.errors import (
+    AccountFrozen,
     AgentNotFound,
     AlreadyExists,
     CardNotFound,
@@ -176,6 +177,8 @@ class MAgent:
     verified: bool = True
     cost: dict[str, int] = field(default_factory=dict)
     retail: dict[str, int] = field(default_factory=dict)
+    company: bool = False  # a company payee: no 劳务报酬 tax withheld
+    frozen: bool = False  # risk control: the account cannot withdraw
 
 
 @dataclass
@@ -1421,6 +1424,8 @@ class LedgerMachine(RuleBasedStateMachine):
             return self.refused(AgentNotFound, call)
         if not self.m.agents[agent].verified:
             return self.refused(InvalidState, call)
+        if self.m.agents[agent].frozen:
+            return self.refused(AccountFrozen, call)
         if amount <= 0:
             return self.refused(InvalidMoney, call)
         if withdrawal_id in self.m.withdrawals or withdrawal_id in self.m.settled:
@@ -1486,14 +1491,40 @@ class LedgerMachine(RuleBasedStateMachine):
         month = self.now.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
         income, withheld = self.m.tax.get((agent, month), [0, 0])
         fee = self.m.fee(amount, self.m.requested_at[withdrawal_id])
-        tax = withholding(TaxMethod.PER_MONTH, income, withheld, amount)
+        company = self.m.agents[agent].company
+        tax = 0 if company else withholding(TaxMethod.PER_MONTH, income, withheld, amount)
         if fee + tax >= amount:
             return self.refused(InvalidState, call)
         assert call() == WithdrawalsDecided(refs)
         self.m.under_review.discard(withdrawal_id)
         self.m.approved[withdrawal_id] = (fee, tax, month)
-        self.m.tax[(agent, month)] = [income + amount, withheld + tax]
+        if not company:
+            self.m.tax[(agent, month)] = [income + amount, withheld + tax]
         return None
+
+    @precondition(lambda self: bool(self.m.agents))
+    @rule(pick=PICK, company=st.booleans())
+    def set_entity_type(self, pick: int, company: bool) -> None:
+        """Individual or company from now on: it decides whether tax is withheld."""
+        agent = sorted(self.m.agents)[pick % len(self.m.agents)]
+        kind = "COMPANY" if company else "INDIVIDUAL"
+        self.ledger.set_payee_entity_type(agent, kind, self.audit("ops", "contract"))
+        self.m.agents[agent].company = company
+
+    @precondition(lambda self: bool(self.m.agents))
+    @rule(pick=PICK, same_person=st.integers(0, 4).map(lambda n: n == 0))
+    def freeze_or_unfreeze_account(self, pick: int, same_person: bool) -> None:
+        """An operator asks, an admin (never the one who asked) approves."""
+        agent = sorted(self.m.agents)[pick % len(self.m.agents)]
+        action = "UNFREEZE" if self.m.agents[agent].frozen else "FREEZE"
+        self.ledger.request_account_freeze(agent, action, self.audit("ops", "risk review"))
+        decide = lambda actor: self.ledger.decide_account_freeze(  # noqa: E731
+            agent, True, self.audit(actor, "")
+        )
+        if same_person:
+            self.refused(SelfApproval, lambda: decide("ops"))
+        decide("risk-admin")
+        self.m.agents[agent].frozen = not self.m.agents[agent].frozen
 
     @rule(pick=PICK, how=st.sampled_from(["all", "part", "over"]), part=st.integers(1, 10**6))
     def move_commission_to_deposit(self, pick: int, how: str, part: int) -> None:
