@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from domain.errors import InvalidState
 from domain.movements import BUCKETS, StatementLine, line_order
 from projections.queries import Page, ReadModel, decode_cursor
 
@@ -12,6 +13,10 @@ _STATUS_AT = (
     "(SELECT h.status FROM statement_status_history h WHERE h.statement_id = s.id"
     " AND h.position <= %(at)s ORDER BY h.position DESC LIMIT 1)"
 )
+# Statements are stated at the movement ledger's position: when it is rebuilding or stopped, far
+# behind the log, they would state as late what was only not projected yet. In-flight writes
+# keep any view a few events behind.
+MAX_LAG = 1000
 _DELTAS = ", ".join(f"sum(m.d_{b})::bigint AS d_{b}" for b in BUCKETS)
 
 
@@ -23,7 +28,15 @@ class StatementReads:
     def movements_through(self, ends_at: datetime) -> tuple[int, list[str]]:
         """The position the movement ledger has reached, and the agents with a movement that
         took effect before `ends_at` by then."""
-        at = self.read.progress().reached(("wallet_movements",))
+        state = self.read.progress().views["wallet_movements"]
+        if state.error is not None or state.lag > MAX_LAG:
+            raise InvalidState(
+                "cycle",
+                f"the movement ledger is at position {state.position}, {state.lag} events behind"
+                f" the log{' and stopped: ' + state.error if state.error else ''}: statements"
+                " are generated once it has caught up",
+            )
+        at = state.position
         rows = self.read._all(
             "SELECT DISTINCT agent_code FROM wallet_movements"
             " WHERE position <= %s AND effective_at < %s ORDER BY agent_code",

@@ -195,3 +195,20 @@ def test_the_cli_generates_and_writes_the_pdf(fenrun, clock, dsn, tmp_path, monk
     assert "123.45" in text
     refused = CliRunner().invoke(cli, ["statements", "generate", "2031-01"])
     assert refused.exit_code != 0
+
+
+def test_no_statements_from_a_stopped_movement_ledger(fenrun, clock, dsn) -> None:
+    import psycopg
+
+    clock.set(NOV)
+    agent(fenrun)
+    top_up(fenrun, 100, NOV)
+    fenrun.catch_up()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE projection_tracking SET last_error = 'broken', failed_position = position + 1"
+            " WHERE name LIKE 'wallet_movements@%'"
+        )
+    clock.set(DEC)
+    with pytest.raises(InvalidState, match="movement ledger"):
+        fenrun.ledger.generate_statements("2026-11", Audit("fin", DEC))
