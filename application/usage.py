@@ -13,7 +13,7 @@ carrier's correction); an older one never overrides a newer one. Each report id 
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from application.use_cases.card_management import DecideCardQuota, DecideEnterpriseQuota
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from application.ledger import Ledger
 
 MAX_BATCH = 100_000  # reports per call: a carrier's file is sent in batches of this size
+# How far back a report may be dated (older months may be pruned: decision 0030), and ahead.
+OLDEST_DAYS = 400
+AHEAD_DAYS = 1
 
 
 class UsageStore(Protocol):
@@ -57,6 +60,14 @@ def record_usage_reports(
     the next batch (or a pool top-up) runs it again."""
     if len(reports) > MAX_BATCH:
         raise InvalidInput("reports", f"at most {MAX_BATCH} usage reports per batch")
+    today = ledger.clock.now().astimezone(ledger.business_tz).date()
+    first, last = today - timedelta(days=OLDEST_DAYS), today + timedelta(days=AHEAD_DAYS)
+    for index, report in enumerate(reports):
+        if not first <= report.business_day(ledger.business_tz) <= last:
+            raise InvalidInput(
+                "reports",
+                f"report {index} ({report.report_id}) is for a day outside {first} .. {last}",
+            )
     ingested = store.ingest(reports)
     decided, refused = 0, []
     now = ledger.clock.now()

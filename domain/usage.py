@@ -1,7 +1,7 @@
 """A carrier's usage report and what ingesting a batch of them did (application/usage.py)."""
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 
 from domain.errors import InvalidInput
 from domain.values import BYTES, CODE
@@ -33,6 +33,13 @@ class UsageReport:
             and self.period_end <= self.period_start
         ):
             raise InvalidInput("periodEnd", "a period ends after it starts")
+
+    def business_day(self, zone: tzinfo) -> date:
+        """The business day it counts in: its day, or the day its period starts on."""
+        if self.day is not None:
+            return self.day
+        assert self.period_start is not None
+        return self.period_start.astimezone(zone).date()
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,12 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import psycopg
+import pytest
 
 from application.log import LedgerLog
 from application.usage import UsageReport
 from domain.common import Audit
+from domain.errors import InvalidInput
 from domain.lifecycle import CardStatus
 from projections.cards import CardReads
 from projections.verify import verify
@@ -150,3 +152,11 @@ def test_a_month_pruned_by_another_process_is_created_again(fenrun, dsn, clock) 
     again = fenrun.record_usage_reports([usage("C2", "m2", 2, 4)], "push")
     assert again.accepted == 1
     assert fenrun.usage.card_month_bytes("C2", date(2026, 11, 1)) == 2 * MB
+
+
+def test_a_batch_with_a_day_far_from_today_is_refused_whole(fenrun, clock) -> None:
+    setup(fenrun, clock)
+    ancient = UsageReport("C1", "old", MB, T0, day=date(2001, 1, 1))
+    with pytest.raises(InvalidInput, match="outside"):
+        fenrun.record_usage_reports([usage("C1", "fine", 1, 3), ancient], "push")
+    assert fenrun.usage.card_month_bytes("C1", date(2026, 11, 1)) == 0
