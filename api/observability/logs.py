@@ -41,9 +41,18 @@ def configure_logging(
     ]
     renderer: Any
     if console:
-        renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
+        # Tracebacks without their frames' locals: a frame may hold a request's headers (a
+        # bearer token, a signature) or a payee's personal data, which logs must never carry.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=out.isatty(),
+            exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False),
+        )
     else:
-        shared.append(structlog.processors.dict_tracebacks)
+        shared.append(
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
+        )
         renderer = structlog.processors.JSONRenderer(ensure_ascii=False, default=str)
     threshold = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
