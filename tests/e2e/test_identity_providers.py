@@ -1,6 +1,8 @@
 """Tokens from a company's identity provider (a tiny one stands up here: OIDC discovery and a
 JWKS of keys the test holds, RS256 tokens minted with PyJWT), and machines' signed requests."""
 
+import base64
+import os
 import secrets
 import threading
 import time
@@ -110,6 +112,8 @@ def keycloak(dsn: str, tmp_path: Path) -> Iterator[tuple[Provider, httpx.Client]
             auth_roles_claim="realm_access.roles",
             auth_agent_claim="fenrun.agent",
             auth_jwks_refresh_seconds=0,
+            # With an external issuer the personal-data keys are the deployment's (0024).
+            pii_keys=f"k1:{base64.b64encode(os.urandom(32)).decode()}",
         )
         app = bootstrap(settings, run_migrations=False)
         try:

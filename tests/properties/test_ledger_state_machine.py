@@ -1472,10 +1472,10 @@ class LedgerMachine(RuleBasedStateMachine):
             call = lambda: self.ledger.approve_withdrawals(refs, audit)  # noqa: E731
         else:
             call = lambda: self.ledger.reject_withdrawals(refs, audit)  # noqa: E731
+        if not approve and not reason:  # a rejection's reason is asked for first
+            return self.refused(InvalidInput, call)
         if withdrawal_id not in self.m.under_review:
             return self.refused(InvalidState, call)
-        if not approve and not reason:
-            return self.refused(InvalidInput, call)
         _, amount = self.m.withdrawals[withdrawal_id]
         wallet = self.m.wallets[agent]
         if not approve:
