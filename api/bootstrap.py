@@ -166,10 +166,11 @@ class Fenrun:
         self, reports: Sequence[UsageReport], actor: str, wait: float | None = None
     ) -> UsageRecorded:
         """Ingests a batch of usage reports and runs the quota rules (application/usage.py),
-        then catches up (bounded by `wait`, as a request is) so a read that follows sees the
-        decisions."""
+        then, if they decided anything, catches up (bounded by `wait`, as a request is) so a
+        read that follows sees the decisions."""
         done = record_usage_reports(self.ledger, self.usage, reports, actor)
-        self.workflows._settle(wait)
+        if done.commands_decided:  # usage rows are no events: only decisions need catching up
+            self.workflows._settle(wait)
         return done
 
     def catch_up(self) -> int:

@@ -72,23 +72,19 @@ def record_usage_reports(
     decided, refused = 0, []
     now = ledger.clock.now()
     for iccid, month in ingested.personal_candidates:
+        why = Audit(actor, now, f"usage reported for {month:%Y-%m} over the package quota")
         try:
             decided += ledger.execute(
-                DecideCardQuota(iccid, _in_month(month, now), Audit(actor, now, "usage report"))
+                DecideCardQuota(iccid, f"{month:%Y-%m}", why)
             ).commands_decided
         except LedgerError as exc:
             refused.append((iccid, exc))
     for code, month in ingested.enterprise_candidates:
+        why = Audit(actor, now, f"usage reported for {month:%Y-%m} by the pool's cards")
         try:
             decided += ledger.execute(
-                DecideEnterpriseQuota(
-                    code, _in_month(month, now), Audit(actor, now, "usage report")
-                )
+                DecideEnterpriseQuota(code, f"{month:%Y-%m}", why)
             ).commands_decided
         except LedgerError as exc:
             refused.append((code, exc))
     return UsageRecorded(ingested.accepted, ingested.duplicates, decided, refused)
-
-
-def _in_month(month: date, now: datetime) -> str:
-    return month.strftime("%Y-%m")

@@ -85,6 +85,7 @@ def test_replay_shows_money_and_camel_case(gql: GraphQLClient) -> None:
         "kind": "NUMBER",
         "purchasePrice": "20.00",
         "periodMonths": package["periodMonths"],
+        "quotaMb": None,  # no data quota set (decision 0030)
     }
 
     plan = replay(gql, "PLAN", "level1")["state"]
