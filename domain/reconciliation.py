@@ -164,13 +164,13 @@ def match(
             items.append(Item(rule, key, Difference.MISSING_THEIRS, a.amount_fen, None,
                               a.status, None, tuple(a.refs)))  # fmt: skip
             continue
-        if a is None:
-            items.append(Item(rule, key, Difference.MISSING_OURS, None, b.amount_fen,
-                              None, b.status, (), tuple(b.refs)))  # fmt: skip
-            continue
         theirs_status = (
             "/".join(sorted({words.get(s.upper(), s.upper()) for s in b.statuses})) or None
         )
+        if a is None:
+            items.append(Item(rule, key, Difference.MISSING_OURS, None, b.amount_fen,
+                              None, theirs_status, (), tuple(b.refs)))  # fmt: skip
+            continue
         if abs(a.amount_fen - b.amount_fen) > tolerance_fen:
             difference: Difference | None = Difference.AMOUNT_DIFFERS
         elif a.status and theirs_status and a.status != theirs_status:

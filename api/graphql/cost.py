@@ -90,9 +90,8 @@ COSTS: dict[str, FieldCost] = {
     "Query.settlementImports": FieldCost(2, paged=True),  # the imports' records, from the log
     "Query.reconciliations": FieldCost(2, paged=True),  # the runs' records, from the log
     "Query.reconciliation": FieldCost(2),
-    "ReconciliationConnection.nodes": FieldCost(0, paged=True),
-    "Reconciliation.items": FieldCost(0, items=50),
-    "Reconciliation.decisions": FieldCost(0, items=10),
+    "Reconciliation.items": FieldCost(0, items=10),  # a few differences, usually
+    "Reconciliation.decisions": FieldCost(0, items=4),
     "RunReconciliationPayload.reconciliation": FieldCost(0),
     "Query.card": QUERY,
     "Card.usedBytes": QUERY,  # one read of the usage store

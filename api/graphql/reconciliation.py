@@ -19,7 +19,6 @@ from application.reconciliation import Reconciler, RecordedRun, RunReport, find_
 from application.results import ReconciliationItemDecided
 from application.use_cases.reconciliation import DecideReconciliationItem
 from domain.errors import InvalidInput, LedgerError
-from domain.money import format_money
 from domain.reconciliation import Item as DomainItem
 from domain.reconciliation import ItemStatus
 from projections.reconciliation_reads import VIEWS, ReconciliationReads
@@ -35,7 +34,7 @@ class ReconciliationKind(Enum):
 
 
 def _money(fen_: int | None) -> Money | None:
-    return None if fen_ is None else Money(format_money(fen_))
+    return None if fen_ is None else fen_
 
 
 @strawberry.type(description="A difference between the two sides, with both sides' values.")
@@ -103,8 +102,8 @@ class Reconciliation:
         return cls(
             id=run["run_id"], kind=run["kind"], subject=run["subject"],
             sources=list(run["sources"]), through_position=str(run["through"]),
-            matched=run["matched"], ours_total=Money(format_money(run["ours_fen"])),
-            theirs_total=Money(format_money(run["theirs_fen"])),
+            matched=run["matched"], ours_total=run["ours_fen"],
+            theirs_total=run["theirs_fen"],
             missing_theirs=count("MISSING_THEIRS"), missing_ours=count("MISSING_OURS"),
             differing=count("AMOUNT_DIFFERS", "STATUS_DIFFERS"),
             items=[ReconciliationItem.of(i, statuses.get(i.id, ItemStatus.OPEN.value))
@@ -117,7 +116,7 @@ class Reconciliation:
         items = [DomainItem.of(i) for i in r.run["items"]]
         decisions = [
             ReconciliationDecision(item_id=d["item_id"], status=d["status"], actor=d["actor"],
-                                   reason=d["reason"], amount=Money(format_money(d["amount_fen"])),
+                                   reason=d["reason"], amount=d["amount_fen"],
                                    effective_at=d["effective_at"], position=str(d["position"]))
             for d in r.decisions
         ]  # fmt: skip
@@ -244,7 +243,7 @@ def _file(input: RunReconciliationInput) -> tuple[bytes, str] | None:
     return content, input.file_name or "statement.csv"
 
 
-def _decide(decision: str) -> Any:
+def _decide(decision: str, input_type: type) -> Any:
     async def resolve(info: strawberry.Info, input: DecideItemInput) -> DecideItemPayload:
         return await mutate(
             info,
@@ -258,6 +257,7 @@ def _decide(decision: str) -> Any:
             DecideItemPayload.of,
         )
 
+    resolve.__annotations__["input"] = input_type  # each mutation its own input type
     return resolve
 
 
@@ -267,6 +267,21 @@ class DecideItemInput:
     item_id: str
     reason: str
     idempotency_key: str | None = None
+
+
+@strawberry.input
+class ResolveReconciliationItemInput(DecideItemInput):
+    pass
+
+
+@strawberry.input
+class ProposeReconciliationWriteOffInput(DecideItemInput):
+    pass
+
+
+@strawberry.input
+class ApproveReconciliationWriteOffInput(DecideItemInput):
+    pass
 
 
 @strawberry.type
@@ -313,14 +328,15 @@ class ReconciliationMutations:
         return await run_in_threadpool(work)
 
     resolve_reconciliation_item: DecideItemPayload = strawberry.mutation(
-        resolver=_decide("RESOLVE"), description="Resolves a difference with a reason."
+        resolver=_decide("RESOLVE", ResolveReconciliationItemInput),
+        description="Resolves a difference with a reason.",
     )
     propose_reconciliation_write_off: DecideItemPayload = strawberry.mutation(
-        resolver=_decide("PROPOSE_WRITE_OFF"),
+        resolver=_decide("PROPOSE_WRITE_OFF", ProposeReconciliationWriteOffInput),
         description="Proposes writing a difference off; someone else approves it.",
     )
     approve_reconciliation_write_off: DecideItemPayload = strawberry.mutation(
-        resolver=_decide("APPROVE_WRITE_OFF"),
+        resolver=_decide("APPROVE_WRITE_OFF", ApproveReconciliationWriteOffInput),
         description="Approves a write-off: never by whoever proposed it.",
     )
 
