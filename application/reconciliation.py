@@ -157,7 +157,10 @@ class Reconciler:
                 tuple(item_record(i) for i in outcome.items), self.audit,
             )
         )  # fmt: skip
-        report.recorded_position = done.position
+        # the run's own event (the commit's position may be a later record of the same write)
+        recorder: Any = self.ledger.recorder
+        at_event = recorder.position_of(Reconciliation.create_id(report.run_id))
+        report.recorded_position = at_event or done.position
         return report
 
 

@@ -310,6 +310,13 @@ class ReconciliationMutations:
         app = info.context.app
 
         def work() -> RunReconciliationPayload:
+            run_id = run_id_of(input.idempotency_key)
+            if run_id is not None and not input.dry_run:  # a retry: the run as recorded
+                found = find_run(app.ledger, run_id, app.read.log_head())
+                if found is not None:
+                    return RunReconciliationPayload(
+                        reconciliation=Reconciliation.of_recorded(found), user_errors=[]
+                    )
             try:
                 amount = None if input.amount is None else fen(input.amount, "amount")
                 reason = f"reconciliation {input.kind.value}"
@@ -317,7 +324,7 @@ class ReconciliationMutations:
                     app, reconciler_of(app, audit_of(info, None, reason)), input.kind.value,
                     pinned.position, cycle=input.cycle, period=input.period, amount_fen=amount,
                     file=_file(input), dry_run=input.dry_run,
-                    run_id=run_id_of(input.idempotency_key),
+                    run_id=run_id,
                 )  # fmt: skip
             except LedgerError as exc:
                 return RunReconciliationPayload(reconciliation=None, user_errors=[user_error(exc)])

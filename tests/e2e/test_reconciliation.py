@@ -103,8 +103,12 @@ def test_a_carrier_receipt_short_of_the_files_and_a_write_off_by_two(gql: GraphQ
     assert [d[1] for d in decisions[1:]] == ["WRITE_OFF_PROPOSED", "WRITTEN_OFF"]
     about = {r[0]: r[1] for r in book.get_sheet_by_name("About").to_python()}
     assert about["log position"] >= float(done["recordedPosition"])
-    # A receipt that matches.
-    assert run(gql, kind="CARRIER_RECEIPT", period="2026-03", amount="50.50")["items"] == []
+    # A receipt that matches, sent twice with one idempotency key: recorded once.
+    once = run(gql, kind="CARRIER_RECEIPT", period="2026-03", amount="50.50", idempotencyKey="k1")
+    assert (once["items"], once["matched"]) == ([], 1)
+    again = run(gql, kind="CARRIER_RECEIPT", period="2026-03", amount="50.50", idempotencyKey="k1")
+    assert again == once
+    assert len(runs(gql)) == 2
 
 
 def test_resolving_needs_a_reason(gql: GraphQLClient) -> None:
