@@ -90,6 +90,7 @@ COSTS: dict[str, FieldCost] = {
     "Query.settlementImports": FieldCost(2, paged=True),  # the imports' records, from the log
     "Query.reconciliations": FieldCost(2, paged=True),  # the runs' records, from the log
     "Query.reconciliation": FieldCost(2),
+    "ReconciliationConnection.nodes": FieldCost(0),  # sized by the root field's `first`
     "Reconciliation.items": FieldCost(0, items=10),  # a few differences, usually
     "Reconciliation.decisions": FieldCost(0, items=4),
     "RunReconciliationPayload.reconciliation": FieldCost(0),
