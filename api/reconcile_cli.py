@@ -17,10 +17,15 @@ reconcile_cli = typer.Typer(
 )
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Compute and answer; record nothing.")]
 Report = Annotated[Path | None, typer.Option(help="Write the run's Excel report here.")]
+Tolerance = Annotated[
+    str, typer.Option(help="Amounts this close (yuan) still match: outside files only.")
+]
 Actor = Annotated[str | None, typer.Option(help="Who runs it (recorded); cli:<OS user>.")]
 
 
-def _run(kind: str, report: Path | None, actor: str | None, **args: Any) -> None:
+def _run(
+    kind: str, report: Path | None, actor: str | None, tolerance: str = "0", **args: Any
+) -> None:
     from api.bootstrap import bootstrap
     from api.exports.reconciliation import write_reconciliation_report
     from api.graphql.reconciliation import reconciler_of, run_reconciliation
@@ -28,6 +33,7 @@ def _run(kind: str, report: Path | None, actor: str | None, **args: Any) -> None
     from application.reconciliation import find_run
     from domain.common import Audit
     from domain.errors import LedgerError
+    from domain.money import parse_money
     from projections.reconciliation_reads import VIEWS
 
     actor = actor or f"cli:{getpass.getuser()}"
@@ -38,7 +44,12 @@ def _run(kind: str, report: Path | None, actor: str | None, **args: Any) -> None
         audit = Audit(actor, datetime.now(UTC), f"reconciliation {kind}", time_given=False)
         try:
             done = run_reconciliation(
-                fenrun, reconciler_of(fenrun, audit), kind, pinned.position, run_id=None, **args
+                fenrun,
+                reconciler_of(fenrun, audit, parse_money(tolerance, field="tolerance")),
+                kind,
+                pinned.position,
+                run_id=None,
+                **args,
             )
         except LedgerError as exc:
             raise typer.BadParameter(exc.message, param_hint=exc.field) from None
@@ -67,12 +78,13 @@ def three_way(
 def channel(
     file: Annotated[Path, typer.Argument(help="The channel's statement (csv, xlsx).")],
     cycle: Annotated[str | None, typer.Option(help="Only payouts last changed in it.")] = None,
+    tolerance: Tolerance = "0",
     dry_run: DryRun = False,
     report: Report = None,
     actor: Actor = None,
 ) -> None:
     """The payment channel's statement file against the payouts, by out-request id."""
-    _run("CHANNEL_STATEMENT", report, actor, cycle=cycle, period=None, amount_fen=None,
+    _run("CHANNEL_STATEMENT", report, actor, tolerance, cycle=cycle, period=None, amount_fen=None,
          file=(file.read_bytes(), file.name), dry_run=dry_run)  # fmt: skip
 
 
@@ -80,6 +92,7 @@ def channel(
 def carrier_receipt(
     period: Annotated[str, typer.Argument(help="The settlement period: 2026-11.")],
     amount: Annotated[str, typer.Option(help="What the carrier paid, in yuan (e.g. 1234.50).")],
+    tolerance: Tolerance = "0",
     dry_run: DryRun = False,
     report: Report = None,
     actor: Actor = None,
@@ -87,6 +100,6 @@ def carrier_receipt(
     """What the carrier paid against the settlement files recorded for the period."""
     from domain.money import parse_money
 
-    _run("CARRIER_RECEIPT", report, actor, cycle=None, period=period,
+    _run("CARRIER_RECEIPT", report, actor, tolerance, cycle=None, period=period,
          amount_fen=parse_money(amount, field="amount"), file=None,
          dry_run=dry_run)  # fmt: skip

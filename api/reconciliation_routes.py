@@ -2,7 +2,8 @@
 report as Excel.
 
     POST /v1/reconciliations          multipart/form-data: kind (default CHANNEL_STATEMENT),
-                                      file, cycle, period, amount, dryRun, idempotencyKey
+                                      file, cycle, period, amount, tolerance, dryRun,
+                                      idempotencyKey
     GET  /v1/reconciliations/{id}/report.xlsx?asOf=...
 
 People send a bearer token with the roles of `runReconciliation` (running) or
@@ -77,8 +78,9 @@ async def run(request: Request) -> JSONResponse:
 
     def work() -> RunReport:
         amount = form.get("amount")
+        tolerance = parse_money(form.get("tolerance") or "0", field="tolerance")
         return run_reconciliation(
-            fenrun, reconciler_of(fenrun, audit), kind, pinned.position,
+            fenrun, reconciler_of(fenrun, audit, tolerance), kind, pinned.position,
             cycle=form.get("cycle") or None, period=form.get("period") or None,
             amount_fen=None if not amount else parse_money(amount, field="amount"),
             file=(file[1], file[0]) if isinstance(file, tuple) else None, dry_run=dry_run,

@@ -21,7 +21,7 @@ from application.settlement_files import read_rows
 from application.use_cases.reconciliation import RecordReconciliation, item_record
 from domain.common import Audit
 from domain.errors import InvalidInput
-from domain.money import parse_money
+from domain.money import format_money, parse_money
 from domain.reconciliation import Entry, Kind, Outcome, Reconciliation, match
 from domain.settlement import CarrierSettlement
 
@@ -116,6 +116,9 @@ class Reconciler:
     ledger: Ledger
     source: ThreeWaySource
     audit: Audit
+    # How far two amounts may differ and still match (outside files only: the three-way
+    # compares the ledger with itself, to the fen).
+    tolerance_fen: int = 0
 
     def three_way(self, cycle: str, at: int, dry_run: bool, run_id: str | None = None) -> RunReport:
         outcome, sources = self.source.three_way(cycle, at)
@@ -127,7 +130,8 @@ class Reconciler:
     ) -> RunReport:  # fmt: skip
         theirs = channel_entries(content, file_name)
         ours = self.source.payouts(at, cycle)
-        outcome = match("channel", ours, theirs, statuses=CHANNEL_STATUSES)
+        outcome = match("channel", ours, theirs, statuses=CHANNEL_STATUSES,
+                        tolerance_fen=self.tolerance_fen)  # fmt: skip
         subject = f"{file_name[:150]}" + (f" ({cycle})" if cycle else "")
         sources = ["payouts", f"channel file {file_name[:150]}"]
         return self._finish(Kind.CHANNEL_STATEMENT, subject, sources, at, outcome, dry_run,
@@ -138,7 +142,7 @@ class Reconciler:
     ) -> RunReport:
         ours = carrier_entries(self.ledger, period, at)
         theirs = [Entry(period, amount_fen, None, "bank receipt")]
-        outcome = match("carrier-receipt", ours, theirs)
+        outcome = match("carrier-receipt", ours, theirs, tolerance_fen=self.tolerance_fen)
         sources = ["settlement files", "carrier bank receipt"]
         return self._finish(Kind.CARRIER_RECEIPT, period, sources, at, outcome, dry_run, run_id)
 
@@ -146,6 +150,8 @@ class Reconciler:
         self, kind: Kind, subject: str, sources: Sequence[str], at: int, outcome: Outcome,
         dry_run: bool, run_id: str | None,
     ) -> RunReport:  # fmt: skip
+        if self.tolerance_fen and kind != Kind.THREE_WAY:
+            sources = [*sources, f"tolerance {format_money(self.tolerance_fen)}"]
         report = RunReport(run_id or f"R-{uuid.uuid4().hex[:16]}", kind.value, subject,
                            list(sources), at, outcome, dry_run)  # fmt: skip
         if dry_run:

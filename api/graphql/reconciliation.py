@@ -190,6 +190,10 @@ class RunReconciliationInput:
         default=None,
         description="CHANNEL_STATEMENT: the file (up to 5 MB; larger: POST /v1/reconciliations).",
     )
+    tolerance: Money | None = strawberry.field(
+        default=None,
+        description="Outside files: amounts this close still match (the three-way: to the fen).",
+    )
     dry_run: bool = False
     idempotency_key: str | None = None
 
@@ -224,8 +228,9 @@ def run_reconciliation(
     return reconciler.carrier_receipt(period, amount_fen, at, dry_run, run_id)
 
 
-def reconciler_of(app: Any, audit: Any) -> Reconciler:
-    return Reconciler(app.ledger, ReconciliationReads(app.read, app.ledger.business_tz), audit)
+def reconciler_of(app: Any, audit: Any, tolerance_fen: int = 0) -> Reconciler:
+    reads = ReconciliationReads(app.read, app.ledger.business_tz)
+    return Reconciler(app.ledger, reads, audit, tolerance_fen)
 
 
 def _file(input: RunReconciliationInput) -> tuple[bytes, str] | None:
@@ -319,9 +324,11 @@ class ReconciliationMutations:
                     )
             try:
                 amount = None if input.amount is None else fen(input.amount, "amount")
+                tolerance = 0 if input.tolerance is None else fen(input.tolerance, "tolerance")
                 reason = f"reconciliation {input.kind.value}"
                 report = run_reconciliation(
-                    app, reconciler_of(app, audit_of(info, None, reason)), input.kind.value,
+                    app, reconciler_of(app, audit_of(info, None, reason), tolerance),
+                    input.kind.value,
                     pinned.position, cycle=input.cycle, period=input.period, amount_fen=amount,
                     file=_file(input), dry_run=input.dry_run,
                     run_id=run_id,

@@ -56,6 +56,8 @@ def test_a_carrier_receipt_short_of_the_files_and_a_write_off_by_two(gql: GraphQ
     assert runs(gql) == []  # a dry run records nothing
     done = run(gql, **receipt)
     assert dry["items"] == done["items"]
+    near = run(gql, **receipt, tolerance="5.50", dryRun=True)
+    assert (near["items"], near["matched"]) == ([], 1)
     assert (done["oursTotal"], done["theirsTotal"], done["matched"]) == ("50.50", "45.00", 0)
     [item] = done["items"]
     assert item == {

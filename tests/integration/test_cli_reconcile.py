@@ -43,5 +43,8 @@ def test_a_carrier_receipt_from_the_command_line(
     assert (recorded.run["run_id"], recorded.run["actor"]) == (done["id"], "finance-1")
     rows = CalamineWorkbook.from_path(str(report)).get_sheet_by_name("Differences").to_python()
     assert rows[1][3:7] == ["AMOUNT_DIFFERS", 30.0, 29.0, -1.0]
+    close = CliRunner().invoke(cli, [*args, "--tolerance", "1.00", "--dry-run"])
+    assert json.loads(close.stdout)["items"] == []
+    assert json.loads(close.stdout)["sources"][-1] == "tolerance 1.00"
     bad = CliRunner().invoke(cli, ["reconcile", "three-way", "2026-13"])
     assert bad.exit_code != 0
