@@ -83,20 +83,19 @@ class ReconciliationReads:
                             s["agent_code"], int(line["amount_fen"]), None, f"statement {s['id']}"
                         )
                     )
-        covered: list[Entry] = []
-        for s in approved:
-            rows = self.read._all(
-                "SELECT reference, amount_fen FROM wallet_movements WHERE agent_code = %(a)s"
-                " AND movement = 'withdrawal_paid' AND position <= %(through)s"
-                " AND effective_at >= %(start)s AND effective_at < %(end)s",
-                {"a": s["agent_code"], "through": s["through"], "start": s["starts_at"],
-                 "end": s["ends_at"]},
-            )  # fmt: skip
-            covered += [
-                Entry(f"{s['agent_code']}/{r['reference']}", r["amount_fen"], None,
-                      f"statement {s['id']}")
-                for r in rows
-            ]  # fmt: skip
+        rows = self.read._all(
+            "SELECT s.id, s.agent_code, m.reference, m.amount_fen FROM statements s"
+            " JOIN wallet_movements m ON m.agent_code = s.agent_code"
+            "  AND m.movement = 'withdrawal_paid' AND m.position <= s.through"
+            "  AND m.effective_at >= s.starts_at AND m.effective_at < s.ends_at"
+            " WHERE s.id = ANY(%(ids)s)",
+            {"ids": [s["id"] for s in approved]},
+        )  # one query for every approved statement of the cycle
+        covered = [
+            Entry(f"{r['agent_code']}/{r['reference']}", r["amount_fen"], None,
+                  f"statement {r['id']}")
+            for r in rows
+        ]  # fmt: skip
         return found, covered
 
     def _paid(self, start: datetime, end: datetime, at: int) -> dict[str, list[Entry]]:
