@@ -180,3 +180,34 @@ def test_a_channel_statement_with_a_missing_an_extra_and_a_differing_item(
     assert three["matched"] >= 4  # approved, paid, on-statement (x3) at least
     assert three["sources"] == ["movement ledger", "approved statements of 2026-03",
                                 "paid payouts"]  # fmt: skip
+
+
+def test_the_channel_says_paid_what_the_ledger_saw_fail(paying: PayingEnv) -> None:
+    env = paying
+    with_commissions(env.gql)
+    env.withdraw("W-2", "1.11")  # the simulator fails its first attempt
+    env.work(callbacks=1)
+    assert env.payout("W-2")["status"] == "FAILED"
+    content = channel_file([("PO-W-2", "1.11", "成功")])
+    response = env.gql.http.post(
+        "/v1/reconciliations", files={"file": ("channel.csv", content)},
+        data={"idempotencyKey": "chan-1"}, headers=env.gql.auth(),
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    done = response.json()
+    [item] = done["items"]
+    assert (item["difference"], item["ourStatus"], item["theirStatus"]) == (
+        "STATUS_DIFFERS", "FAILED", "PAID",
+    )  # fmt: skip
+    assert done["recordedPosition"] is not None
+    assert [r["id"] for r in runs(env.gql)] == [done["id"]]
+    bad = env.gql.http.post(
+        "/v1/reconciliations", files={"file": ("c.csv", b"id,what\n1,2\n")}, headers=env.gql.auth()
+    )
+    assert bad.status_code == 422
+    assert bad.json()["userErrors"][0]["field"] == "file"
+    operator = env.gql.as_user("op-1", roles=("operator",))
+    refused = env.gql.http.post(
+        "/v1/reconciliations", files={"file": ("channel.csv", content)}, headers=operator.auth()
+    )
+    assert refused.status_code == 403
