@@ -11,7 +11,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from api import carrier_reports, payment_callbacks, rest, rest_files, statement_routes
+from api import (
+    carrier_reports,
+    payment_callbacks,
+    reconciliation_routes,
+    rest,
+    rest_files,
+    statement_routes,
+)
 from api.auth.authenticator import Unauthenticated
 from api.auth.web import (
     authenticate,
@@ -121,6 +128,7 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
     api.include_router(payment_callbacks.router)
     api.include_router(statement_routes.router)
     api.include_router(rest_files.router)
+    api.include_router(reconciliation_routes.router)
     api.include_router(carrier_reports.router)
     api.add_exception_handler(Unauthenticated, unauthenticated)  # type: ignore[arg-type]
     api.mount(GRAPHIQL_ASSETS, StaticFiles(directory=STATIC / "graphiql"), name="graphiql")

@@ -17,6 +17,7 @@ from api.carrier_cli import carriers_cli
 from api.files_cli import export, import_cli
 from api.identity_cli import keys_cli, token, users_cli
 from api.observability.logs import configure_logging
+from api.reconcile_cli import reconcile_cli
 from api.statements_cli import statements_cli
 from api.usage_cli import usage_cli
 from application.settings import Settings
@@ -32,6 +33,7 @@ app.add_typer(audit_cli, name="audit")
 app.add_typer(users_cli, name="users")
 app.add_typer(keys_cli, name="keys")
 app.add_typer(statements_cli, name="statements")
+app.add_typer(reconcile_cli, name="reconcile")
 app.add_typer(carriers_cli, name="carriers")
 app.add_typer(usage_cli, name="usage")
 app.command()(token)

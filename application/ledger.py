@@ -203,6 +203,8 @@ class Ledger(Application):
     top_up_enterprise_pool = use_case(uc.TopUpEnterprisePool)
     decide_card_quota = use_case(uc.DecideCardQuota)
     decide_enterprise_quota = use_case(uc.DecideEnterpriseQuota)
+    record_reconciliation = use_case(uc.RecordReconciliation)
+    decide_reconciliation_item = use_case(uc.DecideReconciliationItem)
     add_user = use_case(identity.AddUser)
     set_user_roles = use_case(identity.SetUserRoles)
     disable_user = use_case(identity.DisableUser)

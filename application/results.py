@@ -284,6 +284,21 @@ class OrderCancelled(Result):
     deposit_returned_fen: int  # a prepaid order's cost back in the deposit (0 otherwise)
 
 
+@dataclass(frozen=True)
+class ReconciliationRecorded(Result):
+    run_id: str
+    matched: int
+    items: int
+
+
+@dataclass(frozen=True)
+class ReconciliationItemDecided(Result):
+    run_id: str
+    item_id: str
+    status: str
+    amount_fen: int  # a write-off's amount (0 for a resolution)
+
+
 RESULTS: dict[str, type[Result]] = {
     cls.__name__: cls
     for cls in (
@@ -326,6 +341,8 @@ RESULTS: dict[str, type[Result]] = {
         EnterpriseRecorded,
         QuotaDecided,
         OrderCancelled,
+        ReconciliationRecorded,
+        ReconciliationItemDecided,
     )
 }
 

@@ -88,6 +88,12 @@ COSTS: dict[str, FieldCost] = {
     "Query.statements": FieldCost(1, paged=True),
     "Query.statement": QUERY,
     "Query.settlementImports": FieldCost(2, paged=True),  # the imports' records, from the log
+    "Query.reconciliations": FieldCost(2, paged=True),  # the runs' records, from the log
+    "Query.reconciliation": FieldCost(2),
+    "ReconciliationConnection.nodes": FieldCost(0),  # sized by the root field's `first`
+    "Reconciliation.items": FieldCost(0, items=10),  # a few differences, usually
+    "Reconciliation.decisions": FieldCost(0, items=4),
+    "RunReconciliationPayload.reconciliation": FieldCost(0),
     "Query.card": QUERY,
     "Card.usedBytes": QUERY,  # one read of the usage store
     "Query.cards": FieldCost(1, paged=True),
@@ -162,6 +168,11 @@ COSTS: dict[str, FieldCost] = {
     "Mutation.approveStatement": WRITE,
     "Mutation.rejectStatement": WRITE,
     "Mutation.voidStatement": WRITE,
+    # Reads a cycle's statements, movements and payouts (or a file) and compares them.
+    "Mutation.runReconciliation": FieldCost(20, rate_limited=True),
+    "Mutation.resolveReconciliationItem": WRITE,
+    "Mutation.proposeReconciliationWriteOff": WRITE,
+    "Mutation.approveReconciliationWriteOff": WRITE,
     "Mutation.proposeCommissionAdjustment": WRITE,
     "Mutation.approveCommissionAdjustment": WRITE,
     "Mutation.rejectCommissionAdjustment": WRITE,

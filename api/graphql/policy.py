@@ -187,6 +187,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Query", "statement"): staff(*STAFF, agent=OwnedResult()),
     # Carrier files: finance and admin run them, auditors read them (decision 0028).
     ("Query", "settlementImports"): staff(ADMIN, FINANCE, AUDITOR),
+    # Reconciliation (0032): finance and admin run it, auditors read it; finance settles items.
+    ("Query", "reconciliations"): staff(ADMIN, FINANCE, AUDITOR),
+    ("Query", "reconciliation"): staff(ADMIN, FINANCE, AUDITOR),
     ("Query", "card"): staff(*STAFF, agent=OwnedResult()),
     ("Query", "cards"): staff(*STAFF, agent=Downline("agent_code")),
     ("Query", "enterprise"): READ,
@@ -239,6 +242,10 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("Mutation", "approveStatement"): staff(FINANCE),
     ("Mutation", "rejectStatement"): staff(FINANCE),
     ("Mutation", "voidStatement"): staff(FINANCE),
+    ("Mutation", "runReconciliation"): staff(ADMIN, FINANCE),
+    ("Mutation", "resolveReconciliationItem"): staff(FINANCE),
+    ("Mutation", "proposeReconciliationWriteOff"): staff(FINANCE),
+    ("Mutation", "approveReconciliationWriteOff"): staff(FINANCE),
     ("Mutation", "proposeCommissionAdjustment"): staff(OPERATOR, FINANCE),
     ("Mutation", "approveCommissionAdjustment"): staff(FINANCE),
     ("Mutation", "rejectCommissionAdjustment"): staff(FINANCE),

@@ -40,6 +40,8 @@ READS: dict[str, tuple[str, ...]] = {
     "card": ("cards",),
     "cards": ("cards",),
     "enterprise": ("cards",),
+    # the runs are read from the log; running one reads these views (decision 0032)
+    "runReconciliation": ("payouts", "statements", "wallet_movements", "withdrawals"),
     # mutations whose payload reads a view (the others answer from the command's result)
     "topUpDeposit": _WALLET,
     "requestWithdrawal": _WALLET,

@@ -42,6 +42,7 @@ from api.graphql.payouts import PayoutMutations, PayoutQueries
 from api.graphql.plans import PlanQueries
 from api.graphql.policy import enforce
 from api.graphql.queries import Query
+from api.graphql.reconciliation import ReconciliationMutations, ReconciliationQueries
 from api.graphql.reports import ReportQueries
 from api.graphql.scalars import SCALARS
 from api.graphql.statements import StatementQueries
@@ -136,6 +137,7 @@ MUTATIONS = (
     PayoutMutations,
     StatementMutations,
     CardManagementMutations,
+    ReconciliationMutations,
 )
 
 QUERY = merge_types(
@@ -154,6 +156,7 @@ QUERY = merge_types(
         StatementQueries,
         ImportQueries,
         CardQueries,
+        ReconciliationQueries,
     ),
 )
 MUTATION = merge_types("Mutation", MUTATIONS)

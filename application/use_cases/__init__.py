@@ -45,6 +45,7 @@ from application.use_cases.payouts import (
     ResubmitPayout,
 )
 from application.use_cases.plans import CorrectCommissionPlan, DefineCommissionPlan
+from application.use_cases.reconciliation import DecideReconciliationItem, RecordReconciliation
 from application.use_cases.settlements import (
     RecordCarrierSettlement,
     RecordSettlementImport,
@@ -77,6 +78,7 @@ __all__ = [
     "DecideAccountFreeze",
     "DecideCardQuota",
     "DecideEnterpriseQuota",
+    "DecideReconciliationItem",
     "DefineAgentLevels",
     "DefineCommissionPlan",
     "DefinePackage",
@@ -89,6 +91,7 @@ __all__ = [
     "RecordPayoutOutcome",
     "RecordPayoutSubmission",
     "RecordRecharge",
+    "RecordReconciliation",
     "RecordSettlementImport",
     "RecordSettlementRows",
     "RefundOrder",

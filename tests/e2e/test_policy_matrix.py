@@ -50,6 +50,12 @@ CALLS: dict[str, str] = {
     "cancelPayout": '{ cancelPayout(input: {withdrawalId: "none", reason: "r"}) { userErrors { code } } }',
     "payApprovedWithdrawals": '{ payApprovedWithdrawals(input: {ids: ["none"]}) { userErrors { code } } }',
     "settlementImports": "{ settlementImports { fileHash } }",
+    "reconciliations": "{ reconciliations { nodes { id } } }",
+    "reconciliation": '{ reconciliation(id: "none") { id } }',
+    "runReconciliation": '{ runReconciliation(input: {kind: CARRIER_RECEIPT, period: "2026-02", amount: "1.00", dryRun: true}) { userErrors { code } } }',
+    "resolveReconciliationItem": '{ resolveReconciliationItem(input: {id: "none", itemId: "x", reason: "r"}) { userErrors { code } } }',
+    "proposeReconciliationWriteOff": '{ proposeReconciliationWriteOff(input: {id: "none", itemId: "x", reason: "r"}) { userErrors { code } } }',
+    "approveReconciliationWriteOff": '{ approveReconciliationWriteOff(input: {id: "none", itemId: "x", reason: "r"}) { userErrors { code } } }',
     "planSimulationJob": '{ planSimulationJob(id: "00000000-0000-0000-0000-000000000000") { id } }',
     "registerAgent": '{ registerAgent(input: {code: "N", name: "N"}) { userErrors { code } } }',
     "bindUpline": '{ bindUpline(input: {agentCode: "P2", parentCode: "P1"}) { userErrors { code } } }',
@@ -183,7 +189,7 @@ def test_every_role_against_every_field(gql: GraphQLClient) -> None:
     assert refused[Role.AGENT] == {
         "platformTotals", "commissionPlans", "platformMonth", "simulatePlan", "auditHead",
         "planSimulationJob", "settlementImports", "enterprise", *outbox,
-        *outbox,
+        *outbox, "reconciliations", "reconciliation",
         *(n for r, n in schema_fields() if r == "Mutation"),
     } - {"setCostPrice", "setRetailPrice", "placeOrder", "requestWithdrawal",
          "moveCommissionToDeposit", "setPayeePersonalData", "addPayoutAccount",
@@ -195,3 +201,5 @@ def test_every_role_against_every_field(gql: GraphQLClient) -> None:
     assert "approveUnfreezeRequests" in refused[Role.ADMIN] & refused[Role.OPERATOR]
     assert "approveUnfreezeRequests" not in refused[Role.FINANCE]
     assert "settlementImports" in refused[Role.OPERATOR] - refused[Role.AUDITOR]
+    assert "reconciliations" in refused[Role.OPERATOR] - refused[Role.AUDITOR]
+    assert "approveReconciliationWriteOff" in refused[Role.ADMIN] - refused[Role.FINANCE]

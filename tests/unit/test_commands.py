@@ -95,8 +95,8 @@ def command_and_change(draw: st.DrawFn) -> tuple[Command[Any], str, object]:
 
 
 def test_every_command_is_a_ledger_use_case_with_a_legacy_payload() -> None:
-    # 55 of the ledger's (payees, withdrawal review, payouts, statements, carrier files, cards), 6 of identity
-    assert len(COMMANDS) == 61
+    # 57 of the ledger's (payees, withdrawal review, payouts, statements, carrier files, cards, reconciliation), 6 of identity
+    assert len(COMMANDS) == 63
     bound = {
         name: getattr(Ledger, name).__name__
         for name in dir(Ledger)

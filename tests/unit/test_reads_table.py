@@ -13,6 +13,7 @@ READING_PAYLOADS = {
     "UnfreezeRequestsPayload",
     "StatementPayload",
     "AdjustmentPayload",
+    "RunReconciliationPayload",  # the run reads the views it compares
 }
 
 
