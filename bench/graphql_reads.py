@@ -89,8 +89,9 @@ def wrk(url: str, script: str, seconds: float) -> dict[str, Any]:
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
     return {
         "req_per_s": rnd(float(rate.group(1)), 1),
-        "p50_ms": rnd(_ms(latency["50"]), 2),
-        "p99_ms": rnd(_ms(latency["99"]), 2),
+        "p50_ms": rnd(_ms(latency["50"]), 2) if "50" in latency else None,
+        "p99_ms": rnd(_ms(latency["99"]), 2) if "99" in latency else None,
+        **({} if latency else {"wrk": out}),
         **({"socket_errors": errors.group(1)} if errors else {}),
     }
 
@@ -175,7 +176,7 @@ def measure(api: str, plain: str, token: str, agent: str, runs: int, seconds: fl
         }
     for sides in scripts.values():  # warm-up: connections, caches, JIT-less Python's first calls
         for url, script in sides.values():
-            wrk(url, script, 1)
+            wrk(url, script, 2)
     per_run: list[dict[str, Any]] = []
     for run in range(runs):
         order = ("fenrun", "baseline") if run % 2 == 0 else ("baseline", "fenrun")
@@ -190,12 +191,17 @@ def measure(api: str, plain: str, token: str, agent: str, runs: int, seconds: fl
     return per_run
 
 
+def _median_of(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return rnd(statistics.median(known), 2) if known else None
+
+
 def _median(per_run: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in QUERIES:
         out[name] = {
             side: {
-                k: rnd(statistics.median(r[name][side][k] for r in per_run), 2)
+                k: _median_of([r[name][side][k] for r in per_run])
                 for k in ("req_per_s", "p50_ms", "p99_ms")
             }
             for side in ("fenrun", "baseline")
