@@ -75,7 +75,7 @@ def wrk(url: str, script: str, seconds: float) -> dict[str, Any]:
     try:
         out = subprocess.run(
             ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s",
-             "--latency", "-s", f.name, url],
+             "--latency", "--timeout", "30s", "-s", f.name, url],
             capture_output=True, text=True, check=True, timeout=seconds + 60,
         ).stdout  # fmt: skip
     finally:
@@ -86,7 +86,7 @@ def wrk(url: str, script: str, seconds: float) -> dict[str, Any]:
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     check(bad is None, f"failed responses: {out}")
     errors = re.search(r"Socket errors: (.*)", out)
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     return {
         "req_per_s": rnd(float(rate.group(1)), 1),
         "p50_ms": rnd(_ms(latency["50"]), 2) if "50" in latency else None,

@@ -24,11 +24,12 @@ from domain.money import format_money
 # The rows `commissions(first: N)` reads (projections/queries.py), as of the position.
 COMMISSIONS = (
     "SELECT l.id, l.agent_code, l.kind, h.status, h.amount_fen, l.recorded_at"
-    " FROM commission_lines l"
+    " FROM (SELECT * FROM commission_lines WHERE position <= %(at)s"
+    "  ORDER BY position, id LIMIT %(limit)s) l"
     " JOIN LATERAL (SELECT status, amount_fen FROM commission_status_history h"
     "   WHERE h.commission_id = l.id AND h.position <= %(at)s"
     "   ORDER BY h.position DESC LIMIT 1) h ON true"
-    " WHERE l.position <= %(at)s ORDER BY l.position, l.id LIMIT %(limit)s"
+    " ORDER BY l.position, l.id"
 )
 WALLET = (
     "SELECT available, frozen FROM wallet_balance_history"
