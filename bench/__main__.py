@@ -17,6 +17,7 @@ Progress goes to stderr. Each benchmark makes its own database on the server nam
   python -m bench --only settlement_import --rows 100000   # a carrier file vs raw COPY (issue 13)
   python -m bench --only carrier  # a usage report to its stop command leaving the outbox
   python -m bench --only usage --cards 100000  # usage reports ingested/s vs raw COPY (issue 14)
+  python -m bench --only graphql_reads  # GraphQL reads vs a plain route, wrk at 16 connections
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ SIZES = {
         "usage_batch": 50_000,
         # carrier: cards pushed over quota one after another (report -> command latencies)
         "carrier_cards": 500,
+        # graphql_reads: completed sales of its history; seconds of wrk per side per query
+        "reads_sales": 3_000,
+        "reads_seconds": 5,
     },
     "quick": {
         "orders": 200,
@@ -84,6 +88,8 @@ SIZES = {
         "ledger_cards": 100,
         "usage_batch": 10_000,
         "carrier_cards": 100,
+        "reads_sales": 500,
+        "reads_seconds": 2,
     },
 }
 MODES = ("per_command", "per_command_keys", "batched")
@@ -104,6 +110,7 @@ BENCHMARKS = (
     "settlement_import",
     "usage",
     "carrier",
+    "graphql_reads",
 )
 VIEW_NAMES = (
     "directory",
@@ -171,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         chain,
         cost,
         engine,
+        graphql_reads,
         report_query,
         settlement_import,
         simulate,
@@ -264,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
                 batch=sizes["usage_batch"],
             ),
             "carrier": lambda: carrier.run(srv.url, runs=args.runs, cards=sizes["carrier_cards"]),
+            "graphql_reads": lambda: graphql_reads.run(
+                srv.url, runs=args.runs, sales=sizes["reads_sales"], seconds=sizes["reads_seconds"]
+            ),
         }
         if args.profile and "throughput" in selected:
             jobs["profile"] = lambda: {
@@ -416,6 +427,17 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
             for k in ("rows", "total_seconds", "raw_copy_seconds", "ratio_total_over_raw",
                       "projected_seconds_for_1m", "meets_60s_per_1m")
         }  # fmt: skip
+    with contextlib.suppress(KeyError, TypeError):
+        out["graphql_reads"] = {
+            name: {
+                "req_per_s": m["fenrun"]["req_per_s"],
+                "p99_ms": m["fenrun"]["p99_ms"],
+                "baseline_req_per_s": m["baseline"]["req_per_s"],
+                "ratio": m["ratio"],
+                "meets_half": m["meets_half"],
+            }
+            for name, m in doc["graphql_reads"]["median"].items()
+        }
     with contextlib.suppress(KeyError, TypeError):
         u = doc["usage"]
         out["usage"] = {"cards": u["cards"]} | u["median"]

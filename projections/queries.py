@@ -38,6 +38,21 @@ _PROGRESS = (
     " AS head FROM public.projection_versions v LEFT JOIN public.projection_tracking t"
     " ON t.name = v.name || '@' || v.version WHERE v.name = ANY(%s)"
 )
+# _PROGRESS, with the position the views read have all reached (0 when one of them has no
+# version yet; the head when none is read) and that position's recorded time, from the same
+# snapshot: what Progress.reached answers, so a pin costs one statement.
+_PROGRESS_READY = (
+    "WITH p AS (SELECT v.name, coalesce(t.position, 0) AS position, t.last_error AS error,"
+    "  t.failed_position FROM public.projection_versions v LEFT JOIN public.projection_tracking t"
+    "  ON t.name = v.name || '@' || v.version WHERE v.name = ANY(%(all)s)),"
+    " h AS (SELECT coalesce(max(notification_id), 0) AS head FROM public.ledger_events),"
+    " r AS (SELECT CASE WHEN cardinality(%(read)s::text[]) = 0 THEN (SELECT head FROM h)"
+    "  WHEN (SELECT count(DISTINCT name) FROM p WHERE name = ANY(%(read)s))"
+    "   < (SELECT count(DISTINCT x) FROM unnest(%(read)s::text[]) x) THEN 0"
+    "  ELSE (SELECT min(position) FROM p WHERE name = ANY(%(read)s)) END AS ready)"
+    " SELECT p.*, h.head, r.ready, (SELECT recorded_at FROM public.ledger_events"
+    "  WHERE notification_id = r.ready) AS ready_at FROM p, h, r"
+)
 VIEWS = (
     "directory",
     "wallet_balances",
@@ -93,7 +108,9 @@ class ReadModel:
 
     # -- positions -------------------------------------------------------------------------------
     def progress(self) -> Progress:
-        rows = self._all(_PROGRESS, (list(VIEWS),))
+        return self._progress(self._all(_PROGRESS, (list(VIEWS),)))
+
+    def _progress(self, rows: list[dict[str, Any]]) -> Progress:
         head = rows[0]["head"] if rows else 0
         views = {
             r["name"]: ViewState(
@@ -160,7 +177,7 @@ class ReadModel:
         reads has processed. A position beyond what one of those views has processed is
         refused, naming the views (a failing view stays behind until it is fixed)."""
         views = tuple(views)
-        progress = self.progress()
+        progress, ready_at = self._progress_for(views)
         ready, behind = progress.reached(views), progress.behind(views)
         if position is not None:
             if position < 0:
@@ -181,7 +198,23 @@ class ReadModel:
                     f"{view_names(late)} at {ready}, {as_of} needs {wanted}", late, wanted
                 )
             return Pinned(wanted, read_at, behind=behind)
-        return Pinned(ready, self.recorded_at(ready) if ready else None, behind=behind)
+        if ready_at is None or ready_at[0] != ready:  # the statement's answer, unless it differs
+            return Pinned(ready, self.recorded_at(ready) if ready else None, behind=behind)
+        return Pinned(ready, ready_at[1], behind=behind)
+
+    def _progress_for(
+        self, views: tuple[str, ...]
+    ) -> tuple[Progress, tuple[int, datetime | None] | None]:
+        """Every view's progress, and the position the views read have all reached with its
+        recorded time, in one statement on one pooled connection: the tables it reads are the
+        public ones a switch never drops, so it needs neither the switch lock nor the live
+        schemas (a read used to take three transactions before its own: decision 0033)."""
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(_PROGRESS_READY, {"all": list(VIEWS), "read": list(views)})
+            rows = cur.fetchall()
+        if not rows:
+            return self._progress(rows), None
+        return self._progress(rows), (rows[0]["ready"], rows[0]["ready_at"])
 
     # -- agents ----------------------------------------------------------------------------------
     def agent(self, code: str, at: int) -> dict[str, Any] | None:
@@ -213,15 +246,21 @@ class ReadModel:
 
     # -- wallets ---------------------------------------------------------------------------------
     def wallet(self, agent_code: str, at: int) -> dict[str, int] | None:
-        if self.agent(agent_code, at) is None:
-            return None
+        # One statement: whether the agent was registered at `at`, and its latest balances.
         row = self._one(
-            "SELECT frozen, unfreezing, available, withdrawing, debt, deposit"
-            " FROM wallet_balance_history WHERE agent_code = %s AND position <= %s"
-            " ORDER BY position DESC LIMIT 1",
-            (agent_code, at),
+            "SELECT w.frozen, w.unfreezing, w.available, w.withdrawing, w.debt, w.deposit,"
+            " w.known FROM agents a LEFT JOIN LATERAL (SELECT true AS known, frozen, unfreezing,"
+            "  available, withdrawing, debt, deposit FROM wallet_balance_history"
+            "  WHERE agent_code = %(agent)s AND position <= %(at)s"
+            "  ORDER BY position DESC LIMIT 1) w ON true"
+            " WHERE a.code = %(agent)s AND a.registered_position <= %(at)s",
+            {"agent": agent_code, "at": at},
         )
-        return row or dict.fromkeys(BUCKETS, 0)
+        if row is None:
+            return None
+        if not row.pop("known"):
+            return dict.fromkeys(BUCKETS, 0)
+        return row
 
     # -- commissions -----------------------------------------------------------------------------
     _COMMISSION_AS_OF = (
@@ -242,6 +281,8 @@ class ReadModel:
         after: str | None,
     ) -> Page:
         params: dict[str, Any] = {"at": at, "limit": first + 1}
+        if status is None:
+            return self._commission_page(params, agent_code, order_id, first, after)
         sql = self._COMMISSION_AS_OF
         if agent_code is not None:
             sql += " AND l.agent_code = %(agent)s"
@@ -258,6 +299,40 @@ class ReadModel:
             params["status"] = status
         sql += " ORDER BY position, id LIMIT %(limit)s"
         rows = self._all(sql, params)
+        return Page(rows[:first], len(rows) > first)
+
+    def _commission_page(
+        self,
+        params: dict[str, Any],
+        agent_code: str | None,
+        order_id: str | None,
+        first: int,
+        after: str | None,
+    ) -> Page:
+        """A page whatever the status: the lines are paged first, then joined with their status.
+        The same rows as _COMMISSION_AS_OF's join: a line is written with a status row at its
+        own position (projections/views.py), so the join drops no line at or before `at`; and
+        the status is no longer looked up for every line before the page is cut."""
+        where = "position <= %(at)s"
+        if agent_code is not None:
+            where += " AND agent_code = %(agent)s"
+            params["agent"] = agent_code
+        if order_id is not None:
+            where += " AND order_id = %(order)s"
+            params["order"] = order_id
+        if after:
+            position, cid = decode_cursor(after, 2)
+            where += " AND (position, id) > (%(apos)s, %(aid)s)"
+            params.update(apos=int(position), aid=cid)
+        rows = self._all(
+            "SELECT l.*, h.status, h.amount_fen FROM (SELECT * FROM commission_lines"
+            f" WHERE {where} ORDER BY position, id LIMIT %(limit)s) l"
+            " JOIN LATERAL (SELECT status, amount_fen FROM commission_status_history h"
+            "   WHERE h.commission_id = l.id AND h.position <= %(at)s"
+            "   ORDER BY h.position DESC LIMIT 1) h ON true"
+            " ORDER BY l.position, l.id",
+            params,
+        )
         return Page(rows[:first], len(rows) > first)
 
     def commission(self, commission_id: str, at: int) -> dict[str, Any] | None:

@@ -8,9 +8,10 @@ query's pin also names the server that answers it (the replica where it has caug
 projections/replica.py); `read(at)` is that server's copy of the views.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -23,6 +24,7 @@ from api.graphql.reads import views_read
 from projections.queries import Pinned, PositionNotReady, ReadModel, ViewState
 
 POSITION_NOT_READY = "POSITION_NOT_READY"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,40 @@ class Context(BaseContext):
             except PositionNotReady as exc:
                 raise position_not_ready(exc) from None
         return self.pins[key]
+
+    async def pinned_read(
+        self,
+        as_of: datetime | None,
+        position: str | None,
+        info: strawberry.Info,
+        read: Callable[[ReadModel, int], T],
+    ) -> tuple[Pinned, T]:
+        """pin() and then read(views, position), in one trip to a worker thread when the
+        request has not pinned this read yet (each trip costs a thread hop and the
+        interpreter lock twice). A read that another field pinned meanwhile is read again
+        at that field's position: one request, one position per kind of read."""
+        views = views_read(info)
+        key = (as_of, position, views)
+        if key in self.pins:
+            pinned = self.pins[key]
+            return pinned, await run_in_threadpool(
+                read, self.read(pinned.position), pinned.position
+            )
+        wanted = _parse_position(position)
+        reads = self.app.reads
+
+        def both() -> tuple[Pinned, T]:
+            pinned = reads.pin(as_of, wanted, views)
+            return pinned, read(reads.model(pinned.server), pinned.position)
+
+        try:
+            pinned, found = await run_in_threadpool(both)
+        except PositionNotReady as exc:
+            raise position_not_ready(exc) from None
+        stored = self.pins.setdefault(key, pinned)
+        if stored.position != pinned.position:
+            found = await run_in_threadpool(read, self.read(stored.position), stored.position)
+        return stored, found
 
 
 def position_not_ready(exc: PositionNotReady) -> GraphQLError:

@@ -103,6 +103,7 @@ COSTS: dict[str, FieldCost] = {
     "Agent.wallet": QUERY,
     "Agent.commissions": FieldCost(1, paged=True),
     "Commission.history": FieldCost(1, items=5),  # a line moves through a few statuses
+    "Commission.explanation": FieldCost(0),  # words from its own row, nothing read
     "UnfreezeRequest.commission": QUERY,
     "UnfreezeRequest.approvals": FieldCost(0, items=2),  # at most two approvers, on its row
     "UnfreezeRequest.awaitingSecondApproval": FieldCost(0),

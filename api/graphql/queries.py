@@ -62,9 +62,8 @@ class Query:
         as_of: AsOf = None,
         position: Pos = None,
     ) -> Wallet | None:
-        pinned = await _ctx(info).pin(as_of, position, info)
-        balances = await run_in_threadpool(
-            _ctx(info).read(pinned.position).wallet, agent_code, pinned.position
+        _, balances = await _ctx(info).pinned_read(
+            as_of, position, info, lambda views, at: views.wallet(agent_code, at)
         )
         return Wallet.of(agent_code, balances) if balances is not None else None
 
@@ -80,15 +79,14 @@ class Query:
         first: int = 20,
         after: str | None = None,
     ) -> Connection[Commission]:
-        pinned = await _ctx(info).pin(as_of, position, info)
-        page = await run_in_threadpool(
-            _ctx(info).read(pinned.position).commissions,
-            pinned.position,
-            agent_code,
-            status.value if status else None,
-            order_id,
-            page_size(info, first),
-            after,
+        size = page_size(info, first)
+        pinned, page = await _ctx(info).pinned_read(
+            as_of,
+            position,
+            info,
+            lambda views, at: views.commissions(
+                at, agent_code, status.value if status else None, order_id, size, after
+            ),
         )
         return connection(
             page, lambda r: Commission.of(r, pinned.position), commission_cursor, after

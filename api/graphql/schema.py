@@ -10,6 +10,7 @@ from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
     MaxTokensLimiter,
+    ParserCache,
     max_aliases,
     query_depth_limiter,
 )
@@ -192,6 +193,9 @@ schema = Schema(
         lambda: AddValidationRules(list(RULES)),
         QueryCost,
         _factory(MaxTokensLimiter, max_token_count=MAX_TOKENS),
+        # Parsed documents by text (and the token limit): clients send the same texts again and
+        # again. Bounded: distinct texts from a public endpoint must not grow memory.
+        _factory(ParserCache, maxsize=512),
         Admission,
         ReadTimeouts,
         _factory(MaskErrors, should_mask_error=_should_mask),

@@ -150,11 +150,16 @@ class Commission:
     facts: JSON
     effective_at: DateTime
     recorded_at: DateTime
-    explanation: str = strawberry.field(
+    at: strawberry.Private[int]
+    row: strawberry.Private[dict[str, Any]]
+
+    @strawberry.field(
         description="The calculation in words and numbers: base, rate or amount, rule, plan "
         "version, the facts it used, the hold and the status as of the read position."
     )
-    at: strawberry.Private[int]
+    def explanation(self) -> str:
+        # Worked out only when asked for: a page of lines without it skips the words.
+        return explain(self.row)
 
     @strawberry.field
     async def history(self, info: strawberry.Info) -> list[StatusChange]:
@@ -193,8 +198,8 @@ class Commission:
             facts=row["facts"],
             effective_at=row["effective_at"],
             recorded_at=row["recorded_at"],
-            explanation=explain(row),
             at=at,
+            row=row,
         )
 
 

@@ -11,8 +11,9 @@ the rules and suggestions of the caller's kind: a generic validation cache place
 would answer a non-admin's introspection from an admin's earlier, valid, run of the same text.
 """
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any
 
 from graphql import NoSchemaIntrospectionCustomRule, validate
@@ -41,8 +42,9 @@ class SchemaVisibility(SchemaExtension):
             rules = [*context.validation_rules, MaybeNullValidationRule, OneOfInputValidationRule]
             if not allowed(settings.graphql_introspection, principal):
                 rules.append(NoSchemaIntrospectionCustomRule)
-            context.pre_execution_errors = _validate(
+            context.pre_execution_errors = VALIDATIONS.validate(
                 context.schema._schema,
+                context.query,
                 document,
                 tuple(rules),
                 not allowed(settings.graphql_suggestions, principal),
@@ -50,6 +52,33 @@ class SchemaVisibility(SchemaExtension):
         yield
 
 
-@lru_cache(maxsize=512)  # bounded: distinct texts from a public endpoint must not grow memory
-def _validate(schema: Any, document: Any, rules: tuple[Any, ...], hide: bool) -> list[Any]:
-    return validate(schema, document, rules, hide_suggestions=hide)
+class Validations:
+    """Validation results by (schema, query text, rules, hidden suggestions): the rules and
+    the suggestions are the caller's kind, so an admin's valid run never answers for another
+    caller. Keyed by the text, not the parsed document: hashing a document walks all of it on
+    every request. Bounded: distinct texts from a public endpoint must not grow memory."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self.found: OrderedDict[tuple[Any, ...], list[Any]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def validate(
+        self, schema: Any, query: str | None, document: Any, rules: tuple[Any, ...], hide: bool
+    ) -> list[Any]:
+        if query is None:  # a document without its text (no key to cache it by)
+            return validate(schema, document, rules, hide_suggestions=hide)
+        key = (schema, query, rules, hide)
+        with self.lock:
+            if key in self.found:
+                self.found.move_to_end(key)
+                return self.found[key]
+        errors = validate(schema, document, rules, hide_suggestions=hide)
+        with self.lock:
+            self.found[key] = errors
+            if len(self.found) > self.size:
+                self.found.popitem(last=False)
+        return errors
+
+
+VALIDATIONS = Validations()
