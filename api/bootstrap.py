@@ -36,6 +36,7 @@ from domain.approvals import ApprovalPolicy
 from domain.payout import SUBMIT
 from projections.cards import Cards
 from projections.payouts import Payouts
+from projections.platform_totals import PlatformTotals
 from projections.queries import ReadModel
 from projections.replica import ReadRouter
 from projections.runner import ProjectionRunner
@@ -47,7 +48,6 @@ from projections.views import (
     Commissions,
     Directory,
     Names,
-    PlatformTotals,
     View,
     WalletBalances,
 )

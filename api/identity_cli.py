@@ -19,7 +19,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from application.settings import Settings, parse_ttl
+from application.access_settings import parse_ttl
+from application.settings import Settings
 from domain.common import Audit
 from domain.errors import LedgerError
 

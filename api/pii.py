@@ -24,7 +24,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from api.auth.issuers import create_once, identity_dir
-from application.settings import Settings, parse_pii_keys
+from application.access_settings import parse_pii_keys
+from application.settings import Settings
 
 _NONCE = 12
 

@@ -26,18 +26,16 @@ from application.commands import Command, use_case
 from application.legacy_digests import legacy_digest
 from application.log import LedgerMapper
 from application.outbox import PendingCommand
+from application.repository_reads import RepositoryReads
 from application.results import Result, from_record, to_record
 from application.transcoder import OrjsonTranscoder
 from application.use_cases import identity, statements
 from application.use_cases.carrier_answers import RecordCarrierAnswer
 from application.use_cases.statements import StatementSource
-from domain.account_freeze import AccountFreeze
 from domain.agent import Agent
 from domain.approvals import ApprovalPolicy
 from domain.card import Card
-from domain.carrier_command import CarrierCommandAnswer
 from domain.common import aggregate_id, require_code
-from domain.enterprise import Enterprise
 from domain.errors import (
     AgentNotFound,
     CardNotFound,
@@ -55,14 +53,11 @@ from domain.levels import LADDER_CODE, LevelLadder
 from domain.order import Order
 from domain.outbox import command_id
 from domain.package import Package
-from domain.payee import INDIVIDUAL, Payee
 from domain.performance import MonthlyVolume
 from domain.plan import CommissionPlan, PlanCatalog, refuse_overlap
 from domain.pricing import PriceChain, PriceLimit
 from domain.rules import PlanVersion
-from domain.statement import StatementBook
 from domain.wallet import Wallet
-from domain.withdrawal_limits import WithdrawalLimitsHistory
 
 T = TypeVar("T", bound=Aggregate)
 R = TypeVar("R", bound=Result)
@@ -115,7 +110,7 @@ class UsageReader(Protocol):
     def month_of(self, moment: datetime) -> date: ...
 
 
-class Ledger(Application):
+class Ledger(Application, RepositoryReads):
     name = "Ledger"
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -346,25 +341,9 @@ class Ledger(Application):
     def card(self, iccid: str) -> Card:
         return self._get(Card, "card", iccid, CardNotFound)
 
-    def cards(self, iccids: Iterable[str]) -> dict[str, Card | None]:
-        """Many cards in one query (a settlement file's rows): None for those not known."""
-        ids = {aggregate_id("card", iccid): iccid for iccid in iccids}
-        found: dict[str, Card | None] = dict.fromkeys(ids.values())
-        histories = self.recorder.select_histories(ids)  # type: ignore[attr-defined]
-        for originator_id, stored in histories.items():
-            card = None
-            for event in self.mapper.decode_all(stored):  # type: ignore[attr-defined]
-                card = event.mutate(card)
-            found[ids[originator_id]] = card
-        return found
-
     def existing(self, originator_ids: Iterable[UUID]) -> set[UUID]:
         """Which of these aggregates exist (one query)."""
         return self.recorder.select_existing(originator_ids)  # type: ignore[attr-defined,no-any-return]
-
-    def carrier_answer(self, command_id: str) -> CarrierCommandAnswer | None:
-        """The carrier's recorded answer to a command (decision 0031), if any yet."""
-        return self._find(CarrierCommandAnswer, aggregate_id("carrier-command", command_id))
 
     def wallet(self, agent_code: str) -> Wallet:
         found = self._find(Wallet, aggregate_id("wallet", agent_code))
@@ -372,58 +351,6 @@ class Ledger(Application):
             self.agent(agent_code)  # only agents have wallets
             return Wallet.open(agent_code)
         return found
-
-    def withdrawal_limits(self) -> WithdrawalLimitsHistory | None:
-        return self._find(WithdrawalLimitsHistory, WithdrawalLimitsHistory.create_id())
-
-    def account_freeze(self, agent_code: str) -> AccountFreeze:
-        found = self._find(AccountFreeze, AccountFreeze.create_id(agent_code))
-        if found is None:
-            self.agent(agent_code)
-            return AccountFreeze.start(agent_code)
-        return found
-
-    def payee(self, agent_code: str) -> Payee:
-        found = self.existing_payee(agent_code)
-        if found is None:
-            self.agent(agent_code)
-            return Payee.start(agent_code)
-        return found
-
-    def existing_payee(self, agent_code: str) -> Payee | None:
-        return self._find(Payee, Payee.create_id(agent_code))
-
-    def real_name_verified(self, agent: Agent, at: datetime) -> bool:
-        """As registered, unless an operator changed it since (domain/payee.py)."""
-        payee = self.existing_payee(agent.code)
-        if payee is None:
-            return bool(agent.real_name_verified)
-        return payee.verification(at, agent.real_name_verified)[0]
-
-    def entity_type(self, agent_code: str, at: datetime) -> str:
-        payee = self.existing_payee(agent_code)
-        return payee.entity_type(at) if payee else INDIVIDUAL
-
-    def refuse_frozen_account(self, agent_code: str) -> None:
-        """Risk control: a frozen account cannot withdraw (domain/account_freeze.py)."""
-        found = self._find(AccountFreeze, AccountFreeze.create_id(agent_code))
-        if found is not None:
-            found.refuse_withdrawal()
-
-    def statement_books(self, agent_codes: list[str]) -> dict[str, StatementBook]:
-        """The agents' statement books, read in one query (new ones opened, not yet saved)."""
-        ids = {StatementBook.create_id(code): code for code in agent_codes}
-        histories = self.recorder.select_histories(list(ids))  # type: ignore[attr-defined]
-        books: dict[str, StatementBook] = {}
-        for book_id, code in ids.items():
-            book = None
-            for stored in histories.get(book_id, ()):
-                book = self.mapper.to_domain_event(stored).mutate(book)
-            books[code] = book if book is not None else StatementBook.open(code)
-        return books
-
-    def find_enterprise(self, code: str) -> Enterprise | None:
-        return self._find(Enterprise, aggregate_id("enterprise", code))
 
     def user(self, code: str) -> User | None:
         return self._find(User, aggregate_id("user", code))

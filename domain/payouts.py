@@ -23,20 +23,15 @@ from domain.money import format_money, require_fen
 from domain.tax import TaxMethod, withholding
 from domain.values import CODE
 from domain.withdrawal_limits import WithdrawalLimits
+from domain.withdrawal_state import WithdrawalState
 
 
-class Payouts:
-    """The wallet's withdrawals: ids name one withdrawal each, ever."""
+class Payouts(WithdrawalState):
+    """The wallet's withdrawals: ids name one withdrawal each, ever. What they change besides
+    balances is domain/withdrawal_state.py's."""
 
     agent_code: str
     balances: dict[str, int]
-    withdrawals: dict[str, int]  # reserved, under review or approved: id -> gross amount
-    settled_withdrawals: set[str]
-    withdrawal_reviews: dict[str, list[str]]
-    approved_withdrawals: dict[str, dict[str, Any]]
-    withdrawal_requests: dict[str, list[Any]]
-    tax_periods: dict[str, dict[str, Any]]
-    deposit_transfers: set[str]
     WithdrawalRequested: Any
     WithdrawalApprovalRecorded: Any
     WithdrawalApproved: Any
@@ -267,18 +262,3 @@ class Payouts:
             amount_fen=amount_fen,
             **audit.fields(),
         )
-
-    # -- state changes the events apply (never called to decide) ----------------------------------
-    def count_tax(self, period: str, month: str, income_fen: int, withheld_fen: int) -> None:
-        counted = self.tax_periods.setdefault(period, {"income": 0, "withheld": 0, "months": {}})
-        counted["income"] += income_fen
-        counted["withheld"] += withheld_fen
-        counted["months"][month] = counted["months"].get(month, 0) + income_fen
-
-    def end_withdrawal(self, withdrawal_id: str, counts: bool) -> None:
-        """A withdrawal rejected, paid or failed; only a paid one still counts against limits."""
-        del self.withdrawals[withdrawal_id]
-        self.approved_withdrawals.pop(withdrawal_id, None)
-        self.settled_withdrawals.add(withdrawal_id)
-        if not counts:
-            self.withdrawal_requests.pop(withdrawal_id, None)

@@ -4,10 +4,13 @@ Buckets: frozen, unfreezing (awaiting approval), available, withdrawing, debt, d
 Every event says how it moves the buckets (`deltas`), and every commission lifecycle event what it
 does to its line (`line_effect`), so the aggregate and the views share one definition of each and
 cannot drift apart. The open lines are the wallet's CommissionBook (domain/book.py).
+
+The events stay declared here (their topics, domain.wallet:Wallet.<Name>, are in the log); the
+operations that record them are mixins by area: commission lines (domain/commission_lines.py),
+the deposit (domain/deposits.py), unfreeze decisions (domain/unfreezing.py), withdrawals
+(domain/payouts.py, their state domain/withdrawal_state.py), adjustments (domain/adjustments.py).
 """
 
-from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -15,13 +18,13 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.adjustments import Adjustments
-from domain.book import BookKeeper, CommissionBook, CommissionStatus, LineEffect, hold_until
-from domain.common import Audit, aggregate_id, derived_id
-from domain.errors import InsufficientDeposit, InvalidState
-from domain.log import FilledFromHistory
-from domain.money import format_money, require_balance, require_fen
+from domain.balance_event import BalanceMovement
+from domain.book import CommissionBook, CommissionStatus, LineEffect
+from domain.commission_lines import CommissionLines
+from domain.common import aggregate_id
+from domain.deposits import Deposits
+from domain.money import require_balance
 from domain.payouts import Payouts
-from domain.rules import CommissionLine
 from domain.unfreezing import UnfreezeDecisions
 
 BUCKETS = ("frozen", "unfreezing", "available", "withdrawing", "debt", "deposit")
@@ -33,22 +36,12 @@ _BUCKET_OF = {
 }
 
 
-# The withdrawal review state (domain/payouts.py), each with its empty value.
-_WITHDRAWAL_STATE: dict[str, Any] = {
-    "withdrawal_reviews": dict,  # pending review: id -> approvers so far
-    "approved_withdrawals": dict,  # approved, payout pending: id -> fee, tax, net, tax period
-    "withdrawal_requests": dict,  # id -> [business day, amount, requested at] while it counts
-    "tax_periods": dict,  # period -> {income, withheld, months: {month: income}}
-    "deposit_transfers": set,  # ids of flow-2 transfers done
-}
-
-
-class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts, Adjustments):
+class Wallet(Aggregate, CommissionLines, Deposits, UnfreezeDecisions, Payouts, Adjustments):
     class Opened(Aggregate.Created):
         agent_code: str
 
-    class BalanceEvent(Aggregate.Event, FilledFromHistory):
-        """Base of the events that move money. `apply` only assigns: checks ran before.
+    class BalanceEvent(BalanceMovement, Aggregate.Event):
+        """Base of the events that move money (what they do: domain/balance_event.py).
 
         Each carries, besides its own fields, the agent whose wallet it is (version 2 on;
         version 1 events get it from the wallet's opening when read) and the audit fields."""
@@ -65,27 +58,6 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts, Adjustments):
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["agent_code"] = None
-
-        def missing_facts(self) -> bool:
-            return self.agent_code is None
-
-        def filled(self, first: Sequence[Any]) -> Any:
-            return replace(self, agent_code=first[0].agent_code)
-
-        def deltas(self) -> dict[str, int]:
-            return {}
-
-        def movement_fen(self) -> int:
-            """The movement's amount as statements show it (signed where it can go either way)."""
-            return int(getattr(self, "amount_fen", 0))
-
-        def apply(self, aggregate: Any) -> None:
-            for bucket, delta in self.deltas().items():
-                aggregate.balances[bucket] += delta
-            self.apply_to_lines(aggregate)
-
-        def apply_to_lines(self, wallet: Any) -> None:
-            """Changes to what the wallet holds besides balances, for the events that have any."""
 
     class LineEvent(BalanceEvent):
         """A step of a commission line's lifecycle (each carries its line's commission_id): it
@@ -152,14 +124,7 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts, Adjustments):
             )
 
         def apply_to_lines(self, wallet: Any) -> None:
-            wallet.book.open(
-                self.line_effect(),
-                self.order_id,
-                self.hold_days,
-                self.facts.get("corrects"),
-                iccid=self.iccid,
-                rule=(self.plan_code, self.plan_version, self.rule_code),
-            )
+            wallet.open_line(self)
 
     class UnfreezeRequested(LineEvent):
         MOVEMENT = "unfreeze_requested"
@@ -284,13 +249,7 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts, Adjustments):
             return {"available": -self.amount_fen, "withdrawing": self.amount_fen}
 
         def apply_to_lines(self, wallet: Any) -> None:
-            wallet.withdrawals[self.withdrawal_id] = self.amount_fen
-            wallet.withdrawal_reviews[self.withdrawal_id] = []
-            wallet.withdrawal_requests[self.withdrawal_id] = [
-                self.business_day,
-                self.amount_fen,
-                self.effective_at.isoformat(),
-            ]
+            wallet.hold_withdrawal(self)
 
     class WithdrawalApprovalRecorded(BalanceEvent):
         """A first approval of a withdrawal that needs two different approvers: nothing moves."""
@@ -318,16 +277,7 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts, Adjustments):
         MOVEMENT = "withdrawal_approved"
 
         def apply_to_lines(self, wallet: Any) -> None:
-            del wallet.withdrawal_reviews[self.withdrawal_id]
-            wallet.approved_withdrawals[self.withdrawal_id] = {
-                "fee_fen": self.fee_fen,
-                "tax_fen": self.tax_fen,
-                "net_fen": self.net_fen,
-                "tax_period": self.tax_period,
-                "tax_month": self.tax_month,
-            }
-            if self.tax_period is not None:
-                wallet.count_tax(self.tax_period, self.tax_month, self.amount_fen, self.tax_fen)
+            wallet.fix_approved_terms(self)
 
     class WithdrawalRejected(BalanceEvent):
         """Finance rejected (reason): the money comes back, and repays any debt first."""
@@ -399,15 +349,7 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts, Adjustments):
             }
 
         def apply_to_lines(self, wallet: Any) -> None:
-            approved = wallet.approved_withdrawals.get(self.withdrawal_id)
-            if approved is not None and approved["tax_period"] is not None:
-                wallet.count_tax(
-                    approved["tax_period"],
-                    approved["tax_month"],
-                    -self.amount_fen,
-                    -approved["tax_fen"],
-                )
-            wallet.end_withdrawal(self.withdrawal_id, counts=False)
+            wallet.reverse_failed(self)
 
     class CommissionMovedToDeposit(BalanceEvent):
         """Flow 2 funding (返还到代理余额): available commission becomes prepaid deposit."""
@@ -499,12 +441,8 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts, Adjustments):
         def mutate(self, _: None) -> Any:
             wallet = super().mutate(None)
             wallet.book = CommissionBook.from_state(wallet.book)
-            for name, empty in _WITHDRAWAL_STATE.items():
-                if not hasattr(wallet, name):  # snapshots taken before withdrawals were reviewed
-                    setattr(wallet, name, empty())
+            wallet.restore_withdrawal_state()  # snapshots taken before withdrawals were reviewed
             return wallet
-
-    # -------------------------------------------------------------------------------------------
 
     @staticmethod
     def create_id(agent_code: str, **_: Any) -> UUID:
@@ -521,113 +459,11 @@ class Wallet(Aggregate, BookKeeper, UnfreezeDecisions, Payouts, Adjustments):
         self.book = CommissionBook()
         self.withdrawals: dict[str, int] = {}  # payouts in flight: id -> amount
         self.settled_withdrawals: set[str] = set()  # a payout id names one payout, ever
-        for name, empty in _WITHDRAWAL_STATE.items():
-            setattr(self, name, empty())
+        self.restore_withdrawal_state()
 
     def _record(self, event_class: type[Any], **fields: Any) -> None:
         """Every wallet event names the agent whose wallet it is."""
         self.trigger_event(event_class, agent_code=self.agent_code, **fields)
-
-    # -- deposit (flow 2) -------------------------------------------------------------------------
-    def top_up(self, amount_fen: int, audit: Audit) -> None:
-        require_fen(amount_fen, "amount", allow_zero=False)
-        self._require_room("deposit", amount_fen)
-        self._record(self.DepositToppedUp, amount_fen=amount_fen, **audit.fields())
-
-    def debit_deposit(self, order_id: str, amount_fen: int, audit: Audit) -> None:
-        require_fen(amount_fen, "amount", allow_zero=False)
-        if amount_fen > self.balances["deposit"]:
-            raise InsufficientDeposit(
-                "flow",
-                f"deposit {format_money(self.balances['deposit'])} does not cover the cost "
-                f"{format_money(amount_fen)}",
-            )
-        self._record(
-            self.DepositDebited, order_id=order_id, amount_fen=amount_fen, **audit.fields()
-        )
-
-    def refund_deposit(self, order_id: str, amount_fen: int, audit: Audit) -> None:
-        require_fen(amount_fen, "amount", allow_zero=False)
-        self._require_room("deposit", amount_fen)
-        self._record(
-            self.DepositRefunded, order_id=order_id, amount_fen=amount_fen, **audit.fields()
-        )
-
-    # -- commission lifecycle -------------------------------------------------------------------
-    def accrue(self, commission_id: str, line: CommissionLine, audit: Audit) -> bool:
-        """Records a commission frozen. The same fact accrued again is a no-op (returns False)."""
-        if not self.book.accepts(commission_id):
-            return False
-        self._record(
-            self.CommissionAccrued,
-            commission_id=commission_id,
-            kind=str(line.kind),
-            amount_fen=line.amount_fen,
-            base_fen=line.base_fen,
-            rate=line.rate,
-            order_id=line.order_id,
-            iccid=line.iccid,
-            source=line.source,
-            plan_code=line.plan_code,
-            plan_version=line.plan_version,
-            rule_code=line.rule_code,
-            hold_days=line.hold_days,
-            releasable_at=hold_until(audit.effective_at, line.hold_days),
-            facts=line.facts,
-            **audit.fields(),
-        )
-        return True
-
-    def due_for_release(self, now: datetime) -> list[str]:
-        return self.book.due(now)
-
-    def request_unfreeze(self, commission_id: str, audit: Audit) -> str:
-        line = self.book.line(commission_id)
-        if line.status != CommissionStatus.FROZEN:
-            raise InvalidState("ids", f"commission {commission_id} is {line.status}, not FROZEN")
-        if line.releasable_at > audit.effective_at:
-            raise InvalidState(
-                "now",
-                f"commission {commission_id} is held until {line.releasable_at.isoformat()}",
-            )
-        request_id = derived_id("unfreeze", commission_id, line.requests + 1)
-        self._record(
-            self.UnfreezeRequested,
-            commission_id=commission_id,
-            request_id=request_id,
-            amount_fen=line.amount_fen,
-            **audit.fields(),
-        )
-        return request_id
-
-    def reduce(self, commission_id: str, amount_fen: int, audit: Audit) -> None:
-        """Takes up to amount_fen off a line: void while unreleased, claw back once released."""
-        effect = self.book.reduction(commission_id, amount_fen)
-        if effect is None:
-            return
-        if effect.to_status == CommissionStatus.CLAWED_BACK:
-            from_available = min(effect.moved_fen, self.balances["available"])
-            self._record(
-                self.CommissionClawedBack,
-                commission_id=commission_id,
-                amount_fen=effect.moved_fen,
-                from_available_fen=from_available,
-                to_debt_fen=effect.moved_fen - from_available,
-                remaining_fen=effect.remaining_fen,
-                **audit.fields(),
-            )
-            return
-        assert effect.from_status is not None
-        self._record(
-            self.CommissionVoided,
-            commission_id=commission_id,
-            amount_fen=effect.moved_fen,
-            from_status=str(effect.from_status),
-            remaining_fen=effect.remaining_fen,
-            closes_request=effect.closes_request,
-            decision=effect.decision,
-            **audit.fields(),
-        )
 
     def _require_room(self, bucket: str, delta: int, field: str = "amount") -> None:
         """A bucket a command moves stays within MAX_BALANCE_FEN (domain/money.py)."""

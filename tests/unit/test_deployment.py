@@ -224,7 +224,7 @@ def test_the_wheel_ships_graphiqls_assets(tmp_path: Path) -> None:
 def test_the_default_data_folder_is_per_user(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from application import settings
+    from application import service_settings as settings
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert settings.default_data_dir() == tmp_path / "fenrun"

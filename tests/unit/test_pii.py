@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from api.pii import PiiCipher, PiiError, mask
-from application.settings import Settings, parse_pii_keys
+from application.access_settings import parse_pii_keys
+from application.settings import Settings
 
 A = ("k1", os.urandom(32))
 B = ("k2", os.urandom(32))
