@@ -128,16 +128,20 @@ def export(
     """Export to Excel as of a time; the file says which log position it was made at."""
     from api.bootstrap import bootstrap
     from api.exports.reports import EXPORTS, write_export, write_import_report
-    from api.exports.statements import write_cycle
+    from api.exports.statements import valid_cycle, write_cycle
     from application.settlement_import import previous_import, report_of
+    from domain.errors import LedgerError
 
     known = [*EXPORTS, "statements", "import-report"]
     if what not in known:
         console.print(f"[red]unknown export '{what}'[/red]: {', '.join(known)}")
         raise typer.Exit(2)
-    if what == "statements" and not cycle:
-        console.print("[red]statements needs --cycle[/red] (2026-11, 2026-W47, 2026-11-30)")
-        raise typer.Exit(2)
+    if what == "statements":
+        try:
+            cycle = valid_cycle(cycle)
+        except LedgerError as exc:
+            console.print(f"[red]--cycle[/red]: {exc.message}")
+            raise typer.Exit(2) from None
     target = out or Path(f"{what}-{datetime.now(UTC):%Y%m%dT%H%M%S}.xlsx")
     fenrun = bootstrap(Settings())
     try:

@@ -25,7 +25,7 @@ from api.auth.principal import Principal
 from api.auth.signatures import SIGNATURE
 from api.auth.web import authenticate
 from api.exports.reports import EXPORTS, write_export, write_import_report
-from api.exports.statements import write_cycle
+from api.exports.statements import valid_cycle, write_cycle
 from api.graphql.policy import POLICY
 from application.settlement_files import load_profiles
 from application.settlement_import import (
@@ -189,8 +189,10 @@ async def export(
 async def _statements_export(
     request: Request, as_of: datetime | None, cycle: str | None
 ) -> Response:
-    if not cycle:
-        raise HTTPException(422, "statements needs ?cycle= (2026-11, 2026-W47, 2026-11-30)")
+    try:
+        cycle = valid_cycle(cycle)
+    except LedgerError as exc:
+        raise HTTPException(422, f"?cycle=: {exc.message}") from None
     principal = await _person(request, _roles_of("statements"))
     fenrun = request.app.state.fenrun
     pinned = await run_in_threadpool(fenrun.read.pin, as_of, None, ("statements",))

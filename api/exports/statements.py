@@ -9,6 +9,7 @@ from typing import IO, Any
 
 from api.exports.workbook import Money, Sheet, write_workbook
 from domain.movements import BUCKETS, CATEGORY_LABELS, StatementLine, closing_of
+from domain.statement import Cycle
 from projections.queries import ReadModel, encode_cursor
 from projections.statement_queries import StatementReads
 
@@ -105,6 +106,12 @@ def _cycle_row(statement: dict[str, Any]) -> Sequence[Any]:
         *(Money(closing[b]) for b in BUCKETS),
         *(Money(totals[c]) for c in CATEGORY_LABELS),
     )
+
+
+def valid_cycle(code: str | None) -> str:
+    """The cycle code, or InvalidInput: a mistyped cycle must not pass as an empty export."""
+    Cycle.parse(code or "", UTC)  # the shape only; the business time zone does not matter here
+    return code or ""
 
 
 def write_cycle(

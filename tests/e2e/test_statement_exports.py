@@ -131,6 +131,8 @@ def test_a_cycles_statements_as_one_export(
     assert about(book)["log position"] == head > before
     assert about(book)["cycle"] == "2026-11"
     assert http.get("/v1/exports/statements.xlsx").status_code == 422
+    typo = http.get("/v1/exports/statements.xlsx", params={"cycle": "2026-13"})
+    assert typo.status_code == 422, typo.text
 
     # As of a time before the statements were generated: none yet, and the earlier position.
     as_of = "2026-11-15T00:00:00+08:00"
@@ -152,3 +154,6 @@ def test_a_cycles_statements_as_one_export(
     assert about(book)["log position"] == head
     refused = CliRunner().invoke(cli, ["export", "statements", "--out", str(out)])
     assert refused.exit_code == 2
+    refused = CliRunner().invoke(cli, ["export", "statements", "--cycle", "Nov", "--out", str(out)])
+    assert refused.exit_code == 2
+    assert "a cycle looks like" in refused.output
