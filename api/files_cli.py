@@ -112,7 +112,8 @@ def export(
     what: Annotated[
         str,
         typer.Argument(
-            help="commissions | platform-month | team-performance | activations | import-report"
+            help="commissions | platform-month | team-performance | activations | statements"
+            " | import-report"
         ),
     ],
     as_of: Annotated[str | None, typer.Option(help="Recorded time (ISO 8601 with offset).")] = None,
@@ -120,17 +121,27 @@ def export(
     file_hash: Annotated[
         str | None, typer.Option("--hash", help="import-report: the file's sha256.")
     ] = None,
+    cycle: Annotated[
+        str | None, typer.Option(help="statements: the cycle (2026-11, 2026-W47, 2026-11-30).")
+    ] = None,
 ) -> None:
     """Export to Excel as of a time; the file says which log position it was made at."""
     from api.bootstrap import bootstrap
     from api.exports.reports import EXPORTS, write_export, write_import_report
+    from api.exports.statements import valid_cycle, write_cycle
     from application.settlement_import import previous_import, report_of
+    from domain.errors import LedgerError
 
-    if what != "import-report" and what not in EXPORTS:
-        console.print(
-            f"[red]unknown export '{what}'[/red]: {', '.join([*EXPORTS, 'import-report'])}"
-        )
+    known = [*EXPORTS, "statements", "import-report"]
+    if what not in known:
+        console.print(f"[red]unknown export '{what}'[/red]: {', '.join(known)}")
         raise typer.Exit(2)
+    if what == "statements":
+        try:
+            cycle = valid_cycle(cycle)
+        except LedgerError as exc:
+            console.print(f"[red]--cycle[/red]: {exc.message}")
+            raise typer.Exit(2) from None
     target = out or Path(f"{what}-{datetime.now(UTC):%Y%m%dT%H%M%S}.xlsx")
     fenrun = bootstrap(Settings())
     try:
@@ -141,6 +152,12 @@ def export(
                 console.print("[red]no import of that file[/red] (--hash: its sha256)")
                 raise typer.Exit(1)
             rows = write_import_report(report_of(found, "RECORDED"), str(target))
+        elif what == "statements":
+            when = _time(as_of)
+            pinned = fenrun.read.pin(when, None, ("statements",))
+            rows = write_cycle(
+                fenrun.read, pinned.position, cycle or "", when, _actor(), str(target)
+            )
         else:
             when = _time(as_of)
             pinned = fenrun.read.pin(when, None, EXPORTS[what].views)

@@ -3,7 +3,7 @@ the Excel exports.
 
     POST /v1/carrier-settlements/files            multipart/form-data: file, profile, acceptValid
     GET  /v1/carrier-settlements/files/{sha256}/report.xlsx
-    GET  /v1/exports/{what}.xlsx?asOf=...
+    GET  /v1/exports/{what}.xlsx?asOf=...  (statements: &cycle=2026-11)
 
 People send a bearer token (uploads: finance or operator; exports: the roles of the GraphQL
 field each mirrors, from the policy table); machines may upload with a signed request (an API
@@ -25,6 +25,7 @@ from api.auth.principal import Principal
 from api.auth.signatures import SIGNATURE
 from api.auth.web import authenticate
 from api.exports.reports import EXPORTS, write_export, write_import_report
+from api.exports.statements import valid_cycle, write_cycle
 from api.graphql.policy import POLICY
 from application.settlement_files import load_profiles
 from application.settlement_import import (
@@ -164,12 +165,17 @@ async def settlement_file_report(request: Request, file_hash: str) -> Response:
 
 
 @router.get("/exports/{what}.xlsx")
-async def export(request: Request, what: str, asOf: datetime | None = None) -> Response:
-    """An export as Excel, as of asOf (a recorded time); the file names its log position."""
-    if what not in EXPORTS:
-        raise HTTPException(404, f"no export '{what}': {', '.join(EXPORTS)}")
+async def export(
+    request: Request, what: str, asOf: datetime | None = None, cycle: str | None = None
+) -> Response:
+    """An export as Excel, as of asOf (a recorded time); the file names its log position.
+    `statements` takes the cycle (2026-11, 2026-W47, 2026-11-30) whose statements it lists."""
+    if what not in EXPORTS and what != "statements":
+        raise HTTPException(404, f"no export '{what}': {', '.join([*EXPORTS, 'statements'])}")
     if asOf is not None and asOf.utcoffset() is None:
         raise HTTPException(422, "asOf needs a UTC offset")
+    if what == "statements":
+        return await _statements_export(request, asOf, cycle)
     principal = await _person(request, _roles_of(EXPORTS[what].mirrors))
     fenrun = request.app.state.fenrun
     pinned = await run_in_threadpool(fenrun.read.pin, asOf, None, EXPORTS[what].views)
@@ -177,4 +183,21 @@ async def export(request: Request, what: str, asOf: datetime | None = None) -> R
         _xlsx,
         lambda out: write_export(what, fenrun.read, pinned.position, asOf, principal.actor, out),
         f"{what}-{pinned.position}.xlsx",
+    )
+
+
+async def _statements_export(
+    request: Request, as_of: datetime | None, cycle: str | None
+) -> Response:
+    try:
+        cycle = valid_cycle(cycle)
+    except LedgerError as exc:
+        raise HTTPException(422, f"?cycle=: {exc.message}") from None
+    principal = await _person(request, _roles_of("statements"))
+    fenrun = request.app.state.fenrun
+    pinned = await run_in_threadpool(fenrun.read.pin, as_of, None, ("statements",))
+    return await run_in_threadpool(
+        _xlsx,
+        lambda out: write_cycle(fenrun.read, pinned.position, cycle, as_of, principal.actor, out),
+        f"statements-{cycle}-{pinned.position}.xlsx",
     )

@@ -1,5 +1,5 @@
-"""`fenrun statements`: generate a cycle's draft statements, and write one's 对账凭证 PDF
-(decision 0027). Finance reviews the drafts through GraphQL (approve/reject/void)."""
+"""`fenrun statements`: generate a cycle's draft statements, and write one's 对账凭证 PDF or
+Excel (decision 0027). Finance reviews the drafts through GraphQL (approve/reject/void)."""
 
 import json
 from datetime import UTC, datetime
@@ -56,6 +56,28 @@ def pdf(
         if row is None:
             raise typer.BadParameter(f"no statement {statement_id}", param_hint="STATEMENT_ID")
         out.write_bytes(render(row, pinned.position, pinned.as_of))
+    finally:
+        fenrun.close()
+    print(json.dumps({"id": statement_id, "position": str(pinned.position), "file": str(out)}))
+
+
+@statements_cli.command("xlsx")
+def xlsx(
+    statement_id: Annotated[str, typer.Argument(help="The statement's id.")],
+    out: Annotated[Path, typer.Option(help="Where to write the .xlsx.")],
+) -> None:
+    """Write one statement (as known now) to Excel: header, lines, and the log position."""
+    from api.bootstrap import bootstrap
+    from api.exports.statements import write_statement
+    from projections.statement_queries import StatementReads
+
+    fenrun = bootstrap(Settings())
+    try:
+        pinned = fenrun.read.pin(views=("statements",))
+        row = StatementReads(fenrun.read).statement(statement_id, pinned.position)
+        if row is None:
+            raise typer.BadParameter(f"no statement {statement_id}", param_hint="STATEMENT_ID")
+        write_statement(row, pinned.position, pinned.as_of, CLI_ACTOR, str(out))
     finally:
         fenrun.close()
     print(json.dumps({"id": statement_id, "position": str(pinned.position), "file": str(out)}))
