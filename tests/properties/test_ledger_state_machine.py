@@ -1813,12 +1813,10 @@ class LedgerMachine(RuleBasedStateMachine):
         fees = sum(v for k, v in charged.items() if k.endswith("FeeCharged"))
         taxes = sum(v for k, v in charged.items() if k.endswith("TaxWithheld"))
         assert (fees, taxes) == (m.fees, m.taxes)
-        assert m.income == sum(o.paid for o in m.orders.values() if o.status != "PLACED") + sum(
-            m.settlements.values()
-        )
+        # Income: completed sales (never placed-only or cancelled ones) and carriers' settlements.
         assert m.income == sum(
             o.paid for o in m.orders.values() if o.status not in ("PLACED", "CANCELLED")
-        )
+        ) + sum(m.settlements.values())
         self.check_cards(head)
         assert m.refunded == sum(o.refunded for o in m.orders.values())
 
