@@ -20,8 +20,9 @@ from typing import Any
 
 from python_calamine import CalamineWorkbook
 
+from application.spreadsheet_guard import MAX_ROWS, check_size, check_zip_workbook, rows_in_child
 from application.use_cases.settlements import SettlementRow
-from domain.errors import InvalidInput, LedgerError
+from domain.errors import InvalidInput, LedgerError, SheetTooLarge
 from domain.money import parse_money
 from domain.settlement import NETWORK_STATUSES
 from domain.values import CODE, Whole
@@ -115,18 +116,36 @@ def read_rows(content: bytes, file_name: str) -> Iterator[list[Any]]:
     if suffix not in FORMATS:
         raise InvalidInput("file", f"a settlement file is one of {', '.join(FORMATS)}")
     if suffix == ".csv":
-        try:
-            text = content.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = content.decode("gb18030")
-        yield from csv.reader(io.StringIO(text, newline=""))
+        yield from _csv_rows(content)
         return
+    if suffix in (".xls", ".xlsb"):
+        yield from rows_in_child(content)
+        return
+    check_zip_workbook(content)
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(content))
         sheet = workbook.get_sheet_by_index(0)
     except Exception as exc:  # calamine's errors name the broken part of the file
         raise InvalidInput("file", f"the file cannot be read as a spreadsheet: {exc}") from exc
     yield from sheet.iter_rows()
+
+
+def _csv_rows(content: bytes) -> Iterator[list[Any]]:
+    check_size(content)
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = content.decode("gb18030")
+        except UnicodeDecodeError:
+            raise InvalidInput("file", "the csv file is neither UTF-8 nor GB18030 text") from None
+    try:
+        for number, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
+            if number > MAX_ROWS + 1:
+                raise SheetTooLarge("file", f"the file has more than {MAX_ROWS} rows")
+            yield row
+    except csv.Error as exc:
+        raise InvalidInput("file", f"the csv file cannot be read: {exc}") from None
 
 
 @dataclass

@@ -224,3 +224,16 @@ class WithdrawalNotFound(NotFound):
 
     def __init__(self, code: str, field: str = "ids") -> None:
         super().__init__(field, f"no withdrawal with id '{code}'")
+
+
+class FileTooLarge(InvalidInput):
+    """An uploaded file bigger (packed or unpacked) than a reader may be asked to open."""
+
+    code = "FILE_TOO_LARGE"
+
+
+class SheetTooLarge(InvalidInput):
+    """A spreadsheet whose filled cells span more rows or columns than a settlement file has:
+    its reader would size a grid from that span before reading a cell."""
+
+    code = "SHEET_TOO_LARGE"
