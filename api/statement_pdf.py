@@ -8,6 +8,7 @@ again (`statement(id, position: ...)`)."""
 from datetime import datetime
 from io import BytesIO
 from typing import Any
+from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -52,6 +53,12 @@ def _table(rows: list[list[str]], widths: list[float]) -> Table:
     return table
 
 
+def _e(value: object) -> str:
+    """A value as Paragraph text: reportlab reads Paragraph text as markup, so a '<' in an agent
+    code or an actor's name would break the page, fetch an <img> URL or plant a link."""
+    return escape(str(value))
+
+
 def render(statement: dict[str, Any], position: int, recorded_at: datetime | None) -> bytes:
     """The statement row (projections/statement_queries.py) read at `position`."""
     lines = [StatementLine.of(r) for r in statement["lines"]]
@@ -66,16 +73,16 @@ def render(statement: dict[str, Any], position: int, recorded_at: datetime | Non
     at = recorded_at.isoformat() if recorded_at else "-"
     story: list[Any] = [
         Paragraph("佣金结算对账凭证", TITLE),
-        Paragraph(f"代理商: {statement['agent_code']}　结算周期: {statement['cycle']}（{kind}）", BODY),
+        Paragraph(f"代理商: {_e(statement['agent_code'])}　结算周期: {_e(statement['cycle'])}（{kind}）", BODY),
         Paragraph(
-            f"状态: {STATUS_NAMES.get(statement['status'], statement['status'])}　"
-            f"对账单编号: {statement['id']}", BODY,
+            f"状态: {_e(STATUS_NAMES.get(statement['status'], statement['status']))}　"
+            f"对账单编号: {_e(statement['id'])}", BODY,
         ),
         Paragraph(
             f"周期: {statement['starts_at'].isoformat()} 至 {statement['ends_at'].isoformat()}", BODY
         ),
-        Paragraph(f"生成于日志位置 {statement['through']}，由 {statement['generated_by']} 生成", BODY),
-        Paragraph(f"本凭证生成于日志位置 {position}（记录时间 {at}）", BODY),
+        Paragraph(f"生成于日志位置 {_e(statement['through'])}，由 {_e(statement['generated_by'])} 生成", BODY),
+        Paragraph(f"本凭证生成于日志位置 {position}（记录时间 {_e(at)}）", BODY),
         Spacer(1, 4 * mm),
         Paragraph("余额（元）", HEAD),
     ]  # fmt: skip

@@ -212,3 +212,27 @@ def test_no_statements_from_a_stopped_movement_ledger(fenrun, clock, dsn) -> Non
     clock.set(DEC)
     with pytest.raises(InvalidState, match="movement ledger"):
         fenrun.ledger.generate_statements("2026-11", Audit("fin", DEC))
+
+
+def test_markup_in_an_actor_name_is_printed_not_obeyed(fenrun, clock) -> None:
+    """reportlab reads Paragraph text as markup: an actor named like an <img> tag made the PDF
+    fail (or fetch the URL); it is printed as written."""
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    from api.statement_pdf import render
+
+    hostile = '<img src="file:///etc/passwd"/><a href="javascript:x">&'
+    clock.set(NOV)
+    agent(fenrun)
+    top_up(fenrun, 100, NOV)
+    clock.set(DEC)
+    fenrun.catch_up()
+    fenrun.ledger.generate_statements("2026-11", Audit(hostile, DEC))
+    [nov] = statements(fenrun, "2026-11")
+    assert nov["generated_by"] == hostile
+    pdf = render(nov, fenrun.read.caught_up(), None)
+    text = PdfReader(BytesIO(pdf)).pages[0].extract_text()
+    assert '<img src="file:///etc/passwd"/>' in text.replace("\n", "")
+    assert b"/URI" not in pdf and b"/Link" not in pdf  # no link planted
