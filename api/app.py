@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -37,7 +38,9 @@ from api.observability import health
 from api.observability.logs import configure_logging
 from api.observability.requests import ACTOR_HEADER, REQUEST_ID_HEADER, RequestContext
 from application.settings import Settings
+from domain.errors import LedgerError
 from projections.health import Operations
+from projections.positions import PositionNotReady
 
 log = structlog.get_logger(__name__)
 
@@ -75,6 +78,18 @@ class CatchUpLoop:
     def stop(self) -> None:
         self.stopping.set()
         self.thread.join(timeout=10)
+
+
+async def refused(_: Request, exc: LedgerError) -> JSONResponse:
+    """A refusal that reached no route's own handling (a file name the audit cannot hold, a
+    malformed upload): the caller's input is at fault, so 422 with the code, never a 500."""
+    error = {"code": exc.code, "field": exc.field, "message": exc.message}
+    return JSONResponse({"userErrors": [error]}, status_code=422)
+
+
+async def not_ready(_: Request, exc: PositionNotReady) -> JSONResponse:
+    """A position the views have not reached: 409, as the GraphQL reads answer it."""
+    return JSONResponse({"detail": str(exc), "code": "POSITION_NOT_READY"}, status_code=409)
 
 
 def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -> FastAPI:
@@ -131,6 +146,8 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
     api.include_router(reconciliation_routes.router)
     api.include_router(carrier_reports.router)
     api.add_exception_handler(Unauthenticated, unauthenticated)  # type: ignore[arg-type]
+    api.add_exception_handler(LedgerError, refused)  # type: ignore[arg-type]
+    api.add_exception_handler(PositionNotReady, not_ready)  # type: ignore[arg-type]
     api.mount(GRAPHIQL_ASSETS, StaticFiles(directory=STATIC / "graphiql"), name="graphiql")
 
     # The last added runs first: the request id and its log line wrap everything, CORS answers

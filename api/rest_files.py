@@ -82,7 +82,10 @@ def _form(content_type: str, body: bytes) -> dict[str, Any]:
         if part.get_filename():
             parts[str(name)] = (part.get_filename(), payload)
         else:
-            parts[str(name)] = payload.decode("utf-8").strip()
+            try:
+                parts[str(name)] = payload.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise HTTPException(422, f"form field '{name}' is not UTF-8 text") from None
     return parts
 
 

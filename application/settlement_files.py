@@ -50,7 +50,7 @@ INPUT_NAMES = {
     "periodsUsed": "periods_used",
 }
 FORMATS = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv")
-_PERIOD = re.compile(r"^(\d{4})\D?(0[1-9]|1[0-2])(?:\D?\d{1,2})?$")
+_PERIOD = re.compile(r"^(\d{4})\D?(0[1-9]|1[0-2])(?:\D?\d{1,2})?$", re.ASCII)
 _PERIODS_USED = Whole(0, 1200)
 
 

@@ -27,9 +27,9 @@ from domain.common import Audit, aggregate_id, derived_id
 from domain.errors import InvalidInput, InvalidState
 from domain.movements import BUCKETS, StatementLine, check_adds_up, closing_of
 
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-_WEEK = re.compile(r"^(\d{4})-W(0[1-9]|[1-4]\d|5[0-3])$")
-_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$", re.ASCII)
+_WEEK = re.compile(r"^(\d{4})-W(0[1-9]|[1-4]\d|5[0-3])$", re.ASCII)
+_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$", re.ASCII)
 CYCLE_KINDS = ("monthly", "weekly", "daily")
 
 
