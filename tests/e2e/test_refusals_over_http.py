@@ -63,7 +63,9 @@ def test_a_csv_the_reader_cannot_take_is_a_422(gql: GraphQLClient) -> None:
 
 def test_a_full_width_cycle_is_a_422(gql: GraphQLClient) -> None:
     response = gql.http.get(
-        "/v1/exports/statements.xlsx", params={"cycle": "２０２６-11"}, headers=gql.auth()
+        "/v1/exports/statements.xlsx",
+        params={"cycle": "\uff12\uff10\uff12\uff16-11"},
+        headers=gql.auth(),
     )
     assert response.status_code == 422
 
