@@ -58,7 +58,8 @@ def _check_extent(extent: tuple[int, int], part: str) -> None:
         raise SheetTooLarge(
             "file",
             f"the sheet in {part[:80]} fills cells across {rows} rows and {columns} columns; "
-            f"a settlement file has at most {MAX_ROWS} rows and {MAX_COLUMNS} columns",
+            f"a settlement file has at most {MAX_ROWS} rows, {MAX_COLUMNS} columns and "
+            f"{MAX_CELLS} cells between its first and last",
         )
 
 
