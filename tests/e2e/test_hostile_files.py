@@ -92,3 +92,23 @@ def test_an_ordinary_hand_made_file_is_still_read(gql: GraphQLClient) -> None:
     status, body = upload(gql, "ok.xlsx", hand_made_xlsx(cells))
     assert status == 200, body
     assert body["rows"] == 0
+
+
+def test_the_same_file_through_reconciliation_rest_and_graphql(gql: GraphQLClient) -> None:
+    import base64
+
+    bomb = hand_made_xlsx([("A1", "outRequestId"), ("XFD1048576", "x")])
+    response = gql.http.post(
+        "/v1/reconciliations", files={"file": ("channel.xlsx", bomb)}, data={"dryRun": "true"},
+        headers=gql.auth(),
+    )  # fmt: skip
+    assert response.status_code == 422
+    assert response.json()["userErrors"][0]["code"] == "SHEET_TOO_LARGE"
+    answer = gql.mutate(
+        "runReconciliation",
+        {"kind": "CHANNEL_STATEMENT", "fileName": "channel.xlsx",
+         "fileBase64": base64.b64encode(bomb).decode()},
+        "reconciliation { id }",
+    )  # fmt: skip
+    assert answer["userErrors"][0]["code"] == "SHEET_TOO_LARGE"
+    still_answers(gql)
