@@ -72,3 +72,22 @@ def test_xls_is_read_in_a_child_that_may_die_without_the_server(monkeypatch) -> 
     monkeypatch.setattr(spreadsheet_guard, "CHILD_MEMORY_BYTES", 16 * 1024 * 1024)
     with pytest.raises(SheetTooLarge):  # the child ran out of room: refused, the caller lives
         list(read_rows(book, "book.xlsb"))
+
+
+@pytest.mark.parametrize(
+    "sheet_data",
+    [
+        '<row r="1"><c r="A1"/><c r="C1"/></row><row><c/><c/><c/><c/></row>',
+        "<x:row><x:c/><x:c/></x:row><x:row r='9'><x:c r='B9'/></x:row>",
+        '<row r="2"><c r="B5"/></row><row><c r="XFD3"/></row>',
+        "<row>" + "<c/>" * 70 + "</row>",
+    ],
+)
+def test_the_quick_scan_measures_as_the_parser(sheet_data: str) -> None:
+    xml = (
+        '<worksheet xmlns:x="urn:x"><dimension ref="A1"/>'
+        f"<sheetData>{sheet_data}</sheetData><sheetData/></worksheet>"
+    ).encode()
+    quick = spreadsheet_guard._cell_extent(io.BytesIO(xml))
+    assert quick == spreadsheet_guard._extent(io.BytesIO(xml))
+    assert quick[0] >= 1
