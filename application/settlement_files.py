@@ -20,7 +20,7 @@ from typing import Any
 
 from python_calamine import CalamineWorkbook
 
-from application.spreadsheet_guard import MAX_ROWS, check_size, check_zip_workbook, rows_in_child
+from application.spreadsheet_guard import MAX_ROWS, check_zip_workbook, rows_in_child
 from application.use_cases.settlements import SettlementRow
 from domain.errors import InvalidInput, LedgerError, SheetTooLarge
 from domain.money import parse_money
@@ -131,7 +131,8 @@ def read_rows(content: bytes, file_name: str) -> Iterator[list[Any]]:
 
 
 def _csv_rows(content: bytes) -> Iterator[list[Any]]:
-    check_size(content)
+    # No byte cap: text costs memory in proportion to its size (the request body limit bounds
+    # uploads), and a million-row csv from the command line is larger than the spreadsheet cap.
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -61,7 +61,7 @@ def test_a_false_dimension_does_not_hide_a_far_cell() -> None:
 def test_an_upload_over_the_byte_cap_is_refused(monkeypatch) -> None:
     monkeypatch.setattr(spreadsheet_guard, "MAX_FILE_BYTES", 100)
     with pytest.raises(FileTooLarge):
-        list(read_rows(b"a,b\n" * 100, "big.csv"))
+        list(read_rows(hand_made_xlsx([("A1", "x" * 200)]), "big.xlsx"))
 
 
 def test_xls_is_read_in_a_child_that_may_die_without_the_server(monkeypatch) -> None:
@@ -91,3 +91,12 @@ def test_the_quick_scan_measures_as_the_parser(sheet_data: str) -> None:
     quick = spreadsheet_guard._cell_extent(io.BytesIO(xml))
     assert quick == spreadsheet_guard._extent(io.BytesIO(xml))
     assert quick[0] >= 1
+
+
+def test_a_csv_over_the_row_cap_is_refused(monkeypatch) -> None:
+    from application import settlement_files
+
+    monkeypatch.setattr(settlement_files, "MAX_ROWS", 3)
+    assert len(list(read_rows(b"h\n1\n2\n3\n", "ok.csv"))) == 4
+    with pytest.raises(SheetTooLarge):
+        list(read_rows(b"h\n1\n2\n3\n4\n", "big.csv"))
