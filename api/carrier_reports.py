@@ -21,7 +21,7 @@ from application.carrier_reports import month_to_date
 from application.carriers import CardStateReport, Carrier, MonthToDate
 from application.usage import UsageReport
 from domain.errors import LedgerError
-from domain.identity import Scope
+from domain.identity import Scope, speaks_for_carrier
 
 router = APIRouter(prefix="/v1", tags=["machines"])
 Text = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@+-]+$")]
@@ -85,8 +85,9 @@ _SIGNED = {
         "required": True,
         "content": {"application/json": {"schema": CarrierReports.model_json_schema()}},
     },
-    "description": "Signed with an API key with the `carrier-reports` scope, as"
-    " /v1/carrier-settlements is. Up to 1000 reports a request; each recorded once by its"
+    "description": "Signed with an API key with the `carrier-reports` scope issued for this"
+    " carrier (`fenrun keys add NAME --scope carrier-reports --for CMCC`; 403 for another"
+    " carrier's key), as /v1/carrier-settlements is. Up to 1000 reports a request; each recorded once by its"
     " reportId, placed by its reportedAt.",
 }
 
@@ -98,7 +99,10 @@ def _errors(status: int, errors: list[dict[str, object]]) -> JSONResponse:
 @router.post(
     "/carrier-reports/{carrier}",
     openapi_extra=_SIGNED,
-    responses={401: {"description": "Unsigned, badly signed, stale or replayed"}},
+    responses={
+        401: {"description": "Unsigned, badly signed, stale or replayed"},
+        403: {"description": "The key speaks for another carrier"},
+    },
 )
 async def record_carrier_reports(carrier: str, request: Request) -> JSONResponse:
     """Records a carrier's pushed card states and usage."""
@@ -114,6 +118,11 @@ async def record_carrier_reports(carrier: str, request: Request) -> JSONResponse
     except ValueError:
         names = ", ".join(c.value for c in Carrier)
         return _errors(404, [{"code": "NOT_FOUND", "field": "carrier", "message": names}])
+    if not machine.unchecked and not speaks_for_carrier(machine.speaks_for, known.value):
+        # One carrier's key reports for that carrier only (and the cards' use case refuses a
+        # report on a card another carrier reports on).
+        message = f"the key speaks for '{machine.speaks_for}', not '{known.value}'"
+        return _errors(403, [{"code": "FORBIDDEN", "field": "carrier", "message": message}])
     try:
         batch = CarrierReports.model_validate_json(body)
     except ValidationError as exc:

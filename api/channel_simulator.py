@@ -8,7 +8,7 @@ out-request id was paid), POST /control/behaviours {outRequestId, behaviour},
 POST /control/callbacks/release (delivers held LATE_CALLBACK callbacks). Behaviours by amount:
 application/simulated_channel.py. Callbacks are POSTed to
 `{callback_url}/v1/payment-callbacks/{name}`, signed with an API key Fenrun issued
-(`fenrun keys add <name> --scope payment-callbacks`), each from a thread of its own.
+(`fenrun keys add <name> --scope payment-callbacks --for <name>`), each from a thread of its own.
 """
 
 import asyncio

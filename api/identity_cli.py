@@ -4,6 +4,7 @@
     fenrun users add A --role agent --agent A
     fenrun token finance-1 --ttl 8h      # paste into GraphiQL's headers: {"Authorization": ...}
     fenrun keys add carrier-cmcc --scope settlements   # prints the key id and secret once
+    fenrun keys add cmcc-push --scope carrier-reports --for CMCC   # pushes for CMCC only
 
 Every change is recorded as an event with the actor (--actor, default cli:<OS user>).
 """
@@ -130,10 +131,19 @@ def keys_add(
     scope: Annotated[
         list[str], typer.Option("--scope", help="settlements, payment-callbacks, carrier-reports")
     ],
+    speaks_for: Annotated[
+        str | None,
+        typer.Option(
+            "--for",
+            help="The payment channel (payment-callbacks) or carrier, CMCC|CUCC|CTCC"
+            " (carrier-reports), the key speaks for; default: its name.",
+        ),
+    ] = None,
     actor: Actor = "",
     reason: Reason = "",
 ) -> None:
-    """Issue an API key. Its secret is printed once: store it where the machine reads it."""
+    """Issue an API key. Its secret is printed once: store it where the machine reads it.
+    A callbacks or reports key speaks for one channel or carrier only (--for)."""
     from api.auth.sealing import Sealer
 
     key_id = f"fk_{secrets.token_hex(8)}"
@@ -142,10 +152,13 @@ def keys_add(
 
     def issue(fenrun: Any) -> None:
         sealed = Sealer.of(fenrun.settings).seal(secret, key_id)
-        fenrun.ledger.issue_api_key(key_id, name, tuple(scope), sealed, audit)
+        fenrun.ledger.issue_api_key(
+            key_id, name, tuple(scope), sealed, audit, speaks_for=speaks_for
+        )
 
     _run(issue)
-    print(json.dumps({"keyId": key_id, "secret": secret, "name": name, "scopes": scope}))
+    shown = {"keyId": key_id, "secret": secret, "name": name, "scopes": scope}
+    print(json.dumps(shown | {"for": speaks_for or name}))
     console.print("The secret is shown once: keep it now.")
 
 

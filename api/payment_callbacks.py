@@ -42,8 +42,9 @@ _SIGNED = {
         "required": True,
         "content": {"application/json": {"schema": PaymentCallback.model_json_schema()}},
     },
-    "description": "Signed with an API key with the `payment-callbacks` scope (`fenrun keys add"
-    " <channel> --scope payment-callbacks`): X-Fenrun-Signature is the hex HMAC-SHA256, under"
+    "description": "Signed with an API key with the `payment-callbacks` scope issued for this"
+    " channel (`fenrun keys add NAME --scope payment-callbacks --for <channel>`; 403 for"
+    " another channel's key): X-Fenrun-Signature is the hex HMAC-SHA256, under"
     " the key's secret, of METHOD, path with query, timestamp, nonce and the hex SHA-256 of the"
     " body, joined by newlines; the timestamp within 5 minutes, a nonce accepted once. 401"
     " otherwise. Answers 200 `{recorded, status}`: `recorded: false` for a callback already"
@@ -59,7 +60,10 @@ def _errors(status: int, errors: list[dict[str, object]]) -> JSONResponse:
 @router.post(
     "/payment-callbacks/{channel}",
     openapi_extra=_SIGNED,
-    responses={401: {"description": "Unsigned, badly signed, stale or replayed"}},
+    responses={
+        401: {"description": "Unsigned, badly signed, stale or replayed"},
+        403: {"description": "The key speaks for another channel"},
+    },
 )
 async def payment_callback(channel: str, request: Request) -> JSONResponse:
     """Records a payment channel's outcome of a payout (paid or failed)."""
@@ -70,6 +74,10 @@ async def payment_callback(channel: str, request: Request) -> JSONResponse:
         signed.verify, request.method, target, request.headers, body, Scope.PAYMENT_CALLBACKS
     )
     request.state.principal = machine
+    if not machine.unchecked and machine.speaks_for != channel:
+        # A channel's key speaks for that channel only: never for another's payouts.
+        message = f"the key speaks for '{machine.speaks_for}', not '{channel}'"
+        return _errors(403, [{"code": "FORBIDDEN", "field": "channel", "message": message}])
     try:
         callback = PaymentCallback.model_validate_json(body)
     except ValidationError as exc:

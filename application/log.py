@@ -187,6 +187,39 @@ class LedgerRecorder(PostgresProcessRecorder):
         return found
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_positioned(self, originator_ids: Iterable[UUID], stop: int) -> list[Notification]:
+        """The events of these aggregates recorded at or before position `stop`, with their
+        positions, in log order (one query)."""
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
+            " WHERE originator_id = ANY(%s) AND notification_id <= %s ORDER BY notification_id"
+        ).format(self._events)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, [list(originator_ids), stop])
+            return [
+                Notification(
+                    id=r["notification_id"],
+                    originator_id=r["originator_id"],
+                    originator_version=r["originator_version"],
+                    topic=r["topic"],
+                    state=bytes(r["state"]),
+                )
+                for r in curs.fetchall()
+            ]
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_latest(self, topic: str, before: int, limit: int) -> list[tuple[int, UUID]]:
+        """Positions and aggregate ids of the newest events of a topic before a position,
+        newest first, without their state."""
+        statement = SQL(
+            "SELECT notification_id, originator_id FROM {} WHERE topic = %s"
+            " AND notification_id < %s ORDER BY notification_id DESC LIMIT %s"
+        ).format(self._events)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, [topic, before, limit])
+            return [(int(r["notification_id"]), r["originator_id"]) for r in curs.fetchall()]
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def select_existing(self, originator_ids: Iterable[UUID]) -> set[UUID]:
         """Which of these aggregates were created (have a first event)."""
         statement = SQL(

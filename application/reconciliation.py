@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from eventsourcing.utils import get_topic
+
 from application.ledger import Ledger
 from application.log import LedgerLog
 from application.settlement_files import read_rows
@@ -180,20 +182,40 @@ class RecordedRun:
     decisions: list[dict[str, Any]] = field(default_factory=list)
 
 
-def recorded_runs(ledger: Ledger, up_to: int, kind: str | None = None) -> list[RecordedRun]:
-    """Every run recorded at or before a log position with what was decided on its items by
-    then, newest first."""
+def recorded_runs(
+    ledger: Ledger,
+    up_to: int,
+    kind: str | None = None,
+    first: int | None = None,
+    before: int | None = None,
+) -> list[RecordedRun]:
+    """The runs recorded at or before a log position (and before position `before`, a page's
+    cursor) with what was decided on their items by then, newest first; at most `first`.
+    Only the runs answered are read and decoded (a run keeps up to 5,000 items)."""
     log = LedgerLog(ledger)
-    topics = [
-        Reconciliation.Recorded, Reconciliation.ItemResolved,
-        Reconciliation.WriteOffProposed, Reconciliation.WrittenOff,
-    ]  # fmt: skip
+    topic = get_topic(Reconciliation.Recorded)
+    cursor = min(up_to + 1, before if before is not None else up_to + 1)
+    found: list[RecordedRun] = []
+    size = (first or 100) + 1
+    while first is None or len(found) < first:
+        heads = log.recorder.select_latest(topic, cursor, size)
+        if not heads:
+            break
+        runs = _runs(log, [originator for _, originator in heads], up_to)
+        for _, originator in heads:
+            run = runs.get(originator)
+            if run is not None and (kind is None or run.run["kind"] == kind):
+                found.append(run)
+        cursor = heads[-1][0]
+    return found if first is None else found[:first]
+
+
+def _runs(log: LedgerLog, originator_ids: list[Any], up_to: int) -> dict[Any, RecordedRun]:
     runs: dict[Any, RecordedRun] = {}
-    for page in log.pages(topics, up_to):
-        for notification, event in zip(page, log.decode(page), strict=True):
-            _fold(runs, notification.id, event)
-    found = [r for r in runs.values() if kind is None or r.run["kind"] == kind]
-    return found[::-1]
+    page = log.recorder.select_positioned(originator_ids, up_to)
+    for notification, event in zip(page, log.decode(page), strict=True):
+        _fold(runs, notification.id, event)
+    return runs
 
 
 def _fold(runs: dict[Any, RecordedRun], position: int, event: Any) -> None:
@@ -222,7 +244,9 @@ def _fold(runs: dict[Any, RecordedRun], position: int, event: Any) -> None:
 
 
 def find_run(ledger: Ledger, run_id: str, up_to: int) -> RecordedRun | None:
-    return next((r for r in recorded_runs(ledger, up_to) if r.run["run_id"] == run_id), None)
+    """One run by its id as of a log position: its own events only, never the other runs'."""
+    originator = Reconciliation.create_id(run_id)
+    return _runs(LedgerLog(ledger), [originator], up_to).get(originator)
 
 
 def entries(rows: Iterable[tuple[str, int, str | None, str | None]]) -> list[Entry]:

@@ -102,7 +102,9 @@ def run_once(server_url: str, cards: int, interval: float) -> dict[str, Any]:
             fenrun.catch_up()
             secret = secrets.token_urlsafe(32)
             sealed = Sealer.of(settings).seal(secret, "fk_bench")
-            ledger.issue_api_key("fk_bench", "bench", ("carrier-reports",), sealed, at)
+            ledger.issue_api_key(
+                "fk_bench", "bench", ("carrier-reports",), sealed, at, speaks_for="CMCC"
+            )
 
             stop = threading.Event()
             dispatcher = threading.Thread(target=_dispatching, args=(fenrun, stop, interval))

@@ -77,11 +77,20 @@ class CardLifecycle:
     def seen_report(self, report_id: str) -> bool:
         return report_id in self.report_ids
 
+    def require_carrier(self, carrier: str) -> None:
+        """Refuses a report from a carrier other than the one already reporting on the card:
+        one carrier's key must not move another carrier's cards."""
+        if self.carrier is not None and carrier != self.carrier:
+            raise InvalidState(
+                "carrier", f"card {self.iccid} is reported on by {self.carrier}, not {carrier}"
+            )
+
     def report_carrier_state(
         self, mapped: MappedState, report_id: str, reported_at: datetime, audit: Audit
     ) -> ReportOutcome | None:
         """Records a state report: what it did (None: this report id was recorded already)."""
         require_code(report_id, "reportId")
+        self.require_carrier(mapped.carrier)
         if report_id in self.report_ids:
             return None
         outcome = self._state_outcome(mapped.state, reported_at)
@@ -133,6 +142,7 @@ class CardLifecycle:
     ) -> ReportOutcome | None:
         """Records a conditions report: what it did (None: its report id was recorded)."""
         require_code(report_id, "reportId")
+        self.require_carrier(carrier)
         if report_id in self.report_ids:
             return None
         older = self.carrier_conditions_at is not None and reported_at < self.carrier_conditions_at

@@ -61,6 +61,14 @@ def parse_scopes(values: Iterable[str]) -> tuple[Scope, ...]:
     return tuple(sorted(set(scopes)))
 
 
+def speaks_for_carrier(party: str | None, carrier: str) -> bool:
+    """Whether a key speaking for `party` may report for this carrier: `--for CMCC`, or a key
+    issued before `--for` whose name is `CMCC` or `carrier-cmcc` (how the docs named them)."""
+    if party is None:
+        return False
+    return party.upper().removeprefix("CARRIER-") == carrier.upper()
+
+
 def _agent_for_roles(roles: tuple[Role, ...], agent_code: str | None) -> None:
     """An agent's user names the agent it acts as; nobody else acts as an agent."""
     if Role.AGENT in roles and agent_code is None:
@@ -179,6 +187,9 @@ class ApiKey(Aggregate):
         actor: str
         effective_at: datetime
         reason: str
+        # The channel or carrier the key speaks for; keys issued before it was recorded
+        # speak for their name (what the docs told operators to name them).
+        speaks_for: str | None = None
 
     class Revoked(Aggregate.Event):
         actor: str
@@ -191,10 +202,18 @@ class ApiKey(Aggregate):
 
     @classmethod
     def issue(
-        cls, key_id: str, name: str, scopes: Iterable[str], sealed_secret: str, audit: Audit
+        cls,
+        key_id: str,
+        name: str,
+        scopes: Iterable[str],
+        sealed_secret: str,
+        audit: Audit,
+        speaks_for: str | None = None,
     ) -> "ApiKey":
         require_code(key_id, "keyId")
         require_code(name, "name")
+        if speaks_for is not None:
+            require_code(speaks_for, "for")
         parsed = parse_scopes(scopes)
         if not sealed_secret:
             raise InvalidInput("secret", "a key needs its sealed secret")
@@ -204,6 +223,7 @@ class ApiKey(Aggregate):
             name=name,
             scopes=[str(s) for s in parsed],
             sealed_secret=sealed_secret,
+            speaks_for=speaks_for,
             **audit.fields(),
         )
 
@@ -217,12 +237,14 @@ class ApiKey(Aggregate):
         actor: str,
         effective_at: datetime,
         reason: str,
+        speaks_for: str | None = None,
     ) -> None:
         self.key_id = key_id
         self.name = name
         self.scopes = list(scopes)
         self.sealed_secret = sealed_secret
         self.revoked = False
+        self.speaks_for = speaks_for or name
 
     def revoke(self, audit: Audit) -> None:
         if self.revoked:

@@ -18,6 +18,8 @@ class Principal:
     agent_code: str | None = None
     scopes: frozenset[Scope] = frozenset()
     unchecked: bool = False
+    # A machine's key: the payment channel or carrier it speaks for (decision 0021).
+    speaks_for: str | None = None
     via: str = field(default="token", compare=False)  # token | key | off
 
     @property

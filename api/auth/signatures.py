@@ -85,7 +85,8 @@ class SignedRequests:
         if scope.value not in key.scopes:
             raise Unauthenticated("insufficient_scope", f"the key lacks the scope '{scope}'")
         self._spend(key_id, nonce, now)
-        return Principal(f"key:{key_id}", scopes=frozenset(Scope(s) for s in key.scopes), via="key")
+        scopes = frozenset(Scope(s) for s in key.scopes)
+        return Principal(f"key:{key_id}", scopes=scopes, speaks_for=key.speaks_for, via="key")
 
     def _spend(self, key_id: str, nonce: str, now: datetime) -> None:
         with self.pool.connection() as conn:

@@ -90,8 +90,8 @@ COSTS: dict[str, FieldCost] = {
     "Query.settlementImports": FieldCost(2, paged=True),  # the imports' records, from the log
     "Query.reconciliations": FieldCost(2, paged=True),  # the runs' records, from the log
     "Query.reconciliation": FieldCost(2),
-    "ReconciliationConnection.nodes": FieldCost(0),  # sized by the root field's `first`
-    "Reconciliation.items": FieldCost(0, items=10),  # a few differences, usually
+    # A run keeps up to MAX_ITEMS_KEPT differences: paged by its own `first`, never assumed few.
+    "Reconciliation.items": FieldCost(0, paged=True),
     "Reconciliation.decisions": FieldCost(0, items=4),
     "RunReconciliationPayload.reconciliation": FieldCost(0),
     "Query.card": QUERY,

@@ -24,6 +24,7 @@ from domain.reconciliation import ItemStatus
 from projections.reconciliation_reads import VIEWS, ReconciliationReads
 
 MAX_INLINE_FILE = 5 * 2**20
+MAX_PAGE = 100
 
 
 @strawberry.enum
@@ -92,8 +93,21 @@ class Reconciliation:
     missing_theirs: int
     missing_ours: int
     differing: int
-    items: list[ReconciliationItem]
+    all_items: strawberry.Private[list[ReconciliationItem]]
     decisions: list[ReconciliationDecision]
+
+    @strawberry.field(
+        description="The differences in the run's order, a page at a time (a run keeps up to"
+        " 5,000): `first` (1-100) after the item id `after`."
+    )
+    def items(self, first: int = 20, after: str | None = None) -> list[ReconciliationItem]:
+        if not 1 <= first <= MAX_PAGE:
+            raise ValueError(f"first must be between 1 and {MAX_PAGE}")
+        start = 0
+        if after is not None:
+            ids = [i.id for i in self.all_items]
+            start = ids.index(after) + 1 if after in ids else len(ids)
+        return self.all_items[start : start + first]
 
     @classmethod
     def build(cls, run: dict[str, Any], items: list[DomainItem], statuses: dict[str, str],
@@ -106,8 +120,8 @@ class Reconciliation:
             theirs_total=run["theirs_fen"],
             missing_theirs=count("MISSING_THEIRS"), missing_ours=count("MISSING_OURS"),
             differing=count("AMOUNT_DIFFERS", "STATUS_DIFFERS"),
-            items=[ReconciliationItem.of(i, statuses.get(i.id, ItemStatus.OPEN.value))
-                   for i in items],
+            all_items=[ReconciliationItem.of(i, statuses.get(i.id, ItemStatus.OPEN.value))
+                       for i in items],
             **more,
         )  # fmt: skip
 
@@ -150,13 +164,13 @@ class ReconciliationQueries:
         after: str | None = None, as_of: AsOf = None,
     ) -> ReconciliationConnection:  # fmt: skip
         if not 1 <= first <= 100:
-            raise ValueError("first must be between 1 and 100")
+            raise ValueError(f"first must be between 1 and {MAX_PAGE}")
         pinned = await info.context.pin(as_of, None, info)
+        before = int(after) if after is not None else None
         runs = await run_in_threadpool(
-            recorded_runs, info.context.app.ledger, pinned.position, kind and kind.value
-        )
-        if after is not None:
-            runs = [r for r in runs if r.position < int(after)]
+            recorded_runs, info.context.app.ledger, pinned.position, kind and kind.value,
+            first + 1, before,
+        )  # fmt: skip
         page = runs[:first]
         return ReconciliationConnection(
             nodes=[Reconciliation.of_recorded(r) for r in page],

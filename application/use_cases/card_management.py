@@ -63,6 +63,7 @@ class RecordCarrierCardState(Command[CardStateRecorded]):
     def decide(self, ledger: "Ledger") -> Decision[CardStateRecorded]:
         mapped = map_carrier_state(_carrier(self.carrier), self.raw_state)
         card = ledger.card(self.iccid)
+        card.require_carrier(mapped.carrier)
         if card.seen_report(self.report_id):
             return [], CardStateRecorded(
                 self.iccid, str(card.status), DUPLICATE, card.carrier_state
@@ -94,6 +95,7 @@ class RecordCardConditions(Command[CardStateRecorded]):
 
     def decide(self, ledger: "Ledger") -> Decision[CardStateRecorded]:
         card = ledger.card(self.iccid)
+        card.require_carrier(_carrier(self.carrier))
         if card.seen_report(self.report_id):
             return [], CardStateRecorded(
                 self.iccid, str(card.status), DUPLICATE, card.carrier_state

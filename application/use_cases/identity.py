@@ -1,7 +1,7 @@
 """Who may use the ledger: users of the embedded issuer and machines' API keys (domain/identity.py)."""
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
 
 from application.commands import Command, Decision
 from application.results import ApiKeyRecorded, UserRecorded
@@ -95,11 +95,17 @@ class IssueApiKey(Command[ApiKeyRecorded]):
     sealed_secret: Name  # base64 of the AES-GCM box: printable, well under a name's bound
     audit: Audit
     key: Key | None = None
+    # The payment channel or carrier a callbacks/reports key speaks for (None: its name).
+    speaks_for: Code | None = field(default=None, kw_only=True)
+
+    added_fields: ClassVar[frozenset[str]] = frozenset({"speaks_for"})
 
     def decide(self, ledger: "Ledger") -> Decision[ApiKeyRecorded]:
         if ledger.exists("api-key", self.key_id):
             raise AlreadyExists("keyId", f"API key '{self.key_id}' already exists")
-        issued = ApiKey.issue(self.key_id, self.name, self.scopes, self.sealed_secret, self.audit)
+        issued = ApiKey.issue(
+            self.key_id, self.name, self.scopes, self.sealed_secret, self.audit, self.speaks_for
+        )
         return [issued], ApiKeyRecorded(self.key_id)
 
 

@@ -82,11 +82,13 @@ def carriers_fixture(fenrun) -> Iterator[Carriers]:
         yield Carriers(url, control, fenrun)
 
 
-def issue_push_key(fenrun: Any, key_id: str = KEY_ID) -> str:
+def issue_push_key(fenrun: Any, key_id: str = KEY_ID, carrier: str = "CMCC") -> str:
+    """A push key that speaks for one carrier (`fenrun keys add ... --for CMCC`)."""
     secret = secrets.token_urlsafe(32)
     sealed = Sealer.of(fenrun.settings).seal(secret, key_id)
+    at = Audit("ops", fenrun.clock.now())
     fenrun.ledger.issue_api_key(
-        key_id, "carrier", ("carrier-reports",), sealed, Audit("ops", fenrun.clock.now())
+        key_id, "push", ("carrier-reports",), sealed, at, speaks_for=carrier
     )
     return secret
 

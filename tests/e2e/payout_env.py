@@ -134,8 +134,9 @@ def paying(request: Any, dsn: str, tmp_path: Path, clock: SetClock) -> Iterator[
                 gql.token = user_token(app, DEFAULT_USER, DEFAULT_ROLES)
                 key_id, secret = "fk_sim", secrets.token_urlsafe(32)
                 sealed = Sealer.of(app.settings).seal(secret, key_id)
+                at = Audit("ops", clock.now())
                 app.ledger.issue_api_key(
-                    key_id, CHANNEL, ("payment-callbacks",), sealed, Audit("ops", clock.now())
+                    key_id, "sim-callbacks", ("payment-callbacks",), sealed, at, speaks_for=CHANNEL
                 )
                 channel.notify = callbacks = SignedCallbacks(url, CHANNEL, key_id, secret)
                 yield PayingEnv(gql, app, channel, callbacks, url, sim_url, key_id, secret)

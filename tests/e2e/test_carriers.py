@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from api.auth.sealing import Sealer
+from application.carriers import CardStateReport
 from domain.common import Audit
 from tests.e2e.carrier_fixtures import (  # noqa: F401 (the fixture is used by its name)
     MB,
@@ -86,7 +87,7 @@ def test_duplicated_and_reordered_pushes_count_once_and_by_their_own_time(
 ) -> None:
     personal_card(fenrun, ICCID, quota_mb=1000)
     carriers.card("CUCC", ICCID, "ACTIVATED")
-    carriers.push_to(server, issue_push_key(fenrun))
+    carriers.push_to(server, issue_push_key(fenrun, carrier="CUCC"))
     carriers.report(ICCID)
     carriers.use(ICCID, 10)
     carriers.change(ICCID, "DEACTIVATED")  # the carrier stops it, then resumes it
@@ -158,7 +159,7 @@ def test_an_answer_lost_on_the_way_back_is_one_change_at_the_carrier(
 def test_a_refusal_is_an_answer_not_a_retry(carriers: Carriers, server: str, fenrun) -> None:
     personal_card(fenrun, ICCID, quota_mb=100)
     carriers.card("CTCC", ICCID, "4")
-    carriers.push_to(server, issue_push_key(fenrun))
+    carriers.push_to(server, issue_push_key(fenrun, carrier="CTCC"))
     carriers.report(ICCID)
     carriers.use(ICCID, 150)
     carriers.flush()
@@ -208,7 +209,7 @@ def test_a_pool_used_up_stops_its_cards_and_a_top_up_resumes_them(
 ) -> None:
     cards = ["89860000000000000021", "89860000000000000022"]
     enterprise_with_cards(fenrun, cards, pool_mb=100)
-    carriers.push_to(server, issue_push_key(fenrun))
+    carriers.push_to(server, issue_push_key(fenrun, carrier="CUCC"))
     for iccid in cards:
         carriers.card("CUCC", iccid, "ACTIVATED")
         carriers.report(iccid)
@@ -276,3 +277,50 @@ def test_a_paid_order_activates_the_card_at_the_carrier(
     assert [(c["from"], c["to"]) for c in carriers.seen(ICCID)["changes"]] == [("7", "2")]
     fenrun.catch_up()
     assert str(fenrun.ledger.card(ICCID).status) == "ACTIVATED"
+
+
+def test_a_carriers_key_reports_for_its_own_carrier_and_cards_only(
+    carriers: Carriers, server: str, fenrun
+) -> None:
+    """Security review: a push key speaks for one carrier (403 for another's URL), and a
+    report on a card another carrier reports on is refused, recording nothing."""
+    personal_card(fenrun, ICCID)
+    carriers.card("CUCC", ICCID, "ACTIVATED")
+    carriers.push_to(server, issue_push_key(fenrun, carrier="CMCC"))
+    carriers.report(ICCID)
+    [answer] = carriers.flush()  # CUCC's card pushed with CMCC's key
+    assert answer["status"] == 403, answer
+    assert answer["body"]["userErrors"][0]["code"] == "FORBIDDEN"
+    assert fenrun.ledger.card(ICCID).carrier is None
+
+    fenrun.carrier_reports.record(
+        "key:cucc", [CardStateReport("r-1", "CUCC", ICCID, "ACTIVATED", fenrun.clock.now())], []
+    )
+    assert fenrun.ledger.card(ICCID).carrier == "CUCC"
+    # China Mobile (through its own key, or an operator) says the CUCC card is cancelled.
+    cancelled = CardStateReport("r-2", "CMCC", ICCID, "9", fenrun.clock.now())
+    done = fenrun.carrier_reports.record("key:cmcc", [cancelled], [])
+    assert [(e["reportId"], e["code"]) for e in done.errors] == [("r-2", "INVALID_STATE")]
+    card = fenrun.ledger.card(ICCID)
+    assert (card.carrier, str(card.status), card.seen_report("r-2")) == (
+        "CUCC",
+        "ACTIVATED",
+        False,
+    )
+
+
+def test_a_push_key_named_for_its_carrier_before_for_existed_still_pushes(
+    carriers: Carriers, server: str, fenrun
+) -> None:
+    """Keys issued before `--for` speak for their name: `carrier-cmcc`, as the docs said."""
+    personal_card(fenrun, ICCID)
+    carriers.card("CMCC", ICCID, "2")
+    secret = secrets.token_urlsafe(32)
+    sealed = Sealer.of(fenrun.settings).seal(secret, "fk_legacy")
+    at = Audit("ops", fenrun.clock.now())
+    fenrun.ledger.issue_api_key("fk_legacy", "carrier-cmcc", ("carrier-reports",), sealed, at)
+    carriers.push_to(server, secret, "fk_legacy")
+    carriers.report(ICCID)
+    [answer] = carriers.flush()
+    assert answer["status"] == 200, answer
+    assert fenrun.ledger.card(ICCID).carrier == "CMCC"

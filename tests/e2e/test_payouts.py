@@ -10,7 +10,9 @@ import httpx
 import orjson
 import pytest
 
+from api.auth.sealing import Sealer
 from api.auth.signatures import sign
+from domain.common import Audit
 from tests.e2e.payout_env import CHANNEL, PayingEnv, paying, with_commissions
 
 __all__ = ["paying"]
@@ -117,12 +119,12 @@ def test_a_missing_callback_is_found_by_the_poll_and_a_late_one_changes_nothing(
     assert env.wallet() == {"available": "14.79", "withdrawing": "0.00"}
 
 
-def _signed(env: PayingEnv, body: bytes, secret: str) -> dict[str, str]:
+def _signed(env: PayingEnv, body: bytes, secret: str, key_id: str | None = None) -> dict[str, str]:
     stamp, nonce = str(int(time.time())), secrets.token_hex(12)
     path = f"/v1/payment-callbacks/{CHANNEL}"
     return {
         "content-type": "application/json",
-        "x-fenrun-key": env.key_id,
+        "x-fenrun-key": key_id or env.key_id,
         "x-fenrun-timestamp": stamp,
         "x-fenrun-nonce": nonce,
         "x-fenrun-signature": sign(secret, "POST", path, stamp, nonce, body),
@@ -153,6 +155,28 @@ def test_a_callback_with_a_bad_signature_is_refused(paying: PayingEnv) -> None:
     missing = httpx.post(url, content=unknown, headers=_signed(env, unknown, env.secret))
     assert missing.status_code == 404
     assert "/v1/payment-callbacks/{channel}" in httpx.get(env.url + "/openapi.json").json()["paths"]
+
+
+def test_another_channels_key_cannot_settle_this_channels_payouts(paying: PayingEnv) -> None:
+    """Security review: a `payment-callbacks` key speaks for its own channel only."""
+    env = paying
+    with_commissions(env.gql)
+    env.withdraw("W-9", "0.55")  # no callback of its own: the test sends them
+    env.work()
+    secret = secrets.token_urlsafe(32)
+    sealed = Sealer.of(env.fenrun.settings).seal(secret, "fk_other")
+    at = Audit("ops", env.fenrun.clock.now())
+    env.fenrun.ledger.issue_api_key(
+        "fk_other", "other-pay", ("payment-callbacks",), sealed, at, speaks_for="other-pay"
+    )
+    url = f"{env.url}/v1/payment-callbacks/{CHANNEL}"
+    paid = orjson.dumps({"outRequestId": "PO-W-9", "channelTxnId": "X-1", "status": "PAID"})
+    refused = httpx.post(url, content=paid, headers=_signed(env, paid, secret, "fk_other"))
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["userErrors"][0]["code"] == "FORBIDDEN"
+    assert env.payout("W-9")["status"] == "SUBMITTED"
+    done = httpx.post(url, content=paid, headers=_signed(env, paid, env.secret))
+    assert done.json()["status"] == "PAID"
 
 
 def test_a_failed_payout_cancelled_returns_the_money(paying: PayingEnv) -> None:

@@ -51,8 +51,9 @@ def _uncosted() -> list[str]:
             is_list_of_objects = is_list_type(get_nullable_type(field.type)) and is_composite_type(
                 get_named_type(field.type)
             )
-            # A connection's edges are sized by the connection field's `first`.
-            edges = field_name == "edges" and type_name.endswith("Connection")
+            # A connection's edges (or nodes) are sized by the connection field's `first`: an
+            # entry of their own would size them by its `items` instead.
+            edges = field_name in ("edges", "nodes") and type_name.endswith("Connection")
             needs_entry = (
                 type_name in ("Query", "Mutation")
                 or _has_own_resolver(type_name, field_name)
@@ -183,3 +184,14 @@ def test_the_operation_named_is_the_one_counted() -> None:
 @pytest.mark.parametrize("limit", [10, 1000])
 def test_the_rule_is_built_once_per_limits(limit: int) -> None:
     assert cost_rule(Limits(limit, 100)) is cost_rule(Limits(limit, 100))
+
+
+def test_a_runs_items_cost_by_their_page_never_an_assumed_few() -> None:
+    """A run keeps up to 5,000 differences: `items` is paged by its own `first` (default 20),
+    so a list of runs with their items is counted by both pages."""
+    one = cost('{ reconciliation(id: "R") { items(first: 100) { id } } }')
+    assert one == 2 + 1 + 100
+    assert cost('{ reconciliation(id: "R") { items { id } } }') == 2 + 1 + 20
+    listed = cost("{ reconciliations(first: 10) { nodes { id items(first: 100) { id } } } }")
+    assert listed == 2 + 1 + 10 * (1 + 100)  # ten runs (not one), a hundred items each
+    assert refusals("{ reconciliations(first: 10) { nodes { items(first: 100) { id } } } }")
