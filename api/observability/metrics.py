@@ -107,7 +107,9 @@ def _operation_name(context: ExecutionContext) -> str:
 
 
 def _outcome(context: ExecutionContext) -> str:
-    if context.pre_execution_errors:
+    # A document that did not parse is invalid too (the parser cache reports it as a result's
+    # error, not as a pre-execution error).
+    if context.pre_execution_errors or context.graphql_document is None:
         return "invalid"
     result = context.result
     if result is None or result.errors:

@@ -191,6 +191,9 @@ def another(command: Command[Any]) -> Command[Any]:
 # Commands added after scheme 2 (scheme 1 never knew them: no v1 key can name them).
 AFTER_SCHEME_2 = {
     "ReportCardConditions",
+    "RecordCarrierAnswer",
+    "RecordReconciliation",
+    "DecideReconciliationItem",
     "CancelOrder",
     "RecordCarrierCardState",
     "RecordCardConditions",
