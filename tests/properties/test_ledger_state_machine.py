@@ -211,6 +211,7 @@ class MCard:
     state: str = "ASSIGNED"
     reported_at: datetime | None = None
     reports: set[str] = field(default_factory=set)
+    carrier: str | None = None  # the carrier reporting on it: no other may (decision 0031)
     command: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
     assigned_at: datetime = START
@@ -1249,6 +1250,13 @@ class LedgerMachine(RuleBasedStateMachine):
         raw = sorted(CARRIER_STATES[carrier])[which % len(CARRIER_STATES[carrier])]
         target = CARRIER_STATES[carrier][raw]
         reported_at = self.now - timedelta(hours=back)
+        if card.carrier is not None and carrier != card.carrier:
+            # One carrier never moves another's card, not even by repeating a report id.
+            call = lambda: self.ledger.record_carrier_card_state(  # noqa: E731
+                iccid, carrier, raw, reported_at, f"X{self.key_seq}", self.audit("carrier")
+            )
+            self.refused(InvalidState, call)
+            return
         if repeat == 0 and card.reports:
             report_id = sorted(card.reports)[pick % len(card.reports)]
             result = self.ledger.record_carrier_card_state(
@@ -1270,6 +1278,7 @@ class LedgerMachine(RuleBasedStateMachine):
             iccid, carrier, raw, reported_at, report_id, self.audit("carrier")
         )
         card.reports.add(report_id)
+        card.carrier = carrier
         if outcome != "OLDER":
             card.reported_at = reported_at
         if outcome == "APPLIED":
