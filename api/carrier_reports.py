@@ -16,7 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from pydantic.alias_generators import to_camel
 from starlette.concurrency import run_in_threadpool
 
-from api.auth.signatures import KEY, NONCE, SIGNATURE, TIMESTAMP
+from api.signed_routes import invalid, refused, signed_openapi, user_errors, verify_signed
 from application.carrier_reports import month_to_date
 from application.carriers import CardStateReport, Carrier, MonthToDate
 from application.usage import UsageReport
@@ -76,24 +76,13 @@ class CarrierReports(BaseModel):
     ]
 
 
-_SIGNED = {
-    "parameters": [
-        {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
-        for name in (KEY, TIMESTAMP, NONCE, SIGNATURE)
-    ],
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": CarrierReports.model_json_schema()}},
-    },
-    "description": "Signed with an API key with the `carrier-reports` scope issued for this"
+_SIGNED = signed_openapi(
+    CarrierReports.model_json_schema(),
+    "Signed with an API key with the `carrier-reports` scope issued for this"
     " carrier (`fenrun keys add NAME --scope carrier-reports --for CMCC`; 403 for another"
     " carrier's key), as /v1/carrier-settlements is. Up to 1000 reports a request; each recorded once by its"
     " reportId, placed by its reportedAt.",
-}
-
-
-def _errors(status: int, errors: list[dict[str, object]]) -> JSONResponse:
-    return JSONResponse({"userErrors": errors}, status_code=status)
+)
 
 
 @router.post(
@@ -106,27 +95,21 @@ def _errors(status: int, errors: list[dict[str, object]]) -> JSONResponse:
 )
 async def record_carrier_reports(carrier: str, request: Request) -> JSONResponse:
     """Records a carrier's pushed card states and usage."""
-    body = await request.body()
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    signed = request.app.state.signed_requests
-    machine = await run_in_threadpool(
-        signed.verify, request.method, target, request.headers, body, Scope.CARRIER_REPORTS
-    )
-    request.state.principal = machine
+    machine, body = await verify_signed(request, Scope.CARRIER_REPORTS)
     try:
         known = Carrier(carrier.upper())
     except ValueError:
         names = ", ".join(c.value for c in Carrier)
-        return _errors(404, [{"code": "NOT_FOUND", "field": "carrier", "message": names}])
+        return user_errors(404, [{"code": "NOT_FOUND", "field": "carrier", "message": names}])
     if not machine.unchecked and not speaks_for_carrier(machine.speaks_for, known.value):
         # One carrier's key reports for that carrier only (and the cards' use case refuses a
         # report on a card another carrier reports on).
         message = f"the key speaks for '{machine.speaks_for}', not '{known.value}'"
-        return _errors(403, [{"code": "FORBIDDEN", "field": "carrier", "message": message}])
+        return user_errors(403, [{"code": "FORBIDDEN", "field": "carrier", "message": message}])
     try:
         batch = CarrierReports.model_validate_json(body)
     except ValidationError as exc:
-        return _errors(422, [{"code": "INVALID_INPUT", "field": None, "message": str(exc)}])
+        return invalid(str(exc))
     states = [
         CardStateReport(r.report_id, known, r.iccid, r.raw_state, r.reported_at)
         for r in batch.reports
@@ -141,7 +124,7 @@ async def record_carrier_reports(carrier: str, request: Request) -> JSONResponse
             fenrun.carrier_reports.record, machine.subject, states, usage
         )
     except LedgerError as exc:
-        return _errors(422, [{"code": exc.code, "field": exc.field, "message": exc.message}])
+        return refused(422, exc)
     return JSONResponse(
         {
             "recorded": done.recorded,

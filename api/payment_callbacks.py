@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from pydantic.alias_generators import to_camel
 from starlette.concurrency import run_in_threadpool
 
-from api.auth.signatures import KEY, NONCE, SIGNATURE, TIMESTAMP
+from api.signed_routes import invalid, refused, signed_openapi, user_errors, verify_signed
 from application.payouts import withdrawal_of
 from application.use_cases.payouts import RecordPayoutOutcome, load_payout
 from domain.errors import InvalidInput, LedgerError
@@ -33,16 +33,9 @@ class PaymentCallback(BaseModel):
     occurred_at: AwareDatetime | None = None
 
 
-_SIGNED = {
-    "parameters": [
-        {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
-        for name in (KEY, TIMESTAMP, NONCE, SIGNATURE)
-    ],
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": PaymentCallback.model_json_schema()}},
-    },
-    "description": "Signed with an API key with the `payment-callbacks` scope issued for this"
+_SIGNED = signed_openapi(
+    PaymentCallback.model_json_schema(),
+    "Signed with an API key with the `payment-callbacks` scope issued for this"
     " channel (`fenrun keys add NAME --scope payment-callbacks --for <channel>`; 403 for"
     " another channel's key): X-Fenrun-Signature is the hex HMAC-SHA256, under"
     " the key's secret, of METHOD, path with query, timestamp, nonce and the hex SHA-256 of the"
@@ -50,11 +43,7 @@ _SIGNED = {
     " otherwise. Answers 200 `{recorded, status}`: `recorded: false` for a callback already"
     " recorded (the same channelTxnId), for a payout already settled, or for a failure of an"
     " attempt that is no longer the one in flight.",
-}
-
-
-def _errors(status: int, errors: list[dict[str, object]]) -> JSONResponse:
-    return JSONResponse({"userErrors": errors}, status_code=status)
+)
 
 
 @router.post(
@@ -67,21 +56,15 @@ def _errors(status: int, errors: list[dict[str, object]]) -> JSONResponse:
 )
 async def payment_callback(channel: str, request: Request) -> JSONResponse:
     """Records a payment channel's outcome of a payout (paid or failed)."""
-    body = await request.body()
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    signed = request.app.state.signed_requests
-    machine = await run_in_threadpool(
-        signed.verify, request.method, target, request.headers, body, Scope.PAYMENT_CALLBACKS
-    )
-    request.state.principal = machine
+    machine, body = await verify_signed(request, Scope.PAYMENT_CALLBACKS)
     if not machine.unchecked and machine.speaks_for != channel:
         # A channel's key speaks for that channel only: never for another's payouts.
         message = f"the key speaks for '{machine.speaks_for}', not '{channel}'"
-        return _errors(403, [{"code": "FORBIDDEN", "field": "channel", "message": message}])
+        return user_errors(403, [{"code": "FORBIDDEN", "field": "channel", "message": message}])
     try:
         callback = PaymentCallback.model_validate_json(body)
     except ValidationError as exc:
-        return _errors(422, [{"code": "INVALID_INPUT", "field": None, "message": str(exc)}])
+        return invalid(str(exc))
     fenrun = request.app.state.fenrun
     withdrawal_id = withdrawal_of(callback.out_request_id)
     paid = callback.status == "PAID"
@@ -107,5 +90,5 @@ async def payment_callback(channel: str, request: Request) -> JSONResponse:
         done = await run_in_threadpool(record)
     except LedgerError as exc:
         status = 404 if exc.code == "PAYOUT_NOT_FOUND" else 422
-        return _errors(status, [{"code": exc.code, "field": exc.field, "message": exc.message}])
+        return refused(status, exc)
     return JSONResponse({"recorded": done.recorded, "status": done.status, "userErrors": []})  # type: ignore[attr-defined]

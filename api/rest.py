@@ -1,7 +1,7 @@
 """REST for machines, signed with an API key (api/auth/signatures.py): a carrier's settlement
 row, the same command as the recordCarrierSettlement mutation."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, Va
 from pydantic.alias_generators import to_camel
 from starlette.concurrency import run_in_threadpool
 
-from api.auth.signatures import KEY, NONCE, SIGNATURE, TIMESTAMP
+from api.signed_routes import invalid, refused, signed_openapi, verify_signed
 from application.use_cases.settlements import RecordCarrierSettlement
 from domain.errors import LedgerError
 from domain.identity import Scope
@@ -37,24 +37,13 @@ class CarrierSettlementRow(BaseModel):
     idempotency_key: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 
-_SIGNED = {
-    "parameters": [
-        {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
-        for name in (KEY, TIMESTAMP, NONCE, SIGNATURE)
-    ],
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": CarrierSettlementRow.model_json_schema()}},
-    },
-    "description": "Signed with an API key with the `settlements` scope: X-Fenrun-Signature is"
+_SIGNED = signed_openapi(
+    CarrierSettlementRow.model_json_schema(),
+    "Signed with an API key with the `settlements` scope: X-Fenrun-Signature is"
     " the hex HMAC-SHA256, under the key's secret, of METHOD, path with query, timestamp, nonce"
     " and the hex SHA-256 of the body, joined by newlines. The timestamp (Unix seconds) must be"
     " within 5 minutes; a nonce is accepted once. 401 otherwise, with WWW-Authenticate.",
-}
-
-
-def _errors(status: int, errors: list[dict[str, Any]]) -> JSONResponse:
-    return JSONResponse({"userErrors": errors}, status_code=status)
+)
 
 
 @router.post(
@@ -65,20 +54,14 @@ def _errors(status: int, errors: list[dict[str, Any]]) -> JSONResponse:
 async def record_carrier_settlement(request: Request) -> JSONResponse:
     """Records one carrier settlement row: the carrier's total commission for a card and
     period, split by the LONG_TERM rules; the platform keeps the rest. Idempotent per rowId."""
-    body = await request.body()
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    signed = request.app.state.signed_requests
-    machine = await run_in_threadpool(
-        signed.verify, request.method, target, request.headers, body, Scope.SETTLEMENTS
-    )
-    request.state.principal = machine
+    machine, body = await verify_signed(request, Scope.SETTLEMENTS)
     try:
         row = CarrierSettlementRow.model_validate_json(body)
         total = parse_money(row.total_commission, field="totalCommission")
     except ValidationError as exc:
-        return _errors(422, [{"code": "INVALID_INPUT", "field": None, "message": str(exc)}])
+        return invalid(str(exc))
     except LedgerError as exc:
-        return _errors(422, [{"code": exc.code, "field": exc.field, "message": exc.message}])
+        return refused(422, exc)
     command = RecordCarrierSettlement(
         row_id=row.row_id,
         iccid=row.iccid,
@@ -98,7 +81,7 @@ async def record_carrier_settlement(request: Request) -> JSONResponse:
     try:
         done = await run_in_threadpool(workflows.submit, command)
     except LedgerError as exc:
-        return _errors(422, [{"code": exc.code, "field": exc.field, "message": exc.message}])
+        return refused(422, exc)
     return JSONResponse(
         {
             "rowId": done.row_id,
