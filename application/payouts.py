@@ -120,6 +120,8 @@ class PayoutPolicy(LogFollower):
                     )
                 continue
             audit = Audit(POLICY_ACTOR, event.effective_at, f"withdrawal {event.withdrawal_id}")
+            payee = self.ledger.existing_payee(event.agent_code)
+            account = None if payee is None else payee.payout_account(event.effective_at)
             payouts.append(
                 Payout.start(
                     event.withdrawal_id,
@@ -128,6 +130,7 @@ class PayoutPolicy(LogFollower):
                     self.channel,
                     self.send_now,
                     audit,
+                    account,
                 )
             )
         return payouts

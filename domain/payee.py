@@ -211,3 +211,14 @@ class Payee(Aggregate):
             for account_id, a in sorted(self.accounts.items())
             if a["added_at"] <= at and (a["removed_at"] is None or a["removed_at"] > at)
         ]
+
+    def payout_account(self, at: datetime) -> tuple[str, str] | None:
+        """The account a payout goes to: the most recently added one still held at `at` (its id
+        and kind; the later event wins a tie of effective times), or None when there is none."""
+        held = [
+            (account["added_at"], order, account_id, str(account["kind"]))
+            for order, (account_id, account) in enumerate(self.accounts.items())
+            if account["added_at"] <= at
+            and (account["removed_at"] is None or account["removed_at"] > at)
+        ]
+        return max(held)[2:] if held else None

@@ -137,6 +137,7 @@ class Payout(Aggregate):
         channel: str,
         send_now: bool,
         audit: Audit,
+        account: tuple[str, str] | None = None,
     ) -> "Payout":
         require_code(withdrawal_id, "withdrawalId")
         require_code(agent_code, "agentCode")
@@ -149,7 +150,7 @@ class Payout(Aggregate):
             amount_fen=amount_fen,
             out_request_id=out_request_id(withdrawal_id),
             channel=channel,
-            payee_account=payee_account(agent_code),
+            payee_account=payee_account(agent_code, account),
             send_now=send_now,
             **audit.fields(),
         )
@@ -324,10 +325,15 @@ def out_request_id(withdrawal_id: str) -> str:
     return f"PO-{withdrawal_id}"
 
 
-def payee_account(agent_code: str) -> str:
-    """Where the money goes. Until payees have payout accounts of their own (issue 11's payee
-    part), the agent's code names its account at the channel."""
-    return f"agent:{agent_code}"
+def payee_account(agent_code: str, account: tuple[str, str] | None = None) -> str:
+    """Where the money goes: the payee's payout account (id, kind) named by its kind and id
+    (`bank_card:<accountId>`), never its number, which is personal data the outbox and events
+    must not carry in clear (the channel's adapter resolves it when it sends). An agent with no
+    payout account is named by its code, as before payees had accounts."""
+    if account is None:
+        return f"agent:{agent_code}"
+    account_id, kind = account
+    return f"{kind.lower()}:{account_id}"
 
 
 def _check_txn(channel_txn_id: str | None) -> None:

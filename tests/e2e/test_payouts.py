@@ -41,6 +41,30 @@ def test_a_payout_is_sent_from_the_outbox_and_paid_once(paying: PayingEnv) -> No
     assert [e["node"]["withdrawalId"] for e in listed["data"]["payouts"]["edges"]] == ["W-1"]
 
 
+def test_a_payout_goes_to_the_agents_latest_payout_account_never_its_number(
+    paying: PayingEnv,
+) -> None:
+    env = paying
+    with_commissions(env.gql)
+    env.withdraw("W-A0", "1.00")  # no payout account yet: named by the agent's code
+    for account_id, kind, number in (("card-1", "BANK_CARD", "6222020200112233445"),
+                                     ("ali-1", "ALIPAY", "zhangsan@example.com")):  # fmt: skip
+        account = {"agentCode": "P1", "accountId": account_id, "kind": kind,
+                   "holderName": "张三", "number": number}  # fmt: skip
+        if kind == "BANK_CARD":
+            account["bankName"] = "工商银行"
+        env.gql.ok("addPayoutAccount", account)
+    env.withdraw("W-A1", "1.00")
+    env.work(callbacks=2)
+    books = env.books()
+    # The simulator's own record of where each payment went.
+    assert books["PO-W-A0"]["payeeAccount"] == "agent:P1"
+    assert books["PO-W-A1"]["payeeAccount"] == "alipay:ali-1"  # the most recently added
+    assert env.payout("W-A1")["status"] == "PAID"
+    payloads = [r.payload for r in env.fenrun.outbox.rows(kind="payout.submit")]
+    assert "zhangsan@example.com" not in "".join(payloads)
+
+
 def test_a_failed_payout_is_resubmitted_under_the_same_out_request_id(paying: PayingEnv) -> None:
     env = paying
     with_commissions(env.gql)
