@@ -6,7 +6,8 @@ from typing import Any
 from psycopg import Cursor
 
 from domain.payout import Payout
-from projections.queries import Page, ReadModel, decode_cursor
+from projections.positions import keyset_page
+from projections.queries import Page, ReadModel
 from projections.rows import copy_rows
 from projections.views import Position, View
 
@@ -170,13 +171,7 @@ def payouts(
     if ids is not None:
         sql += " AND p.withdrawal_id = ANY(%(ids)s)"
         params["ids"] = ids
-    if after:
-        position, wid = decode_cursor(after, 2)
-        sql += " AND (p.created_position, p.withdrawal_id) > (%(apos)s, %(aid)s)"
-        params.update(apos=int(position), aid=wid)
-    sql += " ORDER BY p.created_position, p.withdrawal_id LIMIT %(limit)s"
-    rows = read._all(sql, params)
-    return Page(rows[:first], len(rows) > first)
+    return keyset_page(read, sql, params, first, after, ["p.created_position", "p.withdrawal_id"])
 
 
 def payout(read: ReadModel, at: int, withdrawal_id: str) -> dict[str, Any] | None:

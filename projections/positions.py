@@ -81,3 +81,20 @@ def decode_cursor(cursor: str, arity: int) -> list[str]:
     if len(parts) != arity:
         raise ValueError("malformed cursor")
     return parts
+
+
+def keyset_page(
+    read: Any, sql: str, params: dict[str, Any], first: int, after: str | None, keys: list[str]
+) -> Page:
+    """The page after `after` of `sql` (a query whose conditions may still be extended with
+    AND), ordered by `keys`: the first names a log position, the others text. One row more than
+    asked says whether another page follows."""
+    params = dict(params)
+    if after:
+        parts = decode_cursor(after, len(keys))
+        names = [f"after_{i}" for i in range(len(keys))]
+        sql += f" AND ({', '.join(keys)}) > ({', '.join(f'%({n})s' for n in names)})"
+        params.update(zip(names, [int(parts[0]), *parts[1:]], strict=True))
+    params["limit"] = first + 1
+    rows = read._all(f"{sql} ORDER BY {', '.join(keys)} LIMIT %(limit)s", params)
+    return Page(rows[:first], len(rows) > first)

@@ -22,7 +22,7 @@ from projections.positions import Progress as Progress
 from projections.positions import ViewState as ViewState
 from projections.positions import decode_cursor as decode_cursor
 from projections.positions import encode_cursor as encode_cursor
-from projections.positions import view_names
+from projections.positions import keyset_page, view_names
 from projections.reports import Reports as Reports
 from projections.runner import SWITCH_LOCK
 
@@ -396,13 +396,7 @@ class ReadModel:
         if ids is not None:
             sql += " AND u.id = ANY(%(ids)s)"
             params["ids"] = ids
-        if after:
-            position, rid = decode_cursor(after, 2)
-            sql += " AND (u.requested_position, u.id) > (%(apos)s, %(aid)s)"
-            params.update(apos=int(position), aid=rid)
-        sql += " ORDER BY u.requested_position, u.id LIMIT %(limit)s"
-        rows = self._all(sql, params)  # type: ignore[arg-type]
-        return Page(rows[:first], len(rows) > first)
+        return keyset_page(self, sql, params, first, after, ["u.requested_position", "u.id"])
 
     def withdrawals(
         self,
@@ -432,16 +426,8 @@ class ReadModel:
                 " (SELECT * FROM unnest(%(id_agents)s::text[], %(id_withdrawals)s::text[]))"
             )
             params.update(id_agents=[a for a, _ in ids], id_withdrawals=[w for _, w in ids])
-        if after:
-            position, agent, wid = decode_cursor(after, 3)
-            sql += (
-                " AND (w.requested_position, w.agent_code, w.withdrawal_id)"
-                " > (%(apos)s, %(aagent)s, %(aid)s)"
-            )
-            params.update(apos=int(position), aagent=agent, aid=wid)
-        sql += " ORDER BY w.requested_position, w.agent_code, w.withdrawal_id LIMIT %(limit)s"
-        rows = self._all(sql, params)  # type: ignore[arg-type]
-        return Page(rows[:first], len(rows) > first)
+        keys = ["w.requested_position", "w.agent_code", "w.withdrawal_id"]
+        return keyset_page(self, sql, params, first, after, keys)
 
     def platform_totals(self, at: int) -> dict[str, int]:
         """The platform's running totals, with what it keeps (`net_fen`)."""

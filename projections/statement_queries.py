@@ -7,6 +7,7 @@ from typing import Any
 
 from domain.errors import InvalidState
 from domain.movements import BUCKETS, StatementLine, line_order
+from projections.positions import keyset_page
 from projections.queries import Page, ReadModel, decode_cursor
 
 _STATUS_AT = (
@@ -142,12 +143,7 @@ class StatementReads:
             if value is not None:
                 sql += f" AND s.{column} = %({column})s"
                 params[column] = value
-        if after:
-            sql += " AND (s.position, s.id) > (%(apos)s, %(aid)s)"
-            position, sid = decode_cursor(after, 2)
-            params.update(apos=int(position), aid=sid)
-        rows = self.read._all(sql + " ORDER BY s.position, s.id LIMIT %(limit)s", params)
-        return Page(rows[:first], len(rows) > first)
+        return keyset_page(self.read, sql, params, first, after, ["s.position", "s.id"])
 
     def statement(self, statement_id: str, at: int) -> dict[str, Any] | None:
         return self.read._one(
