@@ -38,12 +38,14 @@ from graphql import (
     ValidationRule,
     get_named_type,
     get_nullable_type,
+    parse,
     is_composite_type,
     is_list_type,
 )
 from strawberry.extensions.base_extension import SchemaExtension
 
 TOO_COSTLY = "QUERY_TOO_COSTLY"
+MAX_TOKENS = 5000  # as the schema's MaxTokensLimiter: a larger document is refused anyway
 
 
 @dataclass(frozen=True)
@@ -306,6 +308,21 @@ def tally(
         ):
             return walk.operation(definition)
     return NOTHING
+
+
+@functools.lru_cache(maxsize=512)
+def tally_of_text(
+    schema: GraphQLSchema, query: str, operation_name: str | None, limits: Limits
+) -> Tally | None:
+    """tally() of a request's text (None: it does not parse), worked out once per text: the
+    tally depends on nothing else, and clients send the same texts again and again (both the
+    turns of heavy requests and the rate limit ask it of every request). Bounded, as
+    strawberry's parser cache."""
+    try:
+        document = parse(query, max_tokens=MAX_TOKENS)
+    except GraphQLError:
+        return None  # strawberry answers the parse error
+    return tally(schema, document, operation_name, limits)
 
 
 def too_costly(cost: int, limit: int, node: Any = None) -> GraphQLError:
