@@ -356,9 +356,14 @@ def limits_of(context: Any) -> Limits:
 
 
 class QueryCost(SchemaExtension):
-    """Adds the cost rule for the app's settings to the request's validation rules."""
+    """Adds the given rules (built once: the depth and alias limits) and the cost rule for the
+    app's settings to the request's validation rules: one extension, one hook per request."""
+
+    def __init__(self, rules: tuple[type[ValidationRule], ...] = ()) -> None:
+        self.rules = rules
 
     def on_operation(self) -> Iterator[None]:
         ctx = self.execution_context
-        ctx.validation_rules = (*ctx.validation_rules, cost_rule(limits_of(ctx.context)))
+        limits = limits_of(ctx.context)
+        ctx.validation_rules = (*ctx.validation_rules, *self.rules, cost_rule(limits))
         yield
