@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 from cross_web import HTTPException
 from graphql import GraphQLError
-from starlette.requests import Request
 from starlette.background import BackgroundTasks
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.fastapi import GraphQLRouter

@@ -38,9 +38,9 @@ from graphql import (
     ValidationRule,
     get_named_type,
     get_nullable_type,
-    parse,
     is_composite_type,
     is_list_type,
+    parse,
 )
 from strawberry.extensions.base_extension import SchemaExtension
 

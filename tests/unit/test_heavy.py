@@ -69,7 +69,8 @@ def test_a_texts_tally_is_worked_out_once_and_is_the_documents() -> None:
     text = "{ commissions(first: 100) { edges { node { id } } } }"
     first = tally_of_text(schema._schema, text, None, LIMITS)
     assert first == tally(schema._schema, parse(text), None, LIMITS)
-    assert first is not None and first.cost == 202
+    assert first is not None
+    assert first.cost == 202
     assert tally_of_text(schema._schema, text, None, LIMITS) is first  # kept, not walked again
     other = Limits(max_cost=500, max_page=10)  # other limits: another tally
     assert tally_of_text(schema._schema, text, None, other) != first

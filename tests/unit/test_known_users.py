@@ -23,4 +23,5 @@ def test_the_least_recently_used_are_forgotten_past_the_bound() -> None:
     assert known.get("a", 1) is not None  # a used: b is now the oldest
     known.put("c", 1, Principal("c"))
     assert known.get("b", 1) is None
-    assert known.get("a", 1) is not None and known.get("c", 1) is not None
+    assert known.get("a", 1) is not None
+    assert known.get("c", 1) is not None
