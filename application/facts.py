@@ -76,7 +76,7 @@ class WalletBatch:
     """Aggregates loaded and changed while processing one batch; saved together.
 
     `known` holds the wallets and monthly volumes kept from earlier batches, by aggregate id,
-    already brought up to the batch's last position by the policy (AggregateCache.advance): a
+    already brought up to the batch's last position by the policy (HotAggregates.advance): a
     hot aggregate is used as it is, without a query. Anything written after that position by
     another writer makes the batch's save conflict, and the batch is decided again afresh."""
 
