@@ -73,27 +73,27 @@ class Batch(Protocol):
 
 @dataclass
 class WalletBatch:
-    """Aggregates loaded and changed while processing one batch; saved together."""
+    """Aggregates loaded and changed while processing one batch; saved together.
+
+    `known` holds the wallets and monthly volumes kept from earlier batches, by aggregate id,
+    already brought up to the batch's last position by the policy (HotAggregates.advance): a
+    hot aggregate is used as it is, without a query. Anything written after that position by
+    another writer makes the batch's save conflict, and the batch is decided again afresh."""
 
     ledger: Ledger
-    known: dict[str, Wallet]  # wallets kept from earlier batches (caught up before use)
+    known: dict[Any, Any]  # aggregate id -> Wallet or MonthlyVolume (decision 0037)
     wallets: dict[str, Wallet] = field(default_factory=dict)
     volumes: dict[tuple[str, str], MonthlyVolume] = field(default_factory=dict)
 
     def wallet(self, agent_code: str) -> Wallet:
         if agent_code not in self.wallets:
-            wallet = self.known.get(agent_code)
-            if wallet is None:
-                wallet = self.ledger.wallet(agent_code)
-            else:  # another writer (finance, a refund) may have moved it since
-                for event in self.ledger.events.get(wallet.id, gt=wallet.version):
-                    event.mutate(wallet)
-            self.wallets[agent_code] = wallet
+            wallet = self.known.get(Wallet.create_id(agent_code))
+            self.wallets[agent_code] = wallet or self.ledger.wallet(agent_code)
         return self.wallets[agent_code]
 
     def existing_wallet(self, agent_code: str) -> Wallet | None:
         """The agent's wallet if it has one (nothing is opened for a mere look)."""
-        if agent_code in self.wallets or agent_code in self.known:
+        if agent_code in self.wallets or Wallet.create_id(agent_code) in self.known:
             return self.wallet(agent_code)
         if not self.ledger.exists("wallet", agent_code):
             return None
@@ -102,16 +102,22 @@ class WalletBatch:
     def volume(self, agent_code: str, month: str) -> MonthlyVolume:
         key = (agent_code, month)
         if key not in self.volumes:
-            try:
-                found = self.ledger.repository.get(MonthlyVolume.create_id(agent_code, month))
-            except AggregateNotFoundError:
-                found = MonthlyVolume.open(agent_code, month)
+            volume_id = MonthlyVolume.create_id(agent_code, month)
+            found = self.known.get(volume_id)
+            if found is None:
+                try:
+                    found = self.ledger.repository.get(volume_id)
+                except AggregateNotFoundError:
+                    found = MonthlyVolume.open(agent_code, month)
             self.volumes[key] = found
         return self.volumes[key]
 
+    def loaded(self) -> list[Any]:
+        """Every aggregate the batch used: kept for the next batches once it is saved."""
+        return [*self.wallets.values(), *self.volumes.values()]
+
     def changed(self) -> list[Any]:
-        aggregates: Iterable[Any] = [*self.wallets.values(), *self.volumes.values()]
-        return [a for a in aggregates if a.pending_events]
+        return [a for a in self.loaded() if a.pending_events]
 
 
 class FactProcessor:

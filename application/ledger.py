@@ -23,8 +23,9 @@ from eventsourcing.persistence import IntegrityError, Mapper, Tracking, Transcod
 from application import use_cases as uc
 from application.clock import Clock, SystemClock
 from application.commands import Command, use_case
+from application.kept_reads import KeptReads
 from application.legacy_digests import legacy_digest
-from application.log import LedgerMapper
+from application.log import LedgerMapper, SnapshotRecorder
 from application.outbox import PendingCommand
 from application.repository_reads import RepositoryReads
 from application.results import Result, from_record, to_record
@@ -69,6 +70,7 @@ RESERVED_KEY_PREFIX = "fenrun:"
 GENERATED_KEY_PREFIX = "fenrun:generated:"
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")  # the default business calendar (settings override it)
 CLOCK_TOLERANCE = timedelta(minutes=5)  # how far past the clock an effective time may be
+SNAPSHOT_ITEMS_PER_EVENT = 2  # the most a snapshot's state items cost each event (_stretched)
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ class Ledger(Application, RepositoryReads):
         self.clock_tolerance = clock_tolerance
         self.statement_source = statement_source  # the movement ledger statements come from
         self.usage: UsageReader | None = None  # card usage by month (set by the composition root)
+        self.kept = KeptReads(self)  # agents and packages for reading, checked by version
 
     # -- the use cases: ledger.place_order(...) builds the command and executes it ----------------
     register_agent = use_case(uc.RegisterAgent)
@@ -214,6 +217,13 @@ class Ledger(Application, RepositoryReads):
     def construct_mapper(self) -> Mapper:
         return LedgerMapper(self.construct_transcoder())
 
+    def construct_snapshot_store(self) -> Any:
+        recorder = SnapshotRecorder(
+            self.factory.datastore,  # type: ignore[attr-defined]
+            events_table_name=f"{self.name.lower()}_snapshots",
+        )
+        return self.factory.event_store(mapper=self.mapper, recorder=recorder)
+
     def construct_recorder(self) -> Any:
         # A process recorder, so the commission policy can save events and its tracking
         # position in one transaction (exactly-once); the mapper reads first events through it.
@@ -226,6 +236,8 @@ class Ledger(Application, RepositoryReads):
 
         The library's version re-reads the aggregate from the store to snapshot it; ours already
         holds it in memory, so reloading a busy wallet inside the policy's loop is avoidable.
+        The interval stretches with the state (_stretched), so snapshots cost each event the
+        same however long the history.
         """
         if self.snapshots is None:
             return
@@ -236,6 +248,7 @@ class Ledger(Application, RepositoryReads):
             interval = self.snapshotting_intervals.get(type(aggregate))
             if not interval or originator_id not in first:
                 continue
+            interval = _stretched(interval, aggregate)
             if (first[originator_id] - 1) // interval < aggregate.version // interval:
                 self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
 
@@ -316,6 +329,10 @@ class Ledger(Application, RepositoryReads):
 
     # -- loading ---------------------------------------------------------------------------------
     def _find(self, cls: type[T], aggregate: UUID) -> T | None:
+        if cls not in self.snapshotting_intervals:
+            found = self._from_events(aggregate)
+            assert found is None or isinstance(found, cls)
+            return found
         try:
             found = self.repository.get(aggregate)
         except AggregateNotFoundError:
@@ -327,6 +344,14 @@ class Ledger(Application, RepositoryReads):
         found = self._find(cls, aggregate_id(kind, code))
         if found is None:
             raise missing(code)
+        return found
+
+    def _from_events(self, aggregate: UUID) -> Any | None:
+        """An aggregate that is never snapshotted, from its events in one query (the
+        repository would look for a snapshot first: a second round trip for nothing)."""
+        found = None
+        for event in self.events.get(aggregate):
+            found = event.mutate(found)
         return found
 
     def agent(self, code: str, field: str = "agentCode") -> Agent:
@@ -396,9 +421,12 @@ class Ledger(Application, RepositoryReads):
             chain.append(self.agent(chain[-1].parent_code, "parentCode"))
         return chain
 
-    def price_chain(self, seller: Agent, package_code: str) -> PriceChain:
-        """The cost prices of the seller's lineage for a package, from the top down."""
-        lineage = reversed(self.ancestry(seller))
+    def price_chain(
+        self, seller: Agent, package_code: str, ancestry: list[Agent] | None = None
+    ) -> PriceChain:
+        """The cost prices of the seller's lineage for a package, from the top down (the
+        seller's ancestry, when the caller has read it already)."""
+        lineage = reversed(ancestry or self.ancestry(seller))
         return PriceChain.of(
             ((a.code, a.cost_price(package_code)) for a in lineage), PriceLimit(self.price_factor)
         )
@@ -439,6 +467,18 @@ class Ledger(Application, RepositoryReads):
             "version": aggregate.version,
             "state": orjson.loads(orjson.dumps(state, default=_plain)),
         }
+
+
+def _stretched(interval: int, aggregate: Any) -> int:
+    """The snapshot interval for an aggregate whose state holds `snapshot_weight()` items (a
+    wallet's open lines): doubled until it is at least half of them. A snapshot then costs each
+    event at most about two items whatever the history, and a load replays at most about half as
+    many events as the snapshot holds items (decision 0037). Doubling keeps the
+    boundaries of the smaller intervals, so every snapshot still falls on one of them."""
+    weight = aggregate.snapshot_weight() if hasattr(aggregate, "snapshot_weight") else 0
+    while interval * SNAPSHOT_ITEMS_PER_EVENT < weight:
+        interval *= 2
+    return interval
 
 
 def _plain(value: object) -> object:

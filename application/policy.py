@@ -22,14 +22,13 @@ from application.facts import (
     WalletBatch,
 )
 from application.follower import LogFollower
+from application.hot_aggregates import HotAggregates
 from application.ledger import Ledger
 from application.simulation import apply_differences, correction_differences
 from domain.plan import CommissionPlan
 from domain.processed import ProcessedFact
-from domain.wallet import Wallet
 
 log = structlog.get_logger(__name__)
-_MAX_KEPT_WALLETS = 20_000
 
 
 class CommissionPolicy(FactProcessor, LogFollower):
@@ -44,9 +43,11 @@ class CommissionPolicy(FactProcessor, LogFollower):
     ) -> None:
         FactProcessor.__init__(self, ledger, business_tz)
         LogFollower.__init__(self, ledger, batch_size, max_retries)
-        # Wallets stay loaded between batches: a busy wallet is not replayed for every batch.
-        self._wallets: dict[str, Wallet] = {}
-        self._batch = WalletBatch(ledger, self._wallets)
+        # Wallets and monthly volumes stay loaded between batches, brought forward by what the
+        # log says was written to them: a busy one is not replayed for every batch.
+        self._hot = HotAggregates()
+        self._hot_at: int | None = None  # the log position the kept aggregates reflect
+        self._batch = WalletBatch(ledger, self._hot.kept)
         self._position = 0  # of the fact being handled
         self._redelivered = False  # whether that fact was acted on before
         self._done: set[int] = set()
@@ -59,7 +60,10 @@ class CommissionPolicy(FactProcessor, LogFollower):
         # A correction acted on before still counts as a plan version for what follows it.
         relevant = [n for n in relevant if id(n) not in self._done or _is_correction(n)]
         self._prefetch(relevant, notifications[-1].id)
-        self._batch = WalletBatch(self.ledger, self._wallets)
+        if self._hot_at != start:  # another worker saved batches this one never read
+            self._hot.clear()
+        self._hot.advance(notifications, self.log.decode)
+        self._batch = WalletBatch(self.ledger, self._hot.kept)
         for notification, event in zip(relevant, self.log.decode(relevant), strict=True):
             self._position = notification.id
             self._redelivered = id(notification) in self._done
@@ -73,13 +77,13 @@ class CommissionPolicy(FactProcessor, LogFollower):
 
     def forget(self) -> None:
         self._plans_at = None  # the registries went past the committed position
-        self._wallets.clear()  # they may hold changes that were never saved
+        self._hot.clear()  # they may hold changes that were never saved
+        self._hot_at = None
 
     def saved(self, position: int) -> None:
         self._plans_at = position
-        if len(self._wallets) + len(self._batch.wallets) > _MAX_KEPT_WALLETS:
-            self._wallets.clear()
-        self._wallets.update(self._batch.wallets)
+        self._hot.keep(self._batch.loaded())
+        self._hot_at = position
 
     def _handle(self, event: Any, batch: Batch) -> None:
         if isinstance(event, CommissionPlan.CorrectionDefined) and not self._redelivered:

@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                 modes=args.modes,
             ),
             "policy_scaling": lambda: throughput.scaling(
-                srv.url, sizes["scaling"], chunk=sizes["chunk"]
+                srv.url, sizes["scaling"], chunk=sizes["chunk"], runs=args.runs
             ),
             "wallet_query": lambda: wallet_query.run(
                 srv.url,
@@ -337,9 +337,21 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
                 "seconds": {k: m[f"seconds.{k}"] for k in ("commands", "policy", "projections")},
             }
     with contextlib.suppress(KeyError, TypeError):
+        from bench.common import rnd
+
+        points = doc["policy_scaling"]
         out["policy_scaling"] = {
             f"policy_completions_per_s_at_{p['orders']}_orders": p["policy_completions_per_s"]
-            for p in doc["policy_scaling"]
+            for p in points
+        } | {
+            # the largest size's rate over the smallest's (target >= 0.9: flat)
+            "ratio_last_over_first": rnd(
+                points[-1]["policy_completions_per_s"] / points[0]["policy_completions_per_s"]
+            ),
+            "cpu_ratio_last_over_first": rnd(
+                points[-1]["policy_cpu_completions_per_s"]
+                / points[0]["policy_cpu_completions_per_s"]
+            ),
         }
     with contextlib.suppress(KeyError, TypeError):
         w = doc["wallet_query"]["median"]

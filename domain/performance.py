@@ -58,6 +58,10 @@ class MonthlyVolume(Aggregate):
         # Each counted order's amount net of refunds, for re-rating the month.
         self.net_by_order: dict[str, int] = {}
 
+    def snapshot_weight(self) -> int:
+        """What a snapshot's size grows with: the month's orders (snapshot intervals stretch)."""
+        return len(self.net_by_order)
+
     def count_sale(self, order_id: str, amount_fen: int, effective_at: datetime) -> None:
         self._count_sale(order_id=order_id, amount_fen=amount_fen, effective_at=effective_at)
 

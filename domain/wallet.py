@@ -461,6 +461,10 @@ class Wallet(Aggregate, CommissionLines, Deposits, UnfreezeDecisions, Payouts, A
         self.settled_withdrawals: set[str] = set()  # a payout id names one payout, ever
         self.restore_withdrawal_state()
 
+    def snapshot_weight(self) -> int:
+        """What a snapshot's size grows with: the open lines (snapshot intervals stretch)."""
+        return len(self.book.lines)
+
     def _record(self, event_class: type[Any], **fields: Any) -> None:
         """Every wallet event names the agent whose wallet it is."""
         self.trigger_event(event_class, agent_code=self.agent_code, **fields)

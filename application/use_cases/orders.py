@@ -7,8 +7,8 @@ from application.commands import Command, Decision
 from application.results import OrderCancelled, OrderCompleted, OrderPlaced, OrderRefunded
 from application.use_cases.limits import require_room_for_facts
 from domain.card import Card, CardStatus
-from domain.common import Audit
-from domain.errors import AlreadyExists, InvalidInput
+from domain.common import Audit, aggregate_id
+from domain.errors import AlreadyExists, InvalidInput, PackageNotFound
 from domain.order import Flow, Order
 from domain.package import Package
 from domain.pricing import PriceChain
@@ -33,15 +33,23 @@ class PlaceOrder(Command[OrderPlaced]):
     key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[OrderPlaced]:
-        if ledger.exists("order", self.order_id):
+        # The order's id, the package, the seller and its uplines: checked in one query.
+        package_id = aggregate_id("package", self.package_code)
+        found = ledger.kept.read(
+            [aggregate_id("order", self.order_id), package_id], lineage_of=self.agent_code
+        )
+        if found.exists("order", self.order_id):
             raise AlreadyExists("orderId", f"order '{self.order_id}' already exists")
         if self.flow not in Flow.__members__:
             raise InvalidInput("flow", f"flow must be one of {', '.join(Flow)}")
-        package = ledger.package(self.package_code)
-        seller = ledger.agent(self.agent_code)
-        for agent in ledger.ancestry(seller):  # every agent the sale may pay was in place
+        package = found.get(package_id)
+        if not isinstance(package, Package):
+            raise PackageNotFound(self.package_code)
+        ancestry = found.ancestry(self.agent_code)
+        seller = ancestry[0]
+        for agent in ancestry:  # every agent the sale may pay was in place
             agent.require_in_tree_at(self.audit.effective_at)
-        chain = ledger.price_chain(seller, self.package_code)
+        chain = ledger.price_chain(seller, self.package_code, ancestry)
         chain.check()
         retail = seller.retail_price(self.package_code) if self.flow == Flow.CUSTOMER_PAYS else None
         changed = self._first_purchase_card(ledger, package)
