@@ -29,7 +29,7 @@ from api.auth.web import (
     unauthenticated,
 )
 from api.bootstrap import Fenrun, bootstrap
-from api.graphql.context import Context
+from api.graphql.context import MIN_POSITION_HEADER, Context
 from api.graphql.persisted import PersistedQueries
 from api.graphql.schema import schema
 from api.http import GRAPHIQL_ASSETS, STATIC, BodyLimit, GraphQLView
@@ -130,7 +130,11 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
 
     async def context(request: Request) -> Context:
         principal = await authenticate(request)
-        return Context(app=request.app.state.fenrun, principal=principal)
+        return Context(
+            app=request.app.state.fenrun,
+            principal=principal,
+            min_position=request.headers.get(MIN_POSITION_HEADER),
+        )
 
     api = FastAPI(title="Fenrun", lifespan=lifespan)
     persisted = PersistedQueries.of(settings.persisted_queries_file)
@@ -164,6 +168,7 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
                 "authorization",
                 *([ACTOR_HEADER] if settings.auth == "off" else []),
                 REQUEST_ID_HEADER,
+                MIN_POSITION_HEADER,
             ],
             expose_headers=[REQUEST_ID_HEADER],
             max_age=600,

@@ -80,6 +80,14 @@ class ServiceSettings(BaseSettings):
         " from a view that has not got there yet come back empty, with the view's lag in the"
         " response's extensions.",
     )
+    min_position_wait_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="How long a GraphQL read sent with X-Fenrun-Min-Position (a mutation's"
+        " position) waits for the policies and views to process that write before it answers"
+        " POSITION_NOT_READY (retryable).",
+    )
     default_actor: str = Field(
         default="anonymous",
         min_length=1,

@@ -68,7 +68,7 @@ class Submitted(Generic[T]):
     result: T
     position: int
     replayed: bool
-    caught_up: bool
+    caught_up: bool | None  # None: not waited for (a request's write: decision 0036)
 
 
 @dataclass(frozen=True)
@@ -97,14 +97,17 @@ class Workflows:
         *,
         request_wait: float = 10.0,
         on_failure: Callable[[str, BaseException], None] | None = None,
+        after_round: Callable[[], None] | None = None,
     ) -> None:
         """request_wait: how long a request waits for catching up after its write.
-        on_failure: told of each part that failed in a round (metrics)."""
+        on_failure: told of each part that failed in a round (metrics).
+        after_round: told when a round ends (reads waiting for a position look again)."""
         self.parts = parts
         self.positions = positions
         self.zone = zone
         self.request_wait = request_wait
         self.on_failure = on_failure
+        self.after_round = after_round
         self._lock = threading.Lock()
         self._background = Background(self.round)
 
@@ -134,6 +137,8 @@ class Workflows:
         for name, error in finished.failures.items():
             if self.on_failure is not None:
                 self.on_failure(name, error)
+        if self.after_round is not None:
+            self.after_round()
         return finished
 
     def catch_up(self) -> int:
@@ -153,8 +158,12 @@ class Workflows:
         return Submitted(done.result, done.position, done.replayed, self._settle(wait))
 
     def answer(self, command: Command[R]) -> Submitted[R]:
-        """commit() for a request: catching up is waited for `request_wait` seconds at most."""
-        return self.commit(command, self.request_wait)
+        """commit() for a request, which does not wait: the policies and views are asked to run
+        in the background, and whoever reads after the write asks for its position (decision
+        0036). Catching up inside each request held a process-wide lock: writes queued on it."""
+        done = self.ledger.commit(command)
+        self._background.ask()
+        return Submitted(done.result, done.position, done.replayed, None)
 
     def submit(self, command: Command[R]) -> R:
         return self.commit(command).result
