@@ -22,7 +22,7 @@ import strawberry
 import structlog
 from starlette.concurrency import run_in_threadpool
 
-from api.graphql.context import Context, Written
+from api.graphql.context import Context, Written, position_not_ready
 from api.graphql.reads import views_read
 from api.graphql.types import UserError
 from api.observability.metrics import count_failure
@@ -32,7 +32,7 @@ from domain.common import Audit
 from domain.errors import LedgerError
 from domain.money import parse_money
 from projections.positions import PositionNotReady
-from projections.queries import ReadModel, ViewState
+from projections.queries import VIEWS, ReadModel, ViewState
 
 log = structlog.get_logger(__name__)
 
@@ -88,6 +88,12 @@ async def mutate(
     views = views_read(info)
 
     def work() -> P:
+        try:
+            # Sent with X-Fenrun-Min-Position: decided on state that includes that write and
+            # what the policies did about it (a release after a sale sees the sale's lines).
+            context.wait_for_min_position(VIEWS)
+        except PositionNotReady as exc:
+            raise position_not_ready(exc) from None
         try:
             done = run(context.app.workflows, command())
         except LedgerError as exc:
