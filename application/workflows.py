@@ -6,8 +6,9 @@ catch_up.py); the read models come in through the `Projector` protocol (applicat
 projections never import each other).
 
 Once a command's events are committed, its caller is answered with its result and position,
-whatever happens after: catching up is then waited for (bounded for a request), and its
-failures are logged and reported, never raised (decision 0019).
+whatever happens after: catching up is then waited for, and its failures are logged and
+reported, never raised (decision 0019). A request does not wait: it asks the background to run
+and answers; a read that must see the write asks for its position (decision 0036).
 """
 
 import threading
@@ -162,8 +163,12 @@ class Workflows:
         in the background, and whoever reads after the write asks for its position (decision
         0036). Catching up inside each request held a process-wide lock: writes queued on it."""
         done = self.ledger.commit(command)
-        self._background.ask()
+        self.nudge()
         return Submitted(done.result, done.position, done.replayed, None)
+
+    def nudge(self) -> None:
+        """A round soon, in the background, not waited for (a write was seen in the log)."""
+        self._background.ask()
 
     def submit(self, command: Command[R]) -> R:
         return self.commit(command).result

@@ -454,7 +454,9 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
         u = doc["usage"]
         out["usage"] = {"cards": u["cards"]} | u["median"]
     with contextlib.suppress(KeyError, TypeError):
-        out["http_orders"] = {"clients": doc["http_orders"]["clients"]} | doc["http_orders"]["median"]
+        out["http_orders"] = {"clients": doc["http_orders"]["clients"]} | doc["http_orders"][
+            "median"
+        ]
     return out
 
 

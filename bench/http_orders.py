@@ -131,7 +131,9 @@ def one_run(server_url: str, orders: int, label: str) -> dict[str, Any]:
                 t.join()
             sent = time.perf_counter() - started
             check(not errors, f"a client failed: {errors[:1]}")
-            _readable(base, f"{label}-{orders - 1:07d}", max(positions), orders * LINES_PER_ORDER, dsn)
+            _readable(
+                base, f"{label}-{orders - 1:07d}", max(positions), orders * LINES_PER_ORDER, dsn
+            )
             total = time.perf_counter() - started
         finally:
             api.terminate()

@@ -81,8 +81,11 @@ class Freshness:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise self._not_ready(position, head, policies, reached, target)
-            with self._rounds:
-                self._rounds.wait_for(lambda: self._round != seen, min(left, POLL_SECONDS))
+            self._next_round(seen, min(left, POLL_SECONDS))
+
+    def _next_round(self, seen: int, timeout: float) -> None:
+        with self._rounds:
+            self._rounds.wait_for(lambda: self._round != seen, timeout)
 
     @staticmethod
     def _not_ready(

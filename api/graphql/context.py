@@ -136,7 +136,6 @@ class Context(BaseContext):
             found = await run_in_threadpool(read, self.read(stored.position), stored.position)
         return stored, found
 
-
     def wait_for_min_position(self, views: tuple[str, ...]) -> None:
         """In a worker thread: when the request named a minimum position (a mutation's), waits
         until these views show what that write caused, the policies' lines included, for

@@ -118,9 +118,7 @@ def test_a_position_that_is_not_a_number_is_refused(gql: GraphQLClient) -> None:
     assert "not a log position" in found["errors"][0]["message"]
 
 
-def test_idempotency_keys_give_exactly_once_when_clients_race(
-    gql: GraphQLClient, dsn: str
-) -> None:
+def test_idempotency_keys_give_exactly_once_when_clients_race(gql: GraphQLClient, dsn: str) -> None:
     """Eight clients send the same two mutations under the same keys at once: one order, one
     completion, one line; every client is answered the same, with the same position."""
     setup(gql)
@@ -133,7 +131,8 @@ def test_idempotency_keys_give_exactly_once_when_clients_race(
         answers = list(pool.map(client, range(8)))
     placed = {a[0]["extensions"]["position"] for a in answers}
     completed = {a[1]["extensions"]["position"] for a in answers}
-    assert len(placed) == 1 and len(completed) == 1
+    assert len(placed) == 1
+    assert len(completed) == 1
     assert all(a[0]["data"]["placeOrder"]["userErrors"] == [] for a in answers)
     assert all(a[1]["data"]["completeOrder"]["userErrors"] == [] for a in answers)
     found = lines(gql, "R1", int(completed.pop()))
