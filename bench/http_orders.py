@@ -13,6 +13,13 @@ waits, bounded, until the policies and views have processed it), checked against
 Against: bench/throughput.py's `per_command` mode in the same run (commands, then the policy and
 the views, in one process, no HTTP), its completions/s; `ratio` = HTTP / in-process (target >=
 0.5). Medians over the runs.
+
+On a loaded machine the two sides do not get the same share of the CPU (the HTTP side is two
+processes and many threads, the in-process side one thread), so the run also reports the CPU
+time each side's Fenrun process spent per completion (the API process's, measured with psutil;
+the in-process run's process_time, its database set-up included) and `cpu_ratio` = in-process
+CPU per completion / API CPU per completion: the same question asked of the CPU spent, which
+the load of other processes does not skew. PostgreSQL's CPU is in neither.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import time
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 
 from bench.common import check, database, progress, rnd
@@ -124,6 +132,7 @@ def one_run(server_url: str, orders: int, label: str) -> dict[str, Any]:
                     errors.append(exc)
 
             threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+            server_cpu = psutil.Process(api.pid).cpu_times()
             started = time.perf_counter()
             for t in threads:
                 t.start()
@@ -135,6 +144,8 @@ def one_run(server_url: str, orders: int, label: str) -> dict[str, Any]:
                 base, f"{label}-{orders - 1:07d}", max(positions), orders * LINES_PER_ORDER, dsn
             )
             total = time.perf_counter() - started
+            cpu = psutil.Process(api.pid).cpu_times()
+            cpu_s = cpu.user + cpu.system - server_cpu.user - server_cpu.system
         finally:
             api.terminate()
             api.wait(timeout=30)
@@ -145,6 +156,7 @@ def one_run(server_url: str, orders: int, label: str) -> dict[str, Any]:
         "seconds_until_readable": rnd(total),
         "completions_per_s": rnd(orders / total),
         "mutations_per_s_while_sending": rnd(2 * orders / sent),
+        "server_cpu_ms_per_completion": rnd(1000 * cpu_s / orders, 2),
     }
 
 
@@ -155,16 +167,20 @@ def run(server_url: str, *, runs: int, orders: int, per_command_orders: int) -> 
     for run_no in range(runs):
         http = one_run(server_url, orders, f"h{run_no}")
         progress(f"http_orders run {run_no + 1}: {http}")
+        cpu = time.process_time()
         inproc = throughput.one_run(
             server_url, "per_command", per_command_orders, 100, f"p{run_no}", baseline=False
         )
+        cpu_ms = rnd(1000 * (time.process_time() - cpu) / per_command_orders, 2)
         rate = inproc["completions_per_s"]
-        progress(f"http_orders run {run_no + 1}: in-process per_command {rate}/s")
+        progress(f"http_orders run {run_no + 1}: in-process per_command {rate}/s, {cpu_ms} ms CPU")
         per_run.append(
             {
                 "http": http,
                 "per_command_completions_per_s": rate,
+                "per_command_cpu_ms_per_completion": cpu_ms,
                 "ratio": rnd(http["completions_per_s"] / rate, 3),
+                "cpu_ratio": rnd(cpu_ms / http["server_cpu_ms_per_completion"], 3),
             }
         )
     median = {
@@ -175,6 +191,7 @@ def run(server_url: str, *, runs: int, orders: int, per_command_orders: int) -> 
             statistics.median(r["per_command_completions_per_s"] for r in per_run)
         ),
         "ratio": rnd(statistics.median(r["ratio"] for r in per_run), 3),
+        "cpu_ratio": rnd(statistics.median(r["cpu_ratio"] for r in per_run), 3),
     }
     median["meets_half"] = median["ratio"] >= 0.5
     return {"clients": CLIENTS, "orders": orders, "median": median, "runs": per_run}
