@@ -133,6 +133,7 @@ class Fenrun:
             request_wait=self.settings.mutation_catch_up_seconds,
             on_failure=lambda part, error: count_failure("catch_up"),
             after_round=self.freshness.notify,
+            group_commit=self.settings.group_commit_most,
         )
         self.reads = ReadRouter(self.read, self.replica, observe=count_read)
         self.jobs = JobStore(self.pool)

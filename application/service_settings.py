@@ -89,6 +89,14 @@ class ServiceSettings(BaseSettings):
         " position) waits for the policies and views to process that write before it answers"
         " POSITION_NOT_READY (retryable).",
     )
+    group_commit_most: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="Most orders (placeOrder, completeOrder) from concurrent requests saved in"
+        " one transaction, each decided on the state the ones before it left and refused alone;"
+        " 1: each in its own.",
+    )
     default_actor: str = Field(
         default="anonymous",
         min_length=1,

@@ -21,6 +21,7 @@ import structlog
 
 from application.catch_up import Background, CatchUpFailed, Part, Round, run_round
 from application.commands import Command
+from application.group_commit import GroupCommit
 from application.ledger import Ledger
 from application.levels import LevelPolicy
 from application.payouts import PayoutPolicy
@@ -99,16 +100,19 @@ class Workflows:
         request_wait: float = 10.0,
         on_failure: Callable[[str, BaseException], None] | None = None,
         after_round: Callable[[], None] | None = None,
+        group_commit: int = 1,
     ) -> None:
         """request_wait: how long a request waits for catching up after its write.
         on_failure: told of each part that failed in a round (metrics).
-        after_round: told when a round ends (reads waiting for a position look again)."""
+        after_round: told when a round ends (reads waiting for a position look again).
+        group_commit: most requests' orders saved in one transaction (1: each alone)."""
         self.parts = parts
         self.positions = positions
         self.zone = zone
         self.request_wait = request_wait
         self.on_failure = on_failure
         self.after_round = after_round
+        self.group = GroupCommit(parts.ledger, group_commit)
         self._lock = threading.Lock()
         self._background = Background(self.round)
 
@@ -162,7 +166,7 @@ class Workflows:
         """commit() for a request, which does not wait: the policies and views are asked to run
         in the background, and whoever reads after the write asks for its position (decision
         0036). Catching up inside each request held a process-wide lock: writes queued on it."""
-        done = self.ledger.commit(command)
+        done = self.group.commit(command)
         self.nudge()
         return Submitted(done.result, done.position, done.replayed, None)
 
