@@ -31,7 +31,11 @@ _LOOK = (
     "  ON t.application_name = p.name) AS policies,"
     " (SELECT coalesce(array_agg(v.name || '=' || coalesce(t.position, 0)), '{}')"
     "  FROM public.projection_versions v LEFT JOIN public.projection_tracking t"
-    "  ON t.name = v.name || '@' || v.version WHERE v.name = ANY(%(views)s)) AS views"
+    "  ON t.name = v.name || '@' || v.version WHERE v.name = ANY(%(views)s)) AS views,"
+    " (SELECT coalesce(array_agg(v.name || '=' || t.failed_position), '{}')"
+    "  FROM public.projection_versions v JOIN public.projection_tracking t"
+    "  ON t.name = v.name || '@' || v.version WHERE v.name = ANY(%(views)s)"
+    "  AND t.failed_position IS NOT NULL) AS failing"
 )
 
 
@@ -56,11 +60,15 @@ class Freshness:
             self._round += 1
             self._rounds.notify_all()
 
-    def _look(self, views: tuple[str, ...]) -> tuple[int, dict[str, int], dict[str, int]]:
+    def _look(
+        self, views: tuple[str, ...]
+    ) -> tuple[int, dict[str, int], dict[str, int], dict[str, int]]:
+        """The log head, the policies' and the views' positions, and where failing views stopped."""
         with self.pool.connection() as conn:
             row = conn.execute(_LOOK, {"policies": self.policies, "views": list(views)}).fetchone()
         assert row is not None
-        return row[0], _positions(row[1], self.policies), _positions(row[2], views)
+        failing = {p.rpartition("=")[0]: int(p.rpartition("=")[2]) for p in row[3]}
+        return row[0], _positions(row[1], self.policies), _positions(row[2], views), failing
 
     def wait(self, position: int, views: Iterable[str], timeout: float) -> int:
         """Returns once the views have processed what the write at `position` caused (the
@@ -72,15 +80,17 @@ class Freshness:
         while True:
             with self._rounds:
                 seen = self._round
-            head, policies, reached = self._look(views)
+            head, policies, reached, failing = self._look(views)
             if target is None and min(policies.values(), default=head) >= position:
                 target = max(position, head)  # includes the policies' events for `position`
             ready = min(reached.values(), default=head)
             if target is not None and ready >= target:
                 return ready
             left = deadline - time.monotonic()
-            if left <= 0:
-                raise self._not_ready(position, head, policies, reached, target)
+            # a view stopped on an event before the target does not get there by waiting
+            stopped = any(at <= (target or position) for at in failing.values())
+            if left <= 0 or stopped:
+                raise self._not_ready(position, head, policies, reached, target, failing)
             self._next_round(seen, min(left, POLL_SECONDS))
 
     def _next_round(self, seen: int, timeout: float) -> None:
@@ -94,10 +104,17 @@ class Freshness:
         policies: dict[str, int],
         views: dict[str, int],
         target: int | None,
+        failing: dict[str, int],
     ) -> PositionNotReady:
         wanted = position if target is None else target
         late = tuple(
-            ViewState(name, at, head - at, None, None)
+            ViewState(
+                name,
+                at,
+                head - at,
+                "stopped on an event: see /readyz" if name in failing else None,
+                failing.get(name),
+            )
             for name, at in (*policies.items(), *views.items())
             if at < (position if name in policies else wanted)
         )
