@@ -160,9 +160,10 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
 
     api = FastAPI(title="Fenrun", lifespan=lifespan)
     persisted = PersistedQueries.of(settings.persisted_queries_file)
-    api.include_router(
-        GraphQLView(schema, context_getter=context, persisted=persisted), prefix="/graphql"
-    )
+    graphql = GraphQLView(schema, context_getter=context, persisted=persisted)
+    # POST (every operation but the IDE and GET queries) straight to the view: matched first.
+    api.add_route("/graphql", graphql.handle_post, methods=["POST"], include_in_schema=False)
+    api.include_router(graphql, prefix="/graphql")
     api.include_router(health.router)
     api.include_router(identity_routes)
     api.include_router(rest.router)

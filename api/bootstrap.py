@@ -156,8 +156,8 @@ class Fenrun:
         # rounds at once (this thread's and the API's loop) would share the views' connections.
         self.card_reports = LedgerCardReports(
             self.ledger,
-            lambda reports, actor: self.record_usage_reports(
-                reports, actor, self.settings.mutation_catch_up_seconds
+            lambda reports, actor, carrier: self.record_usage_reports(
+                reports, actor, self.settings.mutation_catch_up_seconds, carrier
             ),
         )
         self.carrier_reports = CarrierReportIntake(self.card_reports, self.settings.zone)
@@ -172,12 +172,16 @@ class Fenrun:
         return self.ledger.clock
 
     def record_usage_reports(
-        self, reports: Sequence[UsageReport], actor: str, wait: float | None = None
+        self,
+        reports: Sequence[UsageReport],
+        actor: str,
+        wait: float | None = None,
+        carrier: str | None = None,
     ) -> UsageRecorded:
         """Ingests a batch of usage reports and runs the quota rules (application/usage.py),
         then, if they decided anything, catches up (bounded by `wait`, as a request is) so a
         read that follows sees the decisions."""
-        done = record_usage_reports(self.ledger, self.usage, reports, actor)
+        done = record_usage_reports(self.ledger, self.usage, reports, actor, carrier)
         if done.commands_decided:  # usage rows are no events: only decisions need catching up
             self.workflows._settle(wait)
         return done

@@ -121,7 +121,7 @@ async def record_carrier_reports(carrier: str, request: Request) -> JSONResponse
             r.usage(fenrun.settings.zone) for r in batch.reports if isinstance(r, UsageReportIn)
         ]
         done = await run_in_threadpool(
-            fenrun.carrier_reports.record, machine.subject, states, usage
+            fenrun.carrier_reports.record, machine.subject, states, usage, known.value
         )
     except LedgerError as exc:
         return refused(422, exc)

@@ -10,34 +10,23 @@ hop between the event loop and the database threads.)
 """
 
 import asyncio
-import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse
+from graphql import GraphQLSchema
 
-from api.graphql.cost import Limits, tally
+from api.graphql.cost import MAX_TOKENS, Limits, tally_of_text
 
 T = TypeVar("T")
 HEAVY_SHARE = 10  # over 1/HEAVY_SHARE of the limit is heavy
-MAX_TOKENS = 5000  # as the schema's MaxTokensLimiter: a larger document is refused anyway
-
-
-@functools.lru_cache(maxsize=512)
-def _parsed(query: str) -> DocumentNode | None:
-    try:
-        return parse(query, max_tokens=MAX_TOKENS)
-    except GraphQLError:
-        return None  # strawberry answers the parse error
+__all__ = ["MAX_TOKENS", "is_heavy", "run_heavy"]
 
 
 def is_heavy(
     schema: GraphQLSchema, query: str | None, operation_name: str | None, limits: Limits
 ) -> bool:
-    document = _parsed(query) if query else None
-    if document is None:
-        return False
-    return tally(schema, document, operation_name, limits).local * HEAVY_SHARE > limits.max_cost
+    counted = tally_of_text(schema, query, operation_name, limits) if query else None
+    return counted is not None and counted.local * HEAVY_SHARE > limits.max_cost
 
 
 def _turns(state: Any, at_once: int) -> asyncio.Semaphore:

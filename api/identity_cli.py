@@ -136,7 +136,8 @@ def keys_add(
         typer.Option(
             "--for",
             help="The payment channel (payment-callbacks) or carrier, CMCC|CUCC|CTCC"
-            " (carrier-reports), the key speaks for; default: its name.",
+            " (carrier-reports, settlements: required unless the name is the carrier's),"
+            " the key speaks for; default: its name.",
         ),
     ] = None,
     actor: Actor = "",

@@ -9,7 +9,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, Va
 from pydantic.alias_generators import to_camel
 from starlette.concurrency import run_in_threadpool
 
-from api.signed_routes import invalid, refused, signed_openapi, verify_signed
+from api.signed_routes import (
+    invalid,
+    refused,
+    settling_carrier,
+    signed_openapi,
+    verify_signed,
+)
 from application.use_cases.settlements import RecordCarrierSettlement
 from domain.errors import LedgerError
 from domain.identity import Scope
@@ -76,6 +82,7 @@ async def record_carrier_settlement(request: Request) -> JSONResponse:
             row.occurred_at is not None,
         ),
         key=row.idempotency_key,
+        carrier=settling_carrier(machine),
     )
     workflows = request.app.state.fenrun.workflows
     try:

@@ -27,6 +27,7 @@ from api.auth.web import authenticate
 from api.exports.reports import EXPORTS, write_export, write_import_report
 from api.exports.statements import valid_cycle, write_cycle
 from api.graphql.policy import POLICY
+from api.signed_routes import settling_carrier
 from application.settlement_files import load_profiles
 from application.settlement_import import (
     ImportReport,
@@ -127,8 +128,14 @@ async def upload_settlement_file(request: Request) -> JSONResponse:
     if profile not in profiles:
         raise HTTPException(422, f"no profile '{profile}': {', '.join(sorted(profiles))}")
     accept = str(form.get("acceptValid", "")).lower() in ("true", "1", "yes")
+    carrier = settling_carrier(principal)
+    if carrier is not None and profiles[profile].carrier not in (None, carrier):
+        message = (
+            f"profile '{profile}' is {profiles[profile].carrier}'s; the key speaks for {carrier}"
+        )
+        raise HTTPException(403, message)
     audit = principal.audit(fenrun.clock.now(), f"settlement file {file_name}", False)
-    importer = SettlementImporter(fenrun.ledger, profiles[profile], audit, accept)
+    importer = SettlementImporter(fenrun.ledger, profiles[profile], audit, accept, carrier)
     try:
         report = await run_in_threadpool(importer.run, content, file_name)
     except LedgerError as exc:

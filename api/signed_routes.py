@@ -3,6 +3,7 @@ description of the signature headers, the verification of the request, and user 
 
 from typing import Any
 
+import structlog
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -10,7 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from api.auth.principal import Principal
 from api.auth.signatures import KEY, NONCE, SIGNATURE, TIMESTAMP
 from domain.errors import LedgerError
-from domain.identity import Scope
+from domain.identity import Scope, carrier_spoken_for
+
+log = structlog.get_logger(__name__)
 
 
 def signed_openapi(body_schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -50,3 +53,15 @@ def refused(status: int, error: LedgerError) -> JSONResponse:
 
 def invalid(message: str) -> JSONResponse:
     return user_errors(422, [{"code": "INVALID_INPUT", "field": None, "message": message}])
+
+
+def settling_carrier(principal: Principal) -> str | None:
+    """The carrier whose cards a settlements key's rows must be on; None for a person (finance
+    importing any carrier's file), auth off, or a key issued before settlement keys had to
+    speak for a carrier (still accepted, logged: re-issue it with `--for`)."""
+    if principal.via != "key" or principal.unchecked:
+        return None
+    carrier = carrier_spoken_for(principal.speaks_for)
+    if carrier is None:
+        log.warning("settlements_key_without_carrier", subject=principal.subject)
+    return carrier

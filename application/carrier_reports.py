@@ -45,7 +45,9 @@ def month_to_date(report: MonthToDate, zone: tzinfo) -> UsageReport:
 class LedgerCardReports:
     """CardReports through the ledger's use cases and the usage store."""
 
-    def __init__(self, ledger: Any, record_usage: Callable[[Sequence[UsageReport], str], Any]):
+    def __init__(
+        self, ledger: Any, record_usage: Callable[[Sequence[UsageReport], str, str], Any]
+    ) -> None:
         self.ledger = ledger
         self.record_usage = record_usage  # application/usage.py's, with the composition's store
 
@@ -63,8 +65,8 @@ class LedgerCardReports:
             iccid, carrier, raw_state, reported_at, report_id, audit
         )
 
-    def record_usage_reports(self, reports: Sequence[UsageReport], actor: str) -> Any:
-        return self.record_usage(reports, actor)
+    def record_usage_reports(self, reports: Sequence[UsageReport], actor: str, carrier: str) -> Any:
+        return self.record_usage(reports, actor, carrier)
 
 
 class CarrierReportIntake:
@@ -73,8 +75,14 @@ class CarrierReportIntake:
         self.zone = zone
 
     def record(
-        self, actor: str, states: Sequence[CardStateReport], usage: Sequence[UsageReport]
+        self,
+        actor: str,
+        states: Sequence[CardStateReport],
+        usage: Sequence[UsageReport],
+        carrier: str | None = None,
     ) -> ReportsRecorded:
+        """`carrier`: who sent the usage (required with usage): its reports on another
+        carrier's cards are refused one by one, as its state reports are."""
         done = ReportsRecorded()
         # Oldest first: several reports of one card in a batch are applied in the order they
         # happened, whatever order the carrier sent them in (a later batch with an older report
@@ -99,19 +107,34 @@ class CarrierReportIntake:
             else:
                 done.recorded += 1
         if usage:
-            try:
-                ingested = self.cards.record_usage_reports(list(usage), actor)
-            except LedgerError as exc:
-                done.errors.extend(
-                    {"reportId": r.report_id, "code": exc.code, "message": exc.message}
-                    for r in usage
-                )
-            else:
-                done.recorded += ingested.accepted
-                done.duplicates += ingested.duplicates
+            self._record_usage(actor, usage, carrier, done)
         return done
+
+    def _record_usage(
+        self, actor: str, usage: Sequence[UsageReport], carrier: str | None, done: ReportsRecorded
+    ) -> None:
+        if carrier is None:
+            raise ValueError("usage reports need the carrier that sent them")
+        try:
+            ingested = self.cards.record_usage_reports(list(usage), actor, carrier)
+        except LedgerError as exc:
+            done.errors.extend(
+                {"reportId": r.report_id, "code": exc.code, "message": exc.message} for r in usage
+            )
+            return
+        done.recorded += ingested.accepted
+        done.duplicates += ingested.duplicates
+        for report_id, iccid, theirs in ingested.other_carriers:
+            message = f"card {iccid} is reported on by {theirs}, not {carrier}"
+            done.errors.append({"reportId": report_id, "code": "INVALID_STATE", "message": message})
 
     def record_polled(
         self, actor: str, states: Sequence[CardStateReport], counters: Sequence[MonthToDate]
     ) -> ReportsRecorded:
-        return self.record(actor, states, [month_to_date(c, self.zone) for c in counters])
+        done = self.record(actor, states, [])
+        by_carrier: dict[str, list[UsageReport]] = {}
+        for counter in counters:
+            by_carrier.setdefault(counter.carrier, []).append(month_to_date(counter, self.zone))
+        for carrier, usage in by_carrier.items():
+            self._record_usage(actor, usage, carrier, done)
+        return done

@@ -112,7 +112,9 @@ class CardReports(Protocol):
         actor: str,
     ) -> object: ...
 
-    def record_usage_reports(self, reports: Sequence["UsageReport"], actor: str) -> object: ...
+    def record_usage_reports(
+        self, reports: Sequence["UsageReport"], actor: str, carrier: str
+    ) -> object: ...
 
 
 class CarrierCards(Protocol):

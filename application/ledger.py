@@ -398,6 +398,12 @@ class Ledger(Application, RepositoryReads):
     def exists(self, kind: str, code: str) -> bool:
         return bool(self.recorder.select_events(aggregate_id(kind, code), limit=1))
 
+    def version_of(self, kind: str, code: str) -> int | None:
+        """The version of an aggregate's latest event (None: no such aggregate): one indexed
+        read of the log, for callers that keep the aggregate and reload it only when it moved."""
+        last = self.recorder.select_events(aggregate_id(kind, code), desc=True, limit=1)
+        return last[0].originator_version if last else None
+
     def ancestry(self, agent: Agent) -> list[Agent]:
         """The agent and its uplines, from the agent up to the platform's direct agent."""
         chain = [agent]

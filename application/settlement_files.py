@@ -23,6 +23,7 @@ from python_calamine import CalamineWorkbook
 from application.spreadsheet_guard import MAX_ROWS, check_zip_workbook, rows_in_child
 from application.use_cases.settlements import SettlementRow
 from domain.errors import InvalidInput, LedgerError, SheetTooLarge
+from domain.identity import carrier_spoken_for
 from domain.money import parse_money
 from domain.settlement import NETWORK_STATUSES
 from domain.values import CODE, Whole
@@ -73,6 +74,7 @@ class Profile:
     yes: frozenset[str]
     no: frozenset[str]
     statuses: dict[str, str]
+    carrier: str | None = None  # whose files these are: only that carrier's keys may use it
 
 
 def load_profiles(own_file: Path | None = None) -> dict[str, Profile]:
@@ -97,11 +99,21 @@ def _profiles(document: dict[str, Any]) -> dict[str, Profile]:
             yes=frozenset(_key(v) for v in body.get("yes", ["是", "Y", "YES", "TRUE", "1"])),
             no=frozenset(_key(v) for v in body.get("no", ["否", "N", "NO", "FALSE", "0"])),
             statuses={_key(k): v for k, v in body.get("statuses", {}).items()},
+            carrier=_carrier(name, body.get("carrier")),
         )
         bad = sorted(set(found[name].statuses.values()) - set(NETWORK_STATUSES))
         if bad:
             raise ValueError(f"settlement profile '{name}' maps to unknown statuses {bad}")
     return found
+
+
+def _carrier(profile: str, value: object) -> str | None:
+    if value is None:
+        return None
+    carrier = carrier_spoken_for(str(value))
+    if carrier is None:
+        raise ValueError(f"settlement profile '{profile}' names an unknown carrier {value!r}")
+    return carrier
 
 
 def _key(text: object) -> str:

@@ -109,6 +109,7 @@ class SettlementImporter:
     profile: Profile
     audit: Audit
     accept_valid: bool = False
+    carrier: str | None = None  # the sending key's: rows on other carriers' cards are refused
     # (phase, rows done, rows in the phase or None while unknown): "checking", then "applying"
     progress: Callable[[str, int, int | None], None] | None = None
 
@@ -194,7 +195,7 @@ class SettlementImporter:
         """Rows decided as the ledger would; rows already recorded compared with the record."""
         ids = {CarrierSettlement.create_id(row[0]): row for _, row in parsed}
         recorded = self.ledger.recorder.select_histories(list(ids))  # type: ignore[attr-defined]
-        decider = RowDecider(self.ledger, self.audit)
+        decider = RowDecider(self.ledger, self.audit, carrier=self.carrier)
         decider.load([row[1] for _, row in parsed])
         good = []
         for number, row in parsed:
@@ -238,7 +239,9 @@ class SettlementImporter:
     def _apply(self, good: list[SettlementRow], report: ImportReport) -> None:
         for start in range(0, len(good), CHUNK):
             rows = tuple(good[start : start + CHUNK])
-            done = self.ledger.commit(RecordSettlementRows(report.file_hash, rows, self.audit))
+            done = self.ledger.commit(
+                RecordSettlementRows(report.file_hash, rows, self.audit, carrier=self.carrier)
+            )
             report.applied += done.result.rows
             report.agent_share_fen += done.result.agent_share_fen
             report.platform_share_fen += done.result.platform_share_fen

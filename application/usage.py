@@ -12,7 +12,7 @@ carrier's correction); an older one never overrides a newer one. Each report id 
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -35,7 +35,7 @@ AHEAD_DAYS = 1
 class UsageStore(Protocol):
     """Where usage lives (projections/usage.py)."""
 
-    def ingest(self, reports: Sequence[UsageReport]) -> Ingested: ...
+    def ingest(self, reports: Sequence[UsageReport], carrier: str | None = None) -> Ingested: ...
 
     def card_month_bytes(self, iccid: str, month: date) -> int: ...
 
@@ -50,10 +50,16 @@ class UsageRecorded:
     duplicates: int
     commands_decided: int
     refused: list[tuple[str, LedgerError]]  # (card or enterprise, why its rule was not run)
+    # (report id, card, its carrier): not stored, the card is another carrier's
+    other_carriers: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def record_usage_reports(
-    ledger: "Ledger", store: UsageStore, reports: Sequence[UsageReport], actor: str
+    ledger: "Ledger",
+    store: UsageStore,
+    reports: Sequence[UsageReport],
+    actor: str,
+    carrier: str | None = None,
 ) -> UsageRecorded:
     """Ingests a batch (idempotent per report id) and runs the quota rules where it may have
     crossed a quota. The rows are committed first: a rule that fails leaves them stored, and
@@ -68,7 +74,7 @@ def record_usage_reports(
                 "reports",
                 f"report {index} ({report.report_id}) is for a day outside {first} .. {last}",
             )
-    ingested = store.ingest(reports)
+    ingested = store.ingest(reports, carrier)
     decided, refused = 0, []
     now = ledger.clock.now()
     for iccid, month in ingested.personal_candidates:
@@ -87,4 +93,6 @@ def record_usage_reports(
             ).commands_decided
         except LedgerError as exc:
             refused.append((code, exc))
-    return UsageRecorded(ingested.accepted, ingested.duplicates, decided, refused)
+    return UsageRecorded(
+        ingested.accepted, ingested.duplicates, decided, refused, ingested.other_carriers
+    )

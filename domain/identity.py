@@ -15,6 +15,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit, aggregate_id, require_code
 from domain.errors import InvalidInput, InvalidState
+from domain.lifecycle import Carrier
 
 
 class Role(StrEnum):
@@ -67,6 +68,14 @@ def speaks_for_carrier(party: str | None, carrier: str) -> bool:
     if party is None:
         return False
     return party.upper().removeprefix("CARRIER-") == carrier.upper()
+
+
+def carrier_spoken_for(party: str | None) -> str | None:
+    """The carrier a key speaks for (`--for CMCC`, or a name such as `carrier-cmcc`), or None."""
+    if party is None:
+        return None
+    name = party.upper().removeprefix("CARRIER-")
+    return name if name in Carrier.__members__ else None
 
 
 def _agent_for_roles(roles: tuple[Role, ...], agent_code: str | None) -> None:
@@ -215,6 +224,11 @@ class ApiKey(Aggregate):
         if speaks_for is not None:
             require_code(speaks_for, "for")
         parsed = parse_scopes(scopes)
+        if Scope.SETTLEMENTS in parsed and carrier_spoken_for(speaks_for or name) is None:
+            # Its rows then count only on that carrier's cards (RowDecider.carrier).
+            raise InvalidInput(
+                "for", "a settlements key speaks for one carrier: CMCC, CUCC or CTCC"
+            )
         if not sealed_secret:
             raise InvalidInput("secret", "a key needs its sealed secret")
         return cls._create(

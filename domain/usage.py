@@ -51,3 +51,5 @@ class Ingested:
     duplicates: int
     personal_candidates: list[tuple[str, date]] = field(default_factory=list)
     enterprise_candidates: list[tuple[str, date]] = field(default_factory=list)
+    # (report id, card, the carrier that reports on it): refused, another carrier's card
+    other_carriers: list[tuple[str, str, str]] = field(default_factory=list)

@@ -20,6 +20,18 @@ from projections.queries import _LIVE_SCHEMAS
 
 _COLUMNS = ("day", "report_id", "iccid", "period_start", "period_end", "bytes", "reported_at")
 
+# Reports on cards another carrier reports on, taken out of the batch before it is stored. A
+# card's carrier is set by its first carrier report and never changes (Card.require_carrier), so
+# the cards view can only lag by a card whose first report is not yet projected.
+_OTHER_CARRIERS = (
+    "WITH known AS (SELECT i.iccid, h.carrier FROM (SELECT DISTINCT iccid FROM usage_in) i"
+    "  CROSS JOIN LATERAL (SELECT carrier FROM card_history h WHERE h.iccid = i.iccid"
+    "   AND h.carrier IS NOT NULL ORDER BY position DESC LIMIT 1) h),"
+    " other AS (DELETE FROM usage_in u USING known c"
+    "  WHERE c.iccid = u.iccid AND c.carrier <> %s RETURNING u.report_id, u.iccid, c.carrier)"
+    " SELECT DISTINCT report_id, iccid, carrier FROM other ORDER BY report_id"
+)
+
 _NEW = (
     "WITH new AS ("
     " INSERT INTO usage_reports (day, report_id, iccid, period_start, period_end, bytes,"
@@ -111,21 +123,23 @@ class PgUsageStore:
                 conn.execute("SELECT fenrun_usage_partitions(%s)", (month,))
         self._months.update(missing)
 
-    def ingest(self, reports: Sequence[UsageReport]) -> Ingested:
+    def ingest(self, reports: Sequence[UsageReport], carrier: str | None = None) -> Ingested:
+        """`carrier`: who sent the batch; a report on a card another carrier reports on is
+        refused (one carrier's key must not add to another carrier's cards' usage)."""
         rows = [self._row(r) for r in reports]
         if not rows:
             return Ingested(0, 0)
         months = {row[0].replace(day=1) for row in rows}
         self.ensure_partitions(months)
         try:
-            return self._ingest(rows)
+            return self._ingest(rows, carrier)
         except psycopg.errors.CheckViolation:
             # A month another process pruned since this one created it: create it again.
             self._months -= months
             self.ensure_partitions(months)
-            return self._ingest(rows)
+            return self._ingest(rows, carrier)
 
-    def _ingest(self, rows: list[tuple[Any, ...]]) -> Ingested:
+    def _ingest(self, rows: list[tuple[Any, ...]], carrier: str | None) -> Ingested:
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute(_LIVE_SCHEMAS)  # the cards view's tables, wherever they live
             cur.execute(
@@ -136,6 +150,10 @@ class PgUsageStore:
                 " ON COMMIT DROP"
             )
             copy_in(cur, rows)
+            others: list[tuple[str, str, str]] = []
+            if carrier is not None:
+                cur.execute(_OTHER_CARRIERS, (carrier,))
+                others = [(r[0], r[1], r[2]) for r in cur.fetchall()]
             cur.execute(_NEW, (datetime.now(UTC),))
             cur.execute("SELECT coalesce(sum(reports), 0) FROM usage_touched")
             accepted = int(cur.fetchone()[0])  # type: ignore[index]
@@ -145,7 +163,8 @@ class PgUsageStore:
             personal = [(r[0], r[1]) for r in cur.fetchall()]
             cur.execute(_ENTERPRISES)
             enterprises = [(r[0], r[1]) for r in cur.fetchall()]
-        return Ingested(accepted, len(rows) - accepted, personal, enterprises)
+        new_or_repeated = len(rows) - len(others)
+        return Ingested(accepted, new_or_repeated - accepted, personal, enterprises, others)
 
     def card_month_bytes(self, iccid: str, month: date) -> int:
         return self.cards_month_bytes([iccid], month).get(iccid, 0)

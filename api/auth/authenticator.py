@@ -3,9 +3,16 @@
 Embedded tokens name a user only; the user's record (events, as of now) gives its roles and
 agent, so a disabled user's tokens stop working at once and a role change applies to tokens
 already issued. An external provider's token carries roles and agent code in its claims.
+
+The user's record is kept between requests (`KnownUsers`) with the version it was loaded at;
+every request still reads the user's latest version from the log (one indexed read) and loads
+the record again when it moved, so a disabled user or a changed role applies on the very next
+request, as before, without loading the aggregate each time (decision 0035).
 """
 
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -37,11 +44,41 @@ class Unauthenticated(Exception):
         return f'Bearer realm="{REALM}", error="{self.error}", error_description="{safe}"'
 
 
+class KnownUsers:
+    """What the embedded users' records answered (a principal, or why they are refused), by
+    user code, with the version of the record it was worked out from. Bounded: least recently
+    used first out."""
+
+    MAX_USERS = 10_000
+
+    def __init__(self, max_users: int = MAX_USERS) -> None:
+        self.max_users = max_users
+        self._known: OrderedDict[str, tuple[int, Principal | str]] = OrderedDict()
+        self._lock = threading.Lock()  # requests authenticate on several worker threads
+
+    def get(self, code: str, version: int) -> Principal | str | None:
+        """The answer worked out at exactly this version, else None."""
+        with self._lock:
+            found = self._known.get(code)
+            if found is None or found[0] != version:
+                return None
+            self._known.move_to_end(code)
+            return found[1]
+
+    def put(self, code: str, version: int, answer: Principal | str) -> None:
+        with self._lock:
+            self._known[code] = (version, answer)
+            self._known.move_to_end(code)
+            while len(self._known) > self.max_users:
+                self._known.popitem(last=False)
+
+
 @dataclass
 class Authenticator:
     settings: Settings
     ledger: Ledger
     issuer: EmbeddedIssuer | ExternalIssuer | None  # None: FENRUN_AUTH=off
+    known: KnownUsers = field(default_factory=KnownUsers)
 
     @classmethod
     def of(cls, settings: Settings, ledger: Ledger) -> "Authenticator":
@@ -94,12 +131,25 @@ class Authenticator:
         return self._external(claims.subject, claims.roles, claims.agent_code)
 
     def _user(self, code: str) -> Principal:
-        user = self.ledger.user(code)
-        if user is None:
+        # The latest version first: an answer kept from an older version is never used.
+        version = self.ledger.version_of("user", code)
+        if version is None:
             raise Unauthenticated("invalid_token", f"no user '{code}'")
-        if not user.enabled:
-            raise Unauthenticated("invalid_token", f"user '{code}' is disabled")
-        return Principal(code, frozenset(Role(r) for r in user.roles), user.agent_code)
+        answer = self.known.get(code, version)
+        if answer is None:
+            user = self.ledger.user(code)
+            if user is None:  # not reachable: the log has its events (kept for the type)
+                raise Unauthenticated("invalid_token", f"no user '{code}'")
+            answer = (
+                Principal(code, frozenset(Role(r) for r in user.roles), user.agent_code)
+                if user.enabled
+                else f"user '{code}' is disabled"
+            )
+            # Under the version the record was loaded at (it may be newer than `version`).
+            self.known.put(code, user.version, answer)
+        if isinstance(answer, str):
+            raise Unauthenticated("invalid_token", answer)
+        return answer
 
     def _external(self, subject: str, named: tuple[str, ...], agent: str | None) -> Principal:
         # Providers put other roles in the same claim (offline_access, uma_authorization ...).

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
 from domain.common import Audit
 from domain.identity import Role, Scope
@@ -22,7 +23,7 @@ class Principal:
     speaks_for: str | None = None
     via: str = field(default="token", compare=False)  # token | key | off
 
-    @property
+    @cached_property  # asked several times per request (logs, rate limits); never changes
     def actor(self) -> str:
         """The actor as events record it: the subject, and an agent's code too (logs)."""
         return self.audit(datetime.now(UTC)).recorded_actor

@@ -40,10 +40,12 @@ from graphql import (
     get_nullable_type,
     is_composite_type,
     is_list_type,
+    parse,
 )
 from strawberry.extensions.base_extension import SchemaExtension
 
 TOO_COSTLY = "QUERY_TOO_COSTLY"
+MAX_TOKENS = 5000  # as the schema's MaxTokensLimiter: a larger document is refused anyway
 
 
 @dataclass(frozen=True)
@@ -308,6 +310,21 @@ def tally(
     return NOTHING
 
 
+@functools.lru_cache(maxsize=512)
+def tally_of_text(
+    schema: GraphQLSchema, query: str, operation_name: str | None, limits: Limits
+) -> Tally | None:
+    """tally() of a request's text (None: it does not parse), worked out once per text: the
+    tally depends on nothing else, and clients send the same texts again and again (both the
+    turns of heavy requests and the rate limit ask it of every request). Bounded, as
+    strawberry's parser cache."""
+    try:
+        document = parse(query, max_tokens=MAX_TOKENS)
+    except GraphQLError:
+        return None  # strawberry answers the parse error
+    return tally(schema, document, operation_name, limits)
+
+
 def too_costly(cost: int, limit: int, node: Any = None) -> GraphQLError:
     return GraphQLError(
         f"this request costs {cost}, over the limit of {limit}: ask for fewer or smaller pages,"
@@ -339,9 +356,14 @@ def limits_of(context: Any) -> Limits:
 
 
 class QueryCost(SchemaExtension):
-    """Adds the cost rule for the app's settings to the request's validation rules."""
+    """Adds the given rules (built once: the depth and alias limits) and the cost rule for the
+    app's settings to the request's validation rules: one extension, one hook per request."""
+
+    def __init__(self, rules: tuple[type[ValidationRule], ...] = ()) -> None:
+        self.rules = rules
 
     def on_operation(self) -> Iterator[None]:
         ctx = self.execution_context
-        ctx.validation_rules = (*ctx.validation_rules, cost_rule(limits_of(ctx.context)))
+        limits = limits_of(ctx.context)
+        ctx.validation_rules = (*ctx.validation_rules, *self.rules, cost_rule(limits))
         yield

@@ -23,7 +23,7 @@ from psycopg.errors import QueryCanceled
 from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from api.graphql.cost import limits_of, tally
+from api.graphql.cost import limits_of, tally, tally_of_text
 
 RATE_LIMITED = "RATE_LIMITED"
 TIMEOUT = "TIMEOUT"
@@ -129,7 +129,10 @@ class Admission(SchemaExtension):
         if ctx.operation_type is OperationType.MUTATION:
             request.state.mutating = True
         limits = limits_of(context)
-        counted = tally(ctx.schema._schema, ctx.graphql_document, ctx.operation_name, limits)
+        schema = ctx.schema._schema
+        counted = (
+            tally_of_text(schema, ctx.query, ctx.operation_name, limits) if ctx.query else None
+        ) or tally(schema, ctx.graphql_document, ctx.operation_name, limits)
         wait = buckets_of(context).take(client_key(context), counted.rate_limited)
         if wait:  # refused whole: nothing of it runs
             burst = context.app.settings.expensive_burst

@@ -7,7 +7,6 @@ import strawberry
 import structlog
 from graphql import GraphQLError
 from strawberry.extensions import (
-    AddValidationRules,
     MaskErrors,
     MaxTokensLimiter,
     ParserCache,
@@ -115,7 +114,7 @@ def _factory(cls: type, **kwargs: Any) -> Callable[[], Any]:
 
 
 # Built once: limiters built per request would defeat the validation cache (strawberry #4635).
-# The cost rule depends on the settings: QueryCost adds the one built for them.
+# The cost rule depends on the settings: QueryCost adds these and the one built for them.
 RULES = (
     query_depth_limiter.create_validator(max_depth=10, should_ignore=None),
     max_aliases.create_validator(max_alias_count=30),
@@ -190,8 +189,7 @@ schema = Schema(
     extensions=[
         OperationMetrics,
         ReadPosition,
-        lambda: AddValidationRules(list(RULES)),
-        QueryCost,
+        _factory(QueryCost, rules=RULES),  # the limiters, then the cost rule
         _factory(MaxTokensLimiter, max_token_count=MAX_TOKENS),
         # Parsed documents by text (and the token limit): clients send the same texts again and
         # again. Bounded: distinct texts from a public endpoint must not grow memory.

@@ -44,6 +44,9 @@ class RowDecider:
     grades: dict[str, dict[str, str]] = field(default_factory=dict)
     plans: list | None = None  # type: ignore[type-arg]
     room_checked: bool = False
+    # The carrier whose key sent the rows: a row on a card another carrier reports on is
+    # refused (None: an operator or a key issued before settlement keys spoke for a carrier).
+    carrier: str | None = None
 
     def load(self, iccids: list[str]) -> None:
         wanted = [i for i in dict.fromkeys(iccids) if i not in self.cards]
@@ -58,6 +61,8 @@ class RowDecider:
         if card is None:
             raise CardNotFound(iccid)
         card.require_existed_at(self.audit.effective_at)
+        if self.carrier is not None:
+            card.require_carrier(self.carrier)
         if not self.room_checked:
             require_room_for_facts(self.ledger)
             self.room_checked = True
@@ -110,7 +115,9 @@ class RecordCarrierSettlement(Command[SettlementRecorded]):
     periods_used: Periods | None
     audit: Audit
     key: Key | None = None
+    carrier: Code | None = field(default=None, kw_only=True)  # the sending key's carrier
 
+    added_fields: ClassVar[frozenset[str]] = frozenset({"carrier"})
     input_names: ClassVar[dict[str, str]] = {
         "total_fen": "totalCommission",
         "three_no": "noArrears",
@@ -132,7 +139,8 @@ class RecordCarrierSettlement(Command[SettlementRecorded]):
             *self.three_no,
             self.periods_used,
         )
-        recorded, agents = RowDecider(ledger, self.audit).decide(row)  # type: ignore[arg-type]
+        decider = RowDecider(ledger, self.audit, carrier=self.carrier)
+        recorded, agents = decider.decide(row)  # type: ignore[arg-type]
         return [recorded], SettlementRecorded(self.row_id, agents, self.total_fen - agents)
 
 
@@ -146,12 +154,15 @@ class RecordSettlementRows(Command[SettlementRowsRecorded]):
     rows: tuple[SettlementRow, ...]
     audit: Audit
     key: Key | None = None
+    carrier: Code | None = field(default=None, kw_only=True)  # the sending key's carrier
+
+    added_fields: ClassVar[frozenset[str]] = frozenset({"carrier"})
 
     def decide(self, ledger: "Ledger") -> Decision[SettlementRowsRecorded]:
         ids = {CarrierSettlement.create_id(row[0]): row[0] for row in self.rows}
         if known := ledger.existing(ids):
             raise AlreadyExists("rowId", f"settlement row '{ids[min(known)]}' is already recorded")
-        decider = RowDecider(ledger, self.audit)
+        decider = RowDecider(ledger, self.audit, carrier=self.carrier)
         decider.load([row[1] for row in self.rows])
         recorded, agents = [], 0
         for row in self.rows:

@@ -76,6 +76,33 @@ def test_a_disabled_users_token_stops_working(gql: GraphQLClient, fenrun) -> Non
     assert "disabled" in refused.headers["www-authenticate"]
 
 
+def test_a_role_change_or_a_disabling_applies_on_the_very_next_request(
+    gql: GraphQLClient, fenrun
+) -> None:
+    """The user's record is kept between requests (decision 0035): each change to it is still
+    seen by the next request, whichever answer was kept."""
+    from domain.common import Audit
+    from tests.e2e.test_lifecycle import DAY9
+
+    me = "{ me { roles } }"
+    user = gql.as_user("aud-2", ("auditor",))
+    audit = Audit("admin-1", datetime.fromisoformat(DAY9))
+    gql.clock.move_to_at_least(audit.effective_at)
+    assert user(me)["data"]["me"]["roles"] == ["AUDITOR"]
+    assert user(me)["data"]["me"]["roles"] == ["AUDITOR"]  # answered from what was kept
+    fenrun.ledger.set_user_roles("aud-2", ("finance",), None, audit)
+    assert user(me)["data"]["me"]["roles"] == ["FINANCE"]
+    fenrun.ledger.disable_user("aud-2", audit)
+    assert user.raw(me).status_code == 401
+    assert user.raw(me).status_code == 401  # a refusal kept is a refusal still
+    fenrun.ledger.enable_user("aud-2", audit)
+    assert user(me)["data"]["me"]["roles"] == ["FINANCE"]
+    fenrun.ledger.disable_user("aud-2", audit)
+    refused = user.raw(me)
+    assert refused.status_code == 401
+    assert "disabled" in refused.headers["www-authenticate"]
+
+
 def test_an_agent_reads_only_itself_and_its_downline(gql: GraphQLClient) -> None:
     tree(gql)
     sell(gql, "O-1", "customer", DAY1)

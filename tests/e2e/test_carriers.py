@@ -12,6 +12,7 @@ import httpx
 from api.auth.sealing import Sealer
 from application.carriers import CardStateReport
 from domain.common import Audit
+from domain.usage import UsageReport
 from tests.e2e.carrier_fixtures import (  # noqa: F401 (the fixture is used by its name)
     MB,
     Carriers,
@@ -187,7 +188,9 @@ def test_a_badly_signed_push_is_refused_and_records_nothing(
     secret = secrets.token_urlsafe(32)
     sealed = Sealer.of(fenrun.settings).seal(secret, "fk_settlements")
     at = Audit("ops", fenrun.clock.now())
-    fenrun.ledger.issue_api_key("fk_settlements", "carrier", ("settlements",), sealed, at)
+    fenrun.ledger.issue_api_key(
+        "fk_settlements", "carrier", ("settlements",), sealed, at, speaks_for="CUCC"
+    )
     carriers.push_to(server, secret, "fk_settlements")
     carriers.report(ICCID)
     [answer] = carriers.flush()
@@ -307,6 +310,37 @@ def test_a_carriers_key_reports_for_its_own_carrier_and_cards_only(
         "ACTIVATED",
         False,
     )
+
+
+def test_usage_on_another_carriers_card_is_refused_report_by_report(
+    carriers: Carriers, server: str, fenrun
+) -> None:
+    """Security review: a carrier's usage reports count only on its own cards; one on a card
+    another carrier reports on is refused by its id, and the rest of the batch is recorded."""
+    other = "89860000000000000002"
+    personal_card(fenrun, ICCID)
+    personal_card(fenrun, other)
+    now = fenrun.clock.now()
+    fenrun.carrier_reports.record(
+        "key:cucc", [CardStateReport("s-1", "CUCC", ICCID, "ACTIVATED", now)], []
+    )
+    fenrun.catch_up()  # the cards view knows the card's carrier
+    day = now.astimezone(fenrun.settings.zone).date()
+    usage = [
+        UsageReport(ICCID, "u-1", 5 * MB, now, day=day),  # CUCC's card
+        UsageReport(other, "u-2", 7 * MB, now, day=day),  # no carrier has reported on it yet
+    ]
+    done = fenrun.carrier_reports.record("key:cmcc", [], usage, "CMCC")
+    assert [(e["reportId"], e["code"]) for e in done.errors] == [("u-1", "INVALID_STATE")]
+    assert (done.recorded, done.duplicates) == (1, 0)
+    month = fenrun.usage.month_of(now)
+    assert fenrun.usage.cards_month_bytes([ICCID, other], month) == {other: 7 * MB}
+    # The card's own carrier reports on it (and CMCC's refused id stays free for CUCC's count).
+    done = fenrun.carrier_reports.record(
+        "key:cucc", [], [UsageReport(ICCID, "u-3", 5 * MB, now, day=day)], "CUCC"
+    )
+    assert (done.recorded, done.errors) == (1, [])
+    assert fenrun.usage.card_month_bytes(ICCID, month) == 5 * MB
 
 
 def test_a_push_key_named_for_its_carrier_before_for_existed_still_pushes(

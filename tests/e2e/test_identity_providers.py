@@ -24,6 +24,7 @@ from api.app import create_app
 from api.auth.sealing import Sealer
 from api.auth.signatures import sign
 from api.bootstrap import bootstrap
+from application.carriers import CardStateReport
 from application.settings import Settings
 from domain.common import Audit
 from tests.e2e.conftest import GraphQLClient, running, user_token
@@ -207,7 +208,12 @@ def test_a_signed_settlement_row(gql: GraphQLClient, server: str, fenrun) -> Non
     secret, key_id = secrets.token_urlsafe(32), "fk_test"
     sealed = Sealer.of(fenrun.settings).seal(secret, key_id)
     fenrun.ledger.issue_api_key(
-        key_id, "carrier", ("settlements",), sealed, Audit("ops", fenrun.clock.now())
+        key_id,
+        "carrier",
+        ("settlements",),
+        sealed,
+        Audit("ops", fenrun.clock.now()),
+        speaks_for="CMCC",
     )
     body = orjson.dumps(row("R-1"))
     gql.clock.move_to_at_least(datetime.fromisoformat(row("R-1")["occurredAt"]))  # reported then
@@ -242,6 +248,30 @@ def test_a_signed_settlement_row(gql: GraphQLClient, server: str, fenrun) -> Non
     assert "/v1/carrier-settlements" in openapi["paths"]
     fenrun.ledger.revoke_api_key(key_id, Audit("ops", fenrun.clock.now()))
     assert httpx.post(url, content=body, headers=signed(secret, key_id, body)).status_code == 401
+
+
+def test_a_settlement_row_on_another_carriers_card_is_refused(
+    gql: GraphQLClient, server: str, fenrun
+) -> None:
+    """Security review: a settlements key speaks for one carrier (a key for none is refused
+    when issued); its row on a card another carrier reports on saves nothing."""
+    setup(gql, [LONG])
+    at = Audit("ops", fenrun.clock.now())
+    with pytest.raises(Exception, match="speaks for one carrier"):
+        fenrun.ledger.issue_api_key("fk_none", "carrier", ("settlements",), "v1:x:y", at)
+    state = CardStateReport("s-1", "CUCC", "89860001", "ACTIVATED", fenrun.clock.now())
+    fenrun.carrier_reports.record("key:cucc", [state], [])
+    secret, key_id = secrets.token_urlsafe(32), "fk_cmcc"
+    sealed = Sealer.of(fenrun.settings).seal(secret, key_id)
+    fenrun.ledger.issue_api_key(key_id, "cmcc", ("settlements",), sealed, at, speaks_for="CMCC")
+    body = orjson.dumps(row("R-9"))
+    gql.clock.move_to_at_least(datetime.fromisoformat(row("R-9")["occurredAt"]))
+    done = httpx.post(
+        server + "/v1/carrier-settlements", content=body, headers=signed(secret, key_id, body)
+    )
+    assert done.status_code == 422, done.text
+    assert done.json()["userErrors"][0]["code"] == "INVALID_STATE"
+    assert card_lines(gql) == []
 
 
 def test_tokens_mint_only_for_enabled_users(fenrun) -> None:

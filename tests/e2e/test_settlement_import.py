@@ -12,6 +12,7 @@ from python_calamine import CalamineWorkbook
 
 from api.auth.sealing import Sealer
 from api.auth.signatures import sign
+from application.carriers import CardStateReport
 from domain.common import Audit
 from tests.e2e.conftest import GraphQLClient
 from tests.e2e.test_rules_settlement import LONG, setup
@@ -180,14 +181,18 @@ def test_exports_read_back_with_their_position(gql: GraphQLClient) -> None:
     )
 
 
-def test_a_machine_uploads_with_a_signed_request(gql: GraphQLClient, fenrun) -> None:
-    setup(gql, [LONG])
-    secret, key_id = secrets.token_urlsafe(32), "fk_files"
+def signed_upload(
+    gql: GraphQLClient, fenrun, key_id: str, carrier: str, content: bytes
+) -> tuple[httpx.Response, tuple[str, dict]]:
+    """Issues a settlements key speaking for `carrier` and uploads `content` signed with it;
+    answers the response and the (body, headers) that were sent."""
+    secret = secrets.token_urlsafe(32)
     sealed = Sealer.of(fenrun.settings).seal(secret, key_id)
     fenrun.ledger.issue_api_key(
-        key_id, "carrier", ("settlements",), sealed, Audit("ops", fenrun.clock.now())
-    )
-    request = httpx.Request("POST", "http://x", files={"file": ("march.csv", as_csv(GOOD))})
+        key_id, "carrier", ("settlements",), sealed, Audit("ops", fenrun.clock.now()),
+        speaks_for=carrier,
+    )  # fmt: skip
+    request = httpx.Request("POST", "http://x", files={"file": ("march.csv", content)})
     body, content_type = request.read(), request.headers["content-type"]
     path = "/v1/carrier-settlements/files"
     stamp, nonce = str(int(time.time())), secrets.token_hex(12)
@@ -198,10 +203,32 @@ def test_a_machine_uploads_with_a_signed_request(gql: GraphQLClient, fenrun) -> 
         "x-fenrun-nonce": nonce,
         "x-fenrun-signature": sign(secret, "POST", path, stamp, nonce, body),
     }
-    done = gql.http.post(path, content=body, headers=headers)
+    return gql.http.post(path, content=body, headers=headers), (body, headers)
+
+
+def test_a_machine_uploads_with_a_signed_request(gql: GraphQLClient, fenrun) -> None:
+    setup(gql, [LONG])
+    done, (body, headers) = signed_upload(gql, fenrun, "fk_files", "CMCC", as_csv(GOOD))
     assert done.status_code == 200, done.text
     assert (done.json()["status"], done.json()["applied"]) == ("APPLIED", 2)
     [listed] = gql("{ settlementImports { recordedBy } }")["data"]["settlementImports"]
     assert listed == {"recordedBy": "key:fk_files"}
     tampered = body.replace(b"30.0", b"99.0")
+    path = "/v1/carrier-settlements/files"
     assert gql.http.post(path, content=tampered, headers=headers).status_code == 401
+
+
+def test_a_carriers_key_settles_only_that_carriers_cards(gql: GraphQLClient, fenrun) -> None:
+    """Security review: a settlements key speaks for one carrier; a file it sends with rows on a
+    card another carrier reports on is refused row by row, and nothing is applied."""
+    setup(gql, [LONG])
+    now = fenrun.clock.now()
+    state = CardStateReport("s-1", "CUCC", "89860001", "ACTIVATED", now)
+    fenrun.carrier_reports.record("key:cucc", [state], [])
+    done, _ = signed_upload(gql, fenrun, "fk_cmcc", "CMCC", as_csv(GOOD))
+    assert done.status_code == 422, done.text
+    assert done.json()["status"] == "REFUSED"
+    assert problems(done.json()) == [(2, "ICCID", "INVALID_STATE"), (3, "ICCID", "INVALID_STATE")]
+    assert totals(gql)["income"] == "0.00"
+    done, _ = signed_upload(gql, fenrun, "fk_cucc", "CUCC", as_csv(GOOD))
+    assert (done.status_code, done.json()["applied"]) == (200, 2), done.text

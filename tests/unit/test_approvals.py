@@ -74,7 +74,9 @@ def test_users_and_keys() -> None:
     user.enable(audit("admin"))
     user.set_roles(["finance"], None, audit("admin"))
     assert (user.roles, user.agent_code, user.enabled) == (["finance"], None, True)
-    key = ApiKey.issue("fk_1", "carrier", ["settlements"], "v1:x:y", audit("admin"))
+    key = ApiKey.issue(
+        "fk_1", "carrier", ["settlements"], "v1:x:y", audit("admin"), speaks_for="CMCC"
+    )
     key.revoke(audit("admin"))
     assert key.revoked
     with pytest.raises(InvalidInput, match="unknown scope"):

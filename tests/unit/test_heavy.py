@@ -59,3 +59,19 @@ def test_heavy_requests_run_one_at_a_time() -> None:
 
     assert asyncio.run(four()) == [1, 1, 1, 1]
     assert most == 1
+
+
+def test_a_texts_tally_is_worked_out_once_and_is_the_documents() -> None:
+    from graphql import parse
+
+    from api.graphql.cost import tally, tally_of_text
+
+    text = "{ commissions(first: 100) { edges { node { id } } } }"
+    first = tally_of_text(schema._schema, text, None, LIMITS)
+    assert first == tally(schema._schema, parse(text), None, LIMITS)
+    assert first is not None
+    assert first.cost == 202
+    assert tally_of_text(schema._schema, text, None, LIMITS) is first  # kept, not walked again
+    other = Limits(max_cost=500, max_page=10)  # other limits: another tally
+    assert tally_of_text(schema._schema, text, None, other) != first
+    assert tally_of_text(schema._schema, "{ broken", None, LIMITS) is None
