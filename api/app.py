@@ -5,6 +5,8 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import psycopg
+import psycopg.sql
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -29,7 +31,7 @@ from api.auth.web import (
     unauthenticated,
 )
 from api.bootstrap import Fenrun, bootstrap
-from api.graphql.context import Context
+from api.graphql.context import MIN_POSITION_HEADER, Context
 from api.graphql.persisted import PersistedQueries
 from api.graphql.schema import schema
 from api.http import GRAPHIQL_ASSETS, STATIC, BodyLimit, GraphQLView
@@ -51,6 +53,10 @@ class CatchUpLoop:
     A part that fails on an event stops just before it and records why (decision 0019); a round
     that fails otherwise (a lost connection) is logged, counted (by the workflows), shown as the
     views' last error, and tried again after a wait that doubles while it keeps failing.
+
+    Every save NOTIFYs the log's channel (application/log.py): a listener asks the background
+    for a round at once, whoever wrote, so reads waiting for a position are not held for a
+    poll interval (decision 0036); the loop's polling stays as the fallback.
     """
 
     MOST_WAIT_SECONDS = 30.0
@@ -59,6 +65,20 @@ class CatchUpLoop:
         self.app = app
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="fenrun-catch-up", daemon=True)
+        self.listener = threading.Thread(target=self._listen, name="fenrun-listen", daemon=True)
+
+    def _listen(self) -> None:
+        channel = psycopg.sql.Identifier(self.app.ledger.recorder.channel_name)  # type: ignore[attr-defined]
+        while not self.stopping.is_set():
+            try:
+                with psycopg.connect(self.app.dsn, autocommit=True) as conn:
+                    conn.execute(psycopg.sql.SQL("LISTEN {}").format(channel))
+                    while not self.stopping.is_set():
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                            self.app.workflows.nudge()
+            except psycopg.Error:
+                log.warning("catch_up.listen_failed", exc_info=True)  # polling goes on meanwhile
+                self.stopping.wait(self.app.settings.poll_interval_seconds)
 
     def _loop(self) -> None:
         poll = self.app.settings.poll_interval_seconds
@@ -74,10 +94,12 @@ class CatchUpLoop:
 
     def start(self) -> None:
         self.thread.start()
+        self.listener.start()
 
     def stop(self) -> None:
         self.stopping.set()
         self.thread.join(timeout=10)
+        self.listener.join(timeout=10)
 
 
 async def refused(_: Request, exc: LedgerError) -> JSONResponse:
@@ -130,7 +152,11 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
 
     async def context(request: Request) -> Context:
         principal = await authenticate(request)
-        return Context(app=request.app.state.fenrun, principal=principal)
+        return Context(
+            app=request.app.state.fenrun,
+            principal=principal,
+            min_position=request.headers.get(MIN_POSITION_HEADER),
+        )
 
     api = FastAPI(title="Fenrun", lifespan=lifespan)
     persisted = PersistedQueries.of(settings.persisted_queries_file)
@@ -165,6 +191,7 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
                 "authorization",
                 *([ACTOR_HEADER] if settings.auth == "off" else []),
                 REQUEST_ID_HEADER,
+                MIN_POSITION_HEADER,
             ],
             expose_headers=[REQUEST_ID_HEADER],
             max_age=600,

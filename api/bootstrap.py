@@ -35,6 +35,7 @@ from application.workflows import Workflows
 from domain.approvals import ApprovalPolicy
 from domain.payout import SUBMIT
 from projections.cards import Cards
+from projections.freshness import Freshness
 from projections.payouts import Payouts
 from projections.platform_totals import PlatformTotals
 from projections.queries import ReadModel
@@ -104,6 +105,8 @@ class Fenrun:
     payout_policy: PayoutPolicy | None = None  # None: no payment channel configured
     channels: dict[str, PaymentChannel] = field(default_factory=dict)
     workflows: Workflows = field(init=False)
+    # Reads that ask for a write's position wait here for the background (decision 0036).
+    freshness: Freshness = field(init=False)
     # The API's pinned reads: on the replica where it has caught up, else on the primary (`read`).
     reads: ReadRouter = field(init=False)
     jobs: JobStore = field(init=False)  # background jobs' state (api/jobs/)
@@ -119,12 +122,18 @@ class Fenrun:
     def __post_init__(self) -> None:
         self.usage = PgUsageStore(self.pool, self.settings.zone)
         self.ledger.usage = self.usage
+        policies = [self.policy.name, self.level_policy.name]
+        if self.payout_policy is not None:
+            policies.append(self.payout_policy.name)
+        self.freshness = Freshness(self.pool, policies)
         self.workflows = Workflows(
             self,
             self.read,
             self.settings.zone,
             request_wait=self.settings.mutation_catch_up_seconds,
             on_failure=lambda part, error: count_failure("catch_up"),
+            after_round=self.freshness.notify,
+            group_commit=self.settings.group_commit_most,
         )
         self.reads = ReadRouter(self.read, self.replica, observe=count_read)
         self.jobs = JobStore(self.pool)

@@ -88,17 +88,28 @@ class Background:
         """The round that processed what was written before this call; None if it did not
         finish within `timeout` (it goes on in the background)."""
         with self._changed:
-            if self._closed:
+            ticket = self._ask()
+            if ticket is None:
                 return None
-            self._asked += 1
-            ticket = self._asked
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
-                self._thread.start()
-            self._changed.notify_all()
             if not self._changed.wait_for(lambda: self._finished >= ticket, timeout):
                 return None
             return self._last
+
+    def ask(self) -> None:
+        """A round that starts after this call, without waiting for it: writes that arrive
+        while a round runs share the next one (its batches grow with the load)."""
+        with self._changed:
+            self._ask()
+
+    def _ask(self) -> int | None:
+        if self._closed:
+            return None
+        self._asked += 1
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+            self._thread.start()
+        self._changed.notify_all()
+        return self._asked
 
     def close(self, timeout: float = 10.0) -> None:
         with self._changed:

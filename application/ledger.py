@@ -6,7 +6,9 @@ Refusals are LedgerError subclasses raised before anything is saved, so a refuse
 changes nothing.
 """
 
+import copy
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -144,6 +146,7 @@ class Ledger(Application, RepositoryReads):
         self.statement_source = statement_source  # the movement ledger statements come from
         self.usage: UsageReader | None = None  # card usage by month (set by the composition root)
         self.kept = KeptReads(self)  # agents and packages for reading, checked by version
+        self._group = threading.local()  # a group commit's changed aggregates, per thread
 
     # -- the use cases: ledger.place_order(...) builds the command and executes it ----------------
     register_agent = use_case(uc.RegisterAgent)
@@ -291,7 +294,13 @@ class Ledger(Application, RepositoryReads):
                 "idempotencyKey", f"keys starting with '{RESERVED_KEY_PREFIX}' are the server's"
             )
         key = given or f"{GENERATED_KEY_PREFIX}{uuid4()}"
-        if given is not None and (answered := self._answered(key, command)) is not None:
+        return self.commit_under(key, command, look_up=given is not None)
+
+    def commit_under(self, key: str, command: Command[R], *, look_up: bool = True) -> Committed[R]:
+        """commit() under this key (checked already); look_up: answer from the key's record if
+        there is one (a generated key cannot have one yet, unless a group's save that seemed
+        to fail had committed: application/group_commit.py)."""
+        if look_up and (answered := self._answered(key, command)) is not None:
             return answered
         for attempt in range(CONFLICT_ATTEMPTS):
             command.check_time(self.clock.now(), self.clock_tolerance)
@@ -329,6 +338,14 @@ class Ledger(Application, RepositoryReads):
 
     # -- loading ---------------------------------------------------------------------------------
     def _find(self, cls: type[T], aggregate: UUID) -> T | None:
+        # Deciding a group of commands (application/group_commit.py), this thread sees what the
+        # group's earlier commands changed; a copy, so that a refused command leaves it as it was.
+        group = getattr(self._group, "changed", None)
+        if group is not None and aggregate in group:
+            found = copy.deepcopy(group[aggregate])
+            assert isinstance(found, cls)
+            self._group.copies.add(id(found))
+            return found
         if cls not in self.snapshotting_intervals:
             found = self._from_events(aggregate)
             assert found is None or isinstance(found, cls)

@@ -75,10 +75,27 @@ class ServiceSettings(BaseSettings):
         default=10.0,
         ge=0,
         le=600,
-        description="How long a mutation waits for the policies and views to process its write"
-        " before it answers. It answers its result and position either way; payload fields read"
-        " from a view that has not got there yet come back empty, with the view's lag in the"
-        " response's extensions.",
+        description="How long a mutation whose payload reads views (wallet, requests) waits for"
+        " the policies and views to process its write before it answers; the others answer at"
+        " once. It answers its result and position either way; payload fields read from a view"
+        " that has not got there yet come back empty, with the view's lag in the response's"
+        " extensions.",
+    )
+    min_position_wait_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="How long a GraphQL read sent with X-Fenrun-Min-Position (a mutation's"
+        " position) waits for the policies and views to process that write before it answers"
+        " POSITION_NOT_READY (retryable).",
+    )
+    group_commit_most: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="Most orders (placeOrder, completeOrder) from concurrent requests saved in"
+        " one transaction, each decided on the state the ones before it left and refused alone;"
+        " 1: each in its own.",
     )
     default_actor: str = Field(
         default="anonymous",

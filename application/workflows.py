@@ -6,8 +6,9 @@ catch_up.py); the read models come in through the `Projector` protocol (applicat
 projections never import each other).
 
 Once a command's events are committed, its caller is answered with its result and position,
-whatever happens after: catching up is then waited for (bounded for a request), and its
-failures are logged and reported, never raised (decision 0019).
+whatever happens after: catching up is then waited for, and its failures are logged and
+reported, never raised (decision 0019). A request does not wait: it asks the background to run
+and answers; a read that must see the write asks for its position (decision 0036).
 """
 
 import threading
@@ -20,6 +21,7 @@ import structlog
 
 from application.catch_up import Background, CatchUpFailed, Part, Round, run_round
 from application.commands import Command
+from application.group_commit import GroupCommit
 from application.ledger import Ledger
 from application.levels import LevelPolicy
 from application.payouts import PayoutPolicy
@@ -68,7 +70,7 @@ class Submitted(Generic[T]):
     result: T
     position: int
     replayed: bool
-    caught_up: bool
+    caught_up: bool | None  # None: not waited for (a request's write: decision 0036)
 
 
 @dataclass(frozen=True)
@@ -97,14 +99,20 @@ class Workflows:
         *,
         request_wait: float = 10.0,
         on_failure: Callable[[str, BaseException], None] | None = None,
+        after_round: Callable[[], None] | None = None,
+        group_commit: int = 1,
     ) -> None:
         """request_wait: how long a request waits for catching up after its write.
-        on_failure: told of each part that failed in a round (metrics)."""
+        on_failure: told of each part that failed in a round (metrics).
+        after_round: told when a round ends (reads waiting for a position look again).
+        group_commit: most requests' orders saved in one transaction (1: each alone)."""
         self.parts = parts
         self.positions = positions
         self.zone = zone
         self.request_wait = request_wait
         self.on_failure = on_failure
+        self.after_round = after_round
+        self.group = GroupCommit(parts.ledger, group_commit)
         self._lock = threading.Lock()
         self._background = Background(self.round)
 
@@ -134,6 +142,8 @@ class Workflows:
         for name, error in finished.failures.items():
             if self.on_failure is not None:
                 self.on_failure(name, error)
+        if self.after_round is not None:
+            self.after_round()
         return finished
 
     def catch_up(self) -> int:
@@ -153,8 +163,16 @@ class Workflows:
         return Submitted(done.result, done.position, done.replayed, self._settle(wait))
 
     def answer(self, command: Command[R]) -> Submitted[R]:
-        """commit() for a request: catching up is waited for `request_wait` seconds at most."""
-        return self.commit(command, self.request_wait)
+        """commit() for a request, which does not wait: the policies and views are asked to run
+        in the background, and whoever reads after the write asks for its position (decision
+        0036). Catching up inside each request held a process-wide lock: writes queued on it."""
+        done = self.group.commit(command)
+        self.nudge()
+        return Submitted(done.result, done.position, done.replayed, None)
+
+    def nudge(self) -> None:
+        """A round soon, in the background, not waited for (a write was seen in the log)."""
+        self._background.ask()
 
     def submit(self, command: Command[R]) -> R:
         return self.commit(command).result

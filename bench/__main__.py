@@ -18,6 +18,7 @@ Progress goes to stderr. Each benchmark makes its own database on the server nam
   python -m bench --only carrier  # a usage report to its stop command leaving the outbox
   python -m bench --only usage --cards 100000  # usage reports ingested/s vs raw COPY (issue 14)
   python -m bench --only graphql_reads  # GraphQL reads vs a plain route, wrk at 16 connections
+  python -m bench --only http_orders  # orders over HTTP, 16 clients, vs in-process per_command
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ SIZES = {
         # graphql_reads: completed sales of its history; seconds of wrk per side per query
         "reads_sales": 3_000,
         "reads_seconds": 5,
+        # http_orders: orders placed + completed over HTTP per run (and in-process per_command)
+        "http_orders": 1000,
     },
     "quick": {
         "orders": 200,
@@ -90,6 +93,7 @@ SIZES = {
         "carrier_cards": 100,
         "reads_sales": 500,
         "reads_seconds": 2,
+        "http_orders": 100,
     },
 }
 MODES = ("per_command", "per_command_keys", "batched")
@@ -111,6 +115,7 @@ BENCHMARKS = (
     "usage",
     "carrier",
     "graphql_reads",
+    "http_orders",
 )
 VIEW_NAMES = (
     "directory",
@@ -179,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         cost,
         engine,
         graphql_reads,
+        http_orders,
         report_query,
         settlement_import,
         simulate,
@@ -274,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
             "carrier": lambda: carrier.run(srv.url, runs=args.runs, cards=sizes["carrier_cards"]),
             "graphql_reads": lambda: graphql_reads.run(
                 srv.url, runs=args.runs, sales=sizes["reads_sales"], seconds=sizes["reads_seconds"]
+            ),
+            "http_orders": lambda: http_orders.run(
+                srv.url,
+                runs=args.runs,
+                orders=sizes["http_orders"],
+                per_command_orders=sizes["http_orders"],
             ),
         }
         if args.profile and "throughput" in selected:
@@ -453,6 +465,10 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
     with contextlib.suppress(KeyError, TypeError):
         u = doc["usage"]
         out["usage"] = {"cards": u["cards"]} | u["median"]
+    with contextlib.suppress(KeyError, TypeError):
+        out["http_orders"] = {"clients": doc["http_orders"]["clients"]} | doc["http_orders"][
+            "median"
+        ]
     return out
 
 

@@ -24,6 +24,9 @@ from api.graphql.reads import views_read
 from projections.queries import Pinned, PositionNotReady, ReadModel, ViewState
 
 POSITION_NOT_READY = "POSITION_NOT_READY"
+# A read sent with this header (a mutation's extensions.position) sees that write and what the
+# policies did in reaction to it, or gets POSITION_NOT_READY after a bounded wait (decision 0036).
+MIN_POSITION_HEADER = "x-fenrun-min-position"
 T = TypeVar("T")
 
 
@@ -37,7 +40,7 @@ class Written:
     reads_views: bool
     read_at: int | None
     behind: tuple[ViewState, ...]
-    caught_up: bool
+    caught_up: bool | None  # None: not waited for (its payload reads no view: decision 0036)
 
 
 @dataclass
@@ -48,6 +51,9 @@ class Context(BaseContext):
     writes: list[Written] = field(default_factory=list)
     _subtree: frozenset[str] | None = None
     loaders: dict[str, Any] = field(default_factory=dict)  # DataLoaders, one per request
+    # X-Fenrun-Min-Position: reads wait (bounded) until this write is processed (decision 0036).
+    min_position: str | None = None
+    _fresh: set[tuple[str, ...]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -84,8 +90,13 @@ class Context(BaseContext):
         key = (as_of, position, views)
         if key not in self.pins:
             wanted = _parse_position(position)
+
+            def fresh_pin() -> Pinned:
+                self.wait_for_min_position(views)
+                return self.app.reads.pin(as_of, wanted, views)
+
             try:
-                self.pins[key] = await run_in_threadpool(self.app.reads.pin, as_of, wanted, views)
+                self.pins[key] = await run_in_threadpool(fresh_pin)
             except PositionNotReady as exc:
                 raise position_not_ready(exc) from None
         return self.pins[key]
@@ -112,6 +123,7 @@ class Context(BaseContext):
         reads = self.app.reads
 
         def both() -> tuple[Pinned, T]:
+            self.wait_for_min_position(views)
             pinned = reads.pin(as_of, wanted, views)
             return pinned, read(reads.model(pinned.server), pinned.position)
 
@@ -123,6 +135,17 @@ class Context(BaseContext):
         if stored.position != pinned.position:
             found = await run_in_threadpool(read, self.read(stored.position), stored.position)
         return stored, found
+
+    def wait_for_min_position(self, views: tuple[str, ...]) -> None:
+        """In a worker thread: when the request named a minimum position (a mutation's), waits
+        until these views show what that write caused, the policies' lines included, for
+        min_position_wait_seconds at most (then PositionNotReady). Once per set of views."""
+        if self.min_position is None or views in self._fresh:
+            return
+        wanted = _parse_position(self.min_position)
+        assert wanted is not None
+        self.app.freshness.wait(wanted, views, self.app.settings.min_position_wait_seconds)
+        self._fresh.add(views)
 
 
 def position_not_ready(exc: PositionNotReady) -> GraphQLError:

@@ -93,7 +93,7 @@ def _written(writes: list[Written]) -> dict[str, Any]:
         out["readAt"] = None if last.read_at is None else str(last.read_at)
     if last.behind:
         out["views"] = view_states(last.behind)
-    if not all(w.caught_up for w in writes):
+    if any(w.caught_up is False for w in writes):
         out["caughtUp"] = False
     return out
 

@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
+from api.graphql.context import MIN_POSITION_HEADER
 from api.identity_cli import mint_token
 from application.clock import SetClock
 from domain.common import Audit
@@ -38,6 +39,7 @@ class GraphQLClient:
         user: str,
         token: str | None,
         clock: SetClock | None = None,
+        written: list[int] | None = None,
     ) -> None:
         self.base_url = base_url
         self.fenrun = fenrun
@@ -48,6 +50,12 @@ class GraphQLClient:
         # to its time first (off for tests of the clock itself).
         self.clock = clock
         self.follow_facts = clock is not None
+        # Read-your-writes as a client session does it (decision 0036): the newest position a
+        # mutation of this test answered (shared with the clients made from this one) goes with
+        # every later request as X-Fenrun-Min-Position, so a read waits until the policies and
+        # views have processed it. Off (`session = False`) for tests of positions themselves.
+        self.written = written if written is not None else [0]
+        self.session = True
 
     def _report_at(self, input: dict[str, Any]) -> None:
         if self.clock is None or not self.follow_facts:
@@ -61,10 +69,12 @@ class GraphQLClient:
     ) -> "GraphQLClient":
         """A client of another user (added on first use, with these roles and agent)."""
         token = user_token(self.fenrun, code, roles, agent)
-        return GraphQLClient(self.base_url, self.fenrun, code, token, self.clock)
+        return GraphQLClient(self.base_url, self.fenrun, code, token, self.clock, self.written)
 
     def anonymous(self) -> "GraphQLClient":
-        return GraphQLClient(self.base_url, self.fenrun, "anonymous", None, self.clock)
+        return GraphQLClient(
+            self.base_url, self.fenrun, "anonymous", None, self.clock, self.written
+        )
 
     def auth(self) -> dict[str, str]:
         """The headers that authenticate this client's requests."""
@@ -76,11 +86,26 @@ class GraphQLClient:
         variables: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        return self.http.post(
+        newest = self.written[0]
+        at_least = {MIN_POSITION_HEADER: str(newest)} if self.session and newest else {}
+        response = self.http.post(
             "/graphql",
             json={"query": query, "variables": variables or {}},
-            headers={**self.auth(), **(headers or {})},
+            headers={**self.auth(), **at_least, **(headers or {})},
         )
+        self._remember(query, response)
+        return response
+
+    def _remember(self, query: str, response: httpx.Response) -> None:
+        """Keeps the position a mutation answered (its write), for the reads that follow."""
+        if not query.lstrip().startswith("mutation") or response.status_code != 200:
+            return
+        try:
+            position = response.json().get("extensions", {}).get("position")
+        except ValueError:
+            return
+        if isinstance(position, str) and position.isdigit():
+            self.written[0] = max(self.written[0], int(position))
 
     def __call__(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         response = self.raw(query, variables)

@@ -1,14 +1,16 @@
 """The one path every mutation takes: input -> typed command -> run off the event loop ->
-catch up -> payload from the typed result, or userErrors.
+payload from the typed result, or userErrors.
 
 Resolvers only translate: they build the command from the input (keyword arguments, the API's
 names becoming the ledger's) and the payload from the result. Building the command is inside
 the path, so money that does not parse is a userError like any refusal.
 
 Once the command's events are committed the answer is its result, with the position of its
-write in extensions.position, whatever happens after (decision 0019): catching up is waited for
-a bounded time, and payload fields read from views are read only where those views have
-processed the write; otherwise they come back empty, with extensions saying why.
+write in extensions.position, whatever happens after (decision 0019). The policies and views run
+in the background (decision 0036): a payload that reads views waits for them a bounded time,
+and its view fields are read only where those views have processed the write; otherwise they
+come back empty, with extensions saying why. Later reads see the write by sending its position
+in X-Fenrun-Min-Position.
 """
 
 from collections.abc import Callable
@@ -29,7 +31,8 @@ from application.workflows import Submitted, Workflows
 from domain.common import Audit
 from domain.errors import LedgerError
 from domain.money import parse_money
-from projections.queries import ReadModel, ViewState
+from projections.positions import PositionNotReady
+from projections.queries import VIEWS, ReadModel, ViewState
 
 log = structlog.get_logger(__name__)
 
@@ -76,14 +79,22 @@ async def mutate(
     payload: Callable[[Outcome[R]], P],
     run: Callable[[Workflows, C], Submitted[R]] = Workflows.answer,  # type: ignore[assignment]
 ) -> P:
-    """Runs the command in a worker thread (eventsourcing and psycopg block), catches the policies
-    and views up, and builds the payload there too, so nothing blocks the event loop.
+    """Runs the command in a worker thread (eventsourcing and psycopg block) and builds the
+    payload there too, so nothing blocks the event loop.
 
-    run: the workflow that executes it (default: commit, then catch up for a bounded time)."""
+    run: the workflow that executes it (default: commit, the policies and views asked to run in
+    the background)."""
     context = info.context
     views = views_read(info)
 
     def work() -> P:
+        try:
+            # Sent with X-Fenrun-Min-Position: decided on state that includes that write and
+            # what the policies did about it (a release after a sale sees the sale's lines);
+            # past the bound, on the state there is, as a mutation sent without it.
+            context.wait_for_min_position(VIEWS)
+        except PositionNotReady as exc:
+            log.warning("mutation.min_position_not_reached", error=str(exc))
         try:
             done = run(context.app.workflows, command())
         except LedgerError as exc:
@@ -99,12 +110,13 @@ def _committed(
     """The answer to a committed write: its result and position, never an error. Its payload's
     view fields come back empty if the views cannot be read."""
     read = context.app.read
+    caught_up = _processed(context, done, views)
     try:
         at, behind = _payload_position(read, done.position, views)
     except Exception:
         _unread(done)
         at, behind = None, ()
-    context.writes.append(Written(done.position, bool(views), at, behind, done.caught_up))
+    context.writes.append(Written(done.position, bool(views), at, behind, caught_up))
     if at is None:
         return payload(Outcome(done.result, [], read, None))
     try:
@@ -113,6 +125,22 @@ def _committed(
         _unread(done)
         context.writes[-1] = replace(context.writes[-1], read_at=None)
         return payload(Outcome(done.result, [], read, None))
+
+
+def _processed(context: Context, done: Submitted[Any], views: tuple[str, ...]) -> bool | None:
+    """A payload that reads views waits (mutation_catch_up_seconds at most) until they show
+    the write, the policies' reactions included: the background runs them, not this request
+    (decision 0036). None: nothing waited for (the payload reads no view)."""
+    if not views or done.caught_up is not None:
+        return done.caught_up
+    try:
+        context.app.freshness.wait(done.position, views, context.app.workflows.request_wait)
+    except PositionNotReady:
+        return False
+    except Exception:
+        log.exception("mutation.wait_failed", position=done.position)
+        return False
+    return True
 
 
 def _unread(done: Submitted[Any]) -> None:
