@@ -17,7 +17,6 @@ from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
-import orjson
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Mapper, Tracking, Transcoder
@@ -460,31 +459,6 @@ class Ledger(Application, RepositoryReads):
         refuse_overlap(candidate, self.plan_versions())
         return candidate
 
-    # -- history ---------------------------------------------------------------------------------
-    def events_of(self, originator_id: UUID, up_to_position: int | None) -> list[Any]:
-        """The aggregate's events recorded at or before a log position (all if None)."""
-        return [
-            self.mapper.to_domain_event(n)
-            for n in self._notifications_of(originator_id, up_to_position)
-        ]
-
-    def _notifications_of(self, originator_id: UUID, up_to: int | None) -> Iterable[Any]:
-        found = self.recorder.select_histories([originator_id], stop=up_to)  # type: ignore[attr-defined]
-        return found.get(originator_id, [])
-
-    def replay(self, originator_id: UUID, up_to_position: int | None) -> dict[str, Any] | None:
-        """Rebuilds an aggregate from its events recorded at or before a position (auditors)."""
-        aggregate = None
-        for event in self.events_of(originator_id, up_to_position):
-            aggregate = event.mutate(aggregate)
-        if aggregate is None:
-            return None
-        state = {k: v for k, v in vars(aggregate).items() if not k.startswith("_")}
-        return {
-            "version": aggregate.version,
-            "state": orjson.loads(orjson.dumps(state, default=_plain)),
-        }
-
 
 def _stretched(interval: int, aggregate: Any) -> int:
     """The snapshot interval for an aggregate whose state holds `snapshot_weight()` items (a
@@ -496,11 +470,3 @@ def _stretched(interval: int, aggregate: Any) -> int:
     while interval * SNAPSHOT_ITEMS_PER_EVENT < weight:
         interval *= 2
     return interval
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, set | frozenset):
-        return sorted(value)
-    if isinstance(value, UUID):
-        return str(value)
-    return str(value)

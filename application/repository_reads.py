@@ -1,7 +1,8 @@
 """The Ledger's loaders of the aggregates that the money-out, statement, card and carrier use
 cases work on: payees, withdrawal limits, account freezes, statement books, cards read in bulk,
-enterprises, the carriers' answers. A mixin of the Ledger (application/ledger.py), which holds the
-generic loading (`_find`, `agent`) and the use-case table.
+enterprises, the carriers' answers; and an aggregate's history up to a position (auditors). A
+mixin of the Ledger (application/ledger.py), which holds the generic loading (`_find`, `agent`)
+and the use-case table.
 """
 
 from collections.abc import Iterable
@@ -9,6 +10,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
+import orjson
 from eventsourcing.domain import Aggregate
 
 from domain.account_freeze import AccountFreeze
@@ -104,3 +106,36 @@ class RepositoryReads:
     def carrier_answer(self, command_id: str) -> CarrierCommandAnswer | None:
         """The carrier's recorded answer to a command (decision 0031), if any yet."""
         return self._find(CarrierCommandAnswer, aggregate_id("carrier-command", command_id))
+
+    # -- history ---------------------------------------------------------------------------------
+    def events_of(self, originator_id: UUID, up_to_position: int | None) -> list[Any]:
+        """The aggregate's events recorded at or before a log position (all if None)."""
+        return [
+            self.mapper.to_domain_event(n)
+            for n in self._notifications_of(originator_id, up_to_position)
+        ]
+
+    def _notifications_of(self, originator_id: UUID, up_to: int | None) -> Iterable[Any]:
+        found = self.recorder.select_histories([originator_id], stop=up_to)  # type: ignore[attr-defined]
+        return found.get(originator_id, [])
+
+    def replay(self, originator_id: UUID, up_to_position: int | None) -> dict[str, Any] | None:
+        """Rebuilds an aggregate from its events recorded at or before a position (auditors)."""
+        aggregate = None
+        for event in self.events_of(originator_id, up_to_position):
+            aggregate = event.mutate(aggregate)
+        if aggregate is None:
+            return None
+        state = {k: v for k, v in vars(aggregate).items() if not k.startswith("_")}
+        return {
+            "version": aggregate.version,
+            "state": orjson.loads(orjson.dumps(state, default=_plain)),
+        }
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    if isinstance(value, UUID):
+        return str(value)
+    return str(value)
