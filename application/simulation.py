@@ -46,13 +46,10 @@ class ShadowWallet(BookKeeper):
     def accrue(self, commission_id: str, line: CommissionLine, audit: Audit) -> bool:
         if not self.book.accepts(commission_id):
             return False
-        accrued = LineEffect.whole(
-            commission_id,
-            line.amount_fen,
-            None,
-            CommissionStatus.FROZEN,
-            releasable_at=hold_until(audit.effective_at, line.hold_days),
-        )
+        amount = line.amount_fen
+        frozen = CommissionStatus.FROZEN  # LineEffect.whole's fields, without its keywords
+        releasable_at = hold_until(audit.effective_at, line.hold_days)
+        accrued = LineEffect(commission_id, amount, None, frozen, frozen, amount, releasable_at)
         self.book.open(
             accrued,
             line.order_id,
@@ -107,18 +104,19 @@ class ShadowBatch:
     volumes: dict[tuple[str, str], ShadowVolume] = field(default_factory=dict)
 
     def wallet(self, agent_code: str) -> ShadowWallet:
-        if agent_code not in self.wallets:
-            self.wallets[agent_code] = ShadowWallet(agent_code)
-        return self.wallets[agent_code]
+        wallet = self.wallets.get(agent_code)
+        if wallet is None:
+            wallet = self.wallets[agent_code] = ShadowWallet(agent_code)
+        return wallet
 
     def existing_wallet(self, agent_code: str) -> ShadowWallet | None:
         return self.wallets.get(agent_code)
 
     def volume(self, agent_code: str, month: str) -> ShadowVolume:
-        key = (agent_code, month)
-        if key not in self.volumes:
-            self.volumes[key] = ShadowVolume(agent_code, month)
-        return self.volumes[key]
+        volume = self.volumes.get((agent_code, month))
+        if volume is None:
+            volume = self.volumes[agent_code, month] = ShadowVolume(agent_code, month)
+        return volume
 
 
 class PlanShadow(FactProcessor):
