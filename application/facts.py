@@ -30,12 +30,12 @@ from domain.rules import (
     CardVolumeFacts,
     CommissionLine,
     Metric,
+    PlansInForce,
     PlanVersion,
     active_metrics,
     becomes_active,
     lines_for_card,
     lines_for_card_volume,
-    PlansInForce,
     lines_for_settlement,
     rerated_line,
     rerating_rules,
@@ -159,9 +159,12 @@ class FactProcessor:
     def in_force(self, at: datetime) -> list[PlanVersion]:
         """The versions in force at `at` (versions_in_force_flat of plan_versions()), each
         stretch between two versions' edges worked out once per change of the plans."""
+        return self._timeline().at(at)
+
+    def _timeline(self) -> PlansInForce:
         if self._in_force is None:
             self._in_force = PlansInForce(self.plan_versions())
-        return self._in_force.at(at)
+        return self._in_force
 
     def _known_versions(self) -> list[PlanVersion]:
         return [v for versions in self._plans.values() for v in versions]
@@ -194,10 +197,8 @@ class FactProcessor:
         audit = Audit.derived(ACTOR, sale.effective_at, f"order {sale.order_id} completed")
         # The seller's monthly volume as this policy has counted it so far: deterministic.
         volume = batch.volume(sale.agent_code, month_of(sale.effective_at, self.tz))
-        facts = replace(
-            sale.sale_facts(),
-            grades=self._grades(sale.beneficiaries),
-            month_sales_before_fen=volume.sales_fen,
+        facts = sale.sale_facts(
+            grades=self._grades(sale.beneficiaries), month_sales_before_fen=volume.sales_fen
         )
         for line in sale_lines_in_force(facts, self.in_force(facts.effective_at)):
             self._accrue(batch, line, audit, "order", sale.order_id)
@@ -221,7 +222,7 @@ class FactProcessor:
         """Seed 004's tier activation (real-name + recharge threshold + in network normally):
         the card counts once, in the month of the fact that makes it active, for each value
         tier metric in force; the facts then carry the month's counts (the card included)."""
-        metrics = active_metrics(self.in_force(event.effective_at), event.effective_at)
+        metrics = self._timeline().answer(active_metrics, event.effective_at)
         if not metrics:
             return facts
         volume = batch.volume(facts.agent_code, month_of(event.effective_at, self.tz))
@@ -262,7 +263,7 @@ class FactProcessor:
             ACTOR, event.effective_at, f"carrier settlement {row.row_id} ({row.iccid} {row.period})"
         )
         facts = row.facts(self._grades([row.agent_code, *row.uplines]))
-        if metrics := active_metrics(self.plan_versions(), row.effective_at):
+        if metrics := self._timeline().answer(active_metrics, row.effective_at):
             volume = batch.volume(row.agent_code, row.period)  # the settled month's count
             facts = replace(facts, month_counts={m: volume.counts.get(m, 0) for m in metrics})
         for line in lines_for_settlement(facts, self.plan_versions(), cap=True):
@@ -348,7 +349,7 @@ class FactProcessor:
     ) -> None:
         """RERATE_MONTH tiers: when the month's volume changes tier, every sale of the month is
         priced again at the new tier."""
-        for plan, rule in rerating_rules(self.in_force(sold_at), sold_at):
+        for plan, rule in self._timeline().answer(rerating_rules, sold_at):
             if tier_changed(rule, before_fen, volume.sales_fen):
                 self._rerate_month(batch, volume, plan, rule, audit)
 

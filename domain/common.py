@@ -38,7 +38,9 @@ def derived_id(*parts: object) -> str:
 def _uuid5(text: str) -> str:
     """str(uuid.uuid5(NAMESPACE, text)), without building a UUID object: the SHA-1 of the
     namespace and the text, version 5 and the RFC 4122 variant set, in the usual 8-4-4-4-12."""
-    digest = bytearray(sha1(_NAMESPACE_BYTES + text.encode("utf-8")).digest()[:16])
+    digest = bytearray(
+        sha1(_NAMESPACE_BYTES + text.encode("utf-8"), usedforsecurity=False).digest()[:16]
+    )
     digest[6] = (digest[6] & 0x0F) | 0x50
     digest[8] = (digest[8] & 0x3F) | 0x80
     h = digest.hex()

@@ -4,8 +4,8 @@ Money is an integer number of fen (分); rates are exact Decimals. Nothing else 
 """
 
 import re
-from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 
 from domain.errors import AmountTooLarge, BalanceLimitExceeded, InvalidMoney, InvalidRate
 
@@ -135,7 +135,9 @@ def parse_multiplier(text: object, field: str = "multiplier") -> Decimal:
     return value.normalize()
 
 
-@lru_cache(maxsize=1 << 12, typed=True)  # equal rates normalize to the same text, whatever their exponent
+@lru_cache(
+    maxsize=1 << 12, typed=True
+)  # equal rates normalize to the same text, whatever their exponent
 def rate_to_str(rate: Decimal) -> str:
     return format(rate.normalize(), "f")
 

@@ -3,6 +3,7 @@ same thing, and the questions the ledger asks of the rules in force (each answer
 """
 
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -57,16 +58,22 @@ class PlansInForce:
         self._edges = sorted(
             {v.effective_from for v in plans} | {v.effective_to for v in plans if v.effective_to}
         )
-        self._stretches: dict[int, list[PlanVersion]] = {}
+        self._answers: dict[tuple[Any, int], Any] = {}
 
     def at(self, at: datetime) -> list[PlanVersion]:
+        return self.answer(versions_in_force_flat, at)  # type: ignore[no-any-return]
+
+    def answer(self, question: Callable[[list[PlanVersion], datetime], Any], at: datetime) -> Any:
+        """question(plans, at), for a question that depends on `at` only through the versions
+        in force (versions_in_force_flat, rerating_rules, active_metrics): once per stretch.
+        Callers must not change what it returns."""
         stretch = bisect_right(self._edges, at) - 1
-        if stretch < 0:
-            return []  # before every version's start: none covers it
-        found = self._stretches.get(stretch)
+        if stretch < 0:  # before every version's start: none covers it
+            return question(self.plans, at)
+        key = (question, stretch)
+        found = self._answers.get(key)
         if found is None:
-            found = versions_in_force_flat(self.plans, self._edges[stretch])
-            self._stretches[stretch] = found
+            found = self._answers[key] = question(self.plans, self._edges[stretch])
         return found
 
 
