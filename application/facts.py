@@ -8,7 +8,7 @@ wallets; a plan simulation runs it against shadow wallets that only keep amounts
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import Any, Protocol
 
 from eventsourcing.application import AggregateNotFoundError
@@ -30,16 +30,17 @@ from domain.rules import (
     CardVolumeFacts,
     CommissionLine,
     Metric,
+    PlansInForce,
     PlanVersion,
     active_metrics,
     becomes_active,
     lines_for_card,
     lines_for_card_volume,
-    lines_for_sale,
     lines_for_settlement,
     rerated_line,
     rerating_rules,
     rule_class,
+    sale_lines_in_force,
     tier_changed,
 )
 from domain.settlement import CarrierSettlement
@@ -129,6 +130,7 @@ class FactProcessor:
         self.tz = business_tz  # months of tiered volumes are business-calendar months
         self._plans: dict[str, list[PlanVersion]] = {}
         self._versions: list[PlanVersion] | None = None  # plan_versions(), until _plans changes
+        self._in_force: PlansInForce | None = None  # of plan_versions(), until _plans changes
         self._levels: dict[str, str] = {}  # agent code -> level (grade) code
         self._plans_at: int | None = None  # the log position the registries reflect
         self._facts: dict[Any, list[Any]] = {}  # this batch's facts: aggregate id -> events
@@ -140,7 +142,7 @@ class FactProcessor:
         so are the agents' levels (grades)."""
         if self._plans_at == position:
             return
-        self._plans, self._versions = {}, None
+        self._plans, self._versions, self._in_force = {}, None, None
         plans = (CommissionPlan.VersionDefined, CommissionPlan.CorrectionDefined)
         for event in self.log.events(plans, position):
             self._add_plan_version(event)
@@ -152,13 +154,23 @@ class FactProcessor:
     def _add_plan_version(self, event: Any) -> None:
         plan = self.ledger.repository.get(event.originator_id, version=event.originator_version)
         self._plans[plan.code] = plan.plan_versions()
-        self._versions = None
+        self._versions = self._in_force = None
 
     def plan_versions(self) -> list[PlanVersion]:
         """Every version known so far; asked for by every fact, built once per change."""
         if self._versions is None:
             self._versions = self._known_versions()
         return self._versions
+
+    def in_force(self, at: datetime) -> list[PlanVersion]:
+        """The versions in force at `at` (versions_in_force_flat of plan_versions()), each
+        stretch between two versions' edges worked out once per change of the plans."""
+        return self._timeline().at(at)
+
+    def _timeline(self) -> PlansInForce:
+        if self._in_force is None:
+            self._in_force = PlansInForce(self.plan_versions())
+        return self._in_force
 
     def _known_versions(self) -> list[PlanVersion]:
         return [v for versions in self._plans.values() for v in versions]
@@ -191,12 +203,10 @@ class FactProcessor:
         audit = Audit.derived(ACTOR, sale.effective_at, f"order {sale.order_id} completed")
         # The seller's monthly volume as this policy has counted it so far: deterministic.
         volume = batch.volume(sale.agent_code, month_of(sale.effective_at, self.tz))
-        facts = replace(
-            sale.sale_facts(),
-            grades=self._grades(sale.beneficiaries),
-            month_sales_before_fen=volume.sales_fen,
+        facts = sale.sale_facts(
+            grades=self._grades(sale.beneficiaries), month_sales_before_fen=volume.sales_fen
         )
-        for line in lines_for_sale(facts, self.plan_versions()):
+        for line in sale_lines_in_force(facts, self.in_force(facts.effective_at)):
             self._accrue(batch, line, audit, "order", sale.order_id)
         volume_before = volume.sales_fen
         volume.count_sale(sale.order_id, sale.paid_fen, sale.effective_at)
@@ -209,7 +219,7 @@ class FactProcessor:
         )
         facts = replace(card.facts(), grades=self._grades([card.agent_code]))
         facts = self._count_active(event, facts, batch)
-        for line in lines_for_card(facts, self.plan_versions()):
+        for line in lines_for_card(facts, self.in_force(facts.effective_at)):
             self._accrue(batch, line, audit, "card", card.iccid)
 
     def _count_active(
@@ -218,7 +228,7 @@ class FactProcessor:
         """Seed 004's tier activation (real-name + recharge threshold + in network normally):
         the card counts once, in the month of the fact that makes it active, for each value
         tier metric in force; the facts then carry the month's counts (the card included)."""
-        metrics = active_metrics(self.plan_versions(), event.effective_at)
+        metrics = self._timeline().answer(active_metrics, event.effective_at)
         if not metrics:
             return facts
         volume = batch.volume(facts.agent_code, month_of(event.effective_at, self.tz))
@@ -247,7 +257,7 @@ class FactProcessor:
             grades=self._grades([card.agent_code]),
         )
         audit = Audit.derived(ACTOR, event.effective_at, f"card {card.iccid} counted ({metric})")
-        for line in lines_for_card_volume(facts, self.plan_versions()):
+        for line in lines_for_card_volume(facts, self.in_force(facts.effective_at)):
             self._accrue(batch, line, audit, "card", card.iccid)
 
     def _on_settlement(self, event: CarrierSettlement.Recorded, batch: Batch) -> None:
@@ -259,7 +269,7 @@ class FactProcessor:
             ACTOR, event.effective_at, f"carrier settlement {row.row_id} ({row.iccid} {row.period})"
         )
         facts = row.facts(self._grades([row.agent_code, *row.uplines]))
-        if metrics := active_metrics(self.plan_versions(), row.effective_at):
+        if metrics := self._timeline().answer(active_metrics, row.effective_at):
             volume = batch.volume(row.agent_code, row.period)  # the settled month's count
             facts = replace(facts, month_counts={m: volume.counts.get(m, 0) for m in metrics})
         for line in lines_for_settlement(facts, self.plan_versions(), cap=True):
@@ -345,7 +355,7 @@ class FactProcessor:
     ) -> None:
         """RERATE_MONTH tiers: when the month's volume changes tier, every sale of the month is
         priced again at the new tier."""
-        for plan, rule in rerating_rules(self.plan_versions(), sold_at):
+        for plan, rule in self._timeline().answer(rerating_rules, sold_at):
             if tier_changed(rule, before_fen, volume.sales_fen):
                 self._rerate_month(batch, volume, plan, rule, audit)
 

@@ -18,7 +18,7 @@ to. Measured here on a seeded history made by bench/history.py's generator:
   position = the head of the log.
 - `simulate`: `simulate()` wall time per run; sales/s (completed orders in the period) and
   facts/s (notifications replayed). `engine_seconds` / `engine_share`: the time spent inside
-  the pure engine's `lines_for_sale` (both shadows), timed by a thin wrapper put in
+  the pure engine's `sale_lines_in_force` (both shadows), timed by a thin wrapper put in
   application.facts' namespace for the run. `--profile` adds one cProfile'd run's top
   functions.
 - `raw`: what a replay cannot avoid, with psycopg in the same database: the same notifications
@@ -156,11 +156,11 @@ def raw_read(dsn: str, topics: list[str], head: int) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def engine_timer() -> Any:
-    """Times every lines_for_sale call the replay makes (both shadows), through a thin wrapper
+    """Times every sale_lines_in_force call the replay makes (both shadows), through a thin wrapper
     put where application.facts looks it up."""
     import application.facts as facts
 
-    real = facts.lines_for_sale
+    real = facts.sale_lines_in_force
     spent = [0.0, 0]
     clock = time.perf_counter
 
@@ -171,11 +171,11 @@ def engine_timer() -> Any:
         spent[1] += 1
         return lines
 
-    facts.lines_for_sale = timed
+    facts.sale_lines_in_force = timed  # type: ignore[assignment]
     try:
         yield spent
     finally:
-        facts.lines_for_sale = real
+        facts.sale_lines_in_force = real  # type: ignore[assignment]
 
 
 def one_run(app: Any, candidate: Any, head: int) -> tuple[Any, dict[str, Any]]:

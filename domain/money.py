@@ -5,6 +5,7 @@ Money is an integer number of fen (分); rates are exact Decimals. Nothing else 
 
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 
 from domain.errors import AmountTooLarge, BalanceLimitExceeded, InvalidMoney, InvalidRate
 
@@ -88,6 +89,7 @@ def require_balance(after_fen: int, field: str, what: str) -> int:
     return after_fen
 
 
+@lru_cache(maxsize=1 << 16, typed=True)  # lines quote the same prices and rates again and again
 def format_money(fen: int) -> str:
     """6000 -> '60.00'; -300 -> '-3.00'."""
     sign = "-" if fen < 0 else ""
@@ -133,6 +135,9 @@ def parse_multiplier(text: object, field: str = "multiplier") -> Decimal:
     return value.normalize()
 
 
+@lru_cache(
+    maxsize=1 << 12, typed=True
+)  # equal rates normalize to the same text, whatever their exponent
 def rate_to_str(rate: Decimal) -> str:
     return format(rate.normalize(), "f")
 

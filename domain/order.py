@@ -95,8 +95,9 @@ class Order(Aggregate):
             order.status = OrderStatus.COMPLETED
             order.completed_at = self.effective_at
 
-        def sale_facts(self) -> SaleFacts:
-            return _sale_facts(self, self.effective_at)
+        def sale_facts(self, **context: Any) -> SaleFacts:
+            """context: what the processor knows besides the sale (grades, month volume)."""
+            return _sale_facts(self, self.effective_at, **context)
 
         @property
         def beneficiaries(self) -> list[str]:
@@ -299,16 +300,16 @@ class Order(Aggregate):
             **audit.fields(),
         )
 
-    def sale_facts(self) -> SaleFacts:
+    def sale_facts(self, **context: Any) -> SaleFacts:
         assert self.completed_at is not None
-        return _sale_facts(self, self.completed_at)
+        return _sale_facts(self, self.completed_at, **context)
 
     @property
     def beneficiaries(self) -> list[str]:
         return [code for code, _ in self.chain]
 
 
-def _sale_facts(sale: Any, completed_at: datetime) -> SaleFacts:
+def _sale_facts(sale: Any, completed_at: datetime, **context: Any) -> SaleFacts:
     """What a completed sale tells the rules, from the order or from its completion event."""
     return SaleFacts(
         order_id=sale.order_id,
@@ -320,4 +321,5 @@ def _sale_facts(sale: Any, completed_at: datetime) -> SaleFacts:
         retail_fen=sale.retail_fen,
         paid_fen=sale.paid_fen,
         effective_at=completed_at,
+        **context,
     )

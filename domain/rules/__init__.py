@@ -22,6 +22,7 @@ from domain.rules.engine import (
     lines_for_sale,
     lines_for_settlement,
     sale_commission_lines,
+    sale_lines_in_force,
 )
 from domain.rules.facts import (
     Base,
@@ -40,6 +41,7 @@ from domain.rules.one_time import OneTimeRule
 from domain.rules.peer_level import PeerLevelRule
 from domain.rules.percentage import PercentageRule
 from domain.rules.plans import (
+    PlansInForce,
     PlanVersion,
     active_metrics,
     has_one_time_rule,
@@ -100,6 +102,7 @@ __all__ = [
     "PeerLevelRule",
     "PercentageRule",
     "PlanVersion",
+    "PlansInForce",
     "PriceDifferenceRule",
     "Rule",
     "SaleFacts",
@@ -126,6 +129,7 @@ __all__ = [
     "rerating_rules",
     "rule_class",
     "sale_commission_lines",
+    "sale_lines_in_force",
     "tier_changed",
     "tier_for",
     "tier_segments",

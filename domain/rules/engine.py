@@ -39,7 +39,12 @@ def sale_commission_lines(sale: SaleFacts, plans: list[PlanVersion]) -> list[Com
 
 
 def lines_for_sale(sale: SaleFacts, plans: list[PlanVersion]) -> list[CommissionLine]:
-    in_force = versions_in_force_flat(plans, sale.effective_at)
+    return sale_lines_in_force(sale, versions_in_force_flat(plans, sale.effective_at))
+
+
+def sale_lines_in_force(sale: SaleFacts, in_force: list[PlanVersion]) -> list[CommissionLine]:
+    """lines_for_sale when the caller already knows the versions in force at the sale's time
+    (plans.PlansInForce)."""
     return price_difference_lines(sale, in_force) + sale_commission_lines(sale, in_force)
 
 

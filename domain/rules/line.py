@@ -46,7 +46,8 @@ def build_line(
         return None
     factor = rule.factor(fact.effective_at)
     if rate is not None:
-        rate = rate * factor
+        if factor is not ONE:  # x 1 changes neither the value nor its digits: skip it
+            rate = rate * factor
         owed = apply_rate(base_fen, rate)
     else:
         assert amount is not None, "a line pays a rate or an amount"

@@ -2,6 +2,8 @@
 same thing, and the questions the ledger asks of the rules in force (each answered by the rule).
 """
 
+from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -44,6 +46,35 @@ def _by_plan(versions: list[PlanVersion]) -> dict[str, list[PlanVersion]]:
 
 def versions_in_force_flat(plans: list[PlanVersion], at: datetime) -> list[PlanVersion]:
     return versions_in_force(list(_by_plan(plans).values()), at)
+
+
+class PlansInForce:
+    """versions_in_force_flat(plans, at) for many facts, each stretch computed once: what is in
+    force only changes where a version starts or ends, so every `at` between two such edges
+    gets the same versions as the edge before it (a replay asks for every fact of the log)."""
+
+    def __init__(self, plans: list[PlanVersion]) -> None:
+        self.plans = plans
+        self._edges = sorted(
+            {v.effective_from for v in plans} | {v.effective_to for v in plans if v.effective_to}
+        )
+        self._answers: dict[tuple[Any, int], Any] = {}
+
+    def at(self, at: datetime) -> list[PlanVersion]:
+        return self.answer(versions_in_force_flat, at)  # type: ignore[no-any-return]
+
+    def answer(self, question: Callable[[list[PlanVersion], datetime], Any], at: datetime) -> Any:
+        """question(plans, at), for a question that depends on `at` only through the versions
+        in force (versions_in_force_flat, rerating_rules, active_metrics): once per stretch.
+        Callers must not change what it returns."""
+        stretch = bisect_right(self._edges, at) - 1
+        if stretch < 0:  # before every version's start: none covers it
+            return question(self.plans, at)
+        key = (question, stretch)
+        found = self._answers.get(key)
+        if found is None:
+            found = self._answers[key] = question(self.plans, self._edges[stretch])
+        return found
 
 
 # ---- questions asked of each rule in force -----------------------------------------------------
