@@ -42,6 +42,7 @@ READ = (
     " FROM public.ledger_events WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
 )
 NOT_VIEW_TABLES = (*NOT_CREDITED, "ledger_events")
+JSON_OIDS = (114, 3802)  # json, jsonb
 
 
 def build_all(app: Any, batch: int, profile: bool = False) -> tuple[int, float, Any]:
@@ -108,11 +109,10 @@ def raw_write(dsn: str, tables: dict[str, int]) -> dict[str, Any]:
                 cur.execute(sql.SQL("SELECT * FROM public.{}").format(sql.Identifier(table)))
                 assert cur.description is not None
                 columns = [c.name for c in cur.description]
+                # json(b) columns by their type (a list may be a text[] too: approvers)
+                json_at = [i for i, c in enumerate(cur.description) if c.type_code in JSON_OIDS]
                 rows = cur.fetchall()
             check(len(rows) == expected, f"{table}: {len(rows)} rows, expected {expected}")
-            json_at = (
-                [i for i, v in enumerate(rows[0]) if isinstance(v, dict | list)] if rows else []
-            )
             if json_at:
                 rows = [
                     tuple(Jsonb(v) if i in json_at else v for i, v in enumerate(r)) for r in rows
