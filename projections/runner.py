@@ -12,6 +12,12 @@ and that position recorded on its tracking row, and live runs skip it until its 
 (backoff from 30 s to an hour) or until a process starts (its code may have been fixed); a
 rebuild of the view starts a version without the failure. The other views carry on.
 
+Views remember rows across batches (the latest balances of a wallet, a card's state): before a
+batch, a view whose tracking row is where this runner's last committed batch left it keeps its
+memory (nobody else wrote its tables since, nothing was rolled back: View.remembers, on the view
+since runners may share views); any other view forgets it (View.forget), and a view whose
+tables are empty knows that a key it never saw has no rows, without asking.
+
 Views are versioned (blue/green): a live runner writes each view's active version, found in
 projection_versions at the start of every batch; a rebuild runner writes one new version in its
 own schema, and raises ViewFailed instead of stopping the view. Every batch holds the switch
@@ -105,6 +111,8 @@ class ProjectionRunner:
         self.retry_seconds = retry_seconds
         self.names = next((v.names for v in self.views), Names())
         self._started = True  # the first batch of a process retries stopped views at once
+        # Each view of the batch in flight and where its memory will be once that commits.
+        self._committing: list[tuple[View, tuple[str, int]]] = []
 
     @property
     def view_names(self) -> list[str]:
@@ -131,12 +139,14 @@ class ProjectionRunner:
 
     def run_once(self, conn: Connection[Any] | None = None) -> int:
         """One batch. With `conn`, inside that connection's transaction (a rebuild's switch)."""
-        if conn is not None:
+        if conn is not None:  # a savepoint of the caller's transaction: nothing committed yet
             with conn.transaction(), conn.cursor() as cur:
                 return self._batch(cur, isolated=True)
         try:
             with self.pool.connection() as own, own.transaction(), own.cursor() as cur:
-                return self._batch(cur, isolated=False)
+                done = self._batch(cur, isolated=False)
+            self._committed()
+            return done
         except Exception as exc:
             if is_transient(exc):
                 raise
@@ -144,9 +154,17 @@ class ProjectionRunner:
                 "projections.batch_failed", error=describe_error(exc), views=self.view_names
             )
         with self.pool.connection() as own, own.transaction(), own.cursor() as cur:
-            return self._batch(cur, isolated=True)
+            done = self._batch(cur, isolated=True)
+        self._committed()
+        return done
+
+    def _committed(self) -> None:
+        for view, mark in self._committing:
+            view.remembers = mark
+        self._committing = []
 
     def _batch(self, cur: Cursor[Any], *, isolated: bool) -> int:
+        self._committing = []
         cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", (SWITCH_LOCK,))
         targets = self._targets(cur)
         use_schemas(cur, [schema for _, schema in targets.values()])
@@ -173,11 +191,18 @@ class ProjectionRunner:
         for view in active:
             mine = tracking[view.name]
             todo = [(at, e) for at, e in events if at.position > mine.position]
+            if view.remembers != (mine.name, mine.position):
+                view.forget(_empty(cur, view))
+            view.remembers = None  # until this batch commits
+            mark = (mine.name, max(mine.position, rows[-1][0]))
             if not isolated:
                 _apply(cur, view, todo)
                 advanced.append(mine.name)
             elif self._apply_alone(cur, view, todo, mine):
                 advanced.append(mine.name)
+            else:
+                continue
+            self._committing.append((view, mark))
         cur.execute(
             "UPDATE public.projection_tracking SET position = GREATEST(position, %s),"
             " updated_at = now(), last_error = NULL, failed_position = NULL, failed_at = NULL,"
@@ -230,6 +255,7 @@ class ProjectionRunner:
         for at, event in todo:
             if not _handles(view, event):
                 continue
+            view.forget(False)  # what it remembers may come from the rolled-back attempt
             try:
                 with cur.connection.transaction():
                     _apply(cur, view, [(at, event)])
@@ -273,6 +299,17 @@ class ProjectionRunner:
                 " WHERE split_part(name, '@', 1) = ANY(%s) AND failed_position IS NULL",
                 (describe_error(error), self.view_names),
             )
+
+
+def _empty(cur: Cursor[Any], view: View) -> bool:
+    """Whether none of the view's tables (in this batch's search path) holds a row."""
+    if not view.tables:
+        return False
+    cur.execute(
+        "SELECT " + " AND ".join(f"NOT EXISTS (SELECT FROM {table})" for table in view.tables)
+    )
+    row = cur.fetchone()
+    return bool(row and row[0])
 
 
 def _handles(view: View, event: Any) -> bool:

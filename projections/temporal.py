@@ -16,7 +16,7 @@ from domain.card import Card
 from domain.order import Order
 from domain.settlement import CarrierSettlement
 from domain.wallet import Wallet
-from projections.rows import Cumulative, Facts, copy_rows
+from projections.rows import Cumulative, Facts, Memory, copy_rows
 from projections.views import Names, Position, View
 
 
@@ -66,19 +66,27 @@ class TeamPerformance(View):
             ("agent_code", "paid_fen", "completed_month", "completed_at", "completed_position"),
         )
         self.cards = Facts("performance_cards", "iccid", ("agent_code",))
-        self.ancestry: dict[str, list[tuple[str, int, int, datetime]]] = {}
+        # agent -> (ancestor, depth, known-from position, effective-from), by depth
+        self.ancestry = Memory()
+
+    def forget(self, empty: bool) -> None:
+        for memory in (self.history, self.orders, self.cards):
+            memory.forget(empty)
+        self.ancestry.reset(empty)
 
     def begin(self, cur: Cursor[Any]) -> None:
         self.cur = cur
         self.history.begin(cur)
         self.orders.begin(cur)
         self.cards.begin(cur)
-        self.ancestry = {}
+        self.ancestry.trim()
 
     # -- the tree ---------------------------------------------------------------------------------
     def ancestors(self, agent_code: str) -> list[tuple[str, int, int, datetime]]:
         """(ancestor, depth, known-from position, effective-from) for every ancestor."""
         if agent_code not in self.ancestry:
+            if self.ancestry.complete:
+                return []  # nobody above it (yet)
             self.cur.execute(
                 "SELECT ancestor_code, depth, position, effective_from FROM agent_ancestry"
                 " WHERE agent_code = %s ORDER BY depth",
@@ -100,7 +108,15 @@ class TeamPerformance(View):
             " effective_from) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
             [(d, a, dd + da, at.position, effective) for d, dd in subtree for a, da in above],
         )
-        self.ancestry = {}  # the tree changed: re-read on demand
+        # Only the subtree's ancestors changed: the rows it gained, unless it had them already
+        # (DO NOTHING kept those). Forgotten instead if not remembered (read again on demand).
+        for d, dd in subtree:
+            if d not in self.ancestry and not self.ancestry.complete:
+                continue
+            known = self.ancestors(d)
+            had = {a for a, _, _, _ in known}
+            gained = [(a, dd + da, at.position, effective) for a, da in above if a not in had]
+            self.ancestry[d] = sorted([*known, *gained], key=lambda row: row[1])
 
     def _team_at(self, agent_code: str, position: int, effective: datetime) -> list[str]:
         return [
@@ -187,6 +203,9 @@ class ActivationReport(View):
         self.tz = tz
         self.cards = Facts("activation_cards", "iccid", ("agent_code",))
 
+    def forget(self, empty: bool) -> None:
+        self.cards.forget(empty)
+
     def begin(self, cur: Cursor[Any]) -> None:
         self.cards.begin(cur)
         self.rows: list[tuple[Any, ...]] = []
@@ -263,6 +282,10 @@ class PlatformMonths(View):
             ),
         )
         self.lines = Facts("platform_month_lines", "commission_id", ("month", "kind"))
+
+    def forget(self, empty: bool) -> None:
+        self.history.forget(empty)
+        self.lines.forget(empty)
 
     def begin(self, cur: Cursor[Any]) -> None:
         self.history.begin(cur)
