@@ -65,6 +65,23 @@ def update_rows(
     cur.execute(f"UPDATE {table} AS t SET {sets} FROM {source} WHERE t.{key} = u.{key}", params)
 
 
+def insert_new(
+    cur: Cursor[Any],
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """Inserts many rows in one statement, leaving alone those whose key is already there."""
+    if not rows:
+        return
+    names = ", ".join(name for name, _ in columns)
+    source, params = _unnest(columns, rows)
+    cur.execute(
+        f"INSERT INTO {table} ({names}) SELECT {names} FROM {source} ON CONFLICT DO NOTHING",
+        params,
+    )
+
+
 def upsert_rows(
     cur: Cursor[Any],
     table: str,

@@ -98,10 +98,11 @@ class ProjectionRunner:
         views: Sequence[View],
         batch_size: int = 1000,
         *,
-        target: tuple[int, str] | None = None,
+        target: tuple[int, str] | dict[str, tuple[int, str]] | None = None,
         retry_seconds: tuple[float, float] = (30.0, 3600.0),
     ) -> None:
-        """target: (version, schema) to build instead of the live versions (rebuilds).
+        """target: (version, schema) to build instead of the live versions (rebuilds), or one
+        per view name (a rebuild of several views in one pass over the log).
         retry_seconds: the first and the longest wait before a stopped view is tried again."""
         self.pool = pool
         self.decode = decode
@@ -119,6 +120,8 @@ class ProjectionRunner:
         return [v.name for v in self.views]
 
     def _targets(self, cur: Cursor[Any]) -> dict[str, tuple[int, str]]:
+        if isinstance(self.target, dict):
+            return {name: self.target[name] for name in self.view_names}
         if self.target is not None:
             return dict.fromkeys(self.view_names, self.target)
         cur.execute(
@@ -188,9 +191,10 @@ class ProjectionRunner:
         else:
             self.names.flush(cur)
         advanced = []
+        todos = _todos(active, tracking, events)
         for view in active:
             mine = tracking[view.name]
-            todo = [(at, e) for at, e in events if at.position > mine.position]
+            todo = todos[view.name]
             if view.remembers != (mine.name, mine.position):
                 view.forget(_empty(cur, view))
             view.remembers = None  # until this batch commits
@@ -253,8 +257,6 @@ class ProjectionRunner:
                 raise
             log.warning("projections.view_failed", view=view.name, error=describe_error(exc))
         for at, event in todo:
-            if not _handles(view, event):
-                continue
             view.forget(False)  # what it remembers may come from the rolled-back attempt
             try:
                 with cur.connection.transaction():
@@ -312,6 +314,30 @@ def _empty(cur: Cursor[Any], view: View) -> bool:
     return bool(row and row[0])
 
 
+def _todos(
+    views: list[View], tracking: dict[str, _Tracking], events: list[tuple[Position, Any]]
+) -> dict[str, list[tuple[Position, Any]]]:
+    """Each view's events of the batch, after its position: one pass over the batch, each
+    event class asked once which views handle it."""
+    todos: dict[str, list[tuple[Position, Any]]] = {view.name: [] for view in views}
+    wanted: dict[type, list[tuple[list[tuple[Position, Any]], int]]] = {}
+    for at, event in events:
+        cls = type(event)
+        targets = wanted.get(cls)
+        if targets is None:
+            targets = [
+                (todos[view.name], tracking[view.name].position)
+                for view in views
+                if _handles(view, event)
+            ]
+            if cls is not _Undecodable:  # which views it fails depends on its class
+                wanted[cls] = targets
+        for todo, after in targets:
+            if at.position > after:
+                todo.append((at, event))
+    return todos
+
+
 def _handles(view: View, event: Any) -> bool:
     if isinstance(event, _Undecodable):
         return event.event_class is None or issubclass(event.event_class, view.event_types)
@@ -321,8 +347,6 @@ def _handles(view: View, event: Any) -> bool:
 def _apply(cur: Cursor[Any], view: View, todo: list[tuple[Position, Any]]) -> None:
     view.begin(cur)
     for at, event in todo:
-        if not _handles(view, event):
-            continue
         if isinstance(event, _Undecodable):
             raise event.error
         view.apply(event, at)

@@ -16,13 +16,22 @@ from domain.card import Card
 from domain.order import Order
 from domain.settlement import CarrierSettlement
 from domain.wallet import Wallet
-from projections.rows import Cumulative, Facts, Memory, copy_rows
+from projections.rows import Cumulative, Facts, Memory, copy_rows, insert_new
 from projections.views import Names, Position, View
 
 
 def month_of(moment: datetime, tz: ZoneInfo) -> date:
     local = moment.astimezone(tz)
     return date(local.year, local.month, 1)
+
+
+_ANCESTRY = (
+    ("agent_code", "text"),
+    ("ancestor_code", "text"),
+    ("depth", "integer"),
+    ("position", "bigint"),
+    ("effective_from", "timestamptz"),
+)
 
 
 class TeamPerformance(View):
@@ -103,9 +112,10 @@ class TeamPerformance(View):
         )
         subtree = [(child, 0), *self.cur.fetchall()]
         above = [(parent, 1), *((a, d + 1) for a, d, _, _ in self.ancestors(parent))]
-        self.cur.executemany(
-            "INSERT INTO agent_ancestry (agent_code, ancestor_code, depth, position,"
-            " effective_from) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        insert_new(
+            self.cur,
+            "agent_ancestry",
+            _ANCESTRY,
             [(d, a, dd + da, at.position, effective) for d, dd in subtree for a, da in above],
         )
         # Only the subtree's ancestors changed: the rows it gained, unless it had them already

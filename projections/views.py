@@ -19,7 +19,7 @@ from domain.card import Card
 from domain.order import Order
 from domain.plan import CommissionPlan
 from domain.wallet import BUCKETS, Wallet
-from projections.rows import Memory, copy_rows, update_rows
+from projections.rows import Memory, copy_rows, insert_new, update_rows
 
 
 class Names:
@@ -56,7 +56,7 @@ class Names:
         return self.codes[originator_id]
 
     def flush(self, cur: Cursor[Any]) -> None:
-        cur.executemany(_INSERT_CODE, self.new)
+        insert_new(cur, "aggregate_codes", _CODE_COLUMNS, self.new)
         self.new = []
 
     def flush_each(self, cur: Cursor[Any]) -> None:
@@ -73,6 +73,7 @@ class Names:
         self.new = []
 
 
+_CODE_COLUMNS = (("id", "uuid"), ("kind", "text"), ("code", "text"))
 _INSERT_CODE = (
     "INSERT INTO aggregate_codes (id, kind, code) VALUES (%s, %s, %s) ON CONFLICT (id) DO NOTHING"
 )
