@@ -196,7 +196,9 @@ class ProjectionRunner:
             mine = tracking[view.name]
             todo = todos[view.name]
             if view.remembers != (mine.name, mine.position):
-                view.forget(_empty(cur, view))
+                # Emptiness asked only of a view that has applied nothing (a new version):
+                # a live view that forgets (another worker wrote) is not asked every batch.
+                view.forget(mine.position == 0 and _empty(cur, view))
             view.remembers = None  # until this batch commits
             mark = (mine.name, max(mine.position, rows[-1][0]))
             if not isolated:
