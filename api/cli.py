@@ -244,9 +244,15 @@ def projections_status() -> None:
 
 @projections_cli.command("rebuild")
 def projections_rebuild(
-    name: Annotated[str, typer.Argument(help="The view to rebuild (see `projections status`).")],
+    names: Annotated[
+        list[str],
+        typer.Argument(
+            help="The views to rebuild (see `projections status`), or `all`: one pass over the"
+            " log for all of them, switched together."
+        ),
+    ],
 ) -> None:
-    """Build a new version of a view beside the live one, then switch readers to it."""
+    """Build a new version of views beside the live ones, then switch readers to them."""
     from psycopg_pool import ConnectionPool
     from rich.progress import (
         BarColumn,
@@ -258,14 +264,17 @@ def projections_rebuild(
 
     from api.bootstrap import bootstrap, build_views
     from projections.chain import ChainBroken
-    from projections.rebuild import rebuild
+    from projections.rebuild import rebuild_views
     from projections.runner import ViewFailed
 
     fenrun = bootstrap(Settings())
     views = {v.name: v for v in build_views(fenrun.settings.zone)}
-    if name not in views:
+    names = list(views) if names == ["all"] else list(dict.fromkeys(names))
+    unknown = [n for n in names if n not in views]
+    if unknown:
         fenrun.close()
-        raise typer.BadParameter(f"unknown view '{name}'; one of {', '.join(views)}")
+        raise typer.BadParameter(f"unknown view '{unknown[0]}'; one of {', '.join(views)}, all")
+    name = ", ".join(names)
     # A rebuild creates and drops tables: it runs as their owner, not as the service's role.
     owner = ConnectionPool(fenrun.owner_dsn, min_size=1, max_size=2, open=True)
     try:
@@ -278,15 +287,16 @@ def projections_rebuild(
         )
         with Progress(*columns, console=console) as bar:
             task = bar.add_task(f"rebuilding {name}", total=None, rate=0.0)
-            version = rebuild(
+            versions = rebuild_views(
                 owner,
                 fenrun.ledger.mapper.to_domain_event,
-                views[name],
+                [views[n] for n in names],
                 progress=lambda p: bar.update(
                     task, completed=p.position, total=p.head, rate=p.events_per_second
                 ),
             )
-        console.print(f"{name} is now served from version {version}")
+        for rebuilt, version in versions.items():
+            console.print(f"{rebuilt} is now served from version {version}")
     except (ChainBroken, ViewFailed) as exc:
         console.print(f"[red]refusing to rebuild {name}: {exc}[/red]")
         raise typer.Exit(1) from None

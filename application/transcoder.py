@@ -30,13 +30,18 @@ _DECODERS = {"datetime_iso": datetime.fromisoformat, "decimal_str": Decimal, "se
 
 
 def _revive(value: Any) -> Any:
+    # Scalars are returned in place, not through a call each: most of an event's values are
+    # scalars, and decoding is a good part of a rebuild (issue 15).
     if isinstance(value, dict):
         if len(value) == 2 and "_type_" in value and "_data_" in value:
             return _DECODERS[value["_type_"]](value["_data_"])
-        return {k: _revive(v) for k, v in value.items()}
+        return {k: _revive(v) if isinstance(v, _NESTED) else v for k, v in value.items()}
     if isinstance(value, list):
-        return [_revive(v) for v in value]
+        return [_revive(v) if isinstance(v, _NESTED) else v for v in value]
     return value
+
+
+_NESTED = (dict, list)
 
 
 class OrjsonTranscoder(Transcoder):

@@ -128,6 +128,9 @@ VIEW_NAMES = (
     "platform_months",
     "wallet_movements",
     "statements",
+    "payouts",
+    "withdrawals",
+    "cards",
 )
 # `fenrun projections rebuild NAME` per view (one pass over the log each) costs 7 passes for all
 # views: by default only up to this many events (else none; name views with --rebuild-views).
@@ -388,6 +391,9 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
             "seconds": r["all_views"]["seconds"],
             "generate_events_per_s": r["history"]["generate_and_save_events_per_s"],
         }
+        if "one_pass" in r:
+            out["rebuild"]["one_pass_events_per_s"] = r["one_pass"]["events_per_s"]
+            out["rebuild"]["one_pass_ratio_vs_raw"] = r["one_pass_ratio_vs_raw"]
         if "per_view_all_events_per_s" in r:
             out["rebuild"]["per_view_all_events_per_s"] = r["per_view_all_events_per_s"]
             out["rebuild"]["per_view_all_ratio_vs_raw"] = r["per_view_all_ratio_vs_raw"]

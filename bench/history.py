@@ -39,6 +39,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from bench.common import progress, rnd
+from domain.approvals import ApprovalPolicy
+from domain.withdrawal_limits import WithdrawalLimits
 
 ACTOR = "system:commission-policy"  # what CommissionPolicy records (domain.common.SYSTEM_ACTOR)
 PACKAGES = (  # code, name, kind, purchase price (fen), weight in sales
@@ -435,12 +437,20 @@ class Generator:
                 continue
             wid = f"W-{code}-{at:%Y%m}"
             wallet.request_withdrawal(wid, available, self.audit(at, "", code))
+            # Finance approves (one approver, no fee, no tax withheld) before the channel pays.
+            wallet.approve_withdrawal(
+                wid, self.audit(at + timedelta(hours=2), "", "finance"), ONE_APPROVER,
+                WithdrawalLimits(), None, f"{at:%Y-%m}",
+            )  # fmt: skip
             paid = rng.random() > 0.02
             wallet.settle_withdrawal(
                 wid, paid, self.audit(at + timedelta(hours=4), "" if paid else "bank refused")
             )
             self.touch(wallet)
             self.counts["withdrawals"] += 1
+
+
+ONE_APPROVER = ApprovalPolicy(second_approver_from_fen=999_999_999_999)
 
 
 def stamp_recorded_times(dsn: str, chunks: list[tuple[int, int, datetime]]) -> None:

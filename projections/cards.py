@@ -11,8 +11,8 @@ from domain.enterprise import Enterprise
 from domain.lifecycle import CardStatus, ReportOutcome
 from domain.package import Package
 from projections.queries import Page, ReadModel, decode_cursor
-from projections.rows import copy_rows
-from projections.views import Position, View
+from projections.rows import Memory, copy_rows, upsert_rows
+from projections.views import Names, Position, View
 
 COLUMNS = (
     "iccid",
@@ -66,22 +66,33 @@ class Cards(View):
         Enterprise.CarrierCommandsDecided,
     )
 
+    def __init__(self, names: Names) -> None:
+        super().__init__(names)
+        self.latest = Memory()  # iccid -> the card's state
+        self.enterprises = Memory()  # code -> the enterprise's latest row
+
+    def forget(self, empty: bool) -> None:
+        self.latest.reset(empty)
+        self.enterprises.reset(empty)
+
     def begin(self, cur: Cursor[Any]) -> None:
         self.cur = cur
-        self.latest: dict[str, dict[str, Any]] = {}
+        self.latest.trim()
+        self.enterprises.trim()
         self.rows: list[tuple[Any, ...]] = []
         self.quotas: list[tuple[Any, ...]] = []
-        self.enterprises: dict[str, dict[str, Any]] = {}
         self.enterprise_rows: list[tuple[Any, ...]] = []
 
     def _card(self, iccid: str) -> dict[str, Any]:
         if iccid not in self.latest:
-            self.cur.execute(
-                f"SELECT {', '.join(_STATE)} FROM card_history WHERE iccid = %s"
-                " ORDER BY position DESC LIMIT 1",
-                (iccid,),
-            )
-            row = self.cur.fetchone()
+            row = None
+            if not self.latest.complete:
+                self.cur.execute(
+                    f"SELECT {', '.join(_STATE)} FROM card_history WHERE iccid = %s"
+                    " ORDER BY position DESC LIMIT 1",
+                    (iccid,),
+                )
+                row = self.cur.fetchone()
             if row is None:
                 raise LookupError(f"card {iccid} has no row before this event")
             self.latest[iccid] = dict(zip(_STATE, row, strict=True))
@@ -165,12 +176,14 @@ class Cards(View):
         )
 
     def _load_enterprise(self, code: str) -> dict[str, Any]:
-        self.cur.execute(
-            "SELECT code, name, pool_quota_mb, card_limit_mb, stop_mode, cards, stopped"
-            " FROM enterprise_history WHERE code = %s ORDER BY position DESC LIMIT 1",
-            (code,),
-        )
-        row = self.cur.fetchone()
+        row = None
+        if not self.enterprises.complete:
+            self.cur.execute(
+                "SELECT code, name, pool_quota_mb, card_limit_mb, stop_mode, cards, stopped"
+                " FROM enterprise_history WHERE code = %s ORDER BY position DESC LIMIT 1",
+                (code,),
+            )
+            row = self.cur.fetchone()
         if row is None:
             raise LookupError(f"enterprise {code} has no row before this event")
         keys = ("code", "name", "pool_quota_mb", "card_limit_mb", "stop_mode", "cards", "stopped")
@@ -181,13 +194,18 @@ class Cards(View):
         latest: dict[str, tuple[Any, ...]] = {}
         for row in self.rows:
             latest[row[0]] = row
-        cur.executemany(
-            "INSERT INTO cards_now (iccid, agent_code, package_code, enterprise_code, state,"
-            " last_command, position) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (iccid) DO UPDATE SET agent_code = EXCLUDED.agent_code,"
-            " package_code = EXCLUDED.package_code, enterprise_code = EXCLUDED.enterprise_code,"
-            " state = EXCLUDED.state, last_command = EXCLUDED.last_command,"
-            " position = EXCLUDED.position",
+        upsert_rows(
+            cur,
+            "cards_now",
+            (
+                ("iccid", "text"),
+                ("agent_code", "text"),
+                ("package_code", "text"),
+                ("enterprise_code", "text"),
+                ("state", "text"),
+                ("last_command", "text"),
+                ("position", "bigint"),
+            ),
             [(r[0], r[5], r[6], r[7], r[8], r[22], r[1]) for r in latest.values()],
         )
         cur.executemany(

@@ -8,8 +8,8 @@ from psycopg import Cursor
 from domain.payout import Payout
 from projections.positions import keyset_page
 from projections.queries import Page, ReadModel
-from projections.rows import copy_rows
-from projections.views import Position, View
+from projections.rows import Memory, copy_rows
+from projections.views import Names, Position, View
 
 COLUMNS = (
     "payout_id",
@@ -59,19 +59,28 @@ class Payouts(View):
         Payout.Cancelled,
     )
 
+    def __init__(self, names: Names) -> None:
+        super().__init__(names)
+        self.latest = Memory()  # payout id -> _State
+
+    def forget(self, empty: bool) -> None:
+        self.latest.reset(empty)
+
     def begin(self, cur: Cursor[Any]) -> None:
         self.cur = cur
-        self.latest: dict[Any, _State] = {}
+        self.latest.trim()
         self.rows: list[tuple[Any, ...]] = []
 
     def _state(self, payout_id: Any) -> _State:
         if payout_id not in self.latest:
-            self.cur.execute(
-                f"SELECT {', '.join(f.name for f in _State.__dataclass_fields__.values())}"
-                " FROM payout_history WHERE payout_id = %s ORDER BY position DESC LIMIT 1",
-                (payout_id,),
-            )
-            row = self.cur.fetchone()
+            row = None
+            if not self.latest.complete:
+                self.cur.execute(
+                    f"SELECT {', '.join(f.name for f in _State.__dataclass_fields__.values())}"
+                    " FROM payout_history WHERE payout_id = %s ORDER BY position DESC LIMIT 1",
+                    (payout_id,),
+                )
+                row = self.cur.fetchone()
             if row is None:
                 raise LookupError(f"payout {payout_id} changed before it was created")
             self.latest[payout_id] = _State(*row)

@@ -53,7 +53,14 @@ class PlatformTotals(View):
         Wallet.CommissionClawedBack,
     )
 
+    totals: _Totals | None = None
+
+    def forget(self, empty: bool) -> None:
+        self.totals = _Totals() if empty else None
+
     def begin(self, cur: Cursor[Any]) -> None:
+        if self.totals is not None:
+            return  # still the totals the last committed batch wrote
         cur.execute(
             "SELECT income_fen, refunded_fen, credits_fen, paid_out_fen"
             " FROM platform_totals_history ORDER BY position DESC LIMIT 1"
@@ -63,6 +70,7 @@ class PlatformTotals(View):
 
     def apply(self, event: Any, at: Position) -> None:
         t = self.totals
+        assert t is not None
         if isinstance(event, Order.Completed):
             t.income += event.paid_fen
         elif isinstance(event, CarrierSettlement.Recorded):
@@ -78,6 +86,7 @@ class PlatformTotals(View):
         t.rows.append((at.position, at.recorded_at, t.income, t.refunded, t.credits, t.paid_out))
 
     def flush(self, cur: Cursor[Any]) -> None:
+        assert self.totals is not None
         copy_rows(
             cur,
             "platform_totals_history",

@@ -5,10 +5,12 @@ log with its own tracking row (so a crashed rebuild resumes where it stopped), k
 up, and when it is close to the live version switches in one transaction: take the switch lock
 exclusively (waiting for in-flight reads and batches), project the last events, point
 projection_versions at the new schema, drop the old tables. Readers never see a half switch.
+Several views rebuild together in one pass over the log (rebuild_views): one runner builds
+each one's next version, and they switch in the same transaction.
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -75,54 +77,78 @@ def rebuild(
     chain: a view rebuilt from edited history would serve the edit as truth. Raises ViewFailed
     when the view fails on an event: nothing is switched (the next rebuild resumes the build).
     """
+    return rebuild_views(pool, decode, [view], batch_size, close_enough, progress)[view.name]
+
+
+def rebuild_views(
+    pool: ConnectionPool,
+    decode: Callable[..., Any],
+    views: Sequence[View],
+    batch_size: int = 2000,
+    close_enough: int = 500,
+    progress: Callable[[Progress], None] | None = None,
+) -> dict[str, int]:
+    """rebuild() for several views in one pass over the log: each view's next version, all
+    switched in one transaction; returns each view's new version. A view that fails stops
+    them all (ViewFailed), nothing switched. Progress: the version of the first view."""
     chain = ChainVerifier(pool)
     chain.verify_or_raise()
-    new_version, new_schema = prepare(pool, view)
-    builder = ProjectionRunner(pool, decode, [view], batch_size, target=(new_version, new_schema))
+    targets = {view.name: prepare(pool, view) for view in views}
+    builder = ProjectionRunner(pool, decode, views, batch_size, target=targets)
+    first = targets[views[0].name][0]
     started, done = time.monotonic(), 0
     while True:
         done += builder.run_once()
-        position, head = _position(pool, view.name, new_version), _head(pool)
+        position, head = _position(pool, targets), _head(pool)
         if progress:
             rate = done / max(time.monotonic() - started, 1e-6)
-            progress(Progress(new_version, position, head, rate))
+            progress(Progress(first, position, head, rate))
         if head - position <= close_enough:
             break
     chain.verify_or_raise()  # the events written during the build, before readers see them
-    _switch(pool, builder, view, new_version, new_schema)
-    return new_version
+    _switch(pool, builder, views, targets)
+    return {name: version for name, (version, _) in targets.items()}
 
 
 def _switch(
-    pool: ConnectionPool, builder: ProjectionRunner, view: View, new_version: int, new_schema: str
+    pool: ConnectionPool,
+    builder: ProjectionRunner,
+    views: Sequence[View],
+    targets: dict[str, tuple[int, str]],
 ) -> None:
-    old_version, old_schema = _live(pool, view.name)
+    olds = {view.name: _live(pool, view.name) for view in views}
     with pool.connection() as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (SWITCH_LOCK,))
         while builder.run_once(conn):  # nothing else projects while we hold the lock
             pass
-        conn.execute(
-            "UPDATE projection_versions SET version = %s, schema_name = %s WHERE name = %s",
-            (new_version, new_schema, view.name),
-        )
-        if old_schema == "public":
-            for table in view.tables:
-                conn.execute(f"DROP TABLE public.{table}")
-        else:
-            conn.execute(f'DROP SCHEMA "{old_schema}" CASCADE')
-        conn.execute(
-            "DELETE FROM projection_tracking WHERE name = %s",
-            (tracking_name(view.name, old_version),),
-        )
+        for view in views:
+            (new_version, new_schema), (old_version, old_schema) = (
+                targets[view.name],
+                olds[view.name],
+            )
+            conn.execute(
+                "UPDATE projection_versions SET version = %s, schema_name = %s WHERE name = %s",
+                (new_version, new_schema, view.name),
+            )
+            if old_schema == "public":
+                for table in view.tables:
+                    conn.execute(f"DROP TABLE public.{table}")
+            else:
+                conn.execute(f'DROP SCHEMA "{old_schema}" CASCADE')
+            conn.execute(
+                "DELETE FROM projection_tracking WHERE name = %s",
+                (tracking_name(view.name, old_version),),
+            )
 
 
-def _position(pool: ConnectionPool, name: str, version: int) -> int:
+def _position(pool: ConnectionPool, targets: dict[str, tuple[int, str]]) -> int:
+    """Where the slowest of the versions being built is."""
+    names = [tracking_name(name, version) for name, (version, _) in targets.items()]
     with pool.connection() as conn:
         row = conn.execute(
-            "SELECT position FROM projection_tracking WHERE name = %s",
-            (tracking_name(name, version),),
+            "SELECT min(position) FROM projection_tracking WHERE name = ANY(%s)", (names,)
         ).fetchone()
-    return row[0] if row else 0
+    return row[0] if row and row[0] is not None else 0
 
 
 def _head(pool: ConnectionPool) -> int:

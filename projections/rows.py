@@ -1,8 +1,32 @@
-"""Writing view rows: append-only history by COPY, cumulative values per key, small fact tables."""
+"""Writing view rows: append-only history by COPY, cumulative values per key, small fact tables;
+changes to existing rows in one statement per table; what views remember across batches."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import Cursor
+
+# Keys a view's memory holds before it starts again empty (and reads what it needs again).
+MEMORY_LIMIT = 250_000
+
+
+class Memory(dict[Any, Any]):
+    """The latest row of each key a view has seen, kept across batches while the runner proves
+    it is the tables' only writer (View.forget). `complete`: the view started from empty tables
+    and saw every row written since, so a key not here has no row, and nothing is read for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.complete = False
+
+    def reset(self, complete: bool) -> None:
+        self.clear()
+        self.complete = complete
+
+    def trim(self) -> None:
+        """Called at the start of a batch: a memory grown too large starts again, incomplete."""
+        if len(self) > MEMORY_LIMIT:
+            self.reset(False)
 
 
 def copy_rows(
@@ -16,28 +40,95 @@ def copy_rows(
             copy.write_row(row)
 
 
+def _unnest(columns: Sequence[tuple[str, str]], rows: Sequence[tuple[Any, ...]]) -> tuple[str, Any]:
+    """`unnest(%s::type[], ...) AS u(columns)` and its parameters: the rows as one array each."""
+    arrays = [list(values) for values in zip(*rows, strict=True)]
+    casts = ", ".join(f"%s::{kind}[]" for _, kind in columns)
+    return f"unnest({casts}) AS u({', '.join(name for name, _ in columns)})", arrays
+
+
+def update_rows(
+    cur: Cursor[Any],
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[tuple[Any, ...]],
+    assignments: str | None = None,
+) -> None:
+    """Updates many rows in one statement: columns are (name, SQL type), the key first; each
+    row is its values in that order. assignments: the SET clause (`t` the table, `u` the row),
+    by default every other column from the row."""
+    if not rows:
+        return
+    key = columns[0][0]
+    source, params = _unnest(columns, rows)
+    sets = assignments or ", ".join(f"{name} = u.{name}" for name, _ in columns[1:])
+    cur.execute(f"UPDATE {table} AS t SET {sets} FROM {source} WHERE t.{key} = u.{key}", params)
+
+
+def insert_new(
+    cur: Cursor[Any],
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """Inserts many rows in one statement, leaving alone those whose key is already there."""
+    if not rows:
+        return
+    names = ", ".join(name for name, _ in columns)
+    source, params = _unnest(columns, rows)
+    cur.execute(
+        f"INSERT INTO {table} ({names}) SELECT {names} FROM {source} ON CONFLICT DO NOTHING",
+        params,
+    )
+
+
+def upsert_rows(
+    cur: Cursor[Any],
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """Inserts or replaces many rows (one per key, the key first) in one statement."""
+    if not rows:
+        return
+    names = [name for name, _ in columns]
+    source, params = _unnest(columns, rows)
+    cur.execute(
+        f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(names)} FROM {source}"
+        f" ON CONFLICT ({names[0]}) DO UPDATE SET "
+        + ", ".join(f"{name} = EXCLUDED.{name}" for name in names[1:]),
+        params,
+    )
+
+
 class Cumulative:
     """Latest cumulative values per key, loaded on first touch; one history row per change."""
 
     def __init__(self, table: str, keys: tuple[str, ...], values: tuple[str, ...]) -> None:
         self.table, self.keys, self.values = table, keys, values
-        self.latest: dict[tuple[Any, ...], list[int]] = {}
+        self.latest = Memory()
         self.rows: list[tuple[Any, ...]] = []
         self.cur: Cursor[Any] | None = None
 
+    def forget(self, empty: bool) -> None:
+        self.latest.reset(empty)
+
     def begin(self, cur: Cursor[Any]) -> None:
-        self.cur, self.latest, self.rows = cur, {}, []
+        self.cur, self.rows = cur, []
+        self.latest.trim()
 
     def get(self, key: tuple[Any, ...]) -> list[int]:
         if key not in self.latest:
-            assert self.cur is not None
-            where = " AND ".join(f"{k} = %s" for k in self.keys)
-            self.cur.execute(
-                f"SELECT {', '.join(self.values)} FROM {self.table} WHERE {where}"
-                " ORDER BY position DESC LIMIT 1",
-                key,
-            )
-            row = self.cur.fetchone()
+            row = None
+            if not self.latest.complete:
+                assert self.cur is not None
+                where = " AND ".join(f"{k} = %s" for k in self.keys)
+                self.cur.execute(
+                    f"SELECT {', '.join(self.values)} FROM {self.table} WHERE {where}"
+                    " ORDER BY position DESC LIMIT 1",
+                    key,
+                )
+                row = self.cur.fetchone()
             self.latest[key] = list(row) if row else [0] * len(self.values)
         return self.latest[key]
 
@@ -59,14 +150,17 @@ class Facts:
 
     def __init__(self, table: str, key: str, columns: tuple[str, ...]) -> None:
         self.table, self.key, self.columns = table, key, columns
-        self.cache: dict[str, dict[str, Any]] = {}
+        self.cache = Memory()
         self.dirty: set[str] = set()
         self.created: set[str] = set()
         self.cur: Cursor[Any] | None = None
 
+    def forget(self, empty: bool) -> None:
+        self.cache.reset(empty)
+
     def begin(self, cur: Cursor[Any]) -> None:
         self.cur, self.dirty, self.created = cur, set(), set()
-        self.cache = {}  # a rolled-back batch must not leave facts behind
+        self.cache.trim()
 
     def put(self, key: str, *, new: bool = False, **values: Any) -> None:
         """Records values of a fact; `new` when the event creates it (nothing to load)."""
@@ -78,12 +172,14 @@ class Facts:
 
     def get(self, key: str) -> dict[str, Any]:
         if key not in self.cache:
-            assert self.cur is not None
-            self.cur.execute(
-                f"SELECT {', '.join(self.columns)} FROM {self.table} WHERE {self.key} = %s",
-                (key,),
-            )
-            row = self.cur.fetchone()
+            row = None
+            if not self.cache.complete:
+                assert self.cur is not None
+                self.cur.execute(
+                    f"SELECT {', '.join(self.columns)} FROM {self.table} WHERE {self.key} = %s",
+                    (key,),
+                )
+                row = self.cur.fetchone()
             if row is None:
                 raise LookupError(f"{self.table}: nothing known of {key}")
             self.cache[key] = dict(zip(self.columns, row, strict=True))

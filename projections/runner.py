@@ -12,6 +12,12 @@ and that position recorded on its tracking row, and live runs skip it until its 
 (backoff from 30 s to an hour) or until a process starts (its code may have been fixed); a
 rebuild of the view starts a version without the failure. The other views carry on.
 
+Views remember rows across batches (the latest balances of a wallet, a card's state): before a
+batch, a view whose tracking row is where this runner's last committed batch left it keeps its
+memory (nobody else wrote its tables since, nothing was rolled back: View.remembers, on the view
+since runners may share views); any other view forgets it (View.forget), and a view whose
+tables are empty knows that a key it never saw has no rows, without asking.
+
 Views are versioned (blue/green): a live runner writes each view's active version, found in
 projection_versions at the start of every batch; a rebuild runner writes one new version in its
 own schema, and raises ViewFailed instead of stopping the view. Every batch holds the switch
@@ -92,10 +98,11 @@ class ProjectionRunner:
         views: Sequence[View],
         batch_size: int = 1000,
         *,
-        target: tuple[int, str] | None = None,
+        target: tuple[int, str] | dict[str, tuple[int, str]] | None = None,
         retry_seconds: tuple[float, float] = (30.0, 3600.0),
     ) -> None:
-        """target: (version, schema) to build instead of the live versions (rebuilds).
+        """target: (version, schema) to build instead of the live versions (rebuilds), or one
+        per view name (a rebuild of several views in one pass over the log).
         retry_seconds: the first and the longest wait before a stopped view is tried again."""
         self.pool = pool
         self.decode = decode
@@ -105,12 +112,16 @@ class ProjectionRunner:
         self.retry_seconds = retry_seconds
         self.names = next((v.names for v in self.views), Names())
         self._started = True  # the first batch of a process retries stopped views at once
+        # Each view of the batch in flight and where its memory will be once that commits.
+        self._committing: list[tuple[View, tuple[str, int]]] = []
 
     @property
     def view_names(self) -> list[str]:
         return [v.name for v in self.views]
 
     def _targets(self, cur: Cursor[Any]) -> dict[str, tuple[int, str]]:
+        if isinstance(self.target, dict):
+            return {name: self.target[name] for name in self.view_names}
         if self.target is not None:
             return dict.fromkeys(self.view_names, self.target)
         cur.execute(
@@ -131,12 +142,14 @@ class ProjectionRunner:
 
     def run_once(self, conn: Connection[Any] | None = None) -> int:
         """One batch. With `conn`, inside that connection's transaction (a rebuild's switch)."""
-        if conn is not None:
+        if conn is not None:  # a savepoint of the caller's transaction: nothing committed yet
             with conn.transaction(), conn.cursor() as cur:
                 return self._batch(cur, isolated=True)
         try:
             with self.pool.connection() as own, own.transaction(), own.cursor() as cur:
-                return self._batch(cur, isolated=False)
+                done = self._batch(cur, isolated=False)
+            self._committed()
+            return done
         except Exception as exc:
             if is_transient(exc):
                 raise
@@ -144,9 +157,17 @@ class ProjectionRunner:
                 "projections.batch_failed", error=describe_error(exc), views=self.view_names
             )
         with self.pool.connection() as own, own.transaction(), own.cursor() as cur:
-            return self._batch(cur, isolated=True)
+            done = self._batch(cur, isolated=True)
+        self._committed()
+        return done
+
+    def _committed(self) -> None:
+        for view, mark in self._committing:
+            view.remembers = mark
+        self._committing = []
 
     def _batch(self, cur: Cursor[Any], *, isolated: bool) -> int:
+        self._committing = []
         cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", (SWITCH_LOCK,))
         targets = self._targets(cur)
         use_schemas(cur, [schema for _, schema in targets.values()])
@@ -170,14 +191,24 @@ class ProjectionRunner:
         else:
             self.names.flush(cur)
         advanced = []
+        todos = _todos(active, tracking, events)
         for view in active:
             mine = tracking[view.name]
-            todo = [(at, e) for at, e in events if at.position > mine.position]
+            todo = todos[view.name]
+            if view.remembers != (mine.name, mine.position):
+                # Emptiness asked only of a view that has applied nothing (a new version):
+                # a live view that forgets (another worker wrote) is not asked every batch.
+                view.forget(mine.position == 0 and _empty(cur, view))
+            view.remembers = None  # until this batch commits
+            mark = (mine.name, max(mine.position, rows[-1][0]))
             if not isolated:
                 _apply(cur, view, todo)
                 advanced.append(mine.name)
             elif self._apply_alone(cur, view, todo, mine):
                 advanced.append(mine.name)
+            else:
+                continue
+            self._committing.append((view, mark))
         cur.execute(
             "UPDATE public.projection_tracking SET position = GREATEST(position, %s),"
             " updated_at = now(), last_error = NULL, failed_position = NULL, failed_at = NULL,"
@@ -228,8 +259,7 @@ class ProjectionRunner:
                 raise
             log.warning("projections.view_failed", view=view.name, error=describe_error(exc))
         for at, event in todo:
-            if not _handles(view, event):
-                continue
+            view.forget(False)  # what it remembers may come from the rolled-back attempt
             try:
                 with cur.connection.transaction():
                     _apply(cur, view, [(at, event)])
@@ -275,6 +305,41 @@ class ProjectionRunner:
             )
 
 
+def _empty(cur: Cursor[Any], view: View) -> bool:
+    """Whether none of the view's tables (in this batch's search path) holds a row."""
+    if not view.tables:
+        return False
+    cur.execute(
+        "SELECT " + " AND ".join(f"NOT EXISTS (SELECT FROM {table})" for table in view.tables)
+    )
+    row = cur.fetchone()
+    return bool(row and row[0])
+
+
+def _todos(
+    views: list[View], tracking: dict[str, _Tracking], events: list[tuple[Position, Any]]
+) -> dict[str, list[tuple[Position, Any]]]:
+    """Each view's events of the batch, after its position: one pass over the batch, each
+    event class asked once which views handle it."""
+    todos: dict[str, list[tuple[Position, Any]]] = {view.name: [] for view in views}
+    wanted: dict[type, list[tuple[list[tuple[Position, Any]], int]]] = {}
+    for at, event in events:
+        cls = type(event)
+        targets = wanted.get(cls)
+        if targets is None:
+            targets = [
+                (todos[view.name], tracking[view.name].position)
+                for view in views
+                if _handles(view, event)
+            ]
+            if cls is not _Undecodable:  # which views it fails depends on its class
+                wanted[cls] = targets
+        for todo, after in targets:
+            if at.position > after:
+                todo.append((at, event))
+    return todos
+
+
 def _handles(view: View, event: Any) -> bool:
     if isinstance(event, _Undecodable):
         return event.event_class is None or issubclass(event.event_class, view.event_types)
@@ -284,8 +349,6 @@ def _handles(view: View, event: Any) -> bool:
 def _apply(cur: Cursor[Any], view: View, todo: list[tuple[Position, Any]]) -> None:
     view.begin(cur)
     for at, event in todo:
-        if not _handles(view, event):
-            continue
         if isinstance(event, _Undecodable):
             raise event.error
         view.apply(event, at)

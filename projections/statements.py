@@ -14,8 +14,8 @@ from psycopg.types.json import Jsonb
 from domain.movements import BUCKETS
 from domain.statement import StatementBook, StatementStatus
 from domain.wallet import Wallet
-from projections.rows import copy_rows
-from projections.views import Position, View
+from projections.rows import Memory, copy_rows
+from projections.views import Names, Position, View
 
 MOVEMENT_COLUMNS = (
     "agent_code",
@@ -47,19 +47,28 @@ class WalletMovements(View):
     tables = ("wallet_movements",)
     event_types = (Wallet.BalanceEvent,)
 
+    def __init__(self, names: Names) -> None:
+        super().__init__(names)
+        self.latest = Memory()  # agent code -> balances
+
+    def forget(self, empty: bool) -> None:
+        self.latest.reset(empty)
+
     def begin(self, cur: Cursor[Any]) -> None:
         self.cur = cur
-        self.latest: dict[str, list[int]] = {}
+        self.latest.trim()
         self.rows: list[tuple[Any, ...]] = []
 
     def _balances(self, agent_code: str) -> list[int]:
         if agent_code not in self.latest:
-            self.cur.execute(
-                f"SELECT {', '.join(BUCKETS)} FROM wallet_movements WHERE agent_code = %s"
-                " ORDER BY position DESC LIMIT 1",
-                (agent_code,),
-            )
-            row = self.cur.fetchone()
+            row = None
+            if not self.latest.complete:
+                self.cur.execute(
+                    f"SELECT {', '.join(BUCKETS)} FROM wallet_movements WHERE agent_code = %s"
+                    " ORDER BY position DESC LIMIT 1",
+                    (agent_code,),
+                )
+                row = self.cur.fetchone()
             self.latest[agent_code] = list(row) if row else [0] * len(BUCKETS)
         return self.latest[agent_code]
 

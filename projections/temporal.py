@@ -16,13 +16,22 @@ from domain.card import Card
 from domain.order import Order
 from domain.settlement import CarrierSettlement
 from domain.wallet import Wallet
-from projections.rows import Cumulative, Facts, copy_rows
+from projections.rows import Cumulative, Facts, Memory, copy_rows, insert_new
 from projections.views import Names, Position, View
 
 
 def month_of(moment: datetime, tz: ZoneInfo) -> date:
     local = moment.astimezone(tz)
     return date(local.year, local.month, 1)
+
+
+_ANCESTRY = (
+    ("agent_code", "text"),
+    ("ancestor_code", "text"),
+    ("depth", "integer"),
+    ("position", "bigint"),
+    ("effective_from", "timestamptz"),
+)
 
 
 class TeamPerformance(View):
@@ -66,19 +75,40 @@ class TeamPerformance(View):
             ("agent_code", "paid_fen", "completed_month", "completed_at", "completed_position"),
         )
         self.cards = Facts("performance_cards", "iccid", ("agent_code",))
-        self.ancestry: dict[str, list[tuple[str, int, int, datetime]]] = {}
+        # agent -> (ancestor, depth, known-from position, effective-from), by depth
+        self.ancestry = Memory()
+        self.below = Memory()  # agent -> (descendant, depth): used only when complete
+        self.links: list[tuple[Any, ...]] = []  # agent_ancestry rows not written yet
+
+    def forget(self, empty: bool) -> None:
+        for memory in (self.history, self.orders, self.cards):
+            memory.forget(empty)
+        self.ancestry.reset(empty)
+        self.below.reset(empty)
 
     def begin(self, cur: Cursor[Any]) -> None:
         self.cur = cur
         self.history.begin(cur)
         self.orders.begin(cur)
         self.cards.begin(cur)
-        self.ancestry = {}
+        self.ancestry.trim()
+        self.below.trim()
+        if not self.ancestry.complete:  # below is kept from ancestry's changes when complete
+            self.below.reset(False)
+        self.links = []
+
+    def _write_links(self) -> None:
+        """The tree's new rows, before anything reads agent_ancestry and at the batch's end."""
+        insert_new(self.cur, "agent_ancestry", _ANCESTRY, self.links)
+        self.links = []
 
     # -- the tree ---------------------------------------------------------------------------------
     def ancestors(self, agent_code: str) -> list[tuple[str, int, int, datetime]]:
         """(ancestor, depth, known-from position, effective-from) for every ancestor."""
         if agent_code not in self.ancestry:
+            if self.ancestry.complete:
+                return []  # nobody above it (yet)
+            self._write_links()
             self.cur.execute(
                 "SELECT ancestor_code, depth, position, effective_from FROM agent_ancestry"
                 " WHERE agent_code = %s ORDER BY depth",
@@ -89,18 +119,32 @@ class TeamPerformance(View):
 
     def _link(self, child: str, parent: str, at: Position, effective: datetime) -> None:
         """child (and its whole subtree) gains parent and parent's ancestors."""
-        self.cur.execute(
-            "SELECT agent_code, depth FROM agent_ancestry WHERE ancestor_code = %s",
-            (child,),
-        )
-        subtree = [(child, 0), *self.cur.fetchall()]
+        if self.below.complete:
+            subtree = [(child, 0), *self.below.get(child, [])]
+        else:
+            self._write_links()
+            self.cur.execute(
+                "SELECT agent_code, depth FROM agent_ancestry WHERE ancestor_code = %s",
+                (child,),
+            )
+            subtree = [(child, 0), *self.cur.fetchall()]
         above = [(parent, 1), *((a, d + 1) for a, d, _, _ in self.ancestors(parent))]
-        self.cur.executemany(
-            "INSERT INTO agent_ancestry (agent_code, ancestor_code, depth, position,"
-            " effective_from) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [(d, a, dd + da, at.position, effective) for d, dd in subtree for a, da in above],
-        )
-        self.ancestry = {}  # the tree changed: re-read on demand
+        # Written with ON CONFLICT DO NOTHING: a pair already linked keeps its row.
+        self.links += [
+            (d, a, dd + da, at.position, effective) for d, dd in subtree for a, da in above
+        ]
+        # Only the subtree's ancestors changed: the rows it gained, unless it had them already.
+        # Forgotten instead if not remembered (read again on demand).
+        for d, dd in subtree:
+            if d not in self.ancestry and not self.ancestry.complete:
+                continue
+            known = self.ancestors(d)
+            had = {a for a, _, _, _ in known}
+            gained = [(a, dd + da, at.position, effective) for a, da in above if a not in had]
+            self.ancestry[d] = sorted([*known, *gained], key=lambda row: row[1])
+            if self.below.complete:
+                for a, depth, _, _ in gained:
+                    self.below.setdefault(a, []).append((d, depth))
 
     def _team_at(self, agent_code: str, position: int, effective: datetime) -> list[str]:
         return [
@@ -170,6 +214,7 @@ class TeamPerformance(View):
             )
 
     def flush(self, cur: Cursor[Any]) -> None:
+        self._write_links()
         self.orders.flush(cur)
         self.cards.flush(cur)
         self.history.flush(cur)
@@ -186,6 +231,9 @@ class ActivationReport(View):
         super().__init__(names)
         self.tz = tz
         self.cards = Facts("activation_cards", "iccid", ("agent_code",))
+
+    def forget(self, empty: bool) -> None:
+        self.cards.forget(empty)
 
     def begin(self, cur: Cursor[Any]) -> None:
         self.cards.begin(cur)
@@ -263,6 +311,10 @@ class PlatformMonths(View):
             ),
         )
         self.lines = Facts("platform_month_lines", "commission_id", ("month", "kind"))
+
+    def forget(self, empty: bool) -> None:
+        self.history.forget(empty)
+        self.lines.forget(empty)
 
     def begin(self, cur: Cursor[Any]) -> None:
         self.history.begin(cur)

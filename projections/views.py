@@ -19,7 +19,7 @@ from domain.card import Card
 from domain.order import Order
 from domain.plan import CommissionPlan
 from domain.wallet import BUCKETS, Wallet
-from projections.rows import copy_rows
+from projections.rows import Memory, copy_rows, insert_new, update_rows
 
 
 class Names:
@@ -56,7 +56,7 @@ class Names:
         return self.codes[originator_id]
 
     def flush(self, cur: Cursor[Any]) -> None:
-        cur.executemany(_INSERT_CODE, self.new)
+        insert_new(cur, "aggregate_codes", _CODE_COLUMNS, self.new)
         self.new = []
 
     def flush_each(self, cur: Cursor[Any]) -> None:
@@ -73,6 +73,7 @@ class Names:
         self.new = []
 
 
+_CODE_COLUMNS = (("id", "uuid"), ("kind", "text"), ("code", "text"))
 _INSERT_CODE = (
     "INSERT INTO aggregate_codes (id, kind, code) VALUES (%s, %s, %s) ON CONFLICT (id) DO NOTHING"
 )
@@ -97,12 +98,21 @@ class View:
     name: str = ""
     tables: tuple[str, ...] = ()
     event_types: tuple[type, ...] = ()
+    # (tracking name, position) that the view's memory matches: set by the runner whose batch
+    # committed last, None while a batch is in flight (see forget)
+    remembers: tuple[str, int] | None = None
 
     def __init__(self, names: Names) -> None:
         self.names = names
 
     def handles(self, event: Any) -> bool:
         return isinstance(event, self.event_types)
+
+    def forget(self, empty: bool) -> None:
+        """Drops what the view remembers across batches. The runner calls it before a batch
+        unless it proved that the view's rows are the ones its last committed batch left (its
+        tracking position is where that batch put it: nobody else wrote them, nothing rolled
+        back). empty: the view's tables hold no row, so a key it has not seen has none."""
 
     def begin(self, cur: Cursor[Any]) -> None:
         """Called at the start of each batch, inside its transaction."""
@@ -119,20 +129,29 @@ class WalletBalances(View):
     tables = ("wallet_balance_history",)
     event_types = (Wallet.BalanceEvent,)
 
+    def __init__(self, names: Names) -> None:
+        super().__init__(names)
+        self.latest = Memory()  # agent code -> balances
+
+    def forget(self, empty: bool) -> None:
+        self.latest.reset(empty)
+
     def begin(self, cur: Cursor[Any]) -> None:
         self.cur = cur
-        self.latest: dict[str, list[int]] = {}
+        self.latest.trim()
         self.rows: list[tuple[Any, ...]] = []
 
     def _balances(self, agent_code: str) -> list[int]:
         if agent_code not in self.latest:
-            self.cur.execute(
-                "SELECT frozen, unfreezing, available, withdrawing, debt, deposit"
-                " FROM wallet_balance_history WHERE agent_code = %s"
-                " ORDER BY position DESC LIMIT 1",
-                (agent_code,),
-            )
-            row = self.cur.fetchone()
+            row = None
+            if not self.latest.complete:
+                self.cur.execute(
+                    "SELECT frozen, unfreezing, available, withdrawing, debt, deposit"
+                    " FROM wallet_balance_history WHERE agent_code = %s"
+                    " ORDER BY position DESC LIMIT 1",
+                    (agent_code,),
+                )
+                row = self.cur.fetchone()
             self.latest[agent_code] = list(row) if row else [0] * len(BUCKETS)
         return self.latest[agent_code]
 
@@ -256,7 +275,7 @@ class Commissions(View):
 
     def _decide(self, request_id: str, decision: str, event: Any, at: Position) -> None:
         self.decisions.append(
-            (at.position, decision, event.effective_at, event.actor, event.reason, request_id)
+            (request_id, at.position, decision, event.effective_at, event.actor, event.reason)
         )
 
     def flush(self, cur: Cursor[Any]) -> None:
@@ -291,14 +310,22 @@ class Commissions(View):
             ),
             lines,
         )
-        cur.executemany(
-            "UPDATE commission_lines SET current_status = %s, current_fen = %s,"
-            " releasable_at = COALESCE(%s, releasable_at) WHERE id = %s",
+        update_rows(
+            cur,
+            "commission_lines",
+            (
+                ("id", "text"),
+                ("current_status", "text"),
+                ("current_fen", "bigint"),
+                ("releasable_at", "timestamptz"),
+            ),
             [
-                (str(s.status), s.amount, s.releasable_at, cid)
+                (cid, str(s.status), s.amount, s.releasable_at)
                 for cid, s in self.current.items()
                 if cid not in self.new_lines
             ],
+            "current_status = u.current_status, current_fen = u.current_fen,"
+            " releasable_at = COALESCE(u.releasable_at, t.releasable_at)",
         )
         copy_rows(
             cur,
@@ -329,10 +356,19 @@ class Commissions(View):
             ),
             self.requests,
         )
-        cur.executemany(
-            "UPDATE unfreeze_requests SET decided_position = %s, decision = %s, decided_at = %s,"
-            " decided_by = %s, reason = %s WHERE id = %s",
-            self.decisions,
+        update_rows(
+            cur,
+            "unfreeze_requests",
+            (
+                ("id", "text"),
+                ("decided_position", "bigint"),
+                ("decision", "text"),
+                ("decided_at", "timestamptz"),
+                ("decided_by", "text"),
+                ("reason", "text"),
+            ),
+            # A request closes once; were it twice in a batch, its last decision stands.
+            list({d[0]: d for d in self.decisions}.values()),
         )
         copy_rows(
             cur,
@@ -357,66 +393,85 @@ class Directory(View):
     )
 
     def begin(self, cur: Cursor[Any]) -> None:
-        self.statements: list[tuple[str, tuple[Any, ...]]] = []
+        self.agents: list[tuple[Any, ...]] = []
+        self.uplines: list[tuple[Any, ...]] = []
+        self.levels: list[tuple[Any, ...]] = []
+        self.orders: list[tuple[Any, ...]] = []
+        self.plans: list[tuple[Any, ...]] = []
 
     def apply(self, event: Any, at: Position) -> None:
         if isinstance(event, Agent.Registered):
-            self.statements.append(
+            self.agents.append(
                 (
-                    "INSERT INTO agents (code, name, real_name_verified, registered_position,"
-                    " registered_at, parent_code, parent_position) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    (
-                        event.code,
-                        event.name,
-                        event.real_name_verified,
-                        at.position,
-                        event.effective_at,
-                        event.parent_code,
-                        at.position if event.parent_code else None,
-                    ),
+                    event.code,
+                    event.name,
+                    event.real_name_verified,
+                    at.position,
+                    event.effective_at,
+                    event.parent_code,
+                    at.position if event.parent_code else None,
                 )
             )
         elif isinstance(event, Agent.UplineBound):
-            self.statements.append(
-                (
-                    "UPDATE agents SET parent_code = %s, parent_position = %s WHERE code = %s",
-                    (event.parent_code, at.position, self.names.code(event.originator_id)),
-                )
+            self.uplines.append(
+                (event.parent_code, at.position, self.names.code(event.originator_id))
             )
         elif isinstance(event, Agent.LevelChanged):
-            self.statements.append(
-                (
-                    "INSERT INTO agent_levels (agent_code, position, level_code)"
-                    " VALUES (%s, %s, %s)",
-                    (event.agent_code, at.position, event.level_code),
-                )
-            )
+            self.levels.append((event.agent_code, at.position, event.level_code))
         elif isinstance(event, Order.Placed):
-            self.statements.append(
-                (
-                    "INSERT INTO orders (order_id, agent_code, flow, paid_fen, position)"
-                    " VALUES (%s, %s, %s, %s, %s)",
-                    (event.order_id, event.agent_code, event.flow, event.paid_fen, at.position),
-                )
+            self.orders.append(
+                (event.order_id, event.agent_code, event.flow, event.paid_fen, at.position)
             )
         elif isinstance(event, CommissionPlan.VersionDefined | CommissionPlan.CorrectionDefined):
             correction = isinstance(event, CommissionPlan.CorrectionDefined)
-            self.statements.append(
+            self.plans.append(
                 (
-                    "INSERT INTO commission_plans (code, version, effective_from, effective_to,"
-                    " correction_reason, rules, position) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    (
-                        self.names.code(event.originator_id),
-                        event.version,
-                        event.effective_from,
-                        event.effective_to if correction else None,
-                        event.reason if correction else None,
-                        Jsonb(event.rules),
-                        at.position,
-                    ),
+                    self.names.code(event.originator_id),
+                    event.version,
+                    event.effective_from,
+                    event.effective_to if correction else None,
+                    event.reason if correction else None,
+                    Jsonb(event.rules),
+                    at.position,
                 )
             )
 
     def flush(self, cur: Cursor[Any]) -> None:
-        for sql, params in self.statements:
-            cur.execute(sql, params)
+        # New rows by COPY, then the rebindings in log order (an agent may be registered and
+        # rebound in the same batch).
+        copy_rows(
+            cur,
+            "agents",
+            (
+                "code",
+                "name",
+                "real_name_verified",
+                "registered_position",
+                "registered_at",
+                "parent_code",
+                "parent_position",
+            ),
+            self.agents,
+        )
+        cur.executemany(
+            "UPDATE agents SET parent_code = %s, parent_position = %s WHERE code = %s",
+            self.uplines,
+        )
+        copy_rows(cur, "agent_levels", ("agent_code", "position", "level_code"), self.levels)
+        copy_rows(
+            cur, "orders", ("order_id", "agent_code", "flow", "paid_fen", "position"), self.orders
+        )
+        copy_rows(
+            cur,
+            "commission_plans",
+            (
+                "code",
+                "version",
+                "effective_from",
+                "effective_to",
+                "correction_reason",
+                "rules",
+                "position",
+            ),
+            self.plans,
+        )

@@ -9,8 +9,8 @@ from typing import Any
 from psycopg import Cursor
 
 from domain.wallet import Wallet
-from projections.rows import copy_rows
-from projections.views import Position, View
+from projections.rows import Memory, copy_rows
+from projections.views import Names, Position, View
 
 COLUMNS = (
     "agent_code",
@@ -44,20 +44,29 @@ class Withdrawals(View):
         Wallet.WithdrawalFailed,
     )
 
+    def __init__(self, names: Names) -> None:
+        super().__init__(names)
+        self.latest = Memory()  # (agent code, withdrawal id) -> its latest row
+
+    def forget(self, empty: bool) -> None:
+        self.latest.reset(empty)
+
     def begin(self, cur: Cursor[Any]) -> None:
         self.cur = cur
-        self.latest: dict[tuple[str, str], dict[str, Any]] = {}
+        self.latest.trim()
         self.rows: list[tuple[Any, ...]] = []
 
     def _current(self, agent_code: str, withdrawal_id: str) -> dict[str, Any]:
         key = (agent_code, withdrawal_id)
         if key not in self.latest:
-            self.cur.execute(
-                f"SELECT {', '.join(COLUMNS)} FROM withdrawal_history"
-                " WHERE agent_code = %s AND withdrawal_id = %s ORDER BY position DESC LIMIT 1",
-                key,
-            )
-            row = self.cur.fetchone()
+            row = None
+            if not self.latest.complete:
+                self.cur.execute(
+                    f"SELECT {', '.join(COLUMNS)} FROM withdrawal_history"
+                    " WHERE agent_code = %s AND withdrawal_id = %s ORDER BY position DESC LIMIT 1",
+                    key,
+                )
+                row = self.cur.fetchone()
             assert row is not None, f"withdrawal {key} changed before it was requested"
             self.latest[key] = dict(zip(COLUMNS, row, strict=True))
         return self.latest[key]
