@@ -29,13 +29,18 @@ def _default(obj: Any) -> dict[str, str]:
 _DECODERS = {"datetime_iso": datetime.fromisoformat, "decimal_str": Decimal, "set": set}
 
 
+_NESTED = (dict, list)
+
+
 def _revive(value: Any) -> Any:
+    # Scalars are kept without a call each: every event the views and the policy read passes
+    # here, and most of its values are scalars.
     if isinstance(value, dict):
         if len(value) == 2 and "_type_" in value and "_data_" in value:
             return _DECODERS[value["_type_"]](value["_data_"])
-        return {k: _revive(v) for k, v in value.items()}
+        return {k: _revive(v) if type(v) in _NESTED else v for k, v in value.items()}
     if isinstance(value, list):
-        return [_revive(v) for v in value]
+        return [_revive(v) if type(v) in _NESTED else v for v in value]
     return value
 
 
