@@ -406,3 +406,7 @@ AS_OF_LOOKUPS = _suffixes(
     CarrierSettlement.Recorded,
 )
 RELEVANT_SUFFIXES = _suffixes(*RELEVANT)
+# Facts whose effects recognise themselves: a settlement row pays lines whose ids derive from its
+# row id, and a wallet accrues an id once (CommissionBook.accepts), so a re-delivered row pays
+# nothing twice without a ProcessedFact of its own (one event less per row, decision 0034).
+SELF_IDEMPOTENT = _suffixes(CarrierSettlement.Recorded)

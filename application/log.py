@@ -86,7 +86,7 @@ class LedgerRecorder(PostgresProcessRecorder):
         # in the same order.
         self._insert_columns = SQL(
             "INSERT INTO {} (originator_id, originator_version, topic, state)"
-            " SELECT * FROM unnest(%s::{}[], %s::bigint[], %s::text[], %s::bytea[])"
+            " SELECT * FROM unnest(%b::{}[], %b::bigint[], %b::text[], %b::bytea[])"
             " RETURNING notification_id"
         ).format(self._events, Identifier(datastore.originator_id_type))
 
@@ -120,7 +120,6 @@ class LedgerRecorder(PostgresProcessRecorder):
                     [e.topic for e in stored_events],
                     [e.state for e in stored_events],
                 ],
-                binary=True,
             )
             ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
             if outbox:  # commands decided by these events, in their transaction (decision 0026)
@@ -235,6 +234,21 @@ class LedgerRecorder(PostgresProcessRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, [topic, before, limit])
             return [(int(r["notification_id"]), r["originator_id"]) for r in curs.fetchall()]
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def recorded_besides(self, after: int, topic_prefixes: Sequence[str]) -> bool:
+        """Whether an event whose topic starts with none of these was recorded after a position
+        (positions commit in order: an event not seen then has a larger one)."""
+        statement = SQL(
+            "SELECT 1 FROM {} WHERE notification_id > %s AND NOT (topic LIKE ANY(%s)) LIMIT 1"
+        ).format(self._events)
+        patterns = [
+            p.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            for p in topic_prefixes
+        ]
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, [after, patterns])
+            return curs.fetchone() is not None
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def select_existing(self, originator_ids: Iterable[UUID]) -> set[UUID]:

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, ClassVar
 
+from eventsourcing.utils import get_topic
+
 from application.commands import Command, Decision
 from application.results import (
     SettlementImportRecorded,
@@ -15,11 +17,20 @@ from application.use_cases.limits import require_room_for_facts
 from domain.card import Card
 from domain.common import Audit
 from domain.errors import AlreadyExists, CardNotFound
+from domain.idempotency import IdempotencyKey
 from domain.performance import MonthlyVolume
-from domain.rules import MAX_LEVELS, PlanVersion, active_metrics, lines_for_settlement
+from domain.processed import ProcessedFact
+from domain.rules import (
+    MAX_LEVELS,
+    CardFacts,
+    PlanVersion,
+    active_metrics,
+    lines_for_settlement,
+)
 from domain.settlement import CarrierSettlement
 from domain.settlement_import import MAX_PROBLEMS_KEPT, SettlementImport
 from domain.values import Code, Fen, Key, Name, Periods, Reason, Whole
+from domain.wallet import Wallet
 
 if TYPE_CHECKING:
     from application.ledger import Ledger
@@ -30,6 +41,43 @@ SettlementRow = tuple[Code, Code, Code, Fen, Code, bool, bool, bool, Periods | N
 Count = Annotated[int, Whole(0, 100_000_000)]
 RowNumber = Annotated[int, Whole(1, 100_000_000)]
 ImportProblem = tuple[RowNumber, Name | None, Code, Reason]
+
+
+@dataclass(frozen=True)
+class CheckedRow:
+    """A row as the import's check decided it: the card as the ledger knew it, the card agent's
+    uplines, what the plans pay agents from it (decision 0034)."""
+
+    card: CardFacts
+    uplines: tuple[str, ...]
+    agents_fen: int
+
+
+@dataclass(frozen=True)
+class CheckedRows:
+    """A chunk's rows as the check decided them against the log up to `position`."""
+
+    position: int
+    rows: tuple[CheckedRow, ...]
+
+
+# What a settlement row's decision never reads: the rows themselves (their ids are unique by
+# aggregate id), imports, idempotency keys, the policy's wallets and processed facts. Anything
+# else recorded after a check (a card, an agent, a plan, a month's volume) has it decided again.
+NOT_READ_BY_ROWS = tuple(
+    get_topic(cls) + "."
+    for cls in (CarrierSettlement, SettlementImport, IdempotencyKey, Wallet, ProcessedFact)
+)
+
+
+def record_row(
+    row: SettlementRow, card: CardFacts, uplines: tuple[str, ...], audit: Audit
+) -> CarrierSettlement:
+    row_id, iccid, period, total, status, no_arrears, no_suspension, no_complaint, used = row
+    return CarrierSettlement.record(
+        row_id, iccid, period, total, status, (no_arrears, no_suspension, no_complaint), used,
+        card, audit, uplines=uplines,
+    )  # fmt: skip
 
 
 @dataclass
@@ -44,6 +92,7 @@ class RowDecider:
     grades: dict[str, dict[str, str]] = field(default_factory=dict)
     plans: list | None = None  # type: ignore[type-arg]
     room_checked: bool = False
+    card_facts: dict[str, CardFacts] = field(default_factory=dict)  # one per card, not per row
 
     def load(self, iccids: list[str]) -> None:
         wanted = [i for i in dict.fromkeys(iccids) if i not in self.cards]
@@ -51,7 +100,7 @@ class RowDecider:
 
     def decide(self, row: SettlementRow) -> tuple[CarrierSettlement, int]:
         """The row's aggregate and what the plans pay agents from it; refusals raise."""
-        row_id, iccid, period, total, status, no_arrears, no_suspension, no_complaint, used = row
+        iccid = row[1]
         if iccid not in self.cards:
             self.load([iccid])
         card = self.cards[iccid]
@@ -62,20 +111,11 @@ class RowDecider:
             require_room_for_facts(self.ledger)
             self.room_checked = True
         self._read_chain(card.agent_code)
-        recorded = CarrierSettlement.record(
-            row_id,
-            iccid,
-            period,
-            total,
-            status,
-            (no_arrears, no_suspension, no_complaint),
-            used,
-            card.facts(),
-            self.audit,
-            # The card agent's uplines now, recorded with the row: its MULTI_LEVEL shares are
-            # paid to them whatever the tree becomes later (as an order's chain is).
-            uplines=self.chains[card.agent_code],
-        )
+        if iccid not in self.card_facts:
+            self.card_facts[iccid] = card.facts()
+        # The card agent's uplines now, recorded with the row: its MULTI_LEVEL shares are
+        # paid to them whatever the tree becomes later (as an order's chain is).
+        recorded = record_row(row, self.card_facts[iccid], self.chains[card.agent_code], self.audit)
         if self.plans is None:
             self.plans = self.ledger.plan_versions()
         facts = replace(
@@ -86,6 +126,11 @@ class RowDecider:
         )
         lines = lines_for_settlement(facts, self.plans, cap=False)
         return recorded, sum(line.amount_fen for line in lines)
+
+    def check(self, row: SettlementRow) -> "CheckedRow":
+        """The row decided, kept small: what its record needs and what it pays agents."""
+        recorded, paid = self.decide(row)
+        return CheckedRow(self.card_facts[row[1]], recorded.uplines, paid)
 
     def _read_chain(self, agent_code: str) -> None:
         if agent_code not in self.chains:
@@ -147,10 +192,29 @@ class RecordSettlementRows(Command[SettlementRowsRecorded]):
     audit: Audit
     key: Key | None = None
 
+    @classmethod
+    def checked(
+        cls, file_hash: str, rows: tuple[SettlementRow, ...], audit: Audit, checked: CheckedRows
+    ) -> "RecordSettlementRows":
+        """The rows with the import's decisions, used (once) if nothing they read changed since
+        the check: each row is then decided once, not twice (decision 0034)."""
+        command = cls(file_hash, rows, audit)
+        object.__setattr__(command, "_checked", [checked])  # not a field: not in the digest
+        return command
+
     def decide(self, ledger: "Ledger") -> Decision[SettlementRowsRecorded]:
         ids = {CarrierSettlement.create_id(row[0]): row[0] for row in self.rows}
         if known := ledger.existing(ids):
             raise AlreadyExists("rowId", f"settlement row '{ids[min(known)]}' is already recorded")
+        total = sum(row[3] for row in self.rows)
+        if (checked := self._still_checked(ledger)) is not None:
+            require_room_for_facts(ledger)
+            recorded = [
+                record_row(row, c.card, c.uplines, self.audit)
+                for row, c in zip(self.rows, checked.rows, strict=True)
+            ]
+            agents = sum(c.agents_fen for c in checked.rows)
+            return recorded, SettlementRowsRecorded(len(self.rows), agents, total - agents)  # type: ignore[return-value]
         decider = RowDecider(ledger, self.audit)
         decider.load([row[1] for row in self.rows])
         recorded, agents = [], 0
@@ -158,8 +222,19 @@ class RecordSettlementRows(Command[SettlementRowsRecorded]):
             aggregate, paid = decider.decide(row)
             recorded.append(aggregate)
             agents += paid
-        total = sum(row[3] for row in self.rows)
         return recorded, SettlementRowsRecorded(len(self.rows), agents, total - agents)  # type: ignore[return-value]
+
+    def _still_checked(self, ledger: "Ledger") -> CheckedRows | None:
+        """The check's decisions, if nothing they read was recorded since; used at most once
+        (a retried save decides again, on fresh state)."""
+        kept: list[CheckedRows] = getattr(self, "_checked", [])
+        if not kept:
+            return None
+        checked = kept.pop()
+        recorder = ledger.recorder
+        if recorder.recorded_besides(checked.position, NOT_READ_BY_ROWS):  # type: ignore[attr-defined]
+            return None
+        return checked
 
 
 @dataclass(frozen=True)
