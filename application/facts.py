@@ -248,7 +248,8 @@ class FactProcessor:
         """Long-term commissions accrue from the carrier's settlement row and go straight to
         "unfreeze requested" (still needing finance's approval). The policy always caps: a row
         whose split would overflow was refused when recorded, unless a plan changed between."""
-        row = self._as_of(event)
+        # A row is one event: the aggregate as it was is that event's, with no history to read.
+        row = event.mutate(None)
         audit = Audit.derived(
             ACTOR, event.effective_at, f"carrier settlement {row.row_id} ({row.iccid} {row.period})"
         )
@@ -403,7 +404,6 @@ AS_OF_LOOKUPS = _suffixes(
     Card.RechargeRecorded,
     Card.Assigned,
     Card.ConditionsReported,
-    CarrierSettlement.Recorded,
 )
 RELEVANT_SUFFIXES = _suffixes(*RELEVANT)
 # Facts whose effects recognise themselves: a settlement row pays lines whose ids derive from its

@@ -8,7 +8,9 @@
 3. All or nothing by default: any problem refuses the whole file and nothing is saved.
    `accept_valid` applies the good rows and reports the rest.
 4. The good rows are saved 500 per command (RecordSettlementRows), then the import's record
-   (RecordSettlementImport, by hash: who, when, counts, the problems).
+   (RecordSettlementImport, by hash: who, when, counts, the problems). Each row is decided once:
+   the check keeps its decision (CheckedRow) and the save reuses it, unless something the
+   decisions read was recorded after the check began; then the save decides again (0034).
 """
 
 import hashlib
