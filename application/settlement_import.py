@@ -200,13 +200,13 @@ class SettlementImporter:
         self, parsed: list[tuple[int, SettlementRow]], columns: Columns, report: ImportReport
     ) -> list[Checked]:
         """Rows decided as the ledger would; rows already recorded compared with the record."""
-        ids = {CarrierSettlement.create_id(row[0]): row for _, row in parsed}
-        recorded = self.ledger.recorder.select_histories(list(ids))  # type: ignore[attr-defined]
+        ids = [CarrierSettlement.create_id(row[0]) for _, row in parsed]
+        recorded = self.ledger.recorder.select_histories(ids)  # type: ignore[attr-defined]
         decider = RowDecider(self.ledger, self.audit)
         decider.load([row[1] for _, row in parsed])
         good = []
-        for number, row in parsed:
-            stored = recorded.get(CarrierSettlement.create_id(row[0]))
+        for (number, row), row_aggregate in zip(parsed, ids, strict=True):
+            stored = recorded.get(row_aggregate)
             if stored:
                 self._known(number, row, stored, columns, report)
                 continue
