@@ -236,19 +236,24 @@ class LedgerRecorder(PostgresProcessRecorder):
             return [(int(r["notification_id"]), r["originator_id"]) for r in curs.fetchall()]
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def recorded_besides(self, after: int, topic_prefixes: Sequence[str]) -> bool:
-        """Whether an event whose topic starts with none of these was recorded after a position
-        (positions commit in order: an event not seen then has a larger one)."""
+    def recorded_besides(self, after: int, topic_prefixes: Sequence[str]) -> int | None:
+        """None if an event whose topic starts with none of these was recorded after a
+        position; else the newest position looked at (positions commit in order, so an event
+        not seen now comes after it). Reads only the events after `after`."""
         statement = SQL(
-            "SELECT 1 FROM {} WHERE notification_id > %s AND NOT (topic LIKE ANY(%s)) LIMIT 1"
+            "SELECT max(notification_id) AS head,"
+            " bool_or(NOT (topic LIKE ANY(%s))) AS other FROM {} WHERE notification_id > %s"
         ).format(self._events)
         patterns = [
             p.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             for p in topic_prefixes
         ]
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(statement, [after, patterns])
-            return curs.fetchone() is not None
+            curs.execute(statement, [patterns, after])
+            row = curs.fetchone()
+        if row is None or row["head"] is None:
+            return after
+        return None if row["other"] else int(row["head"])
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def select_existing(self, originator_ids: Iterable[UUID]) -> set[UUID]:

@@ -32,6 +32,7 @@ from application.settlement_files import (
 from application.use_cases.settlements import (
     CheckedRow,
     CheckedRows,
+    CheckPoint,
     RecordSettlementImport,
     RecordSettlementRows,
     RowDecider,
@@ -244,13 +245,14 @@ class SettlementImporter:
 
     # -- applying ---------------------------------------------------------------------------------
     def _apply(self, good: list[Checked], checked_at: int, report: ImportReport) -> None:
+        since = CheckPoint(checked_at)
         for start in range(0, len(good), CHUNK):
             chunk = good[start : start + CHUNK]
             command = RecordSettlementRows.checked(
                 report.file_hash,
                 tuple(row for row, _ in chunk),
                 self.audit,
-                CheckedRows(checked_at, tuple(checked for _, checked in chunk)),
+                CheckedRows(since, tuple(checked for _, checked in chunk)),
             )
             done = self.ledger.commit(command)
             report.applied += done.result.rows

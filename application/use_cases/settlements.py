@@ -53,11 +53,20 @@ class CheckedRow:
     agents_fen: int
 
 
-@dataclass(frozen=True)
-class CheckedRows:
-    """A chunk's rows as the check decided them against the log up to `position`."""
+@dataclass
+class CheckPoint:
+    """The log position up to which nothing the check's decisions read was recorded: where the
+    check began, moved on by each chunk's save that looked past it (so each save reads only the
+    events after the last one's look, not the whole import again)."""
 
     position: int
+
+
+@dataclass(frozen=True)
+class CheckedRows:
+    """A chunk's rows as the check decided them."""
+
+    since: CheckPoint
     rows: tuple[CheckedRow, ...]
 
 
@@ -232,8 +241,10 @@ class RecordSettlementRows(Command[SettlementRowsRecorded]):
             return None
         checked = kept.pop()
         recorder = ledger.recorder
-        if recorder.recorded_besides(checked.position, NOT_READ_BY_ROWS):  # type: ignore[attr-defined]
+        looked = recorder.recorded_besides(checked.since.position, NOT_READ_BY_ROWS)  # type: ignore[attr-defined]
+        if looked is None:
             return None
+        checked.since.position = looked
         return checked
 
 

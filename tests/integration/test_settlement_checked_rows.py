@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from application.use_cases.settlements import (
     CheckedRows,
+    CheckPoint,
     RecordSettlementRows,
     RowDecider,
 )
@@ -39,7 +40,9 @@ def test_the_checks_decision_is_saved_when_nothing_changed(fenrun) -> None:
     assert (row.card.agent_code, row.agents_fen) == ("A", 1200)
     # A decision the save could not have made itself shows that it was reused, not remade.
     marked = replace(row, agents_fen=1111)
-    command = RecordSettlementRows.checked("f", (ROW,), audit, CheckedRows(position, (marked,)))
+    command = RecordSettlementRows.checked(
+        "f", (ROW,), audit, CheckedRows(CheckPoint(position), (marked,))
+    )
     done = fenrun.ledger.commit(command)
     assert (done.result.rows, done.result.agent_share_fen) == (1, 1111)
     assert fenrun.ledger.exists("carrier-settlement", "r-1")
@@ -55,7 +58,9 @@ def test_a_change_after_the_check_has_the_rows_decided_again(fenrun) -> None:
         "lt", datetime(2026, 2, 1, tzinfo=UTC), rules, Audit("admin", JAN)
     )
     marked = replace(row, agents_fen=1111)
-    command = RecordSettlementRows.checked("f", (ROW,), audit, CheckedRows(position, (marked,)))
+    command = RecordSettlementRows.checked(
+        "f", (ROW,), audit, CheckedRows(CheckPoint(position), (marked,))
+    )
     done = fenrun.ledger.commit(command)
     assert (done.result.rows, done.result.agent_share_fen) == (1, 1500)
     assert fenrun.ledger.exists("carrier-settlement", "r-1")
