@@ -4,6 +4,9 @@ decisions to the save, which uses them only if nothing they read was recorded si
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import psycopg
+
+from application.policy import CommissionPolicy
 from application.use_cases.settlements import (
     CheckedRows,
     CheckPoint,
@@ -64,3 +67,26 @@ def test_a_change_after_the_check_has_the_rows_decided_again(fenrun) -> None:
     done = fenrun.ledger.commit(command)
     assert (done.result.rows, done.result.agent_share_fen) == (1, 1500)
     assert fenrun.ledger.exists("carrier-settlement", "r-1")
+
+
+def test_a_redelivered_settlement_row_pays_nothing_twice(fenrun) -> None:
+    """A settlement row records no ProcessedFact (decision 0034): a policy that reads it again
+    (its tracking rewound, nothing in memory) finds its lines already in the wallet."""
+    history(fenrun)
+    before = fenrun.ledger.recorder.max_notification_id()
+    audit = Audit("finance", datetime(2026, 4, 1, tzinfo=UTC))
+    fenrun.ledger.commit(RecordSettlementRows("f", (ROW,), audit))
+    fenrun.catch_up()
+    paid = fenrun.ledger.wallet("A").balances
+    head = fenrun.ledger.recorder.max_notification_id()
+    with psycopg.connect(fenrun.dsn, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE ledger_tracking SET notification_id = %s"
+            " WHERE application_name = 'commission-policy'",
+            (before,),
+        )
+    fenrun.policy = CommissionPolicy(fenrun.ledger, business_tz=fenrun.settings.zone)
+    assert fenrun.catch_up() > 0  # the row read again
+    assert fenrun.ledger.wallet("A").balances == paid
+    assert sum(paid.values()) == 1200  # 40% of 30.00, once
+    assert fenrun.ledger.recorder.max_notification_id() == head  # nothing recorded again
