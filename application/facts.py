@@ -264,7 +264,8 @@ class FactProcessor:
         """Long-term commissions accrue from the carrier's settlement row and go straight to
         "unfreeze requested" (still needing finance's approval). The policy always caps: a row
         whose split would overflow was refused when recorded, unless a plan changed between."""
-        row = self._as_of(event)
+        # A row is one event: the aggregate as it was is that event's, with no history to read.
+        row = event.mutate(None)
         audit = Audit.derived(
             ACTOR, event.effective_at, f"carrier settlement {row.row_id} ({row.iccid} {row.period})"
         )
@@ -419,6 +420,9 @@ AS_OF_LOOKUPS = _suffixes(
     Card.RechargeRecorded,
     Card.Assigned,
     Card.ConditionsReported,
-    CarrierSettlement.Recorded,
 )
 RELEVANT_SUFFIXES = _suffixes(*RELEVANT)
+# Facts whose effects recognise themselves: a settlement row pays lines whose ids derive from its
+# row id, and a wallet accrues an id once (CommissionBook.accepts), so a re-delivered row pays
+# nothing twice without a ProcessedFact of its own (one event less per row, decision 0034).
+SELF_IDEMPOTENT = _suffixes(CarrierSettlement.Recorded)

@@ -2,7 +2,8 @@
 
 A LogFollower: the commission events of a whole batch and the batch's last position are saved in
 one transaction. Every fact acted on is recorded as a ProcessedFact in that transaction too, so
-even a re-delivered fact (a rewound or lost tracking row) pays nothing twice.
+even a re-delivered fact (a rewound or lost tracking row) pays nothing twice; but a settlement
+row, whose lines recognise themselves by their ids (facts.py SELF_IDEMPOTENT).
 """
 
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from application.facts import (
     BUSINESS_TZ,
     OWN_LOOKUPS,
     RELEVANT_SUFFIXES,
+    SELF_IDEMPOTENT,
     Batch,
     FactProcessor,
     WalletBatch,
@@ -71,7 +73,7 @@ class CommissionPolicy(FactProcessor, LogFollower):
         facts = [
             ProcessedFact.record(n.originator_id, n.originator_version)
             for n in relevant
-            if not n.topic.endswith(OWN_LOOKUPS) and id(n) not in self._done
+            if not n.topic.endswith(_UNRECORDED) and id(n) not in self._done
         ]
         return [*self._batch.changed(), *facts]
 
@@ -110,7 +112,7 @@ class CommissionPolicy(FactProcessor, LogFollower):
         ids = {
             ProcessedFact.create_id(str(n.originator_id), n.originator_version): n
             for n in notifications
-            if not n.topic.endswith(OWN_LOOKUPS)
+            if not n.topic.endswith(_UNRECORDED)
         }
         if not ids:
             return set()
@@ -120,6 +122,7 @@ class CommissionPolicy(FactProcessor, LogFollower):
         return done
 
 
+_UNRECORDED = OWN_LOOKUPS + SELF_IDEMPOTENT  # no ProcessedFact: see facts.py
 _CORRECTION = get_topic(CommissionPlan.CorrectionDefined).split(":", 1)[1]
 
 

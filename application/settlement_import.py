@@ -8,7 +8,9 @@
 3. All or nothing by default: any problem refuses the whole file and nothing is saved.
    `accept_valid` applies the good rows and reports the rest.
 4. The good rows are saved 500 per command (RecordSettlementRows), then the import's record
-   (RecordSettlementImport, by hash: who, when, counts, the problems).
+   (RecordSettlementImport, by hash: who, when, counts, the problems). Each row is decided once:
+   the check keeps its decision (CheckedRow) and the save reuses it, unless something the
+   decisions read was recorded after the check began; then the save decides again (0034).
 """
 
 import hashlib
@@ -28,6 +30,9 @@ from application.settlement_files import (
     read_rows,
 )
 from application.use_cases.settlements import (
+    CheckedRow,
+    CheckedRows,
+    CheckPoint,
     RecordSettlementImport,
     RecordSettlementRows,
     RowDecider,
@@ -39,6 +44,7 @@ from domain.settlement import CarrierSettlement
 from domain.settlement_import import MAX_PROBLEMS_KEPT, SettlementImport
 
 CHUNK = 500  # rows per command: the most a command's list may hold
+Checked = tuple[SettlementRow, CheckedRow]
 
 
 @dataclass
@@ -118,11 +124,14 @@ class SettlementImporter:
         if (known := previous_import(self.ledger, digest)) is not None:
             return report_of(known)
         report = ImportReport(digest, file_name[:200] or "file", self.profile.name, "APPLIED")
+        # Where the check reads the ledger from: its decisions are reused by the save if
+        # nothing they read was recorded after it (decision 0034).
+        checked_at = self.ledger.recorder.max_notification_id() or 0  # type: ignore[attr-defined]
         good = self._check(read_rows(content, file_name), report)
         if report.problems and not self.accept_valid:
             report.status = "REFUSED"
             return report
-        self._apply(good, report)
+        self._apply(good, checked_at, report)
         if report.problems:
             report.status = "PARTIAL"
         done = self.ledger.commit(
@@ -147,7 +156,7 @@ class SettlementImporter:
         return report
 
     # -- checking ---------------------------------------------------------------------------------
-    def _check(self, rows: Iterator[list[Any]], report: ImportReport) -> list[SettlementRow]:
+    def _check(self, rows: Iterator[list[Any]], report: ImportReport) -> list[Checked]:
         header = next(rows, None)
         if header is None:
             report.problems.append(Problem(1, None, "EMPTY_FILE", "the file has no header row"))
@@ -156,7 +165,7 @@ class SettlementImporter:
         if problems:
             report.problems += problems
             return []
-        good: list[SettlementRow] = []
+        good: list[Checked] = []
         seen: dict[str, SettlementRow] = {}
         numbered = ((n, cells) for n, cells in enumerate(rows, start=2) if any(_filled(cells)))
         while chunk := list(islice(numbered, CHUNK)):
@@ -191,25 +200,25 @@ class SettlementImporter:
 
     def _decide(
         self, parsed: list[tuple[int, SettlementRow]], columns: Columns, report: ImportReport
-    ) -> list[SettlementRow]:
+    ) -> list[Checked]:
         """Rows decided as the ledger would; rows already recorded compared with the record."""
-        ids = {CarrierSettlement.create_id(row[0]): row for _, row in parsed}
-        recorded = self.ledger.recorder.select_histories(list(ids))  # type: ignore[attr-defined]
+        ids = [CarrierSettlement.create_id(row[0]) for _, row in parsed]
+        recorded = self.ledger.recorder.select_histories(ids)  # type: ignore[attr-defined]
         decider = RowDecider(self.ledger, self.audit, carrier=self.carrier)
         decider.load([row[1] for _, row in parsed])
         good = []
-        for number, row in parsed:
-            stored = recorded.get(CarrierSettlement.create_id(row[0]))
+        for (number, row), row_aggregate in zip(parsed, ids, strict=True):
+            stored = recorded.get(row_aggregate)
             if stored:
                 self._known(number, row, stored, columns, report)
                 continue
             try:
-                decider.decide(row)
+                checked = decider.check(row)
             except LedgerError as exc:
                 column = columns.column(INPUT_NAMES.get(exc.field or "", "iccid"))
                 report.problems.append(Problem(number, column, exc.code, exc.message))
                 continue
-            good.append(row)
+            good.append((row, checked))
         return good
 
     def _known(
@@ -236,12 +245,18 @@ class SettlementImporter:
         )
 
     # -- applying ---------------------------------------------------------------------------------
-    def _apply(self, good: list[SettlementRow], report: ImportReport) -> None:
+    def _apply(self, good: list[Checked], checked_at: int, report: ImportReport) -> None:
+        since = CheckPoint(checked_at)
         for start in range(0, len(good), CHUNK):
-            rows = tuple(good[start : start + CHUNK])
-            done = self.ledger.commit(
-                RecordSettlementRows(report.file_hash, rows, self.audit, carrier=self.carrier)
+            chunk = good[start : start + CHUNK]
+            command = RecordSettlementRows.checked(
+                report.file_hash,
+                tuple(row for row, _ in chunk),
+                self.audit,
+                CheckedRows(since, tuple(checked for _, checked in chunk)),
+                self.carrier,
             )
+            done = self.ledger.commit(command)
             report.applied += done.result.rows
             report.agent_share_fen += done.result.agent_share_fen
             report.platform_share_fen += done.result.platform_share_fen

@@ -89,10 +89,9 @@ class Text:
     def fit(self, value: str) -> str:
         """A text this kind admits, made from derived text (a policy's description of what it
         did, quoting stored facts): refused characters replaced by U+FFFD, cut to length."""
-        if value.isprintable():  # nothing to replace (what `refused` relies on too)
-            kept = value
-        else:
-            kept = "".join(_REPLACEMENT if self._refused_char(c) else c for c in value)
+        if value.isprintable() and len(value) <= self.max_length:
+            return value  # nothing to refuse (as in `refused`); the policy derives one per line
+        kept = "".join(_REPLACEMENT if self._refused_char(c) else c for c in value)
         if len(kept) > self.max_length:
             kept = kept[: self.max_length - 1] + "…"
         return kept

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, ClassVar
 
+from eventsourcing.utils import get_topic
+
 from application.commands import Command, Decision
 from application.results import (
     SettlementImportRecorded,
@@ -15,11 +17,20 @@ from application.use_cases.limits import require_room_for_facts
 from domain.card import Card
 from domain.common import Audit
 from domain.errors import AlreadyExists, CardNotFound
+from domain.idempotency import IdempotencyKey
 from domain.performance import MonthlyVolume
-from domain.rules import MAX_LEVELS, PlanVersion, active_metrics, lines_for_settlement
+from domain.processed import ProcessedFact
+from domain.rules import (
+    MAX_LEVELS,
+    CardFacts,
+    PlanVersion,
+    active_metrics,
+    lines_for_settlement,
+)
 from domain.settlement import CarrierSettlement
 from domain.settlement_import import MAX_PROBLEMS_KEPT, SettlementImport
 from domain.values import Code, Fen, Key, Name, Periods, Reason, Whole
+from domain.wallet import Wallet
 
 if TYPE_CHECKING:
     from application.ledger import Ledger
@@ -30,6 +41,52 @@ SettlementRow = tuple[Code, Code, Code, Fen, Code, bool, bool, bool, Periods | N
 Count = Annotated[int, Whole(0, 100_000_000)]
 RowNumber = Annotated[int, Whole(1, 100_000_000)]
 ImportProblem = tuple[RowNumber, Name | None, Code, Reason]
+
+
+@dataclass(frozen=True)
+class CheckedRow:
+    """A row as the import's check decided it: the card as the ledger knew it, the card agent's
+    uplines, what the plans pay agents from it (decision 0034)."""
+
+    card: CardFacts
+    uplines: tuple[str, ...]
+    agents_fen: int
+
+
+@dataclass
+class CheckPoint:
+    """The log position up to which nothing the check's decisions read was recorded: where the
+    check began, moved on by each chunk's save that looked past it (so each save reads only the
+    events after the last one's look, not the whole import again)."""
+
+    position: int
+
+
+@dataclass(frozen=True)
+class CheckedRows:
+    """A chunk's rows as the check decided them."""
+
+    since: CheckPoint
+    rows: tuple[CheckedRow, ...]
+
+
+# What a settlement row's decision never reads: the rows themselves (their ids are unique by
+# aggregate id), imports, idempotency keys, the policy's wallets and processed facts. Anything
+# else recorded after a check (a card, an agent, a plan, a month's volume) has it decided again.
+NOT_READ_BY_ROWS = tuple(
+    get_topic(cls) + "."
+    for cls in (CarrierSettlement, SettlementImport, IdempotencyKey, Wallet, ProcessedFact)
+)
+
+
+def record_row(
+    row: SettlementRow, card: CardFacts, uplines: tuple[str, ...], audit: Audit
+) -> CarrierSettlement:
+    row_id, iccid, period, total, status, no_arrears, no_suspension, no_complaint, used = row
+    return CarrierSettlement.record(
+        row_id, iccid, period, total, status, (no_arrears, no_suspension, no_complaint), used,
+        card, audit, uplines=uplines,
+    )  # fmt: skip
 
 
 @dataclass
@@ -44,6 +101,7 @@ class RowDecider:
     grades: dict[str, dict[str, str]] = field(default_factory=dict)
     plans: list | None = None  # type: ignore[type-arg]
     room_checked: bool = False
+    card_facts: dict[str, CardFacts] = field(default_factory=dict)  # one per card, not per row
     # The carrier whose key sent the rows: a row on a card another carrier reports on is
     # refused (None: an operator or a key issued before settlement keys spoke for a carrier).
     carrier: str | None = None
@@ -54,7 +112,7 @@ class RowDecider:
 
     def decide(self, row: SettlementRow) -> tuple[CarrierSettlement, int]:
         """The row's aggregate and what the plans pay agents from it; refusals raise."""
-        row_id, iccid, period, total, status, no_arrears, no_suspension, no_complaint, used = row
+        iccid = row[1]
         if iccid not in self.cards:
             self.load([iccid])
         card = self.cards[iccid]
@@ -67,20 +125,11 @@ class RowDecider:
             require_room_for_facts(self.ledger)
             self.room_checked = True
         self._read_chain(card.agent_code)
-        recorded = CarrierSettlement.record(
-            row_id,
-            iccid,
-            period,
-            total,
-            status,
-            (no_arrears, no_suspension, no_complaint),
-            used,
-            card.facts(),
-            self.audit,
-            # The card agent's uplines now, recorded with the row: its MULTI_LEVEL shares are
-            # paid to them whatever the tree becomes later (as an order's chain is).
-            uplines=self.chains[card.agent_code],
-        )
+        if iccid not in self.card_facts:
+            self.card_facts[iccid] = card.facts()
+        # The card agent's uplines now, recorded with the row: its MULTI_LEVEL shares are
+        # paid to them whatever the tree becomes later (as an order's chain is).
+        recorded = record_row(row, self.card_facts[iccid], self.chains[card.agent_code], self.audit)
         if self.plans is None:
             self.plans = self.ledger.plan_versions()
         facts = replace(
@@ -91,6 +140,11 @@ class RowDecider:
         )
         lines = lines_for_settlement(facts, self.plans, cap=False)
         return recorded, sum(line.amount_fen for line in lines)
+
+    def check(self, row: SettlementRow) -> "CheckedRow":
+        """The row decided, kept small: what its record needs and what it pays agents."""
+        recorded, paid = self.decide(row)
+        return CheckedRow(self.card_facts[row[1]], recorded.uplines, paid)
 
     def _read_chain(self, agent_code: str) -> None:
         if agent_code not in self.chains:
@@ -158,10 +212,35 @@ class RecordSettlementRows(Command[SettlementRowsRecorded]):
 
     added_fields: ClassVar[frozenset[str]] = frozenset({"carrier"})
 
+    @classmethod
+    def checked(
+        cls,
+        file_hash: str,
+        rows: tuple[SettlementRow, ...],
+        audit: Audit,
+        checked: CheckedRows,
+        carrier: str | None = None,
+    ) -> "RecordSettlementRows":
+        """The rows with the import's decisions, used (once) if nothing they read changed since
+        the check: each row is then decided once, not twice (decision 0034). The check refused
+        rows on another carrier's cards; a card report since makes the save decide again."""
+        command = cls(file_hash, rows, audit, carrier=carrier)
+        object.__setattr__(command, "_checked", [checked])  # not a field: not in the digest
+        return command
+
     def decide(self, ledger: "Ledger") -> Decision[SettlementRowsRecorded]:
         ids = {CarrierSettlement.create_id(row[0]): row[0] for row in self.rows}
         if known := ledger.existing(ids):
             raise AlreadyExists("rowId", f"settlement row '{ids[min(known)]}' is already recorded")
+        total = sum(row[3] for row in self.rows)
+        if (checked := self._still_checked(ledger)) is not None:
+            require_room_for_facts(ledger)
+            recorded = [
+                record_row(row, c.card, c.uplines, self.audit)
+                for row, c in zip(self.rows, checked.rows, strict=True)
+            ]
+            agents = sum(c.agents_fen for c in checked.rows)
+            return recorded, SettlementRowsRecorded(len(self.rows), agents, total - agents)  # type: ignore[return-value]
         decider = RowDecider(ledger, self.audit, carrier=self.carrier)
         decider.load([row[1] for row in self.rows])
         recorded, agents = [], 0
@@ -169,8 +248,21 @@ class RecordSettlementRows(Command[SettlementRowsRecorded]):
             aggregate, paid = decider.decide(row)
             recorded.append(aggregate)
             agents += paid
-        total = sum(row[3] for row in self.rows)
         return recorded, SettlementRowsRecorded(len(self.rows), agents, total - agents)  # type: ignore[return-value]
+
+    def _still_checked(self, ledger: "Ledger") -> CheckedRows | None:
+        """The check's decisions, if nothing they read was recorded since; used at most once
+        (a retried save decides again, on fresh state)."""
+        kept: list[CheckedRows] = getattr(self, "_checked", [])
+        if not kept:
+            return None
+        checked = kept.pop()
+        recorder = ledger.recorder
+        looked = recorder.recorded_besides(checked.since.position, NOT_READ_BY_ROWS)  # type: ignore[attr-defined]
+        if looked is None:
+            return None
+        checked.since.position = looked
+        return checked
 
 
 @dataclass(frozen=True)
