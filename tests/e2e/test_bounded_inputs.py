@@ -15,8 +15,10 @@ AGENT_FIELDS = "agentCode"
 
 
 def head(gql: GraphQLClient) -> int:
-    """The log's head: a refused write must not move it (the views' position would also move
-    when they catch up with writes made before the test, as they now do in the background)."""
+    """The log's head once the policies have reacted to every earlier write: a refused write
+    must not move it. (Mutations answer before the policies run, decision 0036, so without the
+    catch-up the policies' reactions to the test's set-up would move it meanwhile.)"""
+    gql.fenrun.catch_up()
     return int(gql.fenrun.read.log_head())
 
 
