@@ -135,7 +135,7 @@ async def upload_settlement_file(request: Request) -> JSONResponse:
         )
         raise HTTPException(403, message)
     audit = principal.audit(fenrun.clock.now(), f"settlement file {file_name}", False)
-    importer = SettlementImporter(fenrun.ledger, profiles[profile], audit, accept, carrier)
+    importer = SettlementImporter(fenrun.ledger, profiles[profile], audit, accept, carrier=carrier)
     try:
         report = await run_in_threadpool(importer.run, content, file_name)
     except LedgerError as exc:

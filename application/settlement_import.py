@@ -115,9 +115,10 @@ class SettlementImporter:
     profile: Profile
     audit: Audit
     accept_valid: bool = False
-    carrier: str | None = None  # the sending key's: rows on other carriers' cards are refused
     # (phase, rows done, rows in the phase or None while unknown): "checking", then "applying"
     progress: Callable[[str, int, int | None], None] | None = None
+    # the sending key's carrier: rows on other carriers' cards are refused
+    carrier: str | None = field(default=None, kw_only=True)
 
     def run(self, content: bytes, file_name: str) -> ImportReport:
         digest = file_hash(content)
