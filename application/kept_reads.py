@@ -15,15 +15,14 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from domain.agent import Agent
+from domain.agent import MAX_TREE_DEPTH, Agent, lineage
 from domain.common import aggregate_id
-from domain.errors import AgentNotFound, CycleInAgentTree
+from domain.errors import AgentNotFound
 
 if TYPE_CHECKING:
     from application.ledger import Ledger
 
 MAX_KEPT = 20_000  # aggregates; past it the memory starts afresh
-MAX_TREE_DEPTH = 1000  # as Ledger.ancestry: a guard against a corrupted tree
 
 
 class KeptReads:
@@ -82,12 +81,7 @@ class Found:
     def ancestry(self, agent_code: str) -> list[Agent]:
         """As Ledger.ancestry: the agent and its uplines, from the agent up, with its refusals."""
         agent = self._agent(agent_code, "agentCode")
-        chain = [agent]
-        while chain[-1].parent_code is not None:
-            if len(chain) > MAX_TREE_DEPTH:
-                raise CycleInAgentTree("parentCode", "the agent tree is too deep or has a cycle")
-            chain.append(self._agent(chain[-1].parent_code, "parentCode"))
-        return chain
+        return lineage(agent, lambda code: self._agent(code, "parentCode"))
 
     def _agent(self, code: str, field: str) -> Agent:
         found = self.get(aggregate_id("agent", code))

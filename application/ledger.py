@@ -34,7 +34,7 @@ from application.transcoder import OrjsonTranscoder
 from application.use_cases import identity, statements
 from application.use_cases.carrier_answers import RecordCarrierAnswer
 from application.use_cases.statements import StatementSource
-from domain.agent import Agent
+from domain.agent import Agent, lineage
 from domain.approvals import ApprovalPolicy
 from domain.card import Card
 from domain.common import aggregate_id, require_code
@@ -42,7 +42,6 @@ from domain.errors import (
     AgentNotFound,
     CardNotFound,
     ConflictRetriesExhausted,
-    CycleInAgentTree,
     InvalidInput,
     LedgerError,
     OrderNotFound,
@@ -63,7 +62,6 @@ from domain.wallet import Wallet
 
 T = TypeVar("T", bound=Aggregate)
 R = TypeVar("R", bound=Result)
-MAX_TREE_DEPTH = 1000  # a guard against a corrupted tree; real trees are far shallower
 CONFLICT_ATTEMPTS = 6  # decisions of one command on fresh state before CONFLICT_RETRY
 # Keys the server generates for commands that came without one: recognisable in the audit trail,
 # and a namespace clients may not use.
@@ -430,21 +428,16 @@ class Ledger(Application, RepositoryReads):
 
     def ancestry(self, agent: Agent) -> list[Agent]:
         """The agent and its uplines, from the agent up to the platform's direct agent."""
-        chain = [agent]
-        while chain[-1].parent_code is not None:
-            if len(chain) > MAX_TREE_DEPTH:
-                raise CycleInAgentTree("parentCode", "the agent tree is too deep or has a cycle")
-            chain.append(self.agent(chain[-1].parent_code, "parentCode"))
-        return chain
+        return lineage(agent, lambda code: self.agent(code, "parentCode"))
 
     def price_chain(
         self, seller: Agent, package_code: str, ancestry: list[Agent] | None = None
     ) -> PriceChain:
         """The cost prices of the seller's lineage for a package, from the top down (the
         seller's ancestry, when the caller has read it already)."""
-        lineage = reversed(ancestry or self.ancestry(seller))
+        top_down = reversed(ancestry or self.ancestry(seller))
         return PriceChain.of(
-            ((a.code, a.cost_price(package_code)) for a in lineage), PriceLimit(self.price_factor)
+            ((a.code, a.cost_price(package_code)) for a in top_down), PriceLimit(self.price_factor)
         )
 
     def correction_candidate(

@@ -1,5 +1,6 @@
 """An agent (代理商): its place in the tree and its price menu (阴阳菜单)."""
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -7,10 +8,23 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit, aggregate_id, require_code
-from domain.errors import InvalidInput, PriceRefused, UplineAlreadyBound
+from domain.errors import CycleInAgentTree, InvalidInput, PriceRefused, UplineAlreadyBound
 from domain.money import format_money, require_fen
 from domain.pricing import PriceLimit
 from domain.values import NAME, refuse_before
+
+MAX_TREE_DEPTH = 1000  # a guard against a corrupted tree; real trees are far shallower
+
+
+def lineage(agent: "Agent", upline: Callable[[str], "Agent"]) -> list["Agent"]:
+    """The agent and its uplines, from the agent up to the platform's direct agent, each
+    upline loaded by `upline(code)`; a tree deeper than any real one is refused as a cycle."""
+    chain = [agent]
+    while chain[-1].parent_code is not None:
+        if len(chain) > MAX_TREE_DEPTH:
+            raise CycleInAgentTree("parentCode", "the agent tree is too deep or has a cycle")
+        chain.append(upline(chain[-1].parent_code))
+    return chain
 
 
 class Agent(Aggregate):
