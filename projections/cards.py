@@ -85,14 +85,7 @@ class Cards(View):
 
     def _card(self, iccid: str) -> dict[str, Any]:
         if iccid not in self.latest:
-            row = None
-            if not self.latest.complete:
-                self.cur.execute(
-                    f"SELECT {', '.join(_STATE)} FROM card_history WHERE iccid = %s"
-                    " ORDER BY position DESC LIMIT 1",
-                    (iccid,),
-                )
-                row = self.cur.fetchone()
+            row = self.latest.stored(self.cur, "card_history", _STATE, "iccid", iccid)
             if row is None:
                 raise LookupError(f"card {iccid} has no row before this event")
             self.latest[iccid] = dict(zip(_STATE, row, strict=True))

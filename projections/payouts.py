@@ -73,14 +73,8 @@ class Payouts(View):
 
     def _state(self, payout_id: Any) -> _State:
         if payout_id not in self.latest:
-            row = None
-            if not self.latest.complete:
-                self.cur.execute(
-                    f"SELECT {', '.join(f.name for f in _State.__dataclass_fields__.values())}"
-                    " FROM payout_history WHERE payout_id = %s ORDER BY position DESC LIMIT 1",
-                    (payout_id,),
-                )
-                row = self.cur.fetchone()
+            columns = list(_State.__dataclass_fields__)
+            row = self.latest.stored(self.cur, "payout_history", columns, "payout_id", payout_id)
             if row is None:
                 raise LookupError(f"payout {payout_id} changed before it was created")
             self.latest[payout_id] = _State(*row)

@@ -28,6 +28,20 @@ class Memory(dict[Any, Any]):
         if len(self) > MEMORY_LIMIT:
             self.reset(False)
 
+    def stored(
+        self, cur: Cursor[Any], table: str, columns: Sequence[str], key_column: str, key: Any
+    ) -> tuple[Any, ...] | None:
+        """A key's newest row in its history table, for a key not remembered; None without
+        a query when the memory is complete (the key has no row)."""
+        if self.complete:
+            return None
+        cur.execute(
+            f"SELECT {', '.join(columns)} FROM {table} WHERE {key_column} = %s"
+            " ORDER BY position DESC LIMIT 1",
+            (key,),
+        )
+        return cur.fetchone()
+
 
 def copy_rows(
     cur: Cursor[Any], table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]

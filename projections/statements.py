@@ -61,14 +61,9 @@ class WalletMovements(View):
 
     def _balances(self, agent_code: str) -> list[int]:
         if agent_code not in self.latest:
-            row = None
-            if not self.latest.complete:
-                self.cur.execute(
-                    f"SELECT {', '.join(BUCKETS)} FROM wallet_movements WHERE agent_code = %s"
-                    " ORDER BY position DESC LIMIT 1",
-                    (agent_code,),
-                )
-                row = self.cur.fetchone()
+            row = self.latest.stored(
+                self.cur, "wallet_movements", BUCKETS, "agent_code", agent_code
+            )
             self.latest[agent_code] = list(row) if row else [0] * len(BUCKETS)
         return self.latest[agent_code]
 
