@@ -456,7 +456,8 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
         out["settlement_import"] = {
             k: s[k]
             for k in ("rows", "total_seconds", "raw_copy_seconds", "ratio_total_over_raw",
-                      "projected_seconds_for_1m", "meets_60s_per_1m")
+                      "projected_seconds_for_1m", "meets_60s_per_1m", "floor_seconds_for_1m",
+                      "rows_stored_per_row")
         }  # fmt: skip
     with contextlib.suppress(KeyError, TypeError):
         out["graphql_reads"] = {

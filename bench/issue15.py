@@ -152,7 +152,7 @@ def _settlement_import(doc: dict[str, Any]) -> Row:
     rows, raw = _get(s, "rows"), _get(s, "raw_copy_seconds")
     raw_1m = round(raw * 1_000_000 / rows, 2) if isinstance(rows, int) and rows and raw else None
     projected = _get(s, "projected_seconds_for_1m")
-    return _row(
+    row = _row(
         f"settlement import (issue 13), {rows} rows, seconds per 1M rows"
         if rows
         else "settlement import (issue 13), seconds per 1M rows",
@@ -163,6 +163,10 @@ def _settlement_import(doc: dict[str, Any]) -> Row:
         lambda r: isinstance(projected, int | float) and projected <= 60,
         "seconds per 1M rows",
     )
+    # What PostgreSQL alone takes to store the rows the run stored, per 1M settlement rows
+    # (COPY, no Python): above 60, no implementation storing them meets the target here.
+    row["storage_floor_seconds_per_1m"] = _get(s, "floor_seconds_for_1m")
+    return row
 
 
 def table(doc: dict[str, Any]) -> list[Row]:

@@ -14,6 +14,14 @@ Timed:
 - `raw_copy`: COPY of the same file into a table of text columns (no checks, no events).
 
 `ratio` = (import + accrue seconds) / raw COPY seconds.
+
+`storage_floor`: what PostgreSQL alone takes to store what the import and the accrual stored for
+these rows, with no Python in between: every table that gained rows (the log's events, the
+views' rows, the settlement-row claims), its rows dumped with `COPY ... TO STDOUT` and loaded
+again with `COPY ... FROM STDIN` into an empty copy with the same indexes (`LIKE ... INCLUDING
+ALL`), the bytes sent as they came. A table that held rows before the import (the setup's
+cards) counts the share of its time its new rows are. `floor_seconds_for_1m` extrapolated
+above 60 s means no implementation that stores these rows reaches issue 13's target here.
 """
 
 from __future__ import annotations
@@ -23,8 +31,20 @@ import io
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
-from bench.common import Timer, audit_time, check, database, plan_start, progress, rnd
+from bench.common import (
+    NOT_CREDITED,
+    Timer,
+    audit_time,
+    check,
+    database,
+    diff_stats,
+    plan_start,
+    progress,
+    rnd,
+    table_stats,
+)
 
 PERIODS = [f"2025-{m:02d}" for m in range(1, 11)]
 CARDS_PER_AGENT = 100  # so 1,000 settlement rows per agent's wallet
@@ -117,6 +137,7 @@ def run(server_url: str, rows: int) -> dict[str, Any]:
             progress(f"settlement_import: importing {rows} rows ({len(content) >> 20} MiB csv)")
             audit = Audit("bench", audit_time(), "bench file")
             importer = SettlementImporter(app.ledger, load_profiles()["default"], audit)
+            before = table_stats(dsn)
             with Timer() as imported:
                 report = importer.run(content, "bench.csv")
             check(report.status == "APPLIED", report.message())
@@ -128,7 +149,10 @@ def run(server_url: str, rows: int) -> dict[str, Any]:
             check(totals["income_fen"] == sum(_totals(content)), "income differs from the file")
             check(totals["credits_fen"] > 0, "nothing accrued")
             progress(f"settlement_import: accrued in {accrued.seconds:.1f} s; raw COPY")
+            added = diff_stats(before, table_stats(dsn))
             raw = _raw_copy(dsn, content)
+            progress("settlement_import: storage floor (COPY of every row stored)")
+            floor = storage_floor(dsn, added, before)
         finally:
             app.close()
     total = imported.seconds + accrued.seconds
@@ -144,9 +168,43 @@ def run(server_url: str, rows: int) -> dict[str, Any]:
         "ratio_total_over_raw": rnd(total / raw, 1),
         "projected_seconds_for_1m": rnd(total * 1_000_000 / rows, 1),
         "meets_60s_per_1m": total * 1_000_000 / rows <= 60,
+        "storage_floor": floor,
+        "floor_seconds_for_1m": rnd(floor["seconds"] * 1_000_000 / rows, 1),
+        "rows_stored_per_row": rnd(floor["rows"] / rows, 2),
         "platform_income_fen": totals["income_fen"],
         "agent_credits_fen": totals["credits_fen"],
     }
+
+
+def storage_floor(
+    dsn: str, added: dict[str, dict[str, int]], before: dict[str, dict[str, int]]
+) -> dict[str, Any]:
+    """Seconds PostgreSQL takes to store again, by COPY alone, the rows the run added."""
+    tables: dict[str, Any] = {}
+    seconds, stored = 0.0, 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA bench_floor")
+        for name, grew in sorted(added.items()):
+            schema, _, table = name.rpartition(".")
+            if table in NOT_CREDITED or grew["rows"] <= 0:
+                continue
+            source = sql.Identifier(schema or "public", table)
+            copy_of = sql.Identifier("bench_floor", table)
+            conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(copy_of, source))
+            dumped = bytearray()
+            with conn.cursor().copy(sql.SQL("COPY {} TO STDOUT").format(source)) as copy:
+                for block in copy:
+                    dumped += block
+            load = sql.SQL("COPY {} FROM STDIN").format(copy_of)
+            with Timer() as t, conn.transaction(), conn.cursor() as cur, cur.copy(load) as copy:
+                copy.write(dumped)
+            held = grew["rows"] + before.get(name, {"rows": 0})["rows"]
+            share = t.seconds * grew["rows"] / max(held, 1)
+            tables[table] = {"rows": grew["rows"], "seconds": rnd(share, 3)}
+            seconds += share
+            stored += grew["rows"]
+        conn.execute("DROP SCHEMA bench_floor CASCADE")
+    return {"seconds": rnd(seconds, 3), "rows": stored, "tables": tables}
 
 
 def _catch_up(app: Any, attempts: int = 5) -> None:
