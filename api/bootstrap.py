@@ -183,12 +183,19 @@ class Fenrun:
         read that follows sees the decisions."""
         done = record_usage_reports(self.ledger, self.usage, reports, actor, carrier)
         if done.commands_decided:  # usage rows are no events: only decisions need catching up
-            self.workflows._settle(wait)
+            self.workflows.settle(wait)
         return done
 
     def catch_up(self) -> int:
-        """Runs the policies and the views until none has anything left (read-your-writes)."""
+        """Runs the policies and the views until none has anything left (read-your-writes);
+        raises CatchUpFailed if a part failed. Before a write only: after one, `settle`."""
         return self.workflows.catch_up()
+
+    def settle(self, wait: float | None = None) -> bool:
+        """Catches up after a committed write without ever raising (the write stands): True
+        when every part got to the end, else the failure is logged and the background or the
+        worker's next round goes on (wait: at most this many seconds; None: until done)."""
+        return self.workflows.settle(wait)
 
     def close(self) -> None:
         self.workflows.close()

@@ -95,13 +95,18 @@ def import_settlements(
                 console.print(f"[red]{exc.code}[/red]: {exc.message}")
                 raise typer.Exit(1) from None
             bar.update(task, description="accruing commissions")
-            fenrun.catch_up()
+            accrued = fenrun.settle()
         if report is not None:
             write_import_report(done, str(report))
         body = {**asdict(done), "refused": done.refused, "message": done.message()}
         print(json.dumps(body, ensure_ascii=False, default=str))
         colour = "red" if done.status == "REFUSED" else "green"
         console.print(f"[{colour}]{done.status}[/{colour}]: {done.message()}")
+        if not accrued:  # the import stands (rule 1); what follows it is finished later
+            console.print(
+                "[yellow]the rows are recorded, but accruing them did not finish here (logged):"
+                " the worker finishes it, or `fenrun worker --once`[/yellow]"
+            )
         if done.status == "REFUSED":
             raise typer.Exit(1)
     finally:

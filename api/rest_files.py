@@ -143,7 +143,9 @@ async def upload_settlement_file(request: Request) -> JSONResponse:
             {"userErrors": [{"code": exc.code, "field": exc.field, "message": exc.message}]},
             status_code=422,
         )
-    await run_in_threadpool(fenrun.catch_up)
+    # The import stands whatever catching up does (rule 1): bounded, never raising; a read
+    # that must see it sends the report's position (X-Fenrun-Min-Position).
+    await run_in_threadpool(fenrun.settle, fenrun.workflows.request_wait)
     return JSONResponse(
         _report_json(report), status_code=422 if report.status == "REFUSED" else 200
     )

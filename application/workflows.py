@@ -160,7 +160,7 @@ class Workflows:
         wait: at most this many seconds (the round goes on in the background); None: until
         done, in this thread."""
         done = self.ledger.commit(command)
-        return Submitted(done.result, done.position, done.replayed, self._settle(wait))
+        return Submitted(done.result, done.position, done.replayed, self.settle(wait))
 
     def answer(self, command: Command[R]) -> Submitted[R]:
         """commit() for a request, which does not wait: the policies and views are asked to run
@@ -177,8 +177,11 @@ class Workflows:
     def submit(self, command: Command[R]) -> R:
         return self.commit(command).result
 
-    def _settle(self, wait: float | None) -> bool:
-        """Catches up after a committed write; never raises: the write stands."""
+    def settle(self, wait: float | None) -> bool:
+        """Catches up after a committed write; never raises: the write stands, whatever
+        happens after it (a lost connection in a round is logged and tried again by the next).
+        wait: at most this many seconds (the round goes on in the background); None: until
+        done, in this thread. True when every part got to the end."""
         try:
             finished = self.round() if wait is None else self._background.wait(wait)
         except Exception:

@@ -7,6 +7,8 @@ import secrets
 import time
 
 import httpx
+import psycopg
+import pytest
 import xlsxwriter
 from python_calamine import CalamineWorkbook
 
@@ -232,3 +234,23 @@ def test_a_carriers_key_settles_only_that_carriers_cards(gql: GraphQLClient, fen
     assert totals(gql)["income"] == "0.00"
     done, _ = signed_upload(gql, fenrun, "fk_cucc", "CUCC", as_csv(GOOD))
     assert (done.status_code, done.json()["applied"]) == (200, 2), done.text
+
+
+def test_an_upload_stands_when_catching_up_after_it_fails(
+    gql: GraphQLClient, fenrun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule 1: the import is committed before the views catch up; a lost connection while they
+    do (a chaos run's kill) is logged and retried later, never answered as the upload's error."""
+    setup(gql, [LONG])
+
+    def lost(*_: object) -> int:
+        raise psycopg.OperationalError("server closed the connection unexpectedly (test)")
+
+    monkeypatch.setattr(fenrun.workflows.parts.projections, "run_until_idle", lost)
+    status, body = upload(gql, "march.csv", as_csv(GOOD))
+    assert (status, body["status"], body["applied"]) == (200, "APPLIED", 2)
+    assert body["position"] is not None
+    monkeypatch.undo()
+    status, again = upload(gql, "march.csv", as_csv(GOOD))
+    assert (status, again["status"]) == (200, "ALREADY_IMPORTED")
+    assert totals(gql) == {"income": "50.50", "agentCredits": "20.20", "net": "30.30"}

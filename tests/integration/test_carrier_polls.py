@@ -4,6 +4,9 @@ carrier refuses or cannot answer for is noted and the others go on."""
 
 from datetime import UTC, datetime
 
+import psycopg
+import pytest
+
 from api.carrier_polls import PgPollList, poll_now
 from api.worker import scheduled_jobs
 from application.carriers import Carrier
@@ -62,3 +65,22 @@ def test_the_worker_polls_on_its_schedule_only_when_told_which_carriers(fenrun) 
         update={"carrier_poll": [Carrier.CHINA_TELECOM], "carrier_poll_schedule": "1h"}
     )
     assert "carrier_poll" in [j.name for j in scheduled_jobs(fenrun)]
+
+
+def test_what_a_poll_recorded_stands_when_catching_up_after_it_fails(
+    carriers: Carriers, fenrun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule 1 for the poll job: its reports are recorded before the views catch up; a lost
+    connection then is logged and left to the next round, not the job's failure."""
+    fenrun.settings = fenrun.settings.model_copy(update={"carrier_poll": [Carrier.CHINA_UNICOM]})
+    personal_card(fenrun, ICCID, quota_mb=1000)
+    carriers.card("CUCC", ICCID, "ACTIVATED")
+    PgPollList(fenrun.pool).add(Carrier.CHINA_UNICOM, [ICCID])
+
+    def lost(*_: object) -> int:
+        raise psycopg.OperationalError("server closed the connection unexpectedly (test)")
+
+    monkeypatch.setattr(fenrun.workflows.parts.projections, "run_until_idle", lost)
+    done = poll_now(fenrun, datetime.now(UTC))
+    assert (done["cards"], done["recorded"], done["failed"]) == (1, 2, 0)  # its state, its usage
+    assert fenrun.ledger.card(ICCID).carrier_state == "ACTIVATED"

@@ -3,12 +3,14 @@
 import json
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 from python_calamine import CalamineWorkbook
 from typer.testing import CliRunner
 
 from api.cli import app as cli
 from domain.common import Audit
+from projections.runner import ProjectionRunner
 from tests.e2e.test_settlement_import import BAD, GOOD, as_csv, xlsx
 
 JAN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -75,3 +77,30 @@ def test_import_refused_then_accepted_then_exported(
     assert result.exit_code == 0, result.output
     about = dict(CalamineWorkbook.from_path(str(out)).get_sheet_by_name("About").to_python())
     assert (about["file"], about["applied"], about["refused"]) == ("march.xlsx", 2.0, 2.0)
+
+
+def test_an_import_stands_when_catching_up_after_it_fails(
+    fenrun, dsn, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule 1 on the CLI: the rows are recorded before the views catch up; a failure then is
+    said (stderr) and left to the worker, and the report still printed with exit code 0."""
+    history(fenrun)
+    monkeypatch.setenv("FENRUN_DATABASE_URL", dsn)
+    monkeypatch.setenv("FENRUN_DATA_DIR", str(tmp_path / "data"))
+
+    def lost(*_: object) -> int:
+        raise psycopg.OperationalError("server closed the connection unexpectedly (test)")
+
+    monkeypatch.setattr(ProjectionRunner, "run_until_idle", lost)
+    file = tmp_path / "march.csv"
+    file.write_bytes(as_csv(GOOD))
+    result = CliRunner().invoke(cli, ["import", "settlements", str(file)])
+    assert result.exit_code == 0, result.output
+    assert (json.loads(result.stdout)["status"], json.loads(result.stdout)["applied"]) == (
+        "APPLIED", 2,
+    )  # fmt: skip
+    assert "accruing them did not finish here" in result.stderr
+    monkeypatch.undo()
+    fenrun.catch_up()
+    totals = fenrun.read.platform_totals(fenrun.read.log_head())
+    assert (totals["income_fen"], totals["credits_fen"]) == (5050, 2020)
