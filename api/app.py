@@ -74,7 +74,9 @@ class CatchUpLoop:
                 with psycopg.connect(self.app.dsn, autocommit=True) as conn:
                     conn.execute(psycopg.sql.SQL("LISTEN {}").format(channel))
                     while not self.stopping.is_set():
-                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                        # A short wait: stopping is seen within it (a server's shutdown, and
+                        # every e2e test's, waited out half a second here); a wake-up is a poll.
+                        for _ in conn.notifies(timeout=0.1, stop_after=1):
                             self.app.workflows.nudge()
             except psycopg.Error:
                 log.warning("catch_up.listen_failed", exc_info=True)  # polling goes on meanwhile

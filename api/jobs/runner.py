@@ -107,6 +107,7 @@ class JobRunner:
         """Stops claiming, ends the job processes, and queues their jobs again (another process,
         or this one when it starts again, runs them)."""
         self.stopping.set()
+        self._wake()
         self.thread.join(timeout=10)
         with self.lock:
             executor, self.executor = self.executor, None
@@ -120,6 +121,16 @@ class JobRunner:
                 process.terminate()
         for id in running:
             self.store.requeue(id)
+
+    def _wake(self) -> None:
+        """A NOTIFY, so the loop's LISTEN returns now rather than after its poll interval (up
+        to a minute: a shutdown, and every e2e test's, waited it out). Other processes' runners
+        wake too and look for jobs once, as they do on every queued job."""
+        try:
+            with psycopg.connect(self.dsn, autocommit=True, connect_timeout=2) as conn:
+                conn.execute(f"NOTIFY {CHANNEL}")
+        except psycopg.Error:
+            log.info("jobs.wake_failed", exc_info=True)  # the loop ends within its interval
 
     def _loop(self) -> None:
         while not self.stopping.is_set():
