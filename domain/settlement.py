@@ -67,6 +67,32 @@ class CarrierSettlement(Aggregate):
         audit: Audit,
         uplines: tuple[str, ...] = (),
     ) -> "CarrierSettlement":
+        fields = cls.checked_fields(
+            row_id, iccid, period, total_fen, network_status, three_no, periods_used, card,
+            audit, uplines,
+        )  # fmt: skip
+        return cls.from_fields(fields)
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> "CarrierSettlement":
+        """The row recorded from fields `checked_fields` answered (checked already)."""
+        return cls._create(cls.Recorded, **fields)
+
+    @staticmethod
+    def checked_fields(
+        row_id: str,
+        iccid: str,
+        period: str,
+        total_fen: int,
+        network_status: str,
+        three_no: tuple[bool, bool, bool],
+        periods_used: int | None,
+        card: CardFacts,
+        audit: Audit,
+        uplines: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """The row's event fields, every input checked: what `record` records, and what an
+        import's check decides a row from without building its aggregate (decision 0043)."""
         require_code(row_id, "rowId")
         if not isinstance(period, str) or not _PERIOD.match(period):
             raise InvalidInput("period", "period must be a month like '2026-03'")
@@ -78,25 +104,24 @@ class CarrierSettlement(Aggregate):
         if periods_used is not None and (type(periods_used) is not int or periods_used < 0):
             raise InvalidInput("periodsUsed", "periodsUsed must be a non-negative integer")
         no_arrears, no_suspension, no_complaint = (bool(flag) for flag in three_no)
-        return cls._create(
-            cls.Recorded,
-            row_id=row_id,
-            iccid=iccid,
-            period=period,
-            total_fen=total_fen,
-            agent_code=card.agent_code,
-            package_code=card.package_code,
-            network_status=network_status,
-            no_arrears=no_arrears,
-            no_suspension=no_suspension,
-            no_complaint=no_complaint,
-            periods_used=periods_used,
-            activated=card.activated,
-            first_recharge_fen=card.first_recharge_fen,
-            total_recharge_fen=card.total_recharge_fen,
+        return {
+            "row_id": row_id,
+            "iccid": iccid,
+            "period": period,
+            "total_fen": total_fen,
+            "agent_code": card.agent_code,
+            "package_code": card.package_code,
+            "network_status": network_status,
+            "no_arrears": no_arrears,
+            "no_suspension": no_suspension,
+            "no_complaint": no_complaint,
+            "periods_used": periods_used,
+            "activated": card.activated,
+            "first_recharge_fen": card.first_recharge_fen,
+            "total_recharge_fen": card.total_recharge_fen,
             **audit.fields(),
-            uplines=list(uplines),
-        )
+            "uplines": list(uplines),
+        }
 
     @event(Recorded)
     def __init__(
@@ -138,22 +163,27 @@ class CarrierSettlement(Aggregate):
         self.uplines = tuple(uplines)
 
     def facts(self, grades: dict[str, str] | None = None) -> SettlementFacts:
+        return self.facts_of(vars(self), grades)
+
+    @staticmethod
+    def facts_of(row: dict[str, Any], grades: dict[str, str] | None = None) -> SettlementFacts:
+        """What the rules read of a row: its recorded fields (or the aggregate's attributes)."""
         return SettlementFacts(
-            row_id=self.row_id,
-            iccid=self.iccid,
-            period=self.period,
-            total_fen=self.total_fen,
-            agent_code=self.agent_code,
-            package_code=self.package_code,
-            activated=self.activated,
-            first_recharge_fen=self.first_recharge_fen,
-            total_recharge_fen=self.total_recharge_fen,
-            network_status=self.network_status,
-            no_arrears=self.no_arrears,
-            no_suspension=self.no_suspension,
-            no_complaint=self.no_complaint,
-            periods_used=self.periods_used,
-            effective_at=self.effective_at,
+            row_id=row["row_id"],
+            iccid=row["iccid"],
+            period=row["period"],
+            total_fen=row["total_fen"],
+            agent_code=row["agent_code"],
+            package_code=row["package_code"],
+            activated=row["activated"],
+            first_recharge_fen=row["first_recharge_fen"],
+            total_recharge_fen=row["total_recharge_fen"],
+            network_status=row["network_status"],
+            no_arrears=row["no_arrears"],
+            no_suspension=row["no_suspension"],
+            no_complaint=row["no_complaint"],
+            periods_used=row["periods_used"],
+            effective_at=row["effective_at"],
             grades=grades or {},
-            uplines=self.uplines,
+            uplines=tuple(row["uplines"]),
         )

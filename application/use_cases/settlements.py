@@ -3,7 +3,7 @@
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from eventsourcing.utils import get_topic
 
@@ -79,14 +79,21 @@ NOT_READ_BY_ROWS = tuple(
 )
 
 
-def record_row(
+def row_fields(
     row: SettlementRow, card: CardFacts, uplines: tuple[str, ...], audit: Audit
-) -> CarrierSettlement:
+) -> dict[str, Any]:
+    """The row's event fields, every input checked (CarrierSettlement.checked_fields)."""
     row_id, iccid, period, total, status, no_arrears, no_suspension, no_complaint, used = row
-    return CarrierSettlement.record(
+    return CarrierSettlement.checked_fields(
         row_id, iccid, period, total, status, (no_arrears, no_suspension, no_complaint), used,
         card, audit, uplines=uplines,
     )  # fmt: skip
+
+
+def record_row(
+    row: SettlementRow, card: CardFacts, uplines: tuple[str, ...], audit: Audit
+) -> CarrierSettlement:
+    return CarrierSettlement.from_fields(row_fields(row, card, uplines, audit))
 
 
 @dataclass
@@ -112,6 +119,17 @@ class RowDecider:
 
     def decide(self, row: SettlementRow) -> tuple[CarrierSettlement, int]:
         """The row's aggregate and what the plans pay agents from it; refusals raise."""
+        fields, paid = self._decide(row)
+        return CarrierSettlement.from_fields(fields), paid
+
+    def check(self, row: SettlementRow) -> "CheckedRow":
+        """The row decided, kept small: what its record needs and what it pays agents (no
+        aggregate: the save builds it, once)."""
+        fields, paid = self._decide(row)
+        return CheckedRow(self.card_facts[row[1]], tuple(fields["uplines"]), paid)
+
+    def _decide(self, row: SettlementRow) -> tuple[dict[str, Any], int]:
+        """The row's checked fields and what the plans pay agents from it; refusals raise."""
         iccid = row[1]
         if iccid not in self.cards:
             self.load([iccid])
@@ -129,22 +147,18 @@ class RowDecider:
             self.card_facts[iccid] = card.facts()
         # The card agent's uplines now, recorded with the row: its MULTI_LEVEL shares are
         # paid to them whatever the tree becomes later (as an order's chain is).
-        recorded = record_row(row, self.card_facts[iccid], self.chains[card.agent_code], self.audit)
+        fields = row_fields(row, self.card_facts[iccid], self.chains[card.agent_code], self.audit)
         if self.plans is None:
             self.plans = self.ledger.plan_versions()
+        agent = fields["agent_code"]
         facts = replace(
-            recorded.facts(self.grades[recorded.agent_code]),
+            CarrierSettlement.facts_of(fields, self.grades[agent]),
             month_counts=month_counts(
-                self.ledger, recorded.agent_code, recorded.period, self.plans, recorded.effective_at
+                self.ledger, agent, fields["period"], self.plans, fields["effective_at"]
             ),
         )
         lines = lines_for_settlement(facts, self.plans, cap=False)
-        return recorded, sum(line.amount_fen for line in lines)
-
-    def check(self, row: SettlementRow) -> "CheckedRow":
-        """The row decided, kept small: what its record needs and what it pays agents."""
-        recorded, paid = self.decide(row)
-        return CheckedRow(self.card_facts[row[1]], recorded.uplines, paid)
+        return fields, sum(line.amount_fen for line in lines)
 
     def _read_chain(self, agent_code: str) -> None:
         if agent_code not in self.chains:
