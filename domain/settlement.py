@@ -54,24 +54,9 @@ class CarrierSettlement(Aggregate):
         return aggregate_id("carrier-settlement", row_id)
 
     @classmethod
-    def record(
-        cls,
-        row_id: str,
-        iccid: str,
-        period: str,
-        total_fen: int,
-        network_status: str,
-        three_no: tuple[bool, bool, bool],
-        periods_used: int | None,
-        card: CardFacts,
-        audit: Audit,
-        uplines: tuple[str, ...] = (),
-    ) -> "CarrierSettlement":
-        fields = cls.checked_fields(
-            row_id, iccid, period, total_fen, network_status, three_no, periods_used, card,
-            audit, uplines,
-        )  # fmt: skip
-        return cls.from_fields(fields)
+    def record(cls, *args: Any, **kwargs: Any) -> "CarrierSettlement":
+        """A row recorded from `checked_fields`' arguments, checked first."""
+        return cls.from_fields(cls.checked_fields(*args, **kwargs))
 
     @classmethod
     def from_fields(cls, fields: dict[str, Any]) -> "CarrierSettlement":
