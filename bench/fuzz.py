@@ -228,6 +228,28 @@ def _outcome(payload: Any) -> str:
     return "refused" if isinstance(payload, dict) and payload.get("userErrors") else "ok"
 
 
+def settled_head(http: Any, last: Callable[[], int]) -> Callable[[], int]:
+    """The log's head once the server's policies have reacted to every write before it (a view's
+    read sent with X-Fenrun-Min-Position waits for them): mutations answer before the policies run
+    (decision 0036), and their reactions to an accepted mutation, landing while a refused one is
+    sent, are not the refused one's writes."""
+
+    def head() -> int:
+        position = last()
+        for _ in range(20):
+            http.post(  # a read of a view: it waits (a read of none would not)
+                "/graphql",
+                json={"query": "{ platformTotals { net } }"},
+                headers={"x-fenrun-min-position": str(position)},
+            )
+            if (now := last()) == position:
+                break
+            position = now
+        return position
+
+    return head
+
+
 class Fuzzer:
     """Sends documents to /graphql and checks each answer; `head` reads the log's position."""
 
@@ -378,13 +400,13 @@ def main(argv: list[str] | None = None) -> int:
                     psycopg.connect(dsn, autocommit=True) as conn:  # fmt: skip
                 seed(http)
 
-                def head() -> int:
+                def last() -> int:
                     row = conn.execute(
                         "SELECT coalesce(max(notification_id), 0) FROM ledger_events"
                     )
                     return row.fetchone()[0]  # type: ignore[index]
 
-                fuzzer = Fuzzer(http, head)
+                fuzzer = Fuzzer(http, settled_head(http, last))
                 for document in KNOWN:
                     fuzzer.send(document, "application/json")
                 for kind in ("query", "mutation"):

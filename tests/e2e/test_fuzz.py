@@ -42,6 +42,10 @@ def fuzzer(gql: GraphQLClient, dsn: str) -> Iterator[Fuzzer]:
     with psycopg.connect(dsn, autocommit=True) as conn:
 
         def head() -> int:
+            # Once the policies have reacted to every earlier write: mutations answer before
+            # they run (decision 0036), and their reactions to an accepted mutation landing
+            # while a refused one is sent are not the refused one's writes.
+            gql.fenrun.catch_up()
             row = conn.execute("SELECT coalesce(max(notification_id), 0) FROM ledger_events")
             return row.fetchone()[0]  # type: ignore[index]
 
