@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
         if app.payout_policy is not None:
             policies.append(app.payout_policy.name)
         api.state.operations = Operations(app.pool, settings.health_timeout_seconds, policies)
-        await open_user_versions(api.state.auth, app)
+        open_user_versions(api.state.auth, app)
         try:
             yield
         finally:

@@ -55,11 +55,10 @@ def start_identity(app: Fenrun, settings: Settings) -> tuple[Authenticator, Sign
     return auth, SignedRequests(app.ledger, app.pool, Sealer.of(settings))
 
 
-async def open_user_versions(auth: Authenticator, app: Fenrun) -> None:
-    """On the app's event loop (its pool is asyncio's): embedded users' versions read there."""
+def open_user_versions(auth: Authenticator, app: Fenrun) -> None:
+    """Embedded users' versions read on the app's event loop (it connects when first asked)."""
     if auth.embedded() is not None:
         auth.versions = UserVersions.of(app.dsn, app.ledger.recorder)
-        await auth.versions.open()
 
 
 async def close_user_versions(auth: Authenticator) -> None:

@@ -16,9 +16,14 @@ def test_the_loops_read_answers_as_the_event_store(fenrun, clock) -> None:
 
     async def versions_of(codes: list[str]) -> list[int | None]:
         versions = UserVersions.of(fenrun.dsn, fenrun.ledger.recorder)
-        await versions.open()
         try:
-            return [await versions.version_of(aggregate_id("user", c)) for c in codes]
+            one_by_one = [await versions.version_of(aggregate_id("user", c)) for c in codes]
+            # Requests waiting at once share a statement: each gets its own user's answer.
+            at_once = await asyncio.gather(
+                *(versions.version_of(aggregate_id("user", c)) for c in codes * 3)
+            )
+            assert at_once == one_by_one * 3
+            return one_by_one
         finally:
             await versions.close()
 
