@@ -21,6 +21,7 @@ from api.graphql.audit import AuditQueries
 from api.graphql.cards import CardQueries
 from api.graphql.context import Written, view_states
 from api.graphql.cost import QueryCost
+from api.graphql.execution import PlainFieldsExecution
 from api.graphql.imports import ImportQueries
 from api.graphql.jobs import JobMutations, JobQueries
 from api.graphql.limits import Admission, ReadTimeouts
@@ -186,6 +187,7 @@ schema = Schema(
     query=QUERY,
     mutation=MUTATION,
     config=StrawberryConfig(scalar_map=SCALARS),
+    execution_context_class=PlainFieldsExecution,  # plain leaf fields in one loop
     extensions=[
         OperationMetrics,
         ReadPosition,
