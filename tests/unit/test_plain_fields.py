@@ -100,3 +100,34 @@ def test_only_fields_read_as_they_are_are_plain() -> None:
     assert plan_of(types["Inner"], "shout") is None  # a resolver
     assert plan_of(types["Outer"], "items") is None  # a list: graphql-core's path
     assert plan_of(types["Query"], "outer") is None
+
+
+def test_the_runner_hands_each_stage_the_extensions_that_implement_it() -> None:
+    from strawberry.extensions import SchemaExtension
+
+    from api.graphql.hooks import HookRunner
+
+    seen: list[str] = []
+
+    class Parses(SchemaExtension):
+        def on_parse(self):  # type: ignore[no-untyped-def]
+            seen.append("parse")
+            yield
+
+    class Operates(SchemaExtension):
+        def on_operation(self):  # type: ignore[no-untyped-def]
+            seen.append("operation")
+            yield
+
+        def get_results(self) -> dict[str, Any]:
+            return {"here": True}
+
+    class Schema(strawberry.Schema):
+        def create_extensions_runner(self, execution_context: Any, extensions: Any) -> Any:
+            return HookRunner(execution_context, extensions)
+
+    schema = Schema(query=Query, extensions=[Parses, Operates, SchemaExtension])
+    result = asyncio.run(schema.execute("{ outer { inner { name } } }"))
+    assert result.data == {"outer": {"inner": {"name": "a"}}}
+    assert result.extensions == {"here": True}
+    assert seen == ["operation", "parse"]
