@@ -9,7 +9,8 @@ strawberry's default (no resolver and no field extension: so no policy entry and
 either), it takes no arguments and no extension resolves every field; then
 - a scalar or enum is read and serialised directly, as graphql-core would serialise it;
 - an object (not an interface or union, no is_type_of) is read and its selection executed
-  directly, its errors handled by graphql-core's own handler at the field's path.
+  directly, its errors handled by graphql-core's own handler at the field's path; so is an
+  object item of any list.
 Anything else, or anything unusual about a leaf's value (null for a non-null field, an
 exception, a value the type cannot serialise), goes through graphql-core's own path, which
 answers it as it always did. The loop is graphql-core's execute_fields with those branches.
@@ -149,6 +150,39 @@ class PlainFieldsExecution(StrawberryGraphQLCoreExecutionContext):
             return self._await_completed(completed, declared, details, field_path)
         return completed
 
+    def complete_list_item_value(
+        self,
+        item: Any,
+        complete_results: list[Any],
+        item_type: GraphQLOutputType,
+        field_details_list: Any,
+        info: Any,
+        item_path: Path,
+        position_context: Any,
+    ) -> bool:
+        """An object item of a list (a connection's edge) has its selection executed directly;
+        the list itself (streams, iterables, awaitable items) stays graphql-core's."""
+        object_type = _object_item(item_type)
+        if object_type is None or item is None or item is Undefined or isinstance(item, Exception):
+            return super().complete_list_item_value(
+                item, complete_results, item_type, field_details_list, info, item_path,
+                position_context,
+            )  # fmt: skip
+        try:
+            completed = self.collect_and_execute_subfields(
+                object_type, field_details_list, item_path, item, position_context
+            )
+            if self.is_awaitable(completed):
+                complete_results.append(
+                    self._await_completed(completed, item_type, field_details_list, item_path)
+                )
+                return True
+            complete_results.append(completed)
+        except Exception as raw_error:  # as complete_list_item_value handles it
+            self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+            complete_results.append(None)
+        return False
+
     async def _await_completed(
         self, completed: Awaitable[Any], declared: GraphQLOutputType, details: Any, path: Path
     ) -> Any:
@@ -157,6 +191,18 @@ class PlainFieldsExecution(StrawberryGraphQLCoreExecutionContext):
         except Exception as raw_error:
             self.handle_field_error(raw_error, declared, details, path)
             return None
+
+
+_ITEMS: dict[GraphQLOutputType, GraphQLObjectType | None] = {}
+
+
+def _object_item(item_type: GraphQLOutputType) -> GraphQLObjectType | None:
+    """The object type of a list's items when completing one is executing its selection."""
+    if item_type not in _ITEMS:
+        kind = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        plain = is_object_type(kind) and not kind.is_type_of  # type: ignore[union-attr]
+        _ITEMS[item_type] = kind if plain else None  # type: ignore[assignment]
+    return _ITEMS[item_type]
 
 
 def _leaf(source: Any, plan: Plan) -> Any:

@@ -66,6 +66,14 @@ class Query:
     async def later(self) -> Inner:
         return inner("h")
 
+    @strawberry.field
+    def some(self) -> list[Inner | None]:
+        return [inner("i"), None, inner("j", must=None)]
+
+    @strawberry.field
+    async def items_later(self) -> list[Inner]:
+        return [inner("k"), inner("l")]
+
 
 QUERIES = [
     "{ outer { inner { name maybe must color count shout } optional { name } } }",
@@ -77,6 +85,9 @@ QUERIES = [
     "{ badItems { name must } }",
     "{ later { name color } outer { inner { name } } }",
     "{ outer { inner { name @include(if: false) color @skip(if: false) } } }",
+    "{ some { name } }",
+    "{ some { name must } }",
+    "{ itemsLater { name shout } some { color } }",
 ]
 
 
