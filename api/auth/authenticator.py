@@ -20,7 +20,6 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-import psycopg
 import structlog
 from starlette.concurrency import run_in_threadpool
 
@@ -199,8 +198,8 @@ class Authenticator:
         if self.versions is not None:
             try:
                 return await self.versions.version_of(aggregate_id("user", code))
-            except psycopg.Error:
-                # The library's read retries a lost server for seconds; this one does not.
+            except Exception:
+                # The event store's read, as before: it retries a lost server for seconds.
                 log.warning("user_version.read_failed", exc_info=True)
         return await run_in_threadpool(self.ledger.version_of, "user", code)
 
