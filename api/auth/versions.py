@@ -3,7 +3,7 @@
 Every request with an embedded token reads it (api/auth/authenticator.py), so that a disabled
 user or a changed role applies on the very next request. Read through the event store from a
 worker thread it cost a thread hop and the library's statement building on each request (about
-half of `{ __typename }`'s CPU). Here the requests waiting at one moment share one statement on
+a third of `{ __typename }`'s CPU). Here the requests waiting at one moment share one statement on
 one connection of the event loop's own: a request joins the next statement sent, never one
 already sent, so what it reads was read after it arrived (every change committed before it
 is seen). The connection autocommits: a read-only statement leaves nothing to roll back.

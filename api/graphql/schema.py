@@ -191,7 +191,7 @@ schema = Schema(
     query=QUERY,
     mutation=MUTATION,
     config=StrawberryConfig(scalar_map=SCALARS),
-    execution_context_class=PlainFieldsExecution,  # plain leaf fields in one loop
+    execution_context_class=PlainFieldsExecution,  # plain fields in one loop (decision 0041)
     extensions=[
         OperationMetrics,
         ReadPosition,
