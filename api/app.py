@@ -25,7 +25,9 @@ from api import (
 from api.auth.authenticator import Unauthenticated
 from api.auth.web import (
     authenticate,
+    close_user_versions,
     identity_routes,
+    open_user_versions,
     refuse_open_without_auth,
     start_identity,
     unauthenticated,
@@ -143,9 +145,11 @@ def create_app(settings: Settings | None = None, fenrun: Fenrun | None = None) -
         if app.payout_policy is not None:
             policies.append(app.payout_policy.name)
         api.state.operations = Operations(app.pool, settings.health_timeout_seconds, policies)
+        open_user_versions(api.state.auth, app)
         try:
             yield
         finally:
+            await close_user_versions(api.state.auth)
             await run_in_threadpool(loop.stop)
             if jobs is not None:
                 await run_in_threadpool(jobs.stop)

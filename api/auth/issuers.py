@@ -41,6 +41,7 @@ class Claims:
     roles: tuple[str, ...]  # as the token says (the embedded issuer: from the user record)
     agent_code: str | None
     embedded: bool  # issued by this service: the user record decides roles and status
+    expires: float | None = None  # the token's exp (seconds since the epoch)
 
 
 def identity_dir(data_dir: Path) -> Path:
@@ -119,7 +120,7 @@ class EmbeddedIssuer:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from None
-        return Claims(str(claims["sub"]), (), None, embedded=True)
+        return Claims(str(claims["sub"]), (), None, embedded=True, expires=_expiry(claims))
 
 
 def _thumbprint(jwk: Mapping[str, Any]) -> str:
@@ -219,4 +220,9 @@ class ExternalIssuer:
             tuple(str(r) for r in roles if isinstance(r, str)),
             str(agent) if agent else None,
             embedded=False,
+            expires=_expiry(claims),
         )
+
+
+def _expiry(claims: Mapping[str, Any]) -> float:
+    return float(claims["exp"])  # required, and checked to be a number, by jwt.decode

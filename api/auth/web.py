@@ -7,12 +7,12 @@ import ipaddress
 import structlog
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from api.auth.authenticator import Authenticator, Unauthenticated
 from api.auth.principal import Principal
 from api.auth.sealing import Sealer
 from api.auth.signatures import SignedRequests
+from api.auth.versions import UserVersions
 from api.bootstrap import Fenrun
 from api.observability.requests import ACTOR_HEADER, ActorHeaderRefused, actor_of
 from application.settings import Settings
@@ -55,6 +55,18 @@ def start_identity(app: Fenrun, settings: Settings) -> tuple[Authenticator, Sign
     return auth, SignedRequests(app.ledger, app.pool, Sealer.of(settings))
 
 
+def open_user_versions(auth: Authenticator, app: Fenrun) -> None:
+    """Embedded users' versions read on the app's event loop (it connects when first asked)."""
+    if auth.embedded() is not None:
+        auth.versions = UserVersions.of(app.dsn, app.ledger.recorder)
+
+
+async def close_user_versions(auth: Authenticator) -> None:
+    versions, auth.versions = auth.versions, None
+    if versions is not None:
+        await versions.close()
+
+
 def _wants_graphiql(request: Request) -> bool:
     return (
         request.method == "GET"
@@ -75,7 +87,7 @@ async def authenticate(request: Request) -> Principal:
     elif _wants_graphiql(request):
         principal = NOBODY
     else:
-        principal = await run_in_threadpool(auth.bearer, request.headers.get("authorization"))
+        principal = await auth.bearer(request.headers.get("authorization"))
     request.state.principal = principal
     structlog.contextvars.bind_contextvars(actor=principal.actor)
     return principal

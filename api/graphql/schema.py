@@ -21,6 +21,8 @@ from api.graphql.audit import AuditQueries
 from api.graphql.cards import CardQueries
 from api.graphql.context import Written, view_states
 from api.graphql.cost import QueryCost
+from api.graphql.execution import PlainFieldsExecution
+from api.graphql.hooks import HookRunner
 from api.graphql.imports import ImportQueries
 from api.graphql.jobs import JobMutations, JobQueries
 from api.graphql.limits import Admission, ReadTimeouts
@@ -167,6 +169,9 @@ class Schema(strawberry.Schema):
     """strawberry's schema, logging as an operator needs: errors the caller caused (refusals,
     bad input, FORBIDDEN, limits) at info without a traceback; only bugs at error level."""
 
+    def create_extensions_runner(self, execution_context: Any, extensions: Any) -> HookRunner:
+        return HookRunner(execution_context=execution_context, extensions=extensions)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: Any | None = None
     ) -> None:
@@ -186,6 +191,7 @@ schema = Schema(
     query=QUERY,
     mutation=MUTATION,
     config=StrawberryConfig(scalar_map=SCALARS),
+    execution_context_class=PlainFieldsExecution,  # plain fields in one loop (decision 0041)
     extensions=[
         OperationMetrics,
         ReadPosition,
