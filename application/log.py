@@ -101,9 +101,7 @@ class LedgerRecorder(PostgresProcessRecorder):
             " SELECT * FROM unnest(%b::{}[], %b::bigint[], %b::text[], %b::bytea[])"
             " WHERE (SELECT count(*) FROM notified) = 1"
             " RETURNING notification_id"
-        ).format(
-            Literal(self.channel_name), self._events, Identifier(datastore.originator_id_type)
-        )
+        ).format(Literal(self.channel_name), self._events, Identifier(datastore.originator_id_type))
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
