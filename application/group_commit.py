@@ -143,7 +143,12 @@ class GroupCommit:
         finally:
             ledger._group.changed, ledger._group.copies = None, set()
         if saved:
-            recordings = ledger.save(*changed.values(), *(used for _, used, _ in saved))
+            try:
+                recordings = ledger.save(*changed.values(), *(used for _, used, _ in saved))
+            except Exception:
+                ledger.kept_changes.forget(changed)
+                raise
+            ledger.kept_changes.keep(changed.values())
             at = {r.domain_event.originator_id: r.notification.id for r in recordings}
             for ticket, used, result in saved:
                 ticket.answer = Committed(result, at[used.id], ticket.key)
@@ -152,11 +157,17 @@ class GroupCommit:
 
     def _decide(self, ticket: _Ticket) -> tuple[list[Any], IdempotencyKey, Any] | None:
         ledger, command = self.ledger, ticket.command
-        if ticket.given and (answered := ledger._answered(ticket.key, command)) is not None:
+        first = ticket.given and command.look_up_key_first
+        if first and (answered := ledger._answered(ticket.key, command)) is not None:
             ticket.answer = answered
             return None
-        command.check_time(ledger.clock.now(), ledger.clock_tolerance)
-        aggregates, result = command.decide(ledger)
+        try:
+            aggregates, result = ledger.decide(command)
+        except LedgerError:  # a retry refused by what its first request did: the key answers
+            if ticket.given and not first and (answered := ledger._answered(ticket.key, command)):
+                ticket.answer = answered
+                return None
+            raise
         return (
             list(aggregates),
             IdempotencyKey.use(ticket.key, command.digest(), to_record(result)),

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PlaceOrder(Command[OrderPlaced]):
+    look_up_key_first = False  # a retry is refused as the order exists, or fails on its key
     order_id: Code
     package_code: Code
     agent_code: Code
@@ -106,12 +107,13 @@ class PlaceOrder(Command[OrderPlaced]):
 
 @dataclass(frozen=True)
 class CompleteOrder(Command[OrderCompleted]):
+    look_up_key_first = False  # a retry is refused as completed already, or fails on its key
     order_id: Code
     audit: Audit
     key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[OrderCompleted]:
-        order = ledger.order(self.order_id)
+        order = ledger.order(self.order_id, to_change=True)
         require_room_for_facts(ledger)
         order.complete(self.audit)
         changed: list[Aggregate] = [order]
@@ -136,7 +138,7 @@ class CancelOrder(Command[OrderCancelled]):
     key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[OrderCancelled]:
-        order = ledger.order(self.order_id)
+        order = ledger.order(self.order_id, to_change=True)
         order.cancel(self.audit)
         changed: list[Aggregate] = [order]
         returned = 0
@@ -156,7 +158,7 @@ class RefundOrder(Command[OrderRefunded]):
     key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[OrderRefunded]:
-        order = ledger.order(self.order_id)
+        order = ledger.order(self.order_id, to_change=True)
         order.refund(self.amount_fen, self.audit)
         changed: list[Aggregate] = [order]
         if order.flow == Flow.AGENT_PREPAID:  # the agent paid from its deposit: pay it back
