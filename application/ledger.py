@@ -305,17 +305,22 @@ class Ledger(Application, RepositoryReads):
         if first and (answered := self._answered(key, command)) is not None:
             return answered
         for attempt in range(CONFLICT_ATTEMPTS):
-            try:
-                changed, result = self.decide(command)
-            except LedgerError:
-                if look_up and not first and (answered := self._answered(key, command)):
-                    return answered
-                raise
+            # The first decision reads kept copies unchecked; the save checks their versions.
+            with self.kept.unchecked(attempt == 0) as expected:
+                try:
+                    changed, result = self.decide(command)
+                except LedgerError:
+                    if expected:  # refused on kept copies: it stands if refused checked
+                        continue
+                    if look_up and not first and (answered := self._answered(key, command)):
+                        return answered
+                    raise
             used = IdempotencyKey.use(key, command.digest(), to_record(result))
             try:
-                recordings = self.save(*changed, used)
+                recordings = self.save(*changed, used, expected=expected)
             except IntegrityError:
                 self.kept_changes.forget(a.id for a in changed)
+                self.kept.forget(expected or ())
                 if (answered := self._answered(key, command)) is not None:
                     return answered
                 _back_off(attempt)

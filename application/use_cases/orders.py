@@ -34,10 +34,11 @@ class PlaceOrder(Command[OrderPlaced]):
     key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[OrderPlaced]:
-        # The order's id, the package, the seller and its uplines: checked in one query.
+        # The order's id, the package, the seller and its uplines: checked in one query (or,
+        # taken as kept, by the save's own statement: KeptReads.unchecked).
         package_id = aggregate_id("package", self.package_code)
         found = ledger.kept.read(
-            [aggregate_id("order", self.order_id), package_id], lineage_of=self.agent_code
+            [package_id], lineage_of=self.agent_code, new=aggregate_id("order", self.order_id)
         )
         if found.exists("order", self.order_id):
             raise AlreadyExists("orderId", f"order '{self.order_id}' already exists")
