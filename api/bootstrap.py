@@ -23,6 +23,7 @@ from application.carrier_dispatch import CarrierCommandSender
 from application.carrier_reports import CarrierReportIntake, LedgerCardReports
 from application.carriers import CardReports, Carrier, CarrierPort
 from application.clock import Clock, SystemClock
+from application.collector import collector_paused
 from application.ledger import Ledger
 from application.levels import LevelPolicy
 from application.outbox import Dispatcher, Outbox
@@ -255,6 +256,7 @@ def bootstrap(
         ledger.mapper.to_domain_event,
         list(views) if views is not None else build_views(settings.zone),
         batch_size=settings.projection_batch_size,
+        around_batch=collector_paused,
     )
     channels = payment_channels(settings, ledger)
     payout_policy = None

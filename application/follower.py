@@ -23,6 +23,7 @@ import structlog
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
 
 from application.catch_up import is_transient
+from application.collector import collector_paused
 from application.ledger import Ledger
 
 log = structlog.get_logger(__name__)
@@ -69,7 +70,8 @@ class LogFollower(ABC):
             if not notifications:
                 return 0
             try:
-                self._save(start, notifications)
+                with collector_paused():
+                    self._save(start, notifications)
             except IntegrityError:
                 log.info("log_follower.retry", follower=self.name, attempt=attempt, start=start)
                 continue

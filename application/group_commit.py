@@ -118,6 +118,7 @@ class GroupCommit:
         keys: set[str] = set()
         saved: list[tuple[_Ticket, IdempotencyKey, Any]] = []
         later: list[_Ticket] = []
+        expected: dict[Any, int] = {}  # kept copies read unchecked: the save checks them
         ledger._group.changed, ledger._group.copies = changed, set()
         try:
             for ticket in group:
@@ -131,7 +132,7 @@ class GroupCommit:
                     continue
                 if decided is None:
                     continue  # answered from its key's record
-                aggregates, used, result = decided
+                aggregates, used, result, read = decided
                 for aggregate in aggregates:
                     if aggregate.id in changed and id(aggregate) not in ledger._group.copies:
                         # made anew, not from the group's copy (one order id placed twice): the
@@ -139,26 +140,52 @@ class GroupCommit:
                         raise Collision(aggregate.id)
                 keys.add(ticket.key)
                 changed.update((a.id, a) for a in aggregates)
+                expected.update(read)
                 saved.append((ticket, used, result))
         finally:
             ledger._group.changed, ledger._group.copies = None, set()
         if saved:
-            recordings = ledger.save(*changed.values(), *(used for _, used, _ in saved))
+            try:
+                recordings = ledger.save(
+                    *changed.values(), *(used for _, used, _ in saved), expected=expected
+                )
+            except Exception:
+                ledger.kept_changes.forget(changed)
+                ledger.kept.forget(expected)
+                raise
+            ledger.kept_changes.keep(changed.values())
             at = {r.domain_event.originator_id: r.notification.id for r in recordings}
             for ticket, used, result in saved:
                 ticket.answer = Committed(result, at[used.id], ticket.key)
             self.together += len(saved)
         return later
 
-    def _decide(self, ticket: _Ticket) -> tuple[list[Any], IdempotencyKey, Any] | None:
+    def _decide(
+        self, ticket: _Ticket
+    ) -> tuple[list[Any], IdempotencyKey, Any, dict[Any, int]] | None:
         ledger, command = self.ledger, ticket.command
-        if ticket.given and (answered := ledger._answered(ticket.key, command)) is not None:
+        first = ticket.given and command.look_up_key_first
+        if first and (answered := ledger._answered(ticket.key, command)) is not None:
             ticket.answer = answered
             return None
-        command.check_time(ledger.clock.now(), ledger.clock_tolerance)
-        aggregates, result = command.decide(ledger)
+        try:
+            with ledger.kept.unchecked() as read:
+                try:
+                    aggregates, result = ledger.decide(command)
+                except LedgerError:
+                    if not read:
+                        raise
+                    read = None  # refused on kept copies: it stands if refused checked
+            if read is None:
+                aggregates, result = ledger.decide(command)
+        except LedgerError:  # a retry refused by what its first request did: the key answers
+            if ticket.given and not first and (answered := ledger._answered(ticket.key, command)):
+                ticket.answer = answered
+                return None
+            raise
         return (
             list(aggregates),
             IdempotencyKey.use(ticket.key, command.digest(), to_record(result)),
             result,
+            read or {},
         )

@@ -11,7 +11,9 @@ copy (Ledger.agent, Ledger.package). Agents and packages are not snapshotted, so
 are their whole state.
 """
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -30,11 +32,31 @@ class KeptReads:
         self.ledger = ledger
         self.max_kept = max_kept
         self._kept: dict[UUID, Any] = {}
+        self._unchecked = threading.local()
 
-    def read(self, ids: Iterable[UUID], lineage_of: str | None = None) -> "Found":
+    @contextmanager
+    def unchecked(self, unchecked: bool = True) -> Iterator[dict[UUID, int] | None]:
+        """Reads in this block (this thread's) take kept copies as they are, without the query
+        of their versions; the versions they were taken at are yielded, for the save to check
+        in its own statement (Ledger.commit_under). A decision on them that is refused is taken
+        again with its reads checked. `unchecked` False: reads as outside the block (None)."""
+        expected: dict[UUID, int] | None = {} if unchecked else None
+        self._unchecked.expected = expected
+        try:
+            yield expected
+        finally:
+            self._unchecked.expected = None
+
+    def read(
+        self, ids: Iterable[UUID], lineage_of: str | None = None, *, new: UUID | None = None
+    ) -> "Found":
         """The latest of these aggregates, and of the agent `lineage_of` and the uplines its
-        kept copy names, checked in one query."""
-        wanted = list(ids)
+        kept copy names, checked in one query. `new`: an aggregate the command means to make
+        (found only if it exists already)."""
+        expected = getattr(self._unchecked, "expected", None)
+        if expected is not None:
+            return Unchecked(self, expected, new)
+        wanted = list(ids) if new is None else [*ids, new]
         if lineage_of is not None:
             wanted.extend(self._predicted_lineage(lineage_of))
         return Found(self, set(wanted), self.latest(wanted))
@@ -53,6 +75,13 @@ class KeptReads:
                     aggregate = self.ledger.mapper.to_domain_event(stored).mutate(aggregate)
                 self._kept[originator_id] = aggregate
         return {i: self._kept[i] for i in versions if i in self._kept}
+
+    def forget(self, ids: Iterable[UUID]) -> None:
+        """Copies a save found moved: read again when next needed."""
+        kept = dict(self._kept)
+        for originator_id in ids:
+            kept.pop(originator_id, None)
+        self._kept = kept
 
     def _predicted_lineage(self, agent_code: str) -> list[UUID]:
         ids, code = [], agent_code
@@ -88,3 +117,24 @@ class Found:
         if not isinstance(found, Agent):
             raise AgentNotFound(code, field)
         return found
+
+
+class Unchecked(Found):
+    """Reads in an unchecked block: a kept copy as it is (its version noted for the save to
+    check), anything not kept read on demand, and the aggregate to make taken as absent
+    (version 0, checked by the save too). A decision refused on them is taken again, checked:
+    its refusals then come in the order they always did."""
+
+    def __init__(self, reads: KeptReads, expected: dict[UUID, int], new: UUID | None) -> None:
+        super().__init__(reads, set(), {})
+        self._expected, self._new = expected, new
+
+    def get(self, originator_id: UUID) -> Any | None:
+        if originator_id == self._new:
+            self._expected[originator_id] = 0  # none: the save checks it is still none
+            return None
+        kept = self._reads._kept.get(originator_id)
+        if kept is None:
+            return super().get(originator_id)
+        self._expected[originator_id] = kept.version
+        return kept

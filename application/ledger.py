@@ -24,6 +24,7 @@ from eventsourcing.persistence import IntegrityError, Mapper, Tracking, Transcod
 from application import use_cases as uc
 from application.clock import Clock, SystemClock
 from application.commands import Command, use_case
+from application.kept_changes import KeptChanges
 from application.kept_reads import KeptReads
 from application.legacy_digests import legacy_digest
 from application.log import LedgerMapper, SnapshotRecorder
@@ -33,6 +34,7 @@ from application.results import Result, from_record, to_record
 from application.transcoder import OrjsonTranscoder
 from application.use_cases import identity, statements
 from application.use_cases.carrier_answers import RecordCarrierAnswer
+from application.use_cases.limits import LifetimeReading
 from application.use_cases.statements import StatementSource
 from domain.agent import Agent, lineage
 from domain.approvals import ApprovalPolicy
@@ -143,6 +145,8 @@ class Ledger(Application, RepositoryReads):
         self.statement_source = statement_source  # the movement ledger statements come from
         self.usage: UsageReader | None = None  # card usage by month (set by the composition root)
         self.kept = KeptReads(self)  # agents and packages for reading, checked by version
+        self.kept_changes = KeptChanges((Order,))  # for the next command changing them
+        self.lifetime_reading = LifetimeReading()  # the platform's totals, read once a second
         self._group = threading.local()  # a group commit's changed aggregates, per thread
 
     # -- the use cases: ledger.place_order(...) builds the command and executes it ----------------
@@ -297,21 +301,38 @@ class Ledger(Application, RepositoryReads):
         """commit() under this key (checked already); look_up: answer from the key's record if
         there is one (a generated key cannot have one yet, unless a group's save that seemed
         to fail had committed: application/group_commit.py)."""
-        if look_up and (answered := self._answered(key, command)) is not None:
+        first = look_up and command.look_up_key_first
+        if first and (answered := self._answered(key, command)) is not None:
             return answered
         for attempt in range(CONFLICT_ATTEMPTS):
-            command.check_time(self.clock.now(), self.clock_tolerance)
-            changed, result = command.decide(self)
+            # The first decision reads kept copies unchecked; the save checks their versions.
+            with self.kept.unchecked(attempt == 0) as expected:
+                try:
+                    changed, result = self.decide(command)
+                except LedgerError:
+                    if expected:  # refused on kept copies: it stands if refused checked
+                        continue
+                    if look_up and not first and (answered := self._answered(key, command)):
+                        return answered
+                    raise
             used = IdempotencyKey.use(key, command.digest(), to_record(result))
             try:
-                recordings = self.save(*changed, used)
+                recordings = self.save(*changed, used, expected=expected)
             except IntegrityError:
+                self.kept_changes.forget(a.id for a in changed)
+                self.kept.forget(expected or ())
                 if (answered := self._answered(key, command)) is not None:
                     return answered
                 _back_off(attempt)
                 continue
+            self.kept_changes.keep(changed)
             return Committed(result, max(r.notification.id for r in recordings), key)
         raise ConflictRetriesExhausted(CONFLICT_ATTEMPTS)
+
+    def decide(self, command: Command[R]) -> tuple[Sequence[Aggregate], R]:
+        """The command decided on the current state, its time checked first."""
+        command.check_time(self.clock.now(), self.clock_tolerance)
+        return command.decide(self)
 
     def _answered(self, key: str, command: Command[R]) -> Committed[R] | None:
         """The recorded answer under this key, if a command was recorded under it."""
@@ -334,7 +355,7 @@ class Ledger(Application, RepositoryReads):
         return key is not None and self.exists("idempotency", key)
 
     # -- loading ---------------------------------------------------------------------------------
-    def _find(self, cls: type[T], aggregate: UUID) -> T | None:
+    def _find(self, cls: type[T], aggregate: UUID, *, to_change: bool = False) -> T | None:
         # Deciding a group of commands (application/group_commit.py), this thread sees what the
         # group's earlier commands changed; a copy, so that a refused command leaves it as it was.
         group = getattr(self._group, "changed", None)
@@ -343,6 +364,8 @@ class Ledger(Application, RepositoryReads):
             assert isinstance(found, cls)
             self._group.copies.add(id(found))
             return found
+        if to_change and isinstance(kept := self.kept_changes.take(aggregate), cls):
+            return kept  # its save checks it is still current (application/kept_changes.py)
         if cls not in self.snapshotting_intervals:
             found = self._from_events(aggregate)
             assert found is None or isinstance(found, cls)
@@ -354,8 +377,15 @@ class Ledger(Application, RepositoryReads):
         assert isinstance(found, cls)
         return found
 
-    def _get(self, cls: type[T], kind: str, code: str, missing: Callable[[str], LedgerError]) -> T:
-        found = self._find(cls, aggregate_id(kind, code))
+    def _get(
+        self,
+        cls: type[T],
+        kind: str,
+        code: str,
+        missing: Callable[[str], LedgerError],
+        to_change: bool = False,
+    ) -> T:
+        found = self._find(cls, aggregate_id(kind, code), to_change=to_change)
         if found is None:
             raise missing(code)
         return found
@@ -374,8 +404,10 @@ class Ledger(Application, RepositoryReads):
     def package(self, code: str) -> Package:
         return self._get(Package, "package", code, PackageNotFound)
 
-    def order(self, order_id: str) -> Order:
-        return self._get(Order, "order", order_id, OrderNotFound)
+    def order(self, order_id: str, *, to_change: bool = False) -> Order:
+        """The order; `to_change`: for a command that saves it whatever it decides, which may
+        get the copy its last save kept (application/kept_changes.py)."""
+        return self._get(Order, "order", order_id, OrderNotFound, to_change)
 
     def card(self, iccid: str) -> Card:
         return self._get(Card, "card", iccid, CardNotFound)

@@ -8,15 +8,13 @@ what finance decided (approvals, rejections) or paid out. A simulation reports t
 the commission policy applies them as adjustments when it meets a recorded correction.
 """
 
-import contextlib
-import gc
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from application.collector import collector_paused
 from application.facts import RELEVANT, FactProcessor
 from application.ledger import Ledger
 from application.log import LedgerLog
@@ -241,7 +239,7 @@ def simulate(
     retro = corrections_known(ledger, position)
     baseline = PlanShadow(ledger, tz, retro, candidate)
     shadow = PlanShadow(ledger, tz, [*retro, candidate], candidate)
-    with _collector_paused():
+    with collector_paused():
         facts = _replay([baseline, shadow], ledger, position, progress)
         before = baseline.amounts(candidate.effective_from, candidate.effective_to)
         after = shadow.amounts(candidate.effective_from, candidate.effective_to)
@@ -257,37 +255,6 @@ def simulate(
         simulated_fen=sum(line.amount_fen for line in after.values()),
         seconds=time.perf_counter() - started,
     )
-
-
-class _CollectorPause:
-    """The replay builds millions of small objects (lines, book entries, facts) that all live
-    until it ends and form no reference cycles; the cyclic collector would walk them again and
-    again as they pile up: about half of the replay's CPU (decision 0039). Reference counting
-    still frees what dies; the collector resumes when the last running simulation ends, as it
-    was (an application that turned it off keeps it off)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._running = 0
-        self._resume = False
-
-    @contextlib.contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self._lock:
-            if self._running == 0:
-                self._resume = gc.isenabled()
-                gc.disable()
-            self._running += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._running -= 1
-                if self._running == 0 and self._resume:
-                    gc.enable()
-
-
-_collector_paused = _CollectorPause()
 
 
 def correction_differences(

@@ -25,6 +25,7 @@ lock shared, so a switch never happens mid-batch.
 """
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,16 +101,20 @@ class ProjectionRunner:
         *,
         target: tuple[int, str] | dict[str, tuple[int, str]] | None = None,
         retry_seconds: tuple[float, float] = (30.0, 3600.0),
+        around_batch: Callable[[], AbstractContextManager[Any]] = nullcontext,
     ) -> None:
         """target: (version, schema) to build instead of the live versions (rebuilds), or one
         per view name (a rebuild of several views in one pass over the log).
-        retry_seconds: the first and the longest wait before a stopped view is tried again."""
+        retry_seconds: the first and the longest wait before a stopped view is tried again.
+        around_batch: what each batch runs in (the composition root pauses the cyclic
+        collector: application/collector.py)."""
         self.pool = pool
         self.decode = decode
         self.views = list(views)
         self.batch_size = batch_size
         self.target = target
         self.retry_seconds = retry_seconds
+        self.around_batch = around_batch
         self.names = next((v.names for v in self.views), Names())
         self._started = True  # the first batch of a process retries stopped views at once
         # Each view of the batch in flight and where its memory will be once that commits.
@@ -142,6 +147,10 @@ class ProjectionRunner:
 
     def run_once(self, conn: Connection[Any] | None = None) -> int:
         """One batch. With `conn`, inside that connection's transaction (a rebuild's switch)."""
+        with self.around_batch():
+            return self._run_once(conn)
+
+    def _run_once(self, conn: Connection[Any] | None) -> int:
         if conn is not None:  # a savepoint of the caller's transaction: nothing committed yet
             with conn.transaction(), conn.cursor() as cur:
                 return self._batch(cur, isolated=True)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PlaceOrder(Command[OrderPlaced]):
+    look_up_key_first = False  # a retry is refused as the order exists, or fails on its key
     order_id: Code
     package_code: Code
     agent_code: Code
@@ -33,10 +34,11 @@ class PlaceOrder(Command[OrderPlaced]):
     key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[OrderPlaced]:
-        # The order's id, the package, the seller and its uplines: checked in one query.
+        # The order's id, the package, the seller and its uplines: checked in one query (or,
+        # taken as kept, by the save's own statement: KeptReads.unchecked).
         package_id = aggregate_id("package", self.package_code)
         found = ledger.kept.read(
-            [aggregate_id("order", self.order_id), package_id], lineage_of=self.agent_code
+            [package_id], lineage_of=self.agent_code, new=aggregate_id("order", self.order_id)
         )
         if found.exists("order", self.order_id):
             raise AlreadyExists("orderId", f"order '{self.order_id}' already exists")
@@ -106,12 +108,13 @@ class PlaceOrder(Command[OrderPlaced]):
 
 @dataclass(frozen=True)
 class CompleteOrder(Command[OrderCompleted]):
+    look_up_key_first = False  # a retry is refused as completed already, or fails on its key
     order_id: Code
     audit: Audit
     key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[OrderCompleted]:
-        order = ledger.order(self.order_id)
+        order = ledger.order(self.order_id, to_change=True)
         require_room_for_facts(ledger)
         order.complete(self.audit)
         changed: list[Aggregate] = [order]
@@ -136,7 +139,7 @@ class CancelOrder(Command[OrderCancelled]):
     key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[OrderCancelled]:
-        order = ledger.order(self.order_id)
+        order = ledger.order(self.order_id, to_change=True)
         order.cancel(self.audit)
         changed: list[Aggregate] = [order]
         returned = 0
@@ -156,7 +159,7 @@ class RefundOrder(Command[OrderRefunded]):
     key: Key | None = None
 
     def decide(self, ledger: "Ledger") -> Decision[OrderRefunded]:
-        order = ledger.order(self.order_id)
+        order = ledger.order(self.order_id, to_change=True)
         order.refund(self.amount_fen, self.audit)
         changed: list[Aggregate] = [order]
         if order.flow == Flow.AGENT_PREPAID:  # the agent paid from its deposit: pay it back

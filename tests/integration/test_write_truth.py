@@ -41,14 +41,21 @@ def deposits(fenrun: Any) -> list[Any]:
 @contextmanager
 def acknowledgements_lost(times: int) -> Iterator[list[int]]:
     """The next `times` transactions that insert events commit, and then their connection
-    fails before the client hears back (as when the network drops the server's answer)."""
+    fails before the client hears back (as when the network drops the server's answer). A
+    save that is one statement has committed when its rows come back; one in a transaction
+    when the transaction is left."""
     inserting = threading.local()
     lost: list[int] = []
     fetch, leave = LedgerRecorder._fetch_ids_after_insert_events, psycopg.Transaction.__exit__
 
-    def fetched(self: Any, *args: Any, **kwargs: Any) -> Any:
-        inserting.now = True
-        return fetch(self, *args, **kwargs)
+    def fetched(self: Any, curs: Any, *args: Any, **kwargs: Any) -> Any:
+        answer = fetch(self, curs, *args, **kwargs)
+        committed = curs.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if committed and len(lost) < times:
+            lost.append(1)
+            raise psycopg.OperationalError("server closed the connection unexpectedly (test)")
+        inserting.now = not committed
+        return answer
 
     def left(self: psycopg.Transaction, *exc: Any) -> Any:
         answer = leave(self, *exc)
