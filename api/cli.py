@@ -263,6 +263,7 @@ def projections_rebuild(
     )
 
     from api.bootstrap import bootstrap, build_views
+    from application.collector import collector_paused
     from projections.chain import ChainBroken
     from projections.rebuild import rebuild_views
     from projections.runner import ViewFailed
@@ -294,6 +295,7 @@ def projections_rebuild(
                 progress=lambda p: bar.update(
                     task, completed=p.position, total=p.head, rate=p.events_per_second
                 ),
+                around_batch=collector_paused,  # as the live views' batches (decision 0042)
             )
         for rebuilt, version in versions.items():
             console.print(f"{rebuilt} is now served from version {version}")

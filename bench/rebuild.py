@@ -50,10 +50,15 @@ JSON_OIDS = (114, 3802)  # json, jsonb
 
 def build_all(app: Any, batch: int, profile: bool = False) -> tuple[int, float, Any]:
     from api.bootstrap import build_views
+    from application.collector import collector_paused
     from projections.runner import ProjectionRunner
 
     runner = ProjectionRunner(
-        app.pool, app.ledger.mapper.to_domain_event, build_views(app.settings.zone), batch
+        app.pool,
+        app.ledger.mapper.to_domain_event,
+        build_views(app.settings.zone),
+        batch,
+        around_batch=collector_paused,  # as bootstrap wires the live runner
     )
     prof = cProfile.Profile() if profile else None
     with Timer() as t:
@@ -158,6 +163,7 @@ def checks(app: Any, dsn: str, built: Any, sample: int = 200) -> dict[str, Any]:
 def per_view(app: Any, names: list[str], batch: int) -> dict[str, Any]:
     """projections.rebuild.rebuild for each view, as `fenrun projections rebuild NAME` does."""
     from api.bootstrap import build_views
+    from application.collector import collector_paused
     from projections.rebuild import rebuild
 
     head = app.read.log_head()
@@ -166,7 +172,10 @@ def per_view(app: Any, names: list[str], batch: int) -> dict[str, Any]:
         view = next(v for v in build_views(app.settings.zone) if v.name == name)
         progress(f"  rebuild() {name}")
         with Timer() as t:
-            version = rebuild(app.pool, app.ledger.mapper.to_domain_event, view, batch)
+            version = rebuild(
+                app.pool, app.ledger.mapper.to_domain_event, view, batch,
+                around_batch=collector_paused,
+            )  # fmt: skip
         out[name] = {
             "version": version,
             "seconds": rnd(t.seconds),
@@ -179,13 +188,17 @@ def per_view(app: Any, names: list[str], batch: int) -> dict[str, Any]:
 def one_pass(app: Any, batch: int) -> dict[str, Any]:
     """rebuild_views over every view, as `fenrun projections rebuild all` does."""
     from api.bootstrap import build_views
+    from application.collector import collector_paused
     from projections.rebuild import rebuild_views
 
     head = app.read.log_head()
     views = build_views(app.settings.zone)
     progress(f"  rebuild_views() of {len(views)} views in one pass")
     with Timer() as t:
-        versions = rebuild_views(app.pool, app.ledger.mapper.to_domain_event, views, batch)
+        versions = rebuild_views(
+            app.pool, app.ledger.mapper.to_domain_event, views, batch,
+            around_batch=collector_paused,
+        )  # fmt: skip
     check(app.read.caught_up() == head, "the switched views are not at the head of the log")
     return {
         "views": len(versions),

@@ -11,6 +11,7 @@ each one's next version, and they switch in the same transaction.
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -70,6 +71,7 @@ def rebuild(
     batch_size: int = 2000,
     close_enough: int = 500,
     progress: Callable[[Progress], None] | None = None,
+    around_batch: Callable[[], AbstractContextManager[Any]] = nullcontext,
 ) -> int:
     """Builds the next version beside the live one and switches to it; returns that version.
 
@@ -77,7 +79,9 @@ def rebuild(
     chain: a view rebuilt from edited history would serve the edit as truth. Raises ViewFailed
     when the view fails on an event: nothing is switched (the next rebuild resumes the build).
     """
-    return rebuild_views(pool, decode, [view], batch_size, close_enough, progress)[view.name]
+    return rebuild_views(pool, decode, [view], batch_size, close_enough, progress, around_batch)[
+        view.name
+    ]
 
 
 def rebuild_views(
@@ -87,14 +91,18 @@ def rebuild_views(
     batch_size: int = 2000,
     close_enough: int = 500,
     progress: Callable[[Progress], None] | None = None,
+    around_batch: Callable[[], AbstractContextManager[Any]] = nullcontext,
 ) -> dict[str, int]:
     """rebuild() for several views in one pass over the log: each view's next version, all
     switched in one transaction; returns each view's new version. A view that fails stops
-    them all (ViewFailed), nothing switched. Progress: the version of the first view."""
+    them all (ViewFailed), nothing switched. Progress: the version of the first view.
+    around_batch: what each batch runs in, as the live runner's (the cyclic collector paused)."""
     chain = ChainVerifier(pool)
     chain.verify_or_raise()
     targets = {view.name: prepare(pool, view) for view in views}
-    builder = ProjectionRunner(pool, decode, views, batch_size, target=targets)
+    builder = ProjectionRunner(
+        pool, decode, views, batch_size, target=targets, around_batch=around_batch
+    )
     first = targets[views[0].name][0]
     started, done = time.monotonic(), 0
     while True:
