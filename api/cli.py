@@ -279,13 +279,8 @@ def projections_rebuild(
     # A rebuild creates and drops tables: it runs as their owner, not as the service's role.
     owner = ConnectionPool(fenrun.owner_dsn, min_size=1, max_size=2, open=True)
     try:
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[rate]:.0f} events/s"),
-            TimeRemainingColumn(),
-        )
+        columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn()]
+        columns += [TextColumn("{task.fields[rate]:.0f} events/s"), TimeRemainingColumn()]
         with Progress(*columns, console=console) as bar:
             task = bar.add_task(f"rebuilding {name}", total=None, rate=0.0)
             versions = rebuild_views(
