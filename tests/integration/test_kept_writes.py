@@ -23,6 +23,7 @@ from domain.common import Audit, aggregate_id
 from domain.errors import BalanceLimitExceeded, LedgerError
 from domain.money import MAX_TOTAL_FEN, require_lifetime_room
 from domain.order import Order, OrderStatus
+from tests.integration.test_hot_aggregates import _chain  # platform -> A -> B selling P
 
 A = Audit("admin", datetime(2026, 1, 5, tzinfo=UTC))
 
@@ -35,15 +36,6 @@ def other(dsn: str, tmp_path: Path, clock: Any) -> Any:
     )
     yield app
     app.close()
-
-
-def _chain(ledger: Any) -> None:
-    ledger.register_agent("A", "Agent A", None, True, A)
-    ledger.register_agent("B", "Agent B", "A", True, A)
-    ledger.define_package("P", "Traffic 50", "TRAFFIC", 5000, 1, A)
-    ledger.set_cost_price("A", "P", 6000, A)
-    ledger.set_cost_price("B", "P", 7000, A)
-    ledger.set_retail_price("B", "P", 9000, A)
 
 
 def test_an_order_another_process_changed_is_decided_again_on_the_store(
