@@ -17,13 +17,20 @@ from psycopg import sql
 
 _MOST_AT_ONCE = 1_000  # ids in one statement
 _CONNECT_SECONDS = 5  # then the request reads through the event store (which retries)
+# A read that gets no answer (a connection dropped without a reset, a lock held on the events
+# table) fails its waiting requests over to the event store instead of holding every
+# authenticated request of the loop behind it; the connection is replaced.
+_READ_SECONDS = 5.0
 
 
 class UserVersions:
     """Latest versions of aggregates in the ledger's events table."""
 
-    def __init__(self, dsn: str, schema: str, table: str) -> None:
+    def __init__(
+        self, dsn: str, schema: str, table: str, read_seconds: float = _READ_SECONDS
+    ) -> None:
         self.dsn = dsn
+        self.read_seconds = read_seconds
         self.text = (
             sql.SQL(
                 "SELECT i.id, (SELECT e.originator_version FROM {}.{} e"
@@ -79,7 +86,8 @@ class UserVersions:
                         f.set_result(versions.get(i))
 
     async def _read(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, int | None]:
-        """One statement; a connection the server dropped is replaced and tried once more."""
+        """One statement; a connection the server dropped is replaced and tried once more (one
+        that did not answer in time is replaced, and the waiting requests read elsewhere)."""
         for attempt in (1, 2):
             try:
                 if self._conn is None or self._conn.closed:
@@ -89,12 +97,17 @@ class UserVersions:
                         application_name="fenrun-auth",
                         connect_timeout=_CONNECT_SECONDS,
                     )
-                cursor = await self._conn.execute(self.text, (ids,))  # type: ignore[arg-type]
-                return {row[0]: row[1] for row in await cursor.fetchall()}
-            except psycopg.OperationalError:
+                return await asyncio.wait_for(self._statement(self._conn, ids), self.read_seconds)
+            except (psycopg.OperationalError, TimeoutError) as exc:
                 if self._conn is not None:
                     await self._conn.close()
                 self._conn = None
-                if attempt == 2:
+                if attempt == 2 or isinstance(exc, TimeoutError):  # no second wait
                     raise
         raise AssertionError("not reached")
+
+    async def _statement(
+        self, conn: psycopg.AsyncConnection, ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, int | None]:
+        cursor = await conn.execute(self.text, (ids,))  # type: ignore[arg-type]
+        return {row[0]: row[1] for row in await cursor.fetchall()}

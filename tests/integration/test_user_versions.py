@@ -2,7 +2,11 @@
 store's read of the same record answers, and moves with every change (decision 0041)."""
 
 import asyncio
+import time
 from datetime import UTC, datetime
+
+import psycopg
+import pytest
 
 from api.auth.versions import UserVersions
 from domain.common import Audit, aggregate_id
@@ -42,3 +46,27 @@ def test_the_loops_read_answers_as_the_event_store(fenrun, clock) -> None:
     assert moved == expected
     assert moved[0] is not None
     assert moved[0] > first[0]
+
+
+def test_a_read_that_gets_no_answer_fails_over_in_time(fenrun) -> None:
+    """A lock held on the events table (or a connection dropped without a reset) must not hold
+    every authenticated request behind the loop's read: it fails, and the caller reads through
+    the event store (api/auth/authenticator.py); the next read uses a new connection."""
+    schema = fenrun.ledger.recorder.datastore.schema
+    table = fenrun.ledger.recorder.events_table_name
+
+    async def read() -> float:
+        versions = UserVersions(fenrun.dsn, schema, table, read_seconds=0.5)
+        try:
+            started = time.monotonic()
+            with pytest.raises(TimeoutError):
+                await versions.version_of(aggregate_id("user", "u1"))
+            return time.monotonic() - started
+        finally:
+            await versions.close()
+
+    with psycopg.connect(fenrun.dsn) as holder:
+        holder.execute(f'LOCK TABLE "{schema}"."{table}" IN ACCESS EXCLUSIVE MODE')
+        waited = asyncio.run(read())
+        holder.rollback()
+    assert waited < 3
